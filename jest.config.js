@@ -1,0 +1,26 @@
+/** @type {import('jest').Config} */
+const swc = [
+  '@swc/jest',
+  {
+    // Legacy decorators + metadata: inversify, class-validator and TypeORM read design:type.
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      target: 'es2022',
+    },
+    module: { type: 'commonjs' },
+  },
+];
+
+module.exports = {
+  testEnvironment: 'node',
+  setupFiles: ['reflect-metadata'],
+  transform: { '^.+\\.ts$': swc },
+  moduleNameMapper: {
+    '^@psi/(core|engines)/testing$': '<rootDir>/packages/$1/src/testing',
+    '^@psi/(core|adapters|engines|registry)$': '<rootDir>/packages/$1/src',
+  },
+  testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts', '<rootDir>/samples/**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testTimeout: 30000,
+};

@@ -1,0 +1,242 @@
+/** Stable error codes of @psi/core. Codes never change meaning; new ones are added. */
+export const PsiErrorCode = {
+  AdapterDefinitionInvalid: 'PSI_ADAPTER_DEFINITION_INVALID',
+  AdapterNotFound: 'PSI_ADAPTER_NOT_FOUND',
+  AdapterInputInvalid: 'PSI_ADAPTER_INPUT_INVALID',
+  ResponseInvalid: 'PSI_RESPONSE_INVALID',
+  ServiceUnknown: 'PSI_SERVICE_UNKNOWN',
+  TransportUnknown: 'PSI_TRANSPORT_UNKNOWN',
+  TransportTechnical: 'PSI_TRANSPORT_TECHNICAL',
+  TransportBusiness: 'PSI_TRANSPORT_BUSINESS',
+  EngineSignalRejected: 'PSI_ENGINE_SIGNAL_REJECTED',
+  InstanceNotFound: 'PSI_INSTANCE_NOT_FOUND',
+  InvocationNotFound: 'PSI_INVOCATION_NOT_FOUND',
+  InvocationNotFrozen: 'PSI_INVOCATION_NOT_FROZEN',
+  DeadLetterNotFound: 'PSI_DEAD_LETTER_NOT_FOUND',
+  GuardNotOwner: 'PSI_GUARD_NOT_OWNER',
+  CoordinatorClosed: 'PSI_COORDINATOR_CLOSED',
+  StoreConfigInvalid: 'PSI_STORE_CONFIG_INVALID',
+  MessageInvalid: 'PSI_MESSAGE_INVALID',
+} as const;
+export type PsiErrorCode = (typeof PsiErrorCode)[keyof typeof PsiErrorCode];
+
+// A Symbol.for brand survives jest's per-test module registries, where `instanceof` does not.
+const psiErrorBrand = Symbol.for('@psi/core/PsiError');
+
+/** Base of every error PSI throws: a stable `code`, a message that says how to fix it, `cause` kept. */
+export class PsiError extends Error {
+  readonly [psiErrorBrand] = true;
+
+  constructor(
+    readonly code: PsiErrorCode | string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${message} [${code}]`, options);
+    this.name = new.target.name;
+  }
+
+  /** True for any PsiError, even one created by another copy of this module. */
+  static is(value: unknown): value is PsiError {
+    return typeof value === 'object' && value !== null && psiErrorBrand in value;
+  }
+
+  /** The shape errors take when they cross a transport or land in a dead letter. */
+  toJSON(): { name: string; code: string; message: string; details?: unknown } {
+    return { name: this.name, code: this.code, message: this.message, details: this.details() };
+  }
+
+  protected details(): unknown {
+    return undefined;
+  }
+}
+
+/** One failed field of a class-validator check, with its dotted path. */
+export interface FieldViolation {
+  /** Dotted path of the field, e.g. `order.lines.0.quantity`. */
+  path: string;
+  /** The class-validator messages for that field. */
+  messages: string[];
+}
+
+/** Thrown when an adapter class is missing `@ServiceAdapter`, `callService`, or declares a handler twice. */
+export class AdapterDefinitionError extends PsiError {
+  constructor(adapter: string, problem: string) {
+    super(PsiErrorCode.AdapterDefinitionInvalid, `Adapter ${adapter} is not valid: ${problem}`);
+  }
+}
+
+/** Thrown by `invoke` when no registered adapter serves the step the engine reached. */
+export class AdapterNotFoundError extends PsiError {
+  constructor(readonly step: string) {
+    super(
+      PsiErrorCode.AdapterNotFound,
+      `No service adapter is registered for step "${step}"; register one with coordinator options "adapters".`,
+    );
+  }
+}
+
+/** Thrown (and the invocation failed) when process variables do not pass the adapter's input validation. */
+export class AdapterInputError extends PsiError {
+  constructor(
+    readonly adapter: string,
+    readonly violations: FieldViolation[],
+  ) {
+    super(
+      PsiErrorCode.AdapterInputInvalid,
+      `Input of adapter ${adapter} is invalid: ${formatViolations(violations)}`,
+    );
+  }
+  protected override details(): unknown {
+    return { adapter: this.adapter, violations: this.violations };
+  }
+}
+
+/** Raised when an answer's payload fails the response DTO; the message is dead-lettered as `invalid`. */
+export class ResponseValidationError extends PsiError {
+  constructor(
+    readonly event: string,
+    readonly violations: FieldViolation[],
+  ) {
+    super(
+      PsiErrorCode.ResponseInvalid,
+      `Response "${event}" is invalid: ${formatViolations(violations)}`,
+    );
+  }
+  protected override details(): unknown {
+    return { event: this.event, violations: this.violations };
+  }
+}
+
+/** Thrown by a registry that does not know a service; names every registry that was asked. */
+export class UnknownServiceError extends PsiError {
+  constructor(
+    readonly service: string,
+    readonly registriesAsked: string[],
+  ) {
+    super(
+      PsiErrorCode.ServiceUnknown,
+      `Service "${service}" is not known to registr${registriesAsked.length === 1 ? 'y' : 'ies'} ${registriesAsked.join(', ')}; add it to one of them.`,
+    );
+  }
+}
+
+/** Thrown when a registry names a transport that was not given to the coordinator. */
+export class UnknownTransportError extends PsiError {
+  constructor(
+    readonly transport: string,
+    readonly known: string[],
+  ) {
+    super(
+      PsiErrorCode.TransportUnknown,
+      `Transport "${transport}" is not configured (configured: ${known.join(', ') || 'none'}).`,
+    );
+  }
+}
+
+/** A failure worth retrying: connection refused, timeout, 5xx. Transports throw it from `send`. */
+export class TransportTechnicalError extends PsiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(PsiErrorCode.TransportTechnical, message, options);
+  }
+}
+
+/** The service said "no" (4xx, a rejection): not retried, goes back to the process. */
+export class TransportBusinessError extends PsiError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly body?: unknown,
+  ) {
+    super(PsiErrorCode.TransportBusiness, message);
+  }
+  protected override details(): unknown {
+    return { status: this.status, body: this.body };
+  }
+}
+
+/** Thrown by a PEAL plugin when a signal names a wait state the instance is not in. */
+export class EngineSignalRejectedError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    readonly waitState: string,
+    readonly currentStates: readonly string[],
+  ) {
+    super(
+      PsiErrorCode.EngineSignalRejected,
+      `Instance ${instanceId} is not at wait state "${waitState}" (it is at: ${currentStates.join(', ') || 'nothing, it ended'}).`,
+    );
+  }
+  protected override details(): unknown {
+    return { instanceId: this.instanceId, waitState: this.waitState, currentStates: this.currentStates };
+  }
+}
+
+/** Thrown by a PEAL plugin for an instance id it does not know. */
+export class InstanceNotFoundError extends PsiError {
+  constructor(readonly instanceId: string) {
+    super(PsiErrorCode.InstanceNotFound, `Process instance ${instanceId} does not exist.`);
+  }
+}
+
+/** Thrown by `thaw` and queries for an invocation id the store does not hold. */
+export class InvocationNotFoundError extends PsiError {
+  constructor(readonly invocationId: string) {
+    super(PsiErrorCode.InvocationNotFound, `Invocation ${invocationId} does not exist.`);
+  }
+}
+
+/** Thrown by `thaw` for an invocation that is not frozen. */
+export class InvocationNotFrozenError extends PsiError {
+  constructor(
+    readonly invocationId: string,
+    readonly status: string,
+  ) {
+    super(
+      PsiErrorCode.InvocationNotFrozen,
+      `Invocation ${invocationId} is ${status}, not frozen; only frozen invocations can be thawed.`,
+    );
+  }
+}
+
+/** Thrown by dead-letter replay/discard for an id the store does not hold. */
+export class DeadLetterNotFoundError extends PsiError {
+  constructor(readonly deadLetterId: string) {
+    super(PsiErrorCode.DeadLetterNotFound, `Dead letter ${deadLetterId} does not exist.`);
+  }
+}
+
+/** Thrown by `ProcessGuard.stop` when the caller's token does not own the guard. */
+export class GuardNotOwnerError extends PsiError {
+  constructor(readonly guardId: string) {
+    super(
+      PsiErrorCode.GuardNotOwner,
+      `Process guard "${guardId}" is not held with this owner token; only the owner can stop it.`,
+    );
+  }
+}
+
+/** Thrown by calls made after `coordinator.close()`. */
+export class CoordinatorClosedError extends PsiError {
+  constructor() {
+    super(PsiErrorCode.CoordinatorClosed, 'The coordinator is closed; create a new one.');
+  }
+}
+
+/** Thrown when store options are inconsistent (unknown type, missing URL). */
+export class StoreConfigError extends PsiError {
+  constructor(problem: string) {
+    super(PsiErrorCode.StoreConfigInvalid, `Store configuration is invalid: ${problem}`);
+  }
+}
+
+/** Thrown by `receive` for a message that is not a message at all (no event name, unserialisable payload). */
+export class InboundMessageError extends PsiError {
+  constructor(problem: string) {
+    super(PsiErrorCode.MessageInvalid, `Inbound message is invalid: ${problem}`);
+  }
+}
+
+function formatViolations(violations: FieldViolation[]): string {
+  return violations.map((v) => `${v.path}: ${v.messages.join('; ')}`).join(' | ');
+}

@@ -1,0 +1,63 @@
+/** Process variables as the engine stores them: JSON-compatible values keyed by name. */
+export type Variables = Record<string, unknown>;
+
+/** How a wait state is left: the transition to take, variables to write first, or a fault to raise. */
+export interface SignalOptions {
+  /** Named transition out of the wait state; the engine's default transition when omitted. */
+  transition?: string;
+  /** Variables merged into the instance before it moves on. */
+  variables?: Variables;
+  /** A fault (e.g. an SLA breach) the process can catch; takes precedence over `transition`. */
+  fault?: { code: string; message: string };
+}
+
+/** Raised by the engine when an instance reaches a service step: PSI's "ActionHandler" hook. */
+export interface ServiceStepEnteredEvent {
+  type: 'service-step-entered';
+  instanceId: string;
+  /** The step (activity) id; adapters are bound to it. */
+  step: string;
+  /** Unique per entry into the step; lets a re-emitted event after a restart be recognised. */
+  activationId: string;
+}
+
+export interface WaitStateEnteredEvent {
+  type: 'wait-state-entered';
+  instanceId: string;
+  waitState: string;
+}
+
+export interface InstanceEndedEvent {
+  type: 'instance-ended';
+  instanceId: string;
+  /** `completed`, `aborted` or `failed`. */
+  outcome: 'completed' | 'aborted' | 'failed';
+}
+
+export type EngineEvent = ServiceStepEnteredEvent | WaitStateEnteredEvent | InstanceEndedEvent;
+
+export type EngineEventListener = (event: EngineEvent) => void;
+
+/**
+ * PEAL, the Process Engine Abstraction Layer: what PSI needs from any engine.
+ *
+ * A service step is a wait state from the engine's point of view: the engine raises
+ * `service-step-entered`, PSI runs the adapter and later signals that same step with the
+ * adapter's variables and transition. Plugins refuse a signal for a state the instance is not in
+ * by throwing {@link EngineSignalRejectedError}.
+ */
+export interface ProcessEngine {
+  /** Stable plugin name, e.g. `reference`, `bpmn-engine`, `xstate`. */
+  readonly name: string;
+  getVariables(instanceId: string): Promise<Variables>;
+  setVariables(instanceId: string, variables: Variables): Promise<void>;
+  /** The wait states (including service steps) the instance is in now; empty once it ended. */
+  getWaitStates(instanceId: string): Promise<readonly string[]>;
+  /** Leaves `waitState`; throws EngineSignalRejectedError when the instance is not there. */
+  signal(instanceId: string, waitState: string, options?: SignalOptions): Promise<void>;
+  /** Registers a listener for engine events; returns the function that removes it. */
+  subscribe(listener: EngineEventListener): () => void;
+}
+
+/** DI token for {@link ProcessEngine}. */
+export const ProcessEngine = Symbol.for('@psi/core/ProcessEngine');
