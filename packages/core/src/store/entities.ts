@@ -1,0 +1,24 @@
+import { AuditEntryEntity } from './entities/audit-entry.entity';
+import { DeadLetterEntity } from './entities/dead-letter.entity';
+import { EngineInstanceEntity } from './entities/engine-instance.entity';
+import { ExpectationEntity } from './entities/expectation.entity';
+import { InboundMessageEntity } from './entities/inbound-message.entity';
+import { InvocationEntity } from './entities/invocation.entity';
+import { OutboxEntryEntity } from './entities/outbox-entry.entity';
+import { ParkedMessageEntity } from './entities/parked-message.entity';
+import { ProcessGuardEntity } from './entities/process-guard.entity';
+import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
+
+export const psiEntities: Function[] = [
+  InvocationEntity,
+  ExpectationEntity,
+  ParkedMessageEntity,
+  DeadLetterEntity,
+  InboundMessageEntity,
+  OutboxEntryEntity,
+  AuditEntryEntity,
+  ProcessGuardEntity,
+  EngineInstanceEntity,
+];
+
+export const psiMigrations: Function[] = [InitialSchema1732000000000];

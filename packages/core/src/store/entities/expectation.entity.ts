@@ -1,0 +1,36 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { epochMs } from '../columns';
+
+export type ExpectationStatus =
+  | 'open'
+  | 'claimed'
+  | 'delivered'
+  | 'timed-out'
+  | 'superseded'
+  | 'cancelled';
+
+/** Instance I, at wait state W, expects event E, matched by correlation or business key, until D. */
+@Entity('psi_expectation')
+@Index('psi_expectation_correlation', ['correlationKey', 'event'])
+@Index('psi_expectation_business', ['businessKey', 'event'])
+@Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
+@Index('psi_expectation_deadline', ['status', 'deadline'])
+export class ExpectationEntity {
+  @PrimaryColumn('varchar') id!: string;
+  @Column('varchar') invocationId!: string;
+  @Column('varchar') instanceId!: string;
+  @Column('varchar') adapter!: string;
+  @Column('varchar') event!: string;
+  @Column('varchar') waitState!: string;
+  @Column('varchar', { nullable: true }) correlationKey!: string | null;
+  @Column('varchar', { nullable: true }) businessKey!: string | null;
+  @Column('varchar', { nullable: true }) groupId!: string | null;
+  @Column('bigint', { nullable: true, transformer: epochMs }) deadline!: number | null;
+  @Column('varchar', { nullable: true }) timeoutTransition!: string | null;
+  /** A timeout that won the claim but could not yet be signalled (instance not at the wait state). */
+  @Column('boolean', { default: false }) timeoutPending!: boolean;
+  @Column('bigint', { nullable: true, transformer: epochMs }) parkingTtlMs!: number | null;
+  @Column('varchar') status!: ExpectationStatus;
+  @Column('bigint', { transformer: epochMs }) createdAt!: number;
+  @Column('bigint', { nullable: true, transformer: epochMs }) closedAt!: number | null;
+}

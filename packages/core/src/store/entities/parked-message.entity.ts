@@ -1,0 +1,23 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { epochMs } from '../columns';
+
+/** An answer that arrived before its instance was ready, or before any expectation existed. */
+@Entity('psi_parked_message')
+@Index('psi_parked_correlation', ['correlationKey', 'event'])
+@Index('psi_parked_business', ['businessKey', 'event'])
+@Index('psi_parked_instance', ['instanceId'])
+@Index('psi_parked_expiry', ['expiresAt'])
+export class ParkedMessageEntity {
+  /** Increasing: delivery order is arrival order. */
+  @PrimaryGeneratedColumn('increment') seq!: number;
+  @Column('varchar') messageId!: string;
+  @Column('varchar') event!: string;
+  @Column('varchar', { nullable: true }) correlationKey!: string | null;
+  @Column('varchar', { nullable: true }) businessKey!: string | null;
+  @Column('text', { nullable: true }) payload!: string | null;
+  @Column('varchar', { nullable: true }) source!: string | null;
+  @Column('varchar', { nullable: true }) expectationId!: string | null;
+  @Column('varchar', { nullable: true }) instanceId!: string | null;
+  @Column('bigint', { transformer: epochMs }) receivedAt!: number;
+  @Column('bigint', { transformer: epochMs }) expiresAt!: number;
+}

@@ -1,0 +1,84 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ExpectationEntity } from './entities/expectation.entity';
+import { PsiStore } from './psi-store';
+
+describe(PsiStore, () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-store-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const expectation = (id: string): ExpectationEntity =>
+    Object.assign(new ExpectationEntity(), {
+      id,
+      invocationId: 'inv',
+      instanceId: 'i1',
+      adapter: 'A',
+      event: 'confirmed',
+      waitState: 'w',
+      correlationKey: 'k',
+      businessKey: null,
+      groupId: null,
+      deadline: null,
+      timeoutTransition: null,
+      timeoutPending: false,
+      parkingTtlMs: null,
+      status: 'open',
+      createdAt: Date.now(),
+      closedAt: null,
+    });
+
+  describe('.open', () => {
+    it('creates the SQLite file in WAL mode and migrates it once', async () => {
+      const file = path.join(dir, 'nested', 'psi.sqlite');
+      const store = await PsiStore.open({ sqlitePath: file });
+      const [{ journal_mode }] = (await store.dataSource.query('PRAGMA journal_mode')) as Array<{
+        journal_mode: string;
+      }>;
+      expect(journal_mode).toBe('wal');
+      await store.close();
+      const again = await PsiStore.open({ sqlitePath: file });
+      const migrations = (await again.dataSource.query('SELECT name FROM psi_migrations')) as unknown[];
+      expect(migrations).toHaveLength(1);
+      await again.close();
+      expect(fs.existsSync(file)).toBe(true);
+    });
+  });
+
+  describe('.transaction', () => {
+    it('commits concurrent units together and rolls back only the failing one', async () => {
+      const store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
+      const results = await Promise.allSettled(
+        ['a', 'b', 'c'].map((id) =>
+          store.transaction(async (tx) => {
+            await tx.insert(ExpectationEntity, expectation(id));
+            if (id === 'b') throw new Error('boom');
+            return id;
+          }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const ids = await store.transaction((tx) => tx.find(ExpectationEntity, { order: { id: 'ASC' } }));
+      expect(ids.map((e) => e.id)).toEqual(['a', 'c']);
+      await store.close();
+    });
+
+    it('reports how many rows a conditional update claimed', async () => {
+      const store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
+      await store.transaction((tx) => tx.insert(ExpectationEntity, expectation('x')));
+      const claim = () =>
+        store.transaction(async (tx) => {
+          const result = await tx
+            .createQueryBuilder()
+            .update(ExpectationEntity)
+            .set({ status: 'claimed' })
+            .where('id = :id AND status = :open', { id: 'x', open: 'open' })
+            .execute();
+          return result.affected;
+        });
+      expect(await Promise.all([claim(), claim()])).toEqual([1, 0]);
+      await store.close();
+    });
+  });
+});

@@ -1,0 +1,122 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataSource } from 'typeorm';
+import type { EngineStateRepository } from '../spi/engine-state-repository';
+import { EngineInstanceEntity } from './entities/engine-instance.entity';
+import { psiEntities, psiMigrations } from './entities';
+import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options';
+import {
+  GroupCommitTransactionRunner,
+  PooledTransactionRunner,
+  type TransactionRunner,
+  type UnitOfWork,
+} from './transaction-runner';
+
+/**
+ * PSI's durable state: a TypeORM DataSource on SQLite (default, WAL) or PostgreSQL, migrated on
+ * open. Every read and write goes through {@link PsiStore.transaction}.
+ */
+export class PsiStore {
+  private readonly runner: TransactionRunner;
+
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly options: CompiledStoreOptions,
+  ) {
+    this.runner =
+      options.type === 'sqlite'
+        ? new GroupCommitTransactionRunner(dataSource, options.maxBatchSize)
+        : new PooledTransactionRunner(dataSource);
+  }
+
+  /** Opens (and by default migrates) the store. */
+  static async open(options: StoreOptions = {}): Promise<PsiStore> {
+    const compiled = compileStoreOptions(options);
+    const dataSource = new DataSource(dataSourceOptions(compiled));
+    await dataSource.initialize();
+    if (compiled.type === 'sqlite') {
+      // WAL lets readers in other processes work while one writes; busy_timeout makes a second
+      // process wait for the write lock instead of failing.
+      await dataSource.query('PRAGMA journal_mode = WAL');
+      await dataSource.query('PRAGMA synchronous = NORMAL');
+      await dataSource.query('PRAGMA busy_timeout = 15000');
+      await dataSource.query('PRAGMA foreign_keys = ON');
+    }
+    if (compiled.migrate) await dataSource.runMigrations({ transaction: 'all' });
+    return new PsiStore(dataSource, compiled);
+  }
+
+  get kind(): 'sqlite' | 'postgres' {
+    return this.options.type;
+  }
+
+  /** Runs `work` atomically; on SQLite, concurrent units share one commit. */
+  transaction<T>(work: UnitOfWork<T>): Promise<T> {
+    return this.runner.run(work);
+  }
+
+  /** Engine state persisted in this store, for PEAL plugins. */
+  engineStates(): EngineStateRepository {
+    return new StoredEngineStateRepository(this);
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}
+
+function dataSourceOptions(options: CompiledStoreOptions): ConstructorParameters<typeof DataSource>[0] {
+  const common = {
+    entities: [...psiEntities, ...options.entities],
+    migrations: [...psiMigrations, ...options.migrations],
+    migrationsTableName: 'psi_migrations',
+    synchronize: false,
+    logging: options.logging,
+  };
+  if (options.type === 'postgres') {
+    return {
+      ...common,
+      type: 'postgres',
+      url: options.url,
+      schema: options.schema,
+      poolSize: options.poolSize,
+    };
+  }
+  fs.mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
+  return { ...common, type: 'sqlite', database: options.sqlitePath };
+}
+
+class StoredEngineStateRepository implements EngineStateRepository {
+  constructor(private readonly store: PsiStore) {}
+
+  save(engine: string, instanceId: string, state: string): Promise<void> {
+    return this.store.transaction(async (tx) => {
+      await tx.getRepository(EngineInstanceEntity).upsert(
+        { engine, instanceId, state, updatedAt: Date.now() },
+        ['engine', 'instanceId'],
+      );
+    });
+  }
+
+  load(engine: string, instanceId: string): Promise<string | undefined> {
+    return this.store.transaction(async (tx) => {
+      const row = await tx.getRepository(EngineInstanceEntity).findOneBy({ engine, instanceId });
+      return row?.state;
+    });
+  }
+
+  delete(engine: string, instanceId: string): Promise<void> {
+    return this.store.transaction(async (tx) => {
+      await tx.getRepository(EngineInstanceEntity).delete({ engine, instanceId });
+    });
+  }
+
+  list(engine: string): Promise<string[]> {
+    return this.store.transaction(async (tx) => {
+      const rows = await tx
+        .getRepository(EngineInstanceEntity)
+        .find({ where: { engine }, select: { instanceId: true } });
+      return rows.map((r) => r.instanceId);
+    });
+  }
+}

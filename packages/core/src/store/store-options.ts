@@ -1,0 +1,65 @@
+import * as path from 'node:path';
+import { StoreConfigError } from '../errors';
+
+/** Where and how PSI keeps its durable state. */
+export interface StoreOptions {
+  /** `sqlite` (embedded, one node) or `postgres` (several nodes). @default 'sqlite', or 'postgres' when `url` is set */
+  type?: 'sqlite' | 'postgres';
+  /** SQLite file. @default env PSI_SQLITE_PATH, else `.psi/psi.sqlite` under the working directory */
+  sqlitePath?: string;
+  /** PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/psi`. @default env PSI_DATABASE_URL */
+  url?: string;
+  /** PostgreSQL schema for PSI's tables. @default 'public' */
+  schema?: string;
+  /** PostgreSQL connection pool size. @default 10 */
+  poolSize?: number;
+  /** Run pending migrations when the store opens. @default true */
+  migrate?: boolean;
+  /** Extra TypeORM entities from plugins (e.g. the database registry). */
+  entities?: Function[];
+  /** Extra migrations from plugins, run with PSI's own. */
+  migrations?: Function[];
+  /** SQLite: most units of work committed in one transaction (group commit). @default 256 */
+  maxBatchSize?: number;
+  /** Log SQL. @default false */
+  logging?: boolean;
+}
+
+/** Options with every default applied. */
+export interface CompiledStoreOptions {
+  type: 'sqlite' | 'postgres';
+  sqlitePath: string;
+  url: string | undefined;
+  schema: string;
+  poolSize: number;
+  migrate: boolean;
+  entities: Function[];
+  migrations: Function[];
+  maxBatchSize: number;
+  logging: boolean;
+}
+
+export const DEFAULT_SQLITE_PATH = path.join('.psi', 'psi.sqlite');
+
+export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOptions {
+  const url = options.url ?? process.env.PSI_DATABASE_URL;
+  const type = options.type ?? (options.url ? 'postgres' : 'sqlite');
+  if (type !== 'sqlite' && type !== 'postgres') {
+    throw new StoreConfigError(`type must be "sqlite" or "postgres", got "${String(type)}"`);
+  }
+  if (type === 'postgres' && !url) {
+    throw new StoreConfigError('type "postgres" needs a url (option "url" or env PSI_DATABASE_URL)');
+  }
+  return {
+    type,
+    sqlitePath: path.resolve(options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH),
+    url,
+    schema: options.schema ?? 'public',
+    poolSize: options.poolSize ?? 10,
+    migrate: options.migrate ?? true,
+    entities: options.entities ?? [],
+    migrations: options.migrations ?? [],
+    maxBatchSize: options.maxBatchSize ?? 256,
+    logging: options.logging ?? false,
+  };
+}
