@@ -17,11 +17,13 @@ export const PsiErrorCode = {
   CoordinatorClosed: 'PSI_COORDINATOR_CLOSED',
   StoreConfigInvalid: 'PSI_STORE_CONFIG_INVALID',
   MessageInvalid: 'PSI_MESSAGE_INVALID',
+  Timeout: 'PSI_TIMEOUT',
 } as const;
 export type PsiErrorCode = (typeof PsiErrorCode)[keyof typeof PsiErrorCode];
 
 // A Symbol.for brand survives jest's per-test module registries, where `instanceof` does not.
 const psiErrorBrand = Symbol.for('@psi/core/PsiError');
+const businessErrorBrand = Symbol.for('@psi/core/BusinessError');
 
 /** Base of every error PSI throws: a stable `code`, a message that says how to fix it, `cause` kept. */
 export class PsiError extends Error {
@@ -57,6 +59,32 @@ export interface FieldViolation {
   path: string;
   /** The class-validator messages for that field. */
   messages: string[];
+}
+
+/**
+ * A business outcome an adapter (or a service) reports on purpose: "credit limit exceeded",
+ * "unknown customer". It is not retried; it goes back to the process as `transition` when given,
+ * else as a fault with this `code` that the process can catch.
+ */
+export class BusinessError extends PsiError {
+  readonly [businessErrorBrand] = true;
+
+  /** True for any BusinessError (the code is the user's, so it can not be told by code). */
+  static override is(value: unknown): value is BusinessError {
+    return PsiError.is(value) && businessErrorBrand in value;
+  }
+
+  constructor(
+    code: string,
+    message: string,
+    readonly transition?: string,
+    readonly data?: unknown,
+  ) {
+    super(code, message);
+  }
+  protected override details(): unknown {
+    return { transition: this.transition, data: this.data };
+  }
 }
 
 /** Thrown when an adapter class is missing `@ServiceAdapter`, `callService`, or declares a handler twice. */

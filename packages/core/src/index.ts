@@ -3,6 +3,7 @@ import 'reflect-metadata';
 export {
   PsiError,
   PsiErrorCode,
+  BusinessError,
   AdapterDefinitionError,
   AdapterNotFoundError,
   AdapterInputError,
@@ -55,3 +56,17 @@ export { OnResponse } from './adapter/on-response.decorator';
 export type { OnResponseOptions } from './adapter/on-response.decorator';
 export { readAdapterModel } from './adapter/adapter-model';
 export type { AdapterModel, ServiceAdapterInstance } from './adapter/adapter-model';
+
+export { Coordinator } from './runtime/coordinator';
+export type { InvocationInfo } from './runtime/coordinator';
+export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
+export type { CoordinatorStats } from './runtime/coordinator-stats';
+export type { InvocationResult } from './runtime/invoker';
+export type { TraceEvent } from './runtime/audit-log';
+export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
+export { ProcessGuard } from './runtime/process-guard';
+export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
+export { PsiStore } from './store/psi-store';
+export { DEFAULT_SQLITE_PATH } from './store/store-options';
+export type { StoreOptions } from './store/store-options';
+export type { AuditKind } from './store/entities/audit-entry.entity';

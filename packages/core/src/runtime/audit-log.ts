@@ -1,0 +1,61 @@
+import type { EntityManager } from 'typeorm';
+import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
+import type { PsiStore } from '../store/psi-store';
+
+/** An audit entry as handed to `onTrace` and returned by queries. */
+export interface TraceEvent {
+  kind: AuditKind;
+  instanceId?: string;
+  invocationId?: string;
+  detail?: Record<string, unknown>;
+  at: number;
+}
+
+/** Records an audit entry inside the current transaction. */
+export type Audit = (event: Omit<TraceEvent, 'at'>) => Promise<void>;
+
+/**
+ * Runs units of work that write audit entries; entries commit with the work, and are reported to
+ * `onTrace` only after the commit (a rolled-back step never shows up in a trace).
+ */
+export class AuditLog {
+  constructor(
+    private readonly store: PsiStore,
+    private readonly clock: () => number,
+    private readonly onTrace: ((event: TraceEvent) => void) | undefined,
+  ) {}
+
+  async transaction<T>(work: (tx: EntityManager, audit: Audit) => Promise<T>): Promise<T> {
+    const written: TraceEvent[] = [];
+    const result = await this.store.transaction(async (tx) => {
+      written.length = 0;
+      return work(tx, async (event) => {
+        const at = this.clock();
+        await tx.insert(AuditEntryEntity, {
+          instanceId: event.instanceId ?? null,
+          invocationId: event.invocationId ?? null,
+          kind: event.kind,
+          detail: event.detail ? JSON.stringify(event.detail) : null,
+          at,
+        });
+        written.push({ ...event, at });
+      });
+    });
+    for (const event of written) this.onTrace?.(event);
+    return result;
+  }
+
+  /** Every entry of an instance, oldest first. */
+  async forInstance(instanceId: string): Promise<TraceEvent[]> {
+    const rows = await this.store.transaction((tx) =>
+      tx.find(AuditEntryEntity, { where: { instanceId }, order: { seq: 'ASC' } }),
+    );
+    return rows.map((row) => ({
+      kind: row.kind,
+      instanceId: row.instanceId ?? undefined,
+      invocationId: row.invocationId ?? undefined,
+      detail: row.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined,
+      at: row.at,
+    }));
+  }
+}

@@ -1,0 +1,65 @@
+import { Container } from 'inversify';
+import type { Constructor } from '../adapter/metadata-keys';
+import type { ProcessEngine } from '../spi/process-engine';
+import type { RetryPolicy, ServiceRegistry } from '../spi/service-registry';
+import type { Transport } from '../spi/transport';
+import type { PsiStore } from '../store/psi-store';
+import type { TraceEvent } from './audit-log';
+
+/** Where the coordinator reports what it cannot throw to anyone (background failures). */
+export interface CoordinatorLogger {
+  warn(message: string, detail?: unknown): void;
+  error(message: string, detail?: unknown): void;
+}
+
+/** Everything a coordinator needs. */
+export interface CoordinatorOptions {
+  store: PsiStore;
+  engine: ProcessEngine;
+  registry: ServiceRegistry;
+  transports: Transport[];
+  /** Adapter classes (decorated with `@ServiceAdapter`). */
+  adapters: Constructor[];
+  /** Your inversify container, for the collaborators adapters inject. @default a new Container */
+  container?: Container;
+  /** A second message with the same id within this window is ignored. @default 86_400_000 (24 h) */
+  dedupeWindowMs?: number;
+  /** How long an answer is parked when the registry gives no TTL. @default 604_800_000 (7 days) */
+  defaultParkingTtlMs?: number;
+  /** Retry policy for services whose coordinates give none. */
+  defaultRetry?: Partial<RetryPolicy>;
+  /** Called for every audit entry as it is written: for traces and metrics. */
+  onTrace?: (event: TraceEvent) => void;
+  logger?: CoordinatorLogger;
+  /** Clock in epoch ms; tests pass a controllable one. @default Date.now */
+  clock?: () => number;
+}
+
+export interface CompiledCoordinatorOptions
+  extends Required<Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry'>> {
+  onTrace: ((event: TraceEvent) => void) | undefined;
+  defaultRetry: RetryPolicy;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 5,
+  initialDelayMs: 100,
+  multiplier: 2,
+  maxDelayMs: 30_000,
+};
+
+export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
+  return {
+    ...options,
+    container: options.container ?? new Container(),
+    dedupeWindowMs: options.dedupeWindowMs ?? 86_400_000,
+    defaultParkingTtlMs: options.defaultParkingTtlMs ?? 604_800_000,
+    defaultRetry: { ...DEFAULT_RETRY, ...options.defaultRetry },
+    onTrace: options.onTrace,
+    logger: options.logger ?? {
+      warn: (message, detail) => console.warn(`[psi] ${message}`, detail ?? ''),
+      error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
+    },
+    clock: options.clock ?? Date.now,
+  };
+}

@@ -1,0 +1,270 @@
+import { AdapterRunner } from '../adapter/adapter-runner';
+import { CoordinatorClosedError, PsiError } from '../errors';
+import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
+import type { InboundMessage, InboundSink, ReceiveOutcome, Transport } from '../spi/transport';
+import { InvocationEntity } from '../store/entities/invocation.entity';
+import type { PsiStore } from '../store/psi-store';
+import { AdapterCatalog } from './adapter-catalog';
+import { AuditLog, type TraceEvent } from './audit-log';
+import {
+  compileCoordinatorOptions,
+  type CompiledCoordinatorOptions,
+  type CoordinatorOptions,
+} from './coordinator-options';
+import { emptyStats, type CoordinatorStats } from './coordinator-stats';
+import { Correlator, describe } from './correlator';
+import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
+import { DeadlineScheduler } from './deadline-scheduler';
+import { Invoker, type InvocationResult } from './invoker';
+import { KeyedMutex } from './keyed-mutex';
+import { ProcessGuard } from './process-guard';
+import { TaskTracker } from './task-tracker';
+
+/** An invocation as operators see it. */
+export interface InvocationInfo {
+  id: string;
+  instanceId: string;
+  step: string;
+  adapter: string;
+  service: string;
+  correlationKey: string;
+  status: InvocationEntity['status'];
+  lastError?: unknown;
+}
+
+/**
+ * The runtime: runs adapters when the engine reaches their steps, dispatches through transports,
+ * correlates answers (deliver or park), fires deadlines, and signals the engine.
+ *
+ * ```ts
+ * const coordinator = await Coordinator.create({ store, engine, registry, transports, adapters });
+ * await coordinator.start();
+ * ```
+ */
+export class Coordinator implements InboundSink {
+  readonly guard: ProcessGuard;
+  private readonly options: CompiledCoordinatorOptions;
+  private readonly audit: AuditLog;
+  private readonly deadLetterQueue: DeadLetterQueue;
+  private readonly correlator: Correlator;
+  private readonly invoker: Invoker;
+  private readonly scheduler: DeadlineScheduler;
+  private readonly tasks: TaskTracker;
+  private readonly counters: CoordinatorStats = emptyStats();
+  private readonly transports: ReadonlyMap<string, Transport>;
+  private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
+  private unsubscribe: (() => void) | undefined;
+  private state: 'created' | 'started' | 'closed' = 'created';
+
+  private constructor(options: CoordinatorOptions) {
+    this.options = compileCoordinatorOptions(options);
+    const { store, engine, registry, clock, container, logger } = this.options;
+    const catalog = new AdapterCatalog(this.options.adapters, container);
+    const runner = new AdapterRunner(container);
+    this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
+    this.audit = new AuditLog(store, clock, this.options.onTrace);
+    this.deadLetterQueue = new DeadLetterQueue(store, clock);
+    this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
+    const instanceMutex = new KeyedMutex();
+    this.correlator = new Correlator({
+      options: this.options,
+      audit: this.audit,
+      engine,
+      registry,
+      catalog,
+      runner,
+      deadLetters: this.deadLetterQueue,
+      instanceMutex,
+      stats: this.counters,
+      notifyDue: (at) => this.scheduler.notify(at),
+    });
+    this.scheduler = new DeadlineScheduler({
+      options: this.options,
+      audit: this.audit,
+      correlator: this.correlator,
+      deadLetters: this.deadLetterQueue,
+      instanceMutex,
+      tasks: this.tasks,
+      stats: this.counters,
+    });
+    this.invoker = new Invoker({
+      options: this.options,
+      audit: this.audit,
+      engine,
+      registry,
+      transports: this.transports,
+      catalog,
+      runner,
+      invocationMutex: new KeyedMutex(),
+      stats: this.counters,
+      expectationsRecorded: (instanceId, earliestDeadline) => {
+        if (earliestDeadline !== null) this.scheduler.notify(earliestDeadline);
+        this.tasks.track('release after expectations', () => this.correlator.release(instanceId));
+      },
+      delay: (ms) => this.delay(ms),
+    });
+    this.guard = new ProcessGuard(store, clock);
+  }
+
+  /** Builds a coordinator; validates every adapter class (AdapterDefinitionError). Call `start()` next. */
+  static async create(options: CoordinatorOptions): Promise<Coordinator> {
+    return new Coordinator(options);
+  }
+
+  get store(): PsiStore {
+    return this.options.store;
+  }
+
+  get engine(): ProcessEngine {
+    return this.options.engine;
+  }
+
+  /**
+   * Starts transports, listens to the engine, fires deadlines that passed while nothing ran, and
+   * re-runs invocations a stopped process left half done (committed requests are re-sent once).
+   */
+  async start(): Promise<void> {
+    if (this.state === 'closed') throw new CoordinatorClosedError();
+    if (this.state === 'started') return;
+    this.state = 'started';
+    for (const transport of this.transports.values()) await transport.start(this);
+    this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
+    this.scheduler.start();
+    for (const invocationId of await this.invoker.recover()) {
+      this.tasks.track(`recovery of invocation ${invocationId}`, () => this.invoker.run(invocationId));
+    }
+  }
+
+  /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
+  invoke(event: { instanceId: string; step: string; activationId: string }): Promise<InvocationResult> {
+    this.assertOpen();
+    return this.invoker.invoke(event);
+  }
+
+  /** Hands an answer to PSI: delivered, parked, ignored as duplicate, or dead-lettered. */
+  receive(message: InboundMessage): Promise<ReceiveOutcome> {
+    this.assertOpen();
+    return this.correlator.receive(message);
+  }
+
+  /** Re-runs a frozen invocation. */
+  thaw(invocationId: string): Promise<InvocationResult> {
+    this.assertOpen();
+    return this.invoker.thaw(invocationId);
+  }
+
+  async invocation(invocationId: string): Promise<InvocationInfo> {
+    return toInfo(await this.invoker.get(invocationId));
+  }
+
+  async invocations(filter: { instanceId?: string; status?: InvocationEntity['status'] } = {}): Promise<InvocationInfo[]> {
+    const rows = await this.store.transaction((tx) =>
+      tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC' } }),
+    );
+    return rows.map(toInfo);
+  }
+
+  /** Dead letters: list, replay (correlate again) and discard. */
+  readonly deadLetters = {
+    list: (filter?: DeadLetterFilter): Promise<DeadLetter[]> => this.deadLetterQueue.list(filter),
+    get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
+    replay: async (id: string): Promise<ReceiveOutcome> => {
+      this.assertOpen();
+      const letter = await this.deadLetterQueue.get(id);
+      const resolved = await this.store.transaction((tx) => this.deadLetterQueue.resolve(tx, id, 'replayed'));
+      if (!resolved) return { status: 'dead-lettered', deadLetterId: id, reason: letter.reason };
+      return this.correlator.receive({
+        // A fresh id: the original is remembered by dedupe.
+        messageId: `${letter.messageId}#replay-${id}`,
+        event: letter.event,
+        correlationKey: letter.correlationKey,
+        businessKey: letter.businessKey ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>) : undefined,
+        payload: letter.payload,
+        source: `replay:${letter.source ?? 'unknown'}`,
+      });
+    },
+    discard: async (id: string): Promise<void> => {
+      await this.deadLetterQueue.get(id);
+      await this.store.transaction((tx) => this.deadLetterQueue.resolve(tx, id, 'discarded'));
+    },
+  };
+
+  /** The audit trail of an instance, oldest first. */
+  auditTrail(instanceId: string): Promise<TraceEvent[]> {
+    return this.audit.forInstance(instanceId);
+  }
+
+  /** Counters of this process (received, duplicates, delivered, parked, dead-lettered, ...). */
+  stats(): CoordinatorStats {
+    return { ...this.counters };
+  }
+
+  /** Resolves once no background work (deliveries, releases, timers in flight) is running. */
+  idle(): Promise<void> {
+    return this.tasks.idle();
+  }
+
+  /** Stops listening, stops transports and timers, and waits for work in flight. The store stays open. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.unsubscribe?.();
+    this.scheduler.stop();
+    for (const pending of this.delays) {
+      clearTimeout(pending.timer);
+      pending.reject(new CoordinatorClosedError());
+    }
+    for (const transport of this.transports.values()) await transport.stop();
+    await this.tasks.idle();
+  }
+
+  private onEngineEvent(event: EngineEvent): void {
+    if (this.state !== 'started') return;
+    switch (event.type) {
+      case 'service-step-entered':
+        this.tasks.track(`invocation of step ${event.step}`, () =>
+          this.invoker.invoke(event).catch((error: unknown) => {
+            // Input and definition errors already reached the engine as a fault; keep them quiet.
+            if (!PsiError.is(error)) throw error;
+          }),
+        );
+        return;
+      case 'wait-state-entered':
+        this.tasks.track(`release for ${event.instanceId}`, () => this.correlator.release(event.instanceId));
+        return;
+      case 'instance-ended':
+        this.tasks.track(`end of ${event.instanceId}`, () => this.correlator.instanceEnded(event.instanceId));
+        return;
+    }
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const pending = {
+        timer: setTimeout(() => {
+          this.delays.delete(pending);
+          resolve();
+        }, ms),
+        reject,
+      };
+      this.delays.add(pending);
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'closed') throw new CoordinatorClosedError();
+  }
+}
+
+function toInfo(row: InvocationEntity): InvocationInfo {
+  return {
+    id: row.id,
+    instanceId: row.instanceId,
+    step: row.step,
+    adapter: row.adapter,
+    service: row.service,
+    correlationKey: row.correlationKey,
+    status: row.status,
+    lastError: row.lastError ? (JSON.parse(row.lastError) as unknown) : undefined,
+  };
+}

@@ -1,0 +1,465 @@
+import type { EntityManager } from 'typeorm';
+import type { AdapterRunner } from '../adapter/adapter-runner';
+import { PsiError, PsiErrorCode, ResponseValidationError, type FieldViolation } from '../errors';
+import type { ProcessEngine } from '../spi/process-engine';
+import type { ServiceRegistry } from '../spi/service-registry';
+import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
+import { InvocationEntity } from '../store/entities/invocation.entity';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import type { AdapterCatalog } from './adapter-catalog';
+import type { Audit, AuditLog } from './audit-log';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import type { KeyedMutex } from './keyed-mutex';
+import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
+import type { CoordinatorStats } from './coordinator-stats';
+
+export interface CorrelatorDeps {
+  options: CompiledCoordinatorOptions;
+  audit: AuditLog;
+  engine: ProcessEngine;
+  registry: ServiceRegistry;
+  catalog: AdapterCatalog;
+  runner: AdapterRunner;
+  deadLetters: DeadLetterQueue;
+  instanceMutex: KeyedMutex;
+  stats: CoordinatorStats;
+  /** Tells the deadline scheduler that something is due at `at`. */
+  notifyDue(at: number): void;
+}
+
+type Decision =
+  | { kind: 'done'; outcome: ReceiveOutcome }
+  | { kind: 'matched'; expectation: ExpectationEntity };
+
+/**
+ * Receive → dedupe → match → deliver or park, and release on readiness. Every decision that
+ * matters (claim, park, dead letter) is a conditional write in the store, so two answers, or an
+ * answer and a timeout, can race without either being lost or delivered twice.
+ */
+export class Correlator {
+  constructor(private readonly deps: CorrelatorDeps) {}
+
+  async receive(input: InboundMessage): Promise<ReceiveOutcome> {
+    const { options, catalog, stats } = this.deps;
+    const message = normaliseMessage(input, catalog, options.clock());
+    stats.received++;
+    const parkingTtlMs = await this.parkingTtlFor(message.event);
+    const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
+      if (await this.isDuplicate(tx, message)) {
+        stats.duplicates++;
+        await audit({ kind: 'duplicate', detail: { messageId: message.messageId, event: message.event } });
+        return { kind: 'done', outcome: { status: 'duplicate' } };
+      }
+      await audit({
+        kind: 'received',
+        detail: { messageId: message.messageId, event: message.event, source: message.source },
+      });
+      const matches = await this.findExpectations(tx, message);
+      const open = matches.filter((e) => e.status === 'open');
+      if (open.length > 1) {
+        const candidates = open.map((e) => ({ expectationId: e.id, instanceId: e.instanceId }));
+        return { kind: 'done', outcome: await this.deadLetter(tx, audit, message, 'ambiguous', { candidates }) };
+      }
+      if (open.length === 1) return { kind: 'matched', expectation: open[0] };
+      if (matches.length > 0) {
+        const closed = matches[0];
+        return {
+          kind: 'done',
+          outcome: await this.deadLetter(tx, audit, message, closedReason(closed), {
+            expectationStatus: closed.status,
+          }, closed),
+        };
+      }
+      // No expectation yet: the invoke that registers it may commit a moment later.
+      return { kind: 'done', outcome: await this.park(tx, audit, message, null, parkingTtlMs) };
+    });
+    if (decision.kind === 'done') return decision.outcome;
+    const expectation = decision.expectation;
+    const violations = await this.validate(expectation, message);
+    if (violations.length > 0) {
+      return this.deps.audit.transaction((tx, audit) =>
+        this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation),
+      );
+    }
+    return this.deps.instanceMutex.run(expectation.instanceId, () =>
+      this.deliverOrPark(expectation, message),
+    );
+  }
+
+  /**
+   * Delivers what was waiting for `instanceId`: timeouts that won while it was elsewhere, then
+   * parked answers in arrival order, for every wait state it is in now.
+   */
+  release(instanceId: string): Promise<void> {
+    return this.deps.instanceMutex.run(instanceId, () => this.releaseNow(instanceId));
+  }
+
+  /** Signals a timeout that already won its claim, if the instance is at the wait state. */
+  async signalTimeout(expectation: ExpectationEntity): Promise<void> {
+    const states = await this.waitStatesOf(expectation.instanceId);
+    if (!states.includes(expectation.waitState)) return;
+    try {
+      await this.deps.engine.signal(
+        expectation.instanceId,
+        expectation.waitState,
+        expectation.timeoutTransition
+          ? { transition: expectation.timeoutTransition }
+          : {
+              fault: {
+                code: PsiErrorCode.Timeout,
+                message: `No "${expectation.event}" arrived before the deadline`,
+              },
+            },
+      );
+    } catch (error) {
+      if (isSignalRejected(error)) return; // moved meanwhile; stays pending for the next readiness
+      throw error;
+    }
+    await this.deps.audit.transaction(async (tx, audit) => {
+      await tx.update(ExpectationEntity, { id: expectation.id }, { timeoutPending: false });
+      await this.completeInvocationIfDone(tx, expectation.invocationId);
+      await audit({
+        kind: 'timed-out',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        detail: {
+          event: expectation.event,
+          waitState: expectation.waitState,
+          signalled: expectation.timeoutTransition ?? PsiErrorCode.Timeout,
+        },
+      });
+    });
+  }
+
+  /** Closes what an ended instance still expected; its parked answers become `late` dead letters. */
+  async instanceEnded(instanceId: string): Promise<void> {
+    await this.deps.instanceMutex.run(instanceId, () =>
+      this.deps.audit.transaction(async (tx, audit) => {
+        await tx.update(
+          ExpectationEntity,
+          { instanceId, status: 'open' },
+          { status: 'cancelled', closedAt: this.deps.options.clock() },
+        );
+        const parked = await tx.find(ParkedMessageEntity, { where: { instanceId }, order: { seq: 'ASC' } });
+        for (const row of parked) {
+          await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          await this.deadLetter(tx, audit, messageFromParked(row), 'late', { instanceEnded: true }, {
+            id: row.expectationId ?? null,
+            instanceId,
+          });
+        }
+      }),
+    );
+  }
+
+  private async releaseNow(instanceId: string): Promise<void> {
+    const pendingTimeouts = await this.deps.audit.transaction((tx) =>
+      tx.find(ExpectationEntity, { where: { instanceId, status: 'timed-out', timeoutPending: true } }),
+    );
+    for (const expectation of pendingTimeouts) await this.signalTimeout(expectation);
+
+    const parked = await this.deps.audit.transaction((tx) =>
+      tx.find(ParkedMessageEntity, { where: { instanceId }, order: { seq: 'ASC' } }),
+    );
+    for (const row of parked) {
+      const expectationId = row.expectationId;
+      if (!expectationId) continue;
+      const expectation = await this.deps.audit.transaction((tx) =>
+        tx.findOneBy(ExpectationEntity, { id: expectationId }),
+      );
+      if (!expectation) continue;
+      const message = messageFromParked(row);
+      if (expectation.status !== 'open') {
+        await this.deps.audit.transaction(async (tx, audit) => {
+          const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          if ((removed.affected ?? 0) === 0) return;
+          await this.deadLetter(tx, audit, message, closedReason(expectation), {
+            expectationStatus: expectation.status,
+          }, expectation);
+        });
+        continue;
+      }
+      const states = await this.waitStatesOf(instanceId);
+      if (!states.includes(expectation.waitState)) continue;
+      const violations = await this.validate(expectation, message);
+      if (violations.length > 0) {
+        await this.deps.audit.transaction(async (tx, audit) => {
+          await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          await this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation);
+        });
+        continue;
+      }
+      await this.deps.audit.transaction((_tx, audit) =>
+        audit({
+          kind: 'released',
+          instanceId,
+          invocationId: expectation.invocationId,
+          detail: { event: message.event, waitState: expectation.waitState, parkedFor: this.deps.options.clock() - row.receivedAt },
+        }),
+      );
+      await this.deliver(expectation, message, row.seq);
+    }
+  }
+
+  private async deliverOrPark(expectation: ExpectationEntity, message: ReceivedMessage): Promise<ReceiveOutcome> {
+    if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
+      return this.deliver(expectation, message, null);
+    }
+    const outcome = await this.deps.audit.transaction((tx, audit) =>
+      this.park(tx, audit, message, expectation, expectation.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs),
+    );
+    // The instance may have arrived while we parked (another node's engine, say): look again.
+    if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
+      await this.releaseNow(expectation.instanceId);
+    }
+    return outcome;
+  }
+
+  private async deliver(
+    expectation: ExpectationEntity,
+    message: ReceivedMessage,
+    parkedSeq: number | null,
+  ): Promise<ReceiveOutcome> {
+    const { audit, engine, runner, catalog, options, stats } = this.deps;
+    const claim = await audit.transaction(async (tx, write) => {
+      const won = await claimExpectation(tx, expectation.id, 'open', { status: 'claimed' });
+      if (parkedSeq !== null) await tx.delete(ParkedMessageEntity, { seq: parkedSeq });
+      if (!won) {
+        const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
+        const outcome = await this.deadLetter(tx, write, message, closedReason(current), {
+          expectationStatus: current.status,
+        }, current);
+        return { won: false as const, outcome };
+      }
+      const superseded = await this.supersedeGroup(tx, expectation);
+      return { won: true as const, superseded };
+    });
+    if (!claim.won) return claim.outcome;
+
+    const model = catalog.byName(expectation.adapter);
+    let outcome;
+    try {
+      if (!model) throw new PsiError(PsiErrorCode.AdapterNotFound, `Adapter ${expectation.adapter} is no longer registered.`);
+      const variables = await engine.getVariables(expectation.instanceId);
+      outcome = await runner.handleResponse(model, expectation.event, variables, message.payload);
+    } catch (error) {
+      return audit.transaction(async (tx, write) => {
+        await this.reopen(tx, expectation, claim.superseded);
+        const reason = error instanceof ResponseValidationError ? 'invalid' : 'handler-failed';
+        return this.deadLetter(tx, write, message, reason, { error: describe(error) }, expectation);
+      });
+    }
+
+    try {
+      await engine.signal(expectation.instanceId, expectation.waitState, {
+        variables: outcome.variables,
+        transition: outcome.transition,
+      });
+    } catch (error) {
+      // The instance left the wait state between our check and the signal: keep the answer.
+      options.logger.warn(`Could not signal instance ${expectation.instanceId}; the answer is parked again`, describe(error));
+      return audit.transaction(async (tx, write) => {
+        await this.reopen(tx, expectation, claim.superseded);
+        return this.park(tx, write, message, expectation, expectation.parkingTtlMs ?? options.defaultParkingTtlMs);
+      });
+    }
+
+    await audit.transaction(async (tx, write) => {
+      await tx.update(ExpectationEntity, { id: expectation.id }, { status: 'delivered', closedAt: options.clock() });
+      await this.completeInvocationIfDone(tx, expectation.invocationId);
+      await write({
+        kind: 'delivered',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        detail: {
+          event: expectation.event,
+          waitState: expectation.waitState,
+          transition: outcome.transition,
+          variables: outcome.variables,
+        },
+      });
+    });
+    stats.delivered++;
+    return { status: 'delivered', instanceId: expectation.instanceId, expectationId: expectation.id };
+  }
+
+  private async park(
+    tx: EntityManager,
+    audit: Audit,
+    message: ReceivedMessage,
+    expectation: ExpectationEntity | null,
+    ttlMs: number,
+  ): Promise<ReceiveOutcome> {
+    const expiresAt = message.receivedAt + ttlMs;
+    const inserted = await tx.insert(ParkedMessageEntity, {
+      messageId: message.messageId,
+      event: message.event,
+      correlationKey: message.correlationKey,
+      businessKey: message.businessKeys[0] ?? null,
+      payload: message.payloadText,
+      source: message.source,
+      expectationId: expectation?.id ?? null,
+      instanceId: expectation?.instanceId ?? null,
+      receivedAt: message.receivedAt,
+      expiresAt,
+    });
+    const seq = String((inserted.identifiers[0] as { seq: number }).seq);
+    await audit({
+      kind: 'parked',
+      instanceId: expectation?.instanceId,
+      invocationId: expectation?.invocationId,
+      detail: {
+        event: message.event,
+        parkedId: seq,
+        waitingFor: expectation?.waitState ?? 'an expectation',
+        expiresAt,
+      },
+    });
+    this.deps.stats.parked++;
+    this.deps.notifyDue(expiresAt);
+    return { status: 'parked', parkedId: seq, instanceId: expectation?.instanceId };
+  }
+
+  private async deadLetter(
+    tx: EntityManager,
+    audit: Audit,
+    message: ReceivedMessage,
+    reason: Parameters<DeadLetterQueue['add']>[3],
+    detail: Record<string, unknown>,
+    expectation?: { id: string | null; instanceId: string },
+  ): Promise<ReceiveOutcome> {
+    this.deps.stats.deadLettered++;
+    return this.deps.deadLetters.add(tx, audit, message, reason, {
+      detail,
+      instanceId: expectation?.instanceId,
+      expectationId: expectation?.id,
+    });
+  }
+
+  private async isDuplicate(tx: EntityManager, message: ReceivedMessage): Promise<boolean> {
+    const seen = await tx.findOneBy(InboundMessageEntity, { messageId: message.messageId });
+    if (seen && message.receivedAt - seen.receivedAt < this.deps.options.dedupeWindowMs) {
+      await tx.increment(InboundMessageEntity, { messageId: message.messageId }, 'duplicates', 1);
+      return true;
+    }
+    if (seen) {
+      await tx.update(InboundMessageEntity, { messageId: message.messageId }, { receivedAt: message.receivedAt });
+    } else {
+      await tx.insert(InboundMessageEntity, { messageId: message.messageId, receivedAt: message.receivedAt, duplicates: 0 });
+    }
+    return false;
+  }
+
+  private async findExpectations(tx: EntityManager, message: ReceivedMessage): Promise<ExpectationEntity[]> {
+    const query = tx.createQueryBuilder(ExpectationEntity, 'e').where('e.event = :event', { event: message.event });
+    if (message.correlationKey) {
+      const byKey = await query.clone().andWhere('e.correlationKey = :key', { key: message.correlationKey }).getMany();
+      if (byKey.length > 0) return openFirst(byKey);
+    }
+    if (message.businessKeys.length === 0) return [];
+    return openFirst(
+      await query.clone().andWhere('e.businessKey IN (:...keys)', { keys: message.businessKeys }).getMany(),
+    );
+  }
+
+  private async validate(expectation: ExpectationEntity, message: ReceivedMessage): Promise<FieldViolation[]> {
+    const model = this.deps.catalog.byName(expectation.adapter);
+    return model ? this.deps.runner.validateResponse(model, expectation.event, message.payload) : [];
+  }
+
+  private async supersedeGroup(tx: EntityManager, expectation: ExpectationEntity): Promise<string[]> {
+    if (!expectation.groupId) return [];
+    const siblings = await tx
+      .createQueryBuilder(ExpectationEntity, 'e')
+      .where('e.invocationId = :inv AND e.groupId = :group AND e.id != :id AND e.status = :open', {
+        inv: expectation.invocationId,
+        group: expectation.groupId,
+        id: expectation.id,
+        open: 'open',
+      })
+      .getMany();
+    const closed: string[] = [];
+    for (const sibling of siblings) {
+      if (await claimExpectation(tx, sibling.id, 'open', { status: 'superseded', closedAt: this.deps.options.clock() })) {
+        closed.push(sibling.id);
+      }
+    }
+    return closed;
+  }
+
+  private async reopen(tx: EntityManager, expectation: ExpectationEntity, superseded: string[]): Promise<void> {
+    await claimExpectation(tx, expectation.id, 'claimed', { status: 'open' });
+    for (const id of superseded) await claimExpectation(tx, id, 'superseded', { status: 'open', closedAt: null });
+  }
+
+  private async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
+    const stillOpen = await tx.count(ExpectationEntity, { where: [
+      { invocationId, status: 'open' },
+      { invocationId, status: 'claimed' },
+    ] });
+    if (stillOpen === 0) {
+      await tx.update(
+        InvocationEntity,
+        { id: invocationId, status: 'waiting' },
+        { status: 'completed', updatedAt: this.deps.options.clock() },
+      );
+    }
+  }
+
+  private async waitStatesOf(instanceId: string): Promise<readonly string[]> {
+    try {
+      return await this.deps.engine.getWaitStates(instanceId);
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return [];
+      throw error;
+    }
+  }
+
+  private async parkingTtlFor(event: string): Promise<number> {
+    const services = new Set(this.deps.catalog.handling(event).map((m) => m.service));
+    if (services.size !== 1) return this.deps.options.defaultParkingTtlMs;
+    try {
+      const coordinates = await this.deps.registry.resolve([...services][0]);
+      return coordinates.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
+    } catch {
+      return this.deps.options.defaultParkingTtlMs;
+    }
+  }
+}
+
+/** Conditional status change: the one primitive every race in PSI is decided by. */
+export async function claimExpectation(
+  tx: EntityManager,
+  id: string,
+  fromStatus: ExpectationEntity['status'],
+  changes: Partial<ExpectationEntity>,
+): Promise<boolean> {
+  const result = await tx
+    .createQueryBuilder()
+    .update(ExpectationEntity)
+    .set(changes)
+    .where({ id, status: fromStatus })
+    .execute();
+  return (result.affected ?? 0) > 0;
+}
+
+function closedReason(expectation: ExpectationEntity): 'late' | 'superseded' {
+  return expectation.status === 'superseded' ? 'superseded' : 'late';
+}
+
+function openFirst(expectations: ExpectationEntity[]): ExpectationEntity[] {
+  return [...expectations].sort((a, b) => Number(b.status === 'open') - Number(a.status === 'open'));
+}
+
+function isSignalRejected(error: unknown): boolean {
+  return PsiError.is(error) && error.code === PsiErrorCode.EngineSignalRejected;
+}
+
+export function describe(error: unknown): unknown {
+  if (PsiError.is(error)) return error.toJSON();
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { message: String(error) };
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { DeadLetterNotFoundError } from '../errors';
+import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
+import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-letter.entity';
+import type { PsiStore } from '../store/psi-store';
+import type { Audit } from './audit-log';
+import type { ReceivedMessage } from './received-message';
+
+/** A dead letter as the API returns it. */
+export interface DeadLetter {
+  id: string;
+  messageId: string;
+  event: string;
+  correlationKey?: string;
+  businessKey?: string;
+  payload: unknown;
+  source?: string;
+  reason: DeadLetterReason;
+  detail?: unknown;
+  instanceId?: string;
+  expectationId?: string;
+  status: DeadLetterStatus;
+  receivedAt: number;
+  createdAt: number;
+  resolvedAt?: number;
+}
+
+export interface DeadLetterFilter {
+  reason?: DeadLetterReason;
+  status?: DeadLetterStatus;
+  instanceId?: string;
+}
+
+/** Durable dead letters: written in the caller's transaction, listed and resolved by operators. */
+export class DeadLetterQueue {
+  constructor(
+    private readonly store: PsiStore,
+    private readonly clock: () => number,
+  ) {}
+
+  async add(
+    tx: EntityManager,
+    audit: Audit,
+    message: ReceivedMessage,
+    reason: DeadLetterReason,
+    context: { detail?: unknown; instanceId?: string | null; expectationId?: string | null } = {},
+  ): Promise<ReceiveOutcome> {
+    const id = randomUUID();
+    await tx.insert(DeadLetterEntity, {
+      id,
+      messageId: message.messageId,
+      event: message.event,
+      correlationKey: message.correlationKey,
+      businessKey: message.businessKeys[0] ?? null,
+      payload: message.payloadText,
+      source: message.source,
+      reason,
+      detail: context.detail === undefined ? null : JSON.stringify(context.detail),
+      instanceId: context.instanceId ?? null,
+      expectationId: context.expectationId ?? null,
+      status: 'open',
+      receivedAt: message.receivedAt,
+      createdAt: this.clock(),
+      resolvedAt: null,
+    });
+    await audit({
+      kind: 'dead-lettered',
+      instanceId: context.instanceId ?? undefined,
+      detail: { deadLetterId: id, event: message.event, reason, detail: context.detail },
+    });
+    return { status: 'dead-lettered', deadLetterId: id, reason };
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const rows = await this.store.transaction((tx) =>
+      tx.find(DeadLetterEntity, {
+        where: {
+          reason: filter.reason,
+          status: filter.status ?? 'open',
+          instanceId: filter.instanceId,
+        },
+        order: { createdAt: 'ASC' },
+      }),
+    );
+    return rows.map(toDeadLetter);
+  }
+
+  async get(id: string): Promise<DeadLetter> {
+    const row = await this.store.transaction((tx) => tx.findOneBy(DeadLetterEntity, { id }));
+    if (!row) throw new DeadLetterNotFoundError(id);
+    return toDeadLetter(row);
+  }
+
+  /** Marks an open dead letter resolved; false when it was not open (already replayed/discarded). */
+  async resolve(tx: EntityManager, id: string, status: Exclude<DeadLetterStatus, 'open'>): Promise<boolean> {
+    const result = await tx
+      .createQueryBuilder()
+      .update(DeadLetterEntity)
+      .set({ status, resolvedAt: this.clock() })
+      .where({ id, status: 'open' })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+}
+
+function toDeadLetter(row: DeadLetterEntity): DeadLetter {
+  return {
+    id: row.id,
+    messageId: row.messageId,
+    event: row.event,
+    correlationKey: row.correlationKey ?? undefined,
+    businessKey: row.businessKey ?? undefined,
+    payload: row.payload === null ? undefined : (JSON.parse(row.payload) as unknown),
+    source: row.source ?? undefined,
+    reason: row.reason,
+    detail: row.detail === null ? undefined : (JSON.parse(row.detail) as unknown),
+    instanceId: row.instanceId ?? undefined,
+    expectationId: row.expectationId ?? undefined,
+    status: row.status,
+    receivedAt: row.receivedAt,
+    createdAt: row.createdAt,
+    resolvedAt: row.resolvedAt ?? undefined,
+  };
+}

@@ -1,0 +1,188 @@
+import { LessThan, type SelectQueryBuilder } from 'typeorm';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import type { AuditLog } from './audit-log';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { CoordinatorStats } from './coordinator-stats';
+import { claimExpectation, type Correlator } from './correlator';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import type { KeyedMutex } from './keyed-mutex';
+import { messageFromParked } from './received-message';
+import type { TaskTracker } from './task-tracker';
+
+// Longest single sleep; also bounds how late a deadline written by another node is noticed.
+const MAX_SLEEP_MS = 1_000;
+
+/**
+ * Fires what is due: expectation deadlines (an atomic claim against any answer racing it) and
+ * parking TTLs (parked answers become `expired` dead letters). It sleeps until the earliest due
+ * time in the store, so a deadline that passed while nothing ran fires at start.
+ */
+export class DeadlineScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private stopped = true;
+  private firing = false;
+  private refireRequested = false;
+
+  constructor(
+    private readonly deps: {
+      options: CompiledCoordinatorOptions;
+      audit: AuditLog;
+      correlator: Correlator;
+      deadLetters: DeadLetterQueue;
+      instanceMutex: KeyedMutex;
+      tasks: TaskTracker;
+      stats: CoordinatorStats;
+    },
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.wake();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Something becomes due at `at`; sleep less if that is earlier than planned. */
+  notify(at: number): void {
+    if (this.stopped || at >= this.timerAt) return;
+    this.arm(at);
+  }
+
+  /** Fires everything due now, then sleeps until the next due time. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.firing) {
+      this.refireRequested = true;
+      return;
+    }
+    this.firing = true;
+    this.deps.tasks.track('deadline scheduler', async () => {
+      try {
+        do {
+          this.refireRequested = false;
+          await this.fireDue();
+        } while (this.refireRequested && !this.stopped);
+        if (!this.stopped) this.arm(await this.nextDueAt());
+      } finally {
+        this.firing = false;
+      }
+    });
+  }
+
+  private arm(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    const now = this.deps.options.clock();
+    const delay = Math.max(0, Math.min(at - now, MAX_SLEEP_MS));
+    this.timerAt = now + delay;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, delay);
+  }
+
+  private async fireDue(): Promise<void> {
+    const now = this.deps.options.clock();
+    const due = await this.deps.audit.transaction((tx) =>
+      dueExpectations(tx.createQueryBuilder(ExpectationEntity, 'e'), now).getMany(),
+    );
+    await Promise.all(
+      due.map((expectation) =>
+        this.deps.instanceMutex.run(expectation.instanceId, () => this.timeOut(expectation, now)),
+      ),
+    );
+    await this.expireParked(now);
+    await this.deps.audit.transaction((tx) =>
+      tx
+        .createQueryBuilder()
+        .delete()
+        .from(InboundMessageEntity)
+        .where({ receivedAt: LessThan(now - this.deps.options.dedupeWindowMs) })
+        .execute(),
+    );
+  }
+
+  private async timeOut(expectation: ExpectationEntity, now: number): Promise<void> {
+    const won = await this.deps.audit.transaction(async (tx, audit) => {
+      // An answer parked before the deadline wins over it: it only waits for the instance.
+      const parked = await tx.countBy(ParkedMessageEntity, { expectationId: expectation.id });
+      if (parked > 0) return false;
+      const claimed = await claimExpectation(tx, expectation.id, 'open', {
+        status: 'timed-out',
+        timeoutPending: true,
+        closedAt: now,
+      });
+      if (!claimed) return false;
+      if (expectation.groupId) {
+        await tx
+          .createQueryBuilder()
+          .update(ExpectationEntity)
+          .set({ status: 'superseded', closedAt: now })
+          .where({ invocationId: expectation.invocationId, groupId: expectation.groupId, status: 'open' })
+          .execute();
+      }
+      await audit({
+        kind: 'timed-out',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        detail: { event: expectation.event, waitState: expectation.waitState, deadline: expectation.deadline, claimed: true },
+      });
+      return true;
+    });
+    if (!won) return;
+    this.deps.stats.timedOut++;
+    await this.deps.correlator.signalTimeout({ ...expectation, status: 'timed-out', timeoutPending: true });
+  }
+
+  private async expireParked(now: number): Promise<void> {
+    const expired = await this.deps.audit.transaction((tx) =>
+      tx
+        .createQueryBuilder(ParkedMessageEntity, 'p')
+        .where('p.expiresAt <= :now', { now })
+        .orderBy('p.seq', 'ASC')
+        .getMany(),
+    );
+    for (const row of expired) {
+      await this.deps.audit.transaction(async (tx, audit) => {
+        const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
+        if ((removed.affected ?? 0) === 0) return; // delivered meanwhile
+        this.deps.stats.deadLettered++;
+        await this.deps.deadLetters.add(tx, audit, messageFromParked(row), 'expired', {
+          detail: { parkedAt: row.receivedAt, expiresAt: row.expiresAt },
+          instanceId: row.instanceId,
+          expectationId: row.expectationId,
+        });
+      });
+    }
+  }
+
+  private async nextDueAt(): Promise<number> {
+    return this.deps.audit.transaction(async (tx) => {
+      const deadline = await dueExpectations(tx.createQueryBuilder(ExpectationEntity, 'e'), Number.MAX_SAFE_INTEGER)
+        .select('MIN(e.deadline)', 'at')
+        .getRawOne<{ at: string | number | null }>();
+      const expiry = await tx
+        .createQueryBuilder(ParkedMessageEntity, 'p')
+        .select('MIN(p.expiresAt)', 'at')
+        .getRawOne<{ at: string | number | null }>();
+      const candidates = [deadline?.at, expiry?.at].filter((v) => v !== null && v !== undefined).map(Number);
+      return candidates.length > 0 ? Math.min(...candidates) : Number.POSITIVE_INFINITY;
+    });
+  }
+}
+
+function dueExpectations(
+  query: SelectQueryBuilder<ExpectationEntity>,
+  now: number,
+): SelectQueryBuilder<ExpectationEntity> {
+  return query
+    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline <= :now', { open: 'open', now })
+    .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
+}

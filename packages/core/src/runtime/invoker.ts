@@ -1,0 +1,460 @@
+import { randomUUID } from 'node:crypto';
+import { IsNull, type EntityManager } from 'typeorm';
+import type { AdapterModel } from '../adapter/adapter-model';
+import type { AdapterRunner } from '../adapter/adapter-runner';
+import {
+  AdapterInputError,
+  AdapterNotFoundError,
+  BusinessError,
+  InvocationNotFoundError,
+  InvocationNotFrozenError,
+  PsiError,
+  PsiErrorCode,
+  UnknownTransportError,
+} from '../errors';
+import type { ProcessEngine, ServiceStepEnteredEvent, Variables } from '../spi/process-engine';
+import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
+import type { Transport } from '../spi/transport';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { InvocationEntity } from '../store/entities/invocation.entity';
+import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import type { AdapterCatalog } from './adapter-catalog';
+import type { AuditLog } from './audit-log';
+import { backoffDelay } from './backoff';
+import { canonicalBusinessKey, pickFields } from './business-key';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { CoordinatorStats } from './coordinator-stats';
+import { describe } from './correlator';
+import type { KeyedMutex } from './keyed-mutex';
+
+/** What became of an invocation, as `invoke` and `thaw` report it. */
+export interface InvocationResult {
+  invocationId: string;
+  status: InvocationEntity['status'];
+  transition?: string;
+  variables?: Variables;
+  error?: unknown;
+}
+
+export interface InvokerDeps {
+  options: CompiledCoordinatorOptions;
+  audit: AuditLog;
+  engine: ProcessEngine;
+  registry: ServiceRegistry;
+  transports: ReadonlyMap<string, Transport>;
+  catalog: AdapterCatalog;
+  runner: AdapterRunner;
+  invocationMutex: KeyedMutex;
+  stats: CoordinatorStats;
+  /** Called after expectations commit: deliver early answers, arm deadlines. */
+  expectationsRecorded(instanceId: string, earliestDeadline: number | null): void;
+  /** Resolves after `ms`, or rejects when the coordinator closes. */
+  delay(ms: number): Promise<void>;
+}
+
+// Thrown through the adapter's callService to stop it once the invocation froze.
+class InvocationFrozen extends Error {}
+
+/**
+ * Runs adapters for service steps. The first request of an invocation commits together with its
+ * expectations (transactional outbox); a re-run after a crash or thaw replays committed requests
+ * by id instead of sending them as new ones.
+ */
+export class Invoker {
+  constructor(private readonly deps: InvokerDeps) {}
+
+  async invoke(event: Omit<ServiceStepEnteredEvent, 'type'>): Promise<InvocationResult> {
+    const { audit, catalog, options } = this.deps;
+    if (!catalog.hasStep(event.step)) {
+      const notFound = new AdapterNotFoundError(event.step);
+      await this.fault(event.instanceId, event.step, notFound);
+      throw notFound;
+    }
+    const model = catalog.byStep(event.step);
+    const invocation = await audit.transaction(async (tx, write) => {
+      const existing = await tx.findOneBy(InvocationEntity, {
+        instanceId: event.instanceId,
+        activationId: event.activationId,
+      });
+      if (existing) return existing;
+      const now = options.clock();
+      const created: InvocationEntity = {
+        id: randomUUID(),
+        instanceId: event.instanceId,
+        activationId: event.activationId,
+        step: event.step,
+        adapter: model.name,
+        service: model.service,
+        correlationKey: randomUUID(),
+        status: 'running',
+        lastError: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await tx.insert(InvocationEntity, created);
+      await write({
+        kind: 'invoked',
+        instanceId: event.instanceId,
+        invocationId: created.id,
+        detail: { step: event.step, adapter: model.name, service: model.service },
+      });
+      return created;
+    });
+    return this.run(invocation.id);
+  }
+
+  /** Re-runs a frozen invocation; committed requests are replayed, failed ones re-sent. */
+  async thaw(invocationId: string): Promise<InvocationResult> {
+    await this.deps.audit.transaction(async (tx, write) => {
+      const invocation = await tx.findOneBy(InvocationEntity, { id: invocationId });
+      if (!invocation) throw new InvocationNotFoundError(invocationId);
+      const thawed = await tx
+        .createQueryBuilder()
+        .update(InvocationEntity)
+        .set({ status: 'running', updatedAt: this.deps.options.clock() })
+        .where({ id: invocationId, status: 'frozen' })
+        .execute();
+      if ((thawed.affected ?? 0) === 0) throw new InvocationNotFrozenError(invocationId, invocation.status);
+      await tx.update(OutboxEntryEntity, { invocationId, status: 'failed' }, { status: 'pending', attempts: 0 });
+      await write({ kind: 'thawed', instanceId: invocation.instanceId, invocationId, detail: { lastError: invocation.lastError } });
+    });
+    return this.run(invocationId);
+  }
+
+  /** Invocations left `running` by a process that stopped: run them again (replaying their outbox). */
+  async recover(): Promise<string[]> {
+    const running = await this.deps.audit.transaction((tx) =>
+      tx.find(InvocationEntity, { where: { status: 'running' }, select: { id: true } }),
+    );
+    return running.map((r) => r.id);
+  }
+
+  async get(invocationId: string): Promise<InvocationEntity> {
+    const row = await this.deps.audit.transaction((tx) => tx.findOneBy(InvocationEntity, { id: invocationId }));
+    if (!row) throw new InvocationNotFoundError(invocationId);
+    return row;
+  }
+
+  /** Runs (or re-runs) a `running` invocation; one run per invocation at a time in this process. */
+  run(invocationId: string): Promise<InvocationResult> {
+    return this.deps.invocationMutex.run(invocationId, async () => {
+      const invocation = await this.get(invocationId);
+      if (invocation.status !== 'running') return { invocationId, status: invocation.status };
+      const model = this.deps.catalog.byStep(invocation.step);
+      return this.execute(invocation, model);
+    });
+  }
+
+  private async execute(invocation: InvocationEntity, model: AdapterModel): Promise<InvocationResult> {
+    const { engine, runner, audit } = this.deps;
+    let coordinates: ServiceCoordinates;
+    let variables: Variables;
+    try {
+      coordinates = await this.deps.registry.resolve(model.service);
+      variables = await engine.getVariables(invocation.instanceId);
+    } catch (error) {
+      return this.freeze(invocation, null, error);
+    }
+    let seq = 0;
+    let expectationsRecorded = await audit.transaction(
+      async (tx) => (await tx.countBy(ExpectationEntity, { invocationId: invocation.id })) > 0,
+    );
+    const caller = {
+      call: async (operation: string, payload: unknown): Promise<unknown> => {
+        const requestId = `${invocation.id}:${++seq}`;
+        const entry = await this.commitRequest(invocation, model, coordinates, variables, {
+          requestId,
+          operation,
+          payload,
+          recordExpectations: !expectationsRecorded,
+        });
+        expectationsRecorded = true;
+        if (entry.status === 'sent') return entry.reply === null ? undefined : JSON.parse(entry.reply);
+        return this.dispatch(invocation, coordinates, entry);
+      },
+    };
+
+    let outcome;
+    try {
+      outcome = await runner.callService(model, variables, caller);
+    } catch (error) {
+      if (error instanceof InvocationFrozen) return { invocationId: invocation.id, status: 'frozen' };
+      if (error instanceof AdapterInputError) return this.fail(invocation, error);
+      if (isBusinessError(error)) return this.businessOutcome(invocation, error);
+      return this.freeze(invocation, null, error);
+    }
+
+    if (!expectationsRecorded && model.handlers.size > 0) {
+      await audit.transaction((tx) => this.recordExpectations(tx, invocation, model, coordinates, variables));
+      this.afterExpectations(invocation, model);
+    }
+    const status = await audit.transaction(async (tx, write) => {
+      const open = await tx.countBy(ExpectationEntity, { invocationId: invocation.id, status: 'open' });
+      const next = open > 0 ? 'waiting' : 'completed';
+      await tx.update(InvocationEntity, { id: invocation.id }, { status: next, updatedAt: this.deps.options.clock() });
+      await write({
+        kind: 'completed',
+        instanceId: invocation.instanceId,
+        invocationId: invocation.id,
+        detail: { step: invocation.step, transition: outcome.transition, variables: outcome.variables, expecting: open },
+      });
+      return next;
+    });
+    await this.signalStep(invocation, { variables: outcome.variables, transition: outcome.transition });
+    return { invocationId: invocation.id, status, transition: outcome.transition, variables: outcome.variables };
+  }
+
+  private async commitRequest(
+    invocation: InvocationEntity,
+    model: AdapterModel,
+    coordinates: ServiceCoordinates,
+    variables: Variables,
+    request: { requestId: string; operation: string; payload: unknown; recordExpectations: boolean },
+  ): Promise<OutboxEntryEntity> {
+    const entry = await this.deps.audit.transaction(async (tx) => {
+      const existing = await tx.findOneBy(OutboxEntryEntity, { id: request.requestId });
+      if (existing) return existing;
+      if (request.recordExpectations) {
+        await this.recordExpectations(tx, invocation, model, coordinates, variables);
+      }
+      const now = this.deps.options.clock();
+      const created: OutboxEntryEntity = {
+        id: request.requestId,
+        invocationId: invocation.id,
+        service: model.service,
+        operation: request.operation,
+        payload: request.payload === undefined ? null : JSON.stringify(request.payload),
+        correlationKey: invocation.correlationKey,
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        lastError: null,
+        reply: null,
+        createdAt: now,
+        sentAt: null,
+      };
+      await tx.insert(OutboxEntryEntity, created);
+      return created;
+    });
+    if (request.recordExpectations) this.afterExpectations(invocation, model);
+    return entry;
+  }
+
+  private async recordExpectations(
+    tx: EntityManager,
+    invocation: InvocationEntity,
+    model: AdapterModel,
+    coordinates: ServiceCoordinates,
+    variables: Variables,
+  ): Promise<void> {
+    const now = this.deps.options.clock();
+    for (const handler of model.handlers.values()) {
+      const keyFields = handler.businessKey
+        ? pickFields(
+            Object.fromEntries(Object.entries(handler.businessKey).map(([field, variable]) => [field, variables[variable]])),
+            Object.keys(handler.businessKey),
+          )
+        : undefined;
+      const expectation: ExpectationEntity = {
+        id: randomUUID(),
+        invocationId: invocation.id,
+        instanceId: invocation.instanceId,
+        adapter: model.name,
+        event: handler.event,
+        waitState: handler.waitState,
+        correlationKey: handler.correlationKey === false ? null : invocation.correlationKey,
+        businessKey: keyFields ? canonicalBusinessKey(keyFields) : null,
+        groupId: handler.group ?? null,
+        deadline: handler.timeoutMs === undefined ? null : now + handler.timeoutMs,
+        timeoutTransition: handler.timeoutTransition ?? null,
+        timeoutPending: false,
+        parkingTtlMs: coordinates.parkingTtlMs ?? null,
+        status: 'open',
+        createdAt: now,
+        closedAt: null,
+      };
+      await tx.insert(ExpectationEntity, expectation);
+      // Answers that arrived before this expectation existed now belong to it.
+      const unowned = { expectationId: IsNull(), event: handler.event };
+      const matching = [
+        ...(expectation.correlationKey ? [{ ...unowned, correlationKey: expectation.correlationKey }] : []),
+        ...(expectation.businessKey ? [{ ...unowned, businessKey: expectation.businessKey }] : []),
+      ];
+      await tx
+        .createQueryBuilder()
+        .update(ParkedMessageEntity)
+        .set({ expectationId: expectation.id, instanceId: invocation.instanceId })
+        .where(matching)
+        .execute();
+    }
+  }
+
+  private afterExpectations(invocation: InvocationEntity, model: AdapterModel): void {
+    const deadlines = [...model.handlers.values()]
+      .map((h) => h.timeoutMs)
+      .filter((ms): ms is number => ms !== undefined);
+    const earliest = deadlines.length > 0 ? this.deps.options.clock() + Math.min(...deadlines) : null;
+    this.deps.expectationsRecorded(invocation.instanceId, earliest);
+  }
+
+  private async dispatch(
+    invocation: InvocationEntity,
+    coordinates: ServiceCoordinates,
+    entry: OutboxEntryEntity,
+  ): Promise<unknown> {
+    const { audit, options, stats } = this.deps;
+    const transport = this.deps.transports.get(coordinates.transport);
+    if (!transport) {
+      return this.freezeAndStop(invocation, entry, new UnknownTransportError(coordinates.transport, [...this.deps.transports.keys()]));
+    }
+    const policy = { ...options.defaultRetry, ...coordinates.retry };
+    let attempts = entry.attempts;
+    for (;;) {
+      attempts++;
+      try {
+        const result = await transport.send(
+          {
+            requestId: entry.id,
+            service: entry.service,
+            operation: entry.operation,
+            payload: entry.payload === null ? undefined : JSON.parse(entry.payload),
+            correlationKey: entry.correlationKey,
+            replyTo: coordinates.replyAddress,
+          },
+          coordinates,
+        );
+        const reply = result.kind === 'reply' ? result.payload : undefined;
+        await audit.transaction(async (tx, write) => {
+          await tx.update(OutboxEntryEntity, { id: entry.id }, {
+            status: 'sent',
+            attempts,
+            sentAt: options.clock(),
+            reply: reply === undefined ? null : JSON.stringify(reply),
+          });
+          await write({
+            kind: 'sent',
+            instanceId: invocation.instanceId,
+            invocationId: invocation.id,
+            detail: {
+              requestId: entry.id,
+              service: entry.service,
+              operation: entry.operation,
+              transport: transport.name,
+              payload: entry.payload === null ? undefined : JSON.parse(entry.payload),
+              answer: result.kind === 'reply' ? 'synchronous reply' : 'later',
+            },
+          });
+        });
+        return reply;
+      } catch (error) {
+        if (isBusinessError(error)) {
+          await audit.transaction((tx) =>
+            tx.update(OutboxEntryEntity, { id: entry.id }, { status: 'failed', attempts, lastError: JSON.stringify(describe(error)) }),
+          );
+          throw error;
+        }
+        if (attempts >= policy.maxAttempts) return this.freezeAndStop(invocation, { ...entry, attempts }, error);
+        const delayMs = backoffDelay(policy, attempts);
+        stats.retried++;
+        await audit.transaction(async (tx, write) => {
+          await tx.update(OutboxEntryEntity, { id: entry.id }, {
+            attempts,
+            nextAttemptAt: options.clock() + delayMs,
+            lastError: JSON.stringify(describe(error)),
+          });
+          await write({
+            kind: 'retried',
+            instanceId: invocation.instanceId,
+            invocationId: invocation.id,
+            detail: { requestId: entry.id, attempt: attempts, delayMs, error: describe(error) },
+          });
+        });
+        await this.deps.delay(delayMs);
+      }
+    }
+  }
+
+  private async freezeAndStop(invocation: InvocationEntity, entry: OutboxEntryEntity, error: unknown): Promise<never> {
+    await this.freeze(invocation, entry, error);
+    throw new InvocationFrozen();
+  }
+
+  private async freeze(
+    invocation: InvocationEntity,
+    entry: OutboxEntryEntity | null,
+    error: unknown,
+  ): Promise<InvocationResult> {
+    const lastError = JSON.stringify(describe(error));
+    this.deps.stats.frozen++;
+    await this.deps.audit.transaction(async (tx, write) => {
+      await tx.update(InvocationEntity, { id: invocation.id }, { status: 'frozen', lastError, updatedAt: this.deps.options.clock() });
+      if (entry) await tx.update(OutboxEntryEntity, { id: entry.id }, { status: 'failed', attempts: entry.attempts, lastError });
+      await write({
+        kind: 'frozen',
+        instanceId: invocation.instanceId,
+        invocationId: invocation.id,
+        detail: { error: describe(error), attempts: entry?.attempts },
+      });
+    });
+    return { invocationId: invocation.id, status: 'frozen', error: describe(error) };
+  }
+
+  private async fail(invocation: InvocationEntity, error: PsiError): Promise<never> {
+    await this.deps.audit.transaction(async (tx, write) => {
+      await tx.update(InvocationEntity, { id: invocation.id }, {
+        status: 'failed',
+        lastError: JSON.stringify(describe(error)),
+        updatedAt: this.deps.options.clock(),
+      });
+      await write({ kind: 'failed', instanceId: invocation.instanceId, invocationId: invocation.id, detail: { error: describe(error) } });
+    });
+    await this.fault(invocation.instanceId, invocation.step, error);
+    throw error;
+  }
+
+  private async businessOutcome(invocation: InvocationEntity, error: PsiError): Promise<InvocationResult> {
+    const transition = (error as { transition?: string }).transition;
+    await this.deps.audit.transaction(async (tx, write) => {
+      await tx.update(InvocationEntity, { id: invocation.id }, {
+        status: 'completed',
+        lastError: JSON.stringify(describe(error)),
+        updatedAt: this.deps.options.clock(),
+      });
+      await tx.update(ExpectationEntity, { invocationId: invocation.id, status: 'open' }, { status: 'cancelled', closedAt: this.deps.options.clock() });
+      await write({
+        kind: 'completed',
+        instanceId: invocation.instanceId,
+        invocationId: invocation.id,
+        detail: { step: invocation.step, businessError: describe(error), transition },
+      });
+    });
+    if (transition) await this.signalStep(invocation, { transition });
+    else await this.fault(invocation.instanceId, invocation.step, error);
+    return { invocationId: invocation.id, status: 'completed', transition, error: describe(error) };
+  }
+
+  private async fault(instanceId: string, step: string, error: unknown): Promise<void> {
+    const code = PsiError.is(error) ? error.code : 'PSI_ADAPTER_FAILED';
+    const message = error instanceof Error ? error.message : String(error);
+    await this.signalStep({ instanceId, step }, { fault: { code, message } });
+  }
+
+  private async signalStep(
+    target: Pick<InvocationEntity, 'instanceId' | 'step'>,
+    options: Parameters<ProcessEngine['signal']>[2],
+  ): Promise<void> {
+    try {
+      await this.deps.engine.signal(target.instanceId, target.step, options);
+    } catch (error) {
+      this.deps.options.logger.warn(
+        `Instance ${target.instanceId} is no longer at service step "${target.step}"; its outcome was recorded but not signalled`,
+        describe(error),
+      );
+    }
+  }
+}
+
+function isBusinessError(error: unknown): error is PsiError {
+  return BusinessError.is(error) || (PsiError.is(error) && error.code === PsiErrorCode.TransportBusiness);
+}

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { InboundMessageError } from '../errors';
+import type { InboundMessage } from '../spi/transport';
+import type { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import type { AdapterCatalog } from './adapter-catalog';
+import { canonicalBusinessKey, pickFields } from './business-key';
+
+/** An inbound message as the coordinator works with it: id settled, keys computed. */
+export interface ReceivedMessage {
+  messageId: string;
+  event: string;
+  correlationKey: string | null;
+  /** Canonical business keys the payload could match (one per distinct key definition). */
+  businessKeys: string[];
+  payload: unknown;
+  payloadText: string | null;
+  source: string | null;
+  receivedAt: number;
+}
+
+export function normaliseMessage(
+  input: InboundMessage,
+  catalog: AdapterCatalog,
+  now: number,
+): ReceivedMessage {
+  if (typeof input?.event !== 'string' || input.event.length === 0) {
+    throw new InboundMessageError('"event" must be a non-empty string');
+  }
+  let payloadText: string | null;
+  try {
+    payloadText = input.payload === undefined ? null : JSON.stringify(input.payload);
+  } catch (error) {
+    throw new InboundMessageError(`payload is not serialisable to JSON: ${String(error)}`);
+  }
+  const correlationKey = input.correlationKey ? String(input.correlationKey) : null;
+  const messageId =
+    input.messageId ??
+    // Derived ids make a re-sent identical message a duplicate even when the sender has no ids.
+    createHash('sha256')
+      .update(`${input.event}\u0000${correlationKey ?? ''}\u0000${payloadText ?? ''}`)
+      .digest('base64url');
+  return {
+    messageId,
+    event: input.event,
+    correlationKey,
+    businessKeys: businessKeysOf(input, catalog),
+    payload: input.payload,
+    payloadText,
+    source: input.source ?? null,
+    receivedAt: now,
+  };
+}
+
+function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): string[] {
+  if (input.businessKey) return [canonicalBusinessKey(input.businessKey)];
+  const keys = new Set<string>();
+  for (const model of catalog.handling(input.event)) {
+    const fields = model.handlers.get(input.event)?.businessKey;
+    if (!fields) continue;
+    const picked = pickFields(input.payload, Object.keys(fields));
+    if (picked) keys.add(canonicalBusinessKey(picked));
+  }
+  return [...keys];
+}
+
+export function messageFromParked(row: ParkedMessageEntity): ReceivedMessage {
+  return {
+    messageId: row.messageId,
+    event: row.event,
+    correlationKey: row.correlationKey,
+    businessKeys: row.businessKey ? [row.businessKey] : [],
+    payload: row.payload === null ? undefined : (JSON.parse(row.payload) as unknown),
+    payloadText: row.payload,
+    source: row.source,
+    receivedAt: row.receivedAt,
+  };
+}
