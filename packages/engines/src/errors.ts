@@ -1,0 +1,132 @@
+import { PsiError } from '@psi/core';
+
+/** Stable error codes of @psi/engines. Codes never change meaning; new ones are added. */
+export const EngineErrorCode = {
+  DefinitionInvalid: 'PSI_ENGINE_DEFINITION_INVALID',
+  DefinitionUnknown: 'PSI_ENGINE_DEFINITION_UNKNOWN',
+  TransitionUnknown: 'PSI_ENGINE_TRANSITION_UNKNOWN',
+  InstanceExists: 'PSI_ENGINE_INSTANCE_EXISTS',
+  StateInvalid: 'PSI_ENGINE_STATE_INVALID',
+  EngineStopped: 'PSI_ENGINE_STOPPED',
+  VariablesInvalid: 'PSI_ENGINE_VARIABLES_INVALID',
+} as const;
+export type EngineErrorCode = (typeof EngineErrorCode)[keyof typeof EngineErrorCode];
+
+/**
+ * Thrown by `defineProcess` (and the engine constructor) when a process definition is not
+ * valid: a missing start step, a `next`, transition or fault target naming no step, a step
+ * without a way out, a cycle made only of script steps. Lists every problem found.
+ */
+export class ProcessDefinitionError extends PsiError {
+  constructor(
+    readonly definitionId: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      EngineErrorCode.DefinitionInvalid,
+      `Process definition "${definitionId}" is not valid: ${problems.join('; ')}`,
+    );
+  }
+  protected override details(): unknown {
+    return { definitionId: this.definitionId, problems: this.problems };
+  }
+}
+
+/**
+ * Thrown when a process is started with, or a persisted instance refers to, a definition id the
+ * engine was not given. Pass the definition in the engine's `definitions` option.
+ */
+export class ProcessDefinitionUnknownError extends PsiError {
+  constructor(
+    readonly definitionId: string,
+    readonly known: readonly string[],
+  ) {
+    super(
+      EngineErrorCode.DefinitionUnknown,
+      `Process definition "${definitionId}" is not known to this engine (known: ${known.join(', ') || 'none'}); add it to the engine's "definitions".`,
+    );
+  }
+  protected override details(): unknown {
+    return { definitionId: this.definitionId, known: this.known };
+  }
+}
+
+/**
+ * Thrown by `signal` when the named transition does not leave the wait state, or when no
+ * transition is named and the wait state has no default `next`. The instance does not move.
+ */
+export class TransitionUnknownError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    readonly waitState: string,
+    readonly transition: string | undefined,
+    readonly known: readonly string[],
+  ) {
+    super(
+      EngineErrorCode.TransitionUnknown,
+      transition === undefined
+        ? `Wait state "${waitState}" of instance ${instanceId} has no default transition; name one of: ${known.join(', ') || 'none'}.`
+        : `Wait state "${waitState}" of instance ${instanceId} has no transition "${transition}" (it has: ${known.join(', ') || 'none'}).`,
+    );
+  }
+  protected override details(): unknown {
+    return {
+      instanceId: this.instanceId,
+      waitState: this.waitState,
+      transition: this.transition,
+      known: this.known,
+    };
+  }
+}
+
+/** Thrown by `start` when an instance with the requested `instanceId` already exists. */
+export class InstanceExistsError extends PsiError {
+  constructor(readonly instanceId: string) {
+    super(
+      EngineErrorCode.InstanceExists,
+      `Process instance ${instanceId} already exists; start with another instanceId or omit it.`,
+    );
+  }
+}
+
+/**
+ * Thrown when the state repository holds something for an instance that the engine cannot read
+ * (not JSON, wrong shape, or a step its definition no longer has). The instance is left untouched.
+ */
+export class EngineStateError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      EngineErrorCode.StateInvalid,
+      `Stored state of instance ${instanceId} is unusable: ${problem}`,
+      options,
+    );
+  }
+}
+
+/** Thrown by calls made after `engine.stop()`; create a new engine and `restore()` instead. */
+export class EngineStoppedError extends PsiError {
+  constructor(readonly engine: string) {
+    super(
+      EngineErrorCode.EngineStopped,
+      `Engine "${engine}" is stopped; create a new engine and call restore().`,
+    );
+  }
+}
+
+/**
+ * Thrown when variables handed to the engine cannot be stored as JSON (a circular structure, a
+ * BigInt). Values JSON drops or rewrites (functions, `undefined`, Dates) are stored as JSON would.
+ */
+export class VariablesInvalidError extends PsiError {
+  constructor(problem: string, options?: { cause?: unknown }) {
+    super(
+      EngineErrorCode.VariablesInvalid,
+      `Variables cannot be stored as JSON: ${problem}`,
+      options,
+    );
+  }
+}

@@ -1,0 +1,30 @@
+export { ReferenceEngine } from './reference-engine';
+export type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
+export { defineProcess, validateProcessDefinition } from './define-process';
+export type {
+  ProcessDefinition,
+  StepDefinition,
+  StepTargets,
+  ScriptStep,
+  ServiceStep,
+  WaitStep,
+  TimerStep,
+  EndStep,
+  RestingStepKind,
+} from './process-definition';
+export type { InstanceSnapshot, InstanceStatus, InstanceFault } from './instance-snapshot';
+export { EngineFaultCode } from './engine-fault-code';
+export { globalEngineTimers } from './engine-timers';
+export type { EngineTimers } from './engine-timers';
+export { ManualTimers } from './manual-timers';
+export { KeyedMutex } from './keyed-mutex';
+export {
+  EngineErrorCode,
+  ProcessDefinitionError,
+  ProcessDefinitionUnknownError,
+  TransitionUnknownError,
+  InstanceExistsError,
+  EngineStateError,
+  EngineStoppedError,
+  VariablesInvalidError,
+} from './errors';

@@ -1,0 +1,33 @@
+/**
+ * An async mutex per key: tasks for one key run one after the other, in call order; tasks for
+ * different keys run concurrently. The engine uses it so that concurrent signals on one
+ * instance never interleave.
+ */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `task` once every earlier task for `key` has settled; resolves or rejects with it. */
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Resolves once every task queued so far (on any key) has settled. */
+  async idle(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
+
+  /** Whether a task for `key` is running or queued. */
+  isBusy(key: string): boolean {
+    return this.tails.has(key);
+  }
+}

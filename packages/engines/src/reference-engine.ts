@@ -1,0 +1,495 @@
+import { randomUUID } from 'node:crypto';
+import {
+  EngineSignalRejectedError,
+  InMemoryEngineStateRepository,
+  InstanceNotFoundError,
+  type EngineEvent,
+  type EngineEventListener,
+  type EngineStateRepository,
+  type ProcessEngine,
+  type SignalOptions,
+  type Variables,
+} from '@psi/core';
+import { validateProcessDefinition } from './define-process';
+import { EngineFaultCode } from './engine-fault-code';
+import { globalEngineTimers } from './engine-timers';
+import {
+  EngineStateError,
+  EngineStoppedError,
+  InstanceExistsError,
+  ProcessDefinitionError,
+  ProcessDefinitionUnknownError,
+  TransitionUnknownError,
+} from './errors';
+import { InstanceRunner } from './instance-runner';
+import type { InstanceSnapshot } from './instance-snapshot';
+import {
+  parseInstanceState,
+  serializeInstanceState,
+  toSnapshot,
+  waitStatesOf,
+  type InstanceState,
+} from './instance-state';
+import { InstanceTimers } from './instance-timers';
+import { toJsonVariables } from './json-variables';
+import { KeyedMutex } from './keyed-mutex';
+import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
+import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
+import { StateCache } from './state-cache';
+
+interface EndWaiter {
+  resolve(snapshot: InstanceSnapshot): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * PSI's own small process engine, implementing PEAL in-process: script, service, wait, timer and
+ * end steps, named transitions, fault handlers and an SLA per instance. Used by the demo and by
+ * tests, and as the model other PEAL plugins are measured against.
+ *
+ * Every change is persisted (as JSON, via the state repository) before its events are emitted,
+ * so a waiting instance needs no live object: after a restart, a new engine on the same
+ * repository picks the instances up with {@link ReferenceEngine.restore}. Operations on one
+ * instance run one at a time, in call order.
+ */
+export class ReferenceEngine implements ProcessEngine {
+  readonly name = 'reference';
+
+  private readonly definitions = new Map<string, ProcessDefinition>();
+  private readonly repository: EngineStateRepository;
+  private readonly clock: () => number;
+  private readonly onError: (error: unknown) => void;
+  private readonly runner: InstanceRunner;
+  private readonly timers: InstanceTimers;
+  private readonly mutex = new KeyedMutex();
+  private readonly cache: StateCache;
+  private readonly listeners = new Set<EngineEventListener>();
+  private readonly waiters = new Map<string, Set<EndWaiter>>();
+  private stopped = false;
+
+  /** @throws ProcessDefinitionError when a definition is invalid or two share an id. */
+  constructor(options: ReferenceEngineOptions) {
+    for (const definition of options.definitions) {
+      const problems = validateProcessDefinition(definition);
+      if (problems.length > 0) throw new ProcessDefinitionError(String(definition?.id), problems);
+      if (this.definitions.has(definition.id)) {
+        throw new ProcessDefinitionError(definition.id, ['another definition has the same id']);
+      }
+      this.definitions.set(definition.id, definition);
+    }
+    this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
+    this.clock = options.clock ?? (() => Date.now());
+    this.onError =
+      options.onError ??
+      ((error) => console.error('[@psi/engines] reference engine, background failure:', error));
+    this.runner = new InstanceRunner(this.clock);
+    this.timers = new InstanceTimers(options.timers ?? globalEngineTimers, this.clock);
+    this.cache = new StateCache(options.cacheSize ?? 100);
+  }
+
+  /** The definition registered under `definitionId`; throws ProcessDefinitionUnknownError. */
+  getDefinition(definitionId: string): ProcessDefinition {
+    const definition = this.definitions.get(definitionId);
+    if (!definition)
+      throw new ProcessDefinitionUnknownError(definitionId, [...this.definitions.keys()]);
+    return definition;
+  }
+
+  /**
+   * Starts an instance and runs it to its first resting step (or its end); resolves with its id
+   * once that state is persisted and its events emitted. A failing script does not reject: the
+   * instance ends `failed`.
+   *
+   * @throws ProcessDefinitionUnknownError, InstanceExistsError, VariablesInvalidError
+   */
+  async start(
+    definitionId: string,
+    variables: Variables = {},
+    options: StartOptions = {},
+  ): Promise<string> {
+    this.assertRunning();
+    const definition = this.getDefinition(definitionId);
+    const initial = toJsonVariables(variables);
+    const instanceId = options.instanceId ?? randomUUID();
+    await this.mutex.run(instanceId, async () => {
+      if ((await this.read(instanceId)) !== undefined) throw new InstanceExistsError(instanceId);
+      const startedAt = this.clock();
+      const state: InstanceState = {
+        version: 1,
+        instanceId,
+        definitionId,
+        status: 'running',
+        variables: initial,
+        history: [],
+        startedAt,
+      };
+      if (definition.slaMs !== undefined) state.slaDueAt = startedAt + definition.slaMs;
+      const events: EngineEvent[] = [];
+      await this.runner.enter(definition, state, definition.start, events);
+      await this.commit(state, events);
+    });
+    return instanceId;
+  }
+
+  /**
+   * Leaves `waitState`: merges `variables`, then raises `fault` (step faults, then process
+   * faults, else the instance is aborted), or follows `transition`, or the step's `next`.
+   *
+   * @throws InstanceNotFoundError for an unknown id; EngineSignalRejectedError, naming the
+   * current states, when the instance is not at `waitState` (e.g. an earlier signal moved it);
+   * TransitionUnknownError for a transition the step does not have.
+   */
+  async signal(instanceId: string, waitState: string, options: SignalOptions = {}): Promise<void> {
+    this.assertRunning();
+    const variables =
+      options.variables === undefined ? undefined : toJsonVariables(options.variables);
+    await this.mutex.run(instanceId, async () => {
+      const state = await this.require(instanceId);
+      if (
+        state.status !== 'running' ||
+        !state.at ||
+        state.at.step !== waitState ||
+        state.at.kind === 'timer'
+      ) {
+        throw new EngineSignalRejectedError(instanceId, waitState, state.at ? [state.at.step] : []);
+      }
+      const definition = this.getDefinition(state.definitionId);
+      const step = this.restingStep(definition, state) as ServiceStep | WaitStep;
+      const events: EngineEvent[] = [];
+      if (options.fault) {
+        if (variables) Object.assign(state.variables, variables);
+        const { code, message } = options.fault;
+        await this.runner.raiseFault(definition, state, { code, message }, events);
+      } else {
+        const target =
+          options.transition === undefined ? step.next : step.transitions?.[options.transition];
+        if (target === undefined) {
+          const known = Object.keys(step.transitions ?? {});
+          throw new TransitionUnknownError(instanceId, waitState, options.transition, known);
+        }
+        if (variables) Object.assign(state.variables, variables);
+        await this.runner.enter(definition, state, target, events);
+      }
+      await this.commit(state, events);
+    });
+  }
+
+  /** The instance's variables (a copy). @throws InstanceNotFoundError */
+  async getVariables(instanceId: string): Promise<Variables> {
+    return (await this.require(instanceId)).variables;
+  }
+
+  /**
+   * Merges `variables` into the instance's variables without moving it; also allowed on ended
+   * instances, so late results are kept. @throws InstanceNotFoundError, VariablesInvalidError
+   */
+  async setVariables(instanceId: string, variables: Variables): Promise<void> {
+    this.assertRunning();
+    const update = toJsonVariables(variables);
+    await this.mutex.run(instanceId, async () => {
+      const state = await this.require(instanceId);
+      Object.assign(state.variables, update);
+      await this.commit(state, []);
+    });
+  }
+
+  /** The service or wait step the instance can be signalled at, or none. @throws InstanceNotFoundError */
+  async getWaitStates(instanceId: string): Promise<readonly string[]> {
+    return waitStatesOf(await this.require(instanceId));
+  }
+
+  /** A copy of the instance's state as last persisted. @throws InstanceNotFoundError */
+  async getInstance(instanceId: string): Promise<InstanceSnapshot> {
+    return toSnapshot(await this.require(instanceId));
+  }
+
+  /**
+   * Resolves with the final snapshot once the instance ends, at once when it already has.
+   * @throws InstanceNotFoundError; EngineStoppedError when the engine stops first.
+   */
+  async whenEnded(instanceId: string): Promise<InstanceSnapshot> {
+    let waiter: EndWaiter | undefined;
+    const ended = new Promise<InstanceSnapshot>((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    const own = waiter as EndWaiter;
+    // Stop may reject it before we return it; the caller then gets the error thrown below.
+    ended.catch(() => undefined);
+    this.addWaiter(instanceId, own);
+    try {
+      const state = await this.require(instanceId);
+      if (state.status !== 'running') {
+        this.removeWaiter(instanceId, own);
+        return toSnapshot(state);
+      }
+      if (this.stopped) throw new EngineStoppedError(this.name);
+    } catch (error) {
+      this.removeWaiter(instanceId, own);
+      throw error;
+    }
+    return ended;
+  }
+
+  /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
+  subscribe(listener: EngineEventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Picks up every running instance in the state repository, e.g. after a process restart:
+   * timers and SLAs are re-armed with the time left (and fire at once when overdue); instances
+   * resting at a service or wait step get their `service-step-entered` (same activationId) or
+   * `wait-state-entered` event again, so the coordinator can resume them. Instances that cannot
+   * be restored are reported to `onError` and skipped.
+   */
+  async restore(): Promise<void> {
+    this.assertRunning();
+    const ids = await this.repository.list(this.name);
+    await Promise.all(
+      ids.map((id) =>
+        this.mutex
+          .run(id, () => this.restoreInstance(id))
+          .catch((error: unknown) => this.reportError(error)),
+      ),
+    );
+  }
+
+  /**
+   * Clears every timer and emits no event from now on; resolves once operations already in
+   * progress have persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.clearAll();
+    await this.mutex.idle();
+    this.timers.clearAll();
+    for (const [instanceId, waiters] of this.waiters) {
+      for (const waiter of waiters) waiter.reject(new EngineStoppedError(this.name));
+      this.waiters.delete(instanceId);
+    }
+  }
+
+  private async restoreInstance(instanceId: string): Promise<void> {
+    this.cache.delete(instanceId);
+    const state = await this.read(instanceId);
+    if (!state || state.status !== 'running' || !state.at) return;
+    const definition = this.getDefinition(state.definitionId);
+    this.restingStep(definition, state);
+    const now = this.clock();
+    type Overdue = { due: number; apply: (events: EngineEvent[]) => Promise<boolean> };
+    const overdue: Overdue[] = [];
+    const slaDueAt = state.slaDueAt;
+    if (slaDueAt !== undefined && slaDueAt <= now) {
+      overdue.push({
+        due: slaDueAt,
+        apply: (events) => this.applySla(definition, state, slaDueAt, events),
+      });
+    }
+    const at = state.at;
+    if (at.kind === 'timer' && at.dueAt !== undefined && at.dueAt <= now) {
+      overdue.push({
+        due: at.dueAt,
+        apply: (events) => this.applyTimer(definition, state, at.activationId, events),
+      });
+    }
+    // Overdue timers fire in due order, each persisted with its events as if it had fired live.
+    let moved = false;
+    for (const { apply } of overdue.sort((a, b) => a.due - b.due)) {
+      const events: EngineEvent[] = [];
+      if (await apply(events)) {
+        await this.commit(state, events);
+        moved = true;
+      }
+    }
+    if (moved) return;
+    this.syncTimers(state);
+    if (at.kind === 'service') {
+      this.emit([
+        { type: 'service-step-entered', instanceId, step: at.step, activationId: at.activationId },
+      ]);
+    } else if (at.kind === 'wait') {
+      this.emit([{ type: 'wait-state-entered', instanceId, waitState: at.step }]);
+    }
+  }
+
+  /** A timer step's timer fired: leave via `next` if the instance still rests at that entry. */
+  private async fireStepTimer(instanceId: string, activationId: string): Promise<void> {
+    await this.mutex.run(instanceId, async () => {
+      if (this.stopped) return;
+      const state = await this.read(instanceId);
+      if (!state) return;
+      const events: EngineEvent[] = [];
+      if (
+        await this.applyTimer(this.getDefinition(state.definitionId), state, activationId, events)
+      ) {
+        await this.commit(state, events);
+      }
+    });
+  }
+
+  /** The SLA timer fired: raise PSI_SLA_EXCEEDED if the instance still runs under that SLA. */
+  private async fireSla(instanceId: string, slaDueAt: number): Promise<void> {
+    await this.mutex.run(instanceId, async () => {
+      if (this.stopped) return;
+      const state = await this.read(instanceId);
+      if (!state) return;
+      const events: EngineEvent[] = [];
+      if (await this.applySla(this.getDefinition(state.definitionId), state, slaDueAt, events)) {
+        await this.commit(state, events);
+      }
+    });
+  }
+
+  private async applyTimer(
+    definition: ProcessDefinition,
+    state: InstanceState,
+    activationId: string,
+    events: EngineEvent[],
+  ): Promise<boolean> {
+    if (
+      state.status !== 'running' ||
+      state.at?.kind !== 'timer' ||
+      state.at.activationId !== activationId
+    ) {
+      return false;
+    }
+    const step = this.restingStep(definition, state) as TimerStep;
+    await this.runner.enter(definition, state, step.next, events);
+    return true;
+  }
+
+  private async applySla(
+    definition: ProcessDefinition,
+    state: InstanceState,
+    slaDueAt: number,
+    events: EngineEvent[],
+  ): Promise<boolean> {
+    if (state.status !== 'running' || state.slaDueAt !== slaDueAt) return false;
+    delete state.slaDueAt;
+    const fault = {
+      code: EngineFaultCode.SlaExceeded,
+      message: `Instance ${state.instanceId} of "${definition.id}" exceeded its SLA of ${String(definition.slaMs)} ms.`,
+    };
+    await this.runner.raiseFault(definition, state, fault, events);
+    return true;
+  }
+
+  /** Persists, then re-arms timers, emits the events and settles `whenEnded` callers. */
+  private async commit(state: InstanceState, events: readonly EngineEvent[]): Promise<void> {
+    const json = serializeInstanceState(state);
+    await this.repository.save(this.name, state.instanceId, json);
+    this.cache.set(state.instanceId, json);
+    this.syncTimers(state);
+    this.emit(events);
+    if (state.status !== 'running') {
+      const waiters = this.waiters.get(state.instanceId);
+      this.waiters.delete(state.instanceId);
+      for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(state));
+    }
+  }
+
+  private syncTimers(state: InstanceState): void {
+    const { instanceId, at, slaDueAt } = state;
+    const running = state.status === 'running' && !this.stopped;
+    const activationId = at?.activationId ?? '';
+    this.timers.sync(
+      instanceId,
+      'step',
+      running && at?.kind === 'timer' && at.dueAt !== undefined
+        ? {
+            key: activationId,
+            dueAt: at.dueAt,
+            fire: () => this.background(this.fireStepTimer(instanceId, activationId)),
+          }
+        : undefined,
+    );
+    this.timers.sync(
+      instanceId,
+      'sla',
+      running && slaDueAt !== undefined
+        ? {
+            key: String(slaDueAt),
+            dueAt: slaDueAt,
+            fire: () => this.background(this.fireSla(instanceId, slaDueAt)),
+          }
+        : undefined,
+    );
+  }
+
+  private emit(events: readonly EngineEvent[]): void {
+    if (this.stopped) return;
+    for (const event of events) {
+      for (const listener of [...this.listeners]) {
+        try {
+          const result: unknown = listener(event);
+          if (result instanceof Promise) this.background(result);
+        } catch (error) {
+          this.reportError(error);
+        }
+      }
+    }
+  }
+
+  /** The step the instance rests at, checked against the definition. */
+  private restingStep(
+    definition: ProcessDefinition,
+    state: InstanceState,
+  ): ServiceStep | WaitStep | TimerStep {
+    const at = state.at;
+    const step = at ? definition.steps[at.step] : undefined;
+    if (!at || !step || step.kind !== at.kind) {
+      throw new EngineStateError(
+        state.instanceId,
+        `it rests at ${at ? `${at.kind} step "${at.step}"` : 'no step'}, which definition "${definition.id}" does not have`,
+      );
+    }
+    return step as ServiceStep | WaitStep | TimerStep;
+  }
+
+  private async read(instanceId: string): Promise<InstanceState | undefined> {
+    let json = this.cache.get(instanceId);
+    if (json === undefined) {
+      json = await this.repository.load(this.name, instanceId);
+      if (json === undefined) return undefined;
+      this.cache.set(instanceId, json);
+    }
+    return parseInstanceState(instanceId, json);
+  }
+
+  private async require(instanceId: string): Promise<InstanceState> {
+    const state = await this.read(instanceId);
+    if (!state) throw new InstanceNotFoundError(instanceId);
+    return state;
+  }
+
+  private addWaiter(instanceId: string, waiter: EndWaiter): void {
+    const waiters = this.waiters.get(instanceId) ?? new Set<EndWaiter>();
+    waiters.add(waiter);
+    this.waiters.set(instanceId, waiters);
+  }
+
+  private removeWaiter(instanceId: string, waiter: EndWaiter): void {
+    const waiters = this.waiters.get(instanceId);
+    waiters?.delete(waiter);
+    if (waiters?.size === 0) this.waiters.delete(instanceId);
+  }
+
+  private background(work: Promise<unknown>): void {
+    void work.catch((error: unknown) => this.reportError(error));
+  }
+
+  private reportError(error: unknown): void {
+    try {
+      this.onError(error);
+    } catch {
+      // An error handler that throws has nowhere left to report to.
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new EngineStoppedError(this.name);
+  }
+}
