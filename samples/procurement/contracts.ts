@@ -12,5 +12,7 @@ export abstract class SupplierService {
 
 /** The ERP: books a confirmed order and answers at once with its document number. */
 export abstract class ErpService {
-  abstract insertOrder(order: PurchaseOrder & { confirmationId: string }): Promise<{ documentId: string }>;
+  abstract insertOrder(
+    order: PurchaseOrder & { confirmationId: string },
+  ): Promise<{ documentId: string }>;
 }

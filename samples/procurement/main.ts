@@ -16,9 +16,16 @@ import { formatTrace } from './trace-printer';
  */
 async function main(): Promise<void> {
   const startedAt = Date.now();
-  const store = await PsiStore.open({ sqlitePath: process.env.PSI_SQLITE_PATH ?? '.psi/procurement-demo.sqlite' });
-  const engine = new ReferenceEngine({ definitions: [procurementProcess], stateRepository: store.engineStates() });
-  const transport = new InProcessTransport().register('supplier', createSupplier()).register('erp', createErp());
+  const store = await PsiStore.open({
+    sqlitePath: process.env.PSI_SQLITE_PATH ?? '.psi/procurement-demo.sqlite',
+  });
+  const engine = new ReferenceEngine({
+    definitions: [procurementProcess],
+    stateRepository: store.engineStates(),
+  });
+  const transport = new InProcessTransport()
+    .register('supplier', createSupplier())
+    .register('erp', createErp());
   const registry = new StaticRegistry({
     supplier: { transport: 'in-process', address: 'supplier', parkingTtlMs: 3_600_000 },
     erp: { transport: 'in-process', address: 'erp' },
@@ -38,19 +45,31 @@ async function main(): Promise<void> {
   await coordinator.start();
 
   console.log(`PSI procurement demo — store: ${store.options.sqlitePath}\n`);
-  const instanceId = await engine.start('procurement', { customer: 'ACME Tools', item: 'M8 steel bolts', quantity: 500 });
-  console.log(`+${String(Date.now() - startedAt).padStart(4)} ms  started       instance ${instanceId}`);
+  const instanceId = await engine.start('procurement', {
+    customer: 'ACME Tools',
+    item: 'M8 steel bolts',
+    quantity: 500,
+  });
+  console.log(
+    `+${String(Date.now() - startedAt).padStart(4)} ms  started       instance ${instanceId}`,
+  );
 
   // The slow manual step: printing and archiving finishes only after the confirmation is in.
   await parked.promise;
-  console.log(`+${String(Date.now() - startedAt).padStart(4)} ms  manual step   order printed and archived`);
-  await engine.signal(instanceId, 'print-and-archive', { transition: 'printed', variables: { archiveRef: 'ARCH-2026-0042' } });
+  console.log(
+    `+${String(Date.now() - startedAt).padStart(4)} ms  manual step   order printed and archived`,
+  );
+  await engine.signal(instanceId, 'print-and-archive', {
+    transition: 'printed',
+    variables: { archiveRef: 'ARCH-2026-0042' },
+  });
 
   const final = await engine.whenEnded(instanceId);
   await coordinator.idle();
   console.log(`\nInstance ${final.status}; steps: ${final.history.join(' → ')}`);
   console.log('Final variables:');
-  for (const [name, value] of Object.entries(final.variables)) console.log(`  ${name.padEnd(15)} ${JSON.stringify(value)}`);
+  for (const [name, value] of Object.entries(final.variables))
+    console.log(`  ${name.padEnd(15)} ${JSON.stringify(value)}`);
   const deadLetters = await coordinator.deadLetters.list();
   console.log(`Dead letters: ${deadLetters.length}`);
 

@@ -23,12 +23,18 @@ export interface ProcurementWorld {
 
 export function tempSqlitePath(): { file: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-test-'));
-  return { file: path.join(dir, 'psi.sqlite'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    file: path.join(dir, 'psi.sqlite'),
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export async function openProcurementWorld(file: string): Promise<ProcurementWorld> {
   const store = await PsiStore.open({ sqlitePath: file });
-  const engine = new ReferenceEngine({ definitions: [procurementProcess], stateRepository: store.engineStates() });
+  const engine = new ReferenceEngine({
+    definitions: [procurementProcess],
+    stateRepository: store.engineStates(),
+  });
   const orders = new Map<string, string>();
   // A supplier that takes orders and never answers by itself: tests answer through receive().
   const supplier: InProcessService = {
@@ -45,7 +51,9 @@ export async function openProcurementWorld(file: string): Promise<ProcurementWor
       supplier: { transport: 'in-process', address: 'supplier' },
       erp: { transport: 'in-process', address: 'erp' },
     }),
-    transports: [new InProcessTransport().register('supplier', supplier).register('erp', createErp())],
+    transports: [
+      new InProcessTransport().register('supplier', supplier).register('erp', createErp()),
+    ],
     adapters: [SendOrderAdapter, InsertIntoErpAdapter],
     onTrace: (event) => traces.push(event),
     logger: { warn: () => undefined, error: (m, d) => console.error(m, d) },
@@ -67,7 +75,10 @@ export async function openProcurementWorld(file: string): Promise<ProcurementWor
 }
 
 /** Polls `check` until it returns a value, failing after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

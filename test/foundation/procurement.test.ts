@@ -22,8 +22,14 @@ describe('procurement on the reference engine and a real SQLite file', () => {
 
   async function startOrder(): Promise<{ instanceId: string; orderNumber: string }> {
     const instanceId = await world.engine.start('procurement', { item: 'bolts', quantity: 5 });
-    await eventually(async () => ((await world.engine.getWaitStates(instanceId)).includes('print-and-archive') ? true : undefined));
-    const { orderNumber } = (await world.engine.getVariables(instanceId)) as { orderNumber: string };
+    await eventually(async () =>
+      (await world.engine.getWaitStates(instanceId)).includes('print-and-archive')
+        ? true
+        : undefined,
+    );
+    const { orderNumber } = (await world.engine.getVariables(instanceId)) as {
+      orderNumber: string;
+    };
     await eventually(() => world.orders.get(orderNumber));
     return { instanceId, orderNumber };
   }
@@ -44,8 +50,13 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       const final = await world.engine.whenEnded(instanceId);
 
       expect(final.status).toBe('completed');
-      expect(final.variables).toMatchObject({ confirmationId: 'CONF-1', erpDocumentId: expect.stringMatching(/^ERP-/) });
-      const parkedRows = (await world.store.dataSource.query('SELECT COUNT(*) AS n FROM psi_parked_message')) as Array<{ n: number }>;
+      expect(final.variables).toMatchObject({
+        confirmationId: 'CONF-1',
+        erpDocumentId: expect.stringMatching(/^ERP-/),
+      });
+      const parkedRows = (await world.store.dataSource.query(
+        'SELECT COUNT(*) AS n FROM psi_parked_message',
+      )) as Array<{ n: number }>;
       expect(parkedRows[0].n).toBe(0);
       const kinds = (await world.coordinator.auditTrail(instanceId)).map((e) => e.kind);
       expect(kinds).toEqual(expect.arrayContaining(['parked', 'released', 'delivered']));
@@ -56,7 +67,12 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       const { instanceId, orderNumber } = await startOrder();
       const key = world.orders.get(orderNumber);
 
-      await world.coordinator.receive({ event: 'order-confirmed', correlationKey: key, payload: confirmation(orderNumber), messageId: 'm1' });
+      await world.coordinator.receive({
+        event: 'order-confirmed',
+        correlationKey: key,
+        payload: confirmation(orderNumber),
+        messageId: 'm1',
+      });
       await world.coordinator.receive({
         event: 'order-confirmed',
         correlationKey: key,
@@ -76,9 +92,16 @@ describe('procurement on the reference engine and a real SQLite file', () => {
   it('correlates a legacy answer by order number alone (business key)', async () => {
     const { instanceId, orderNumber } = await startOrder();
     await world.engine.signal(instanceId, 'print-and-archive', { transition: 'printed' });
-    await eventually(async () => ((await world.engine.getWaitStates(instanceId)).includes('await-confirmation') ? true : undefined));
+    await eventually(async () =>
+      (await world.engine.getWaitStates(instanceId)).includes('await-confirmation')
+        ? true
+        : undefined,
+    );
 
-    const outcome = await world.coordinator.receive({ event: 'order-confirmed', payload: confirmation(orderNumber) });
+    const outcome = await world.coordinator.receive({
+      event: 'order-confirmed',
+      payload: confirmation(orderNumber),
+    });
 
     expect(outcome).toMatchObject({ status: 'delivered', instanceId });
     expect((await world.engine.whenEnded(instanceId)).status).toBe('completed');
@@ -91,7 +114,9 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       payload: confirmation('PO-UNKNOWN'),
     });
     expect(outcome.status).toBe('parked');
-    const rows = (await world.store.dataSource.query('SELECT correlationKey, expectationId FROM psi_parked_message')) as Array<{
+    const rows = (await world.store.dataSource.query(
+      'SELECT correlationKey, expectationId FROM psi_parked_message',
+    )) as Array<{
       correlationKey: string;
       expectationId: string | null;
     }>;
@@ -100,7 +125,11 @@ describe('procurement on the reference engine and a real SQLite file', () => {
 
   it('fails the invocation with a typed error naming the invalid input field', async () => {
     const error = await world.coordinator
-      .invoke({ instanceId: await world.engine.start('procurement', { item: 'bolts', quantity: -1 }), step: 'send-to-supplier', activationId: 'manual' })
+      .invoke({
+        instanceId: await world.engine.start('procurement', { item: 'bolts', quantity: -1 }),
+        step: 'send-to-supplier',
+        activationId: 'manual',
+      })
       .catch((e: unknown) => e);
 
     expect(AdapterInputError.is(error)).toBe(true);
@@ -113,9 +142,15 @@ describe('procurement on the reference engine and a real SQLite file', () => {
     const final = await world.engine.whenEnded(instanceId);
 
     expect(final.status).toBe('aborted');
-    expect(final.fault).toMatchObject({ code: PsiErrorCode.AdapterInputInvalid, message: expect.stringContaining('item') });
+    expect(final.fault).toMatchObject({
+      code: PsiErrorCode.AdapterInputInvalid,
+      message: expect.stringContaining('item'),
+    });
     const [invocation] = await world.coordinator.invocations({ instanceId });
-    expect(invocation).toMatchObject({ status: 'failed', lastError: expect.objectContaining({ code: PsiErrorCode.AdapterInputInvalid }) });
+    expect(invocation).toMatchObject({
+      status: 'failed',
+      lastError: expect.objectContaining({ code: PsiErrorCode.AdapterInputInvalid }),
+    });
   });
 
   it('dead-letters an invalid response with the validation messages and keeps waiting', async () => {
@@ -135,8 +170,15 @@ describe('procurement on the reference engine and a real SQLite file', () => {
         { path: 'deliveryDate', messages: ['deliveryDate must be a valid ISO 8601 date string'] },
       ],
     });
-    expect(letter.payload).toEqual({ orderNumber, confirmationId: '', deliveryDate: 'next tuesday' });
-    const [expectation] = (await world.store.dataSource.query('SELECT status FROM psi_expectation')) as Array<{ status: string }>;
+    expect(letter.payload).toEqual({
+      orderNumber,
+      confirmationId: '',
+      deliveryDate: 'next tuesday',
+    });
+    expect(letter.instanceId).toBe(instanceId);
+    const [expectation] = (await world.store.dataSource.query(
+      'SELECT status FROM psi_expectation',
+    )) as Array<{ status: string }>;
     expect(expectation.status).toBe('open');
   });
 });
@@ -146,10 +188,22 @@ describe('state survives closing and reopening the SQLite file', () => {
     const sqlite = tempSqlitePath();
     const first = await openProcurementWorld(sqlite.file);
     const instanceId = await first.engine.start('procurement', { item: 'bolts', quantity: 5 });
-    await eventually(async () => ((await first.engine.getWaitStates(instanceId)).includes('print-and-archive') ? true : undefined));
-    const { orderNumber } = (await first.engine.getVariables(instanceId)) as { orderNumber: string };
+    await eventually(async () =>
+      (await first.engine.getWaitStates(instanceId)).includes('print-and-archive')
+        ? true
+        : undefined,
+    );
+    const { orderNumber } = (await first.engine.getVariables(instanceId)) as {
+      orderNumber: string;
+    };
     const correlationKey = await eventually(() => first.orders.get(orderNumber));
-    expect(await first.coordinator.receive({ event: 'order-confirmed', correlationKey, payload: confirmation(orderNumber) })).toMatchObject({
+    expect(
+      await first.coordinator.receive({
+        event: 'order-confirmed',
+        correlationKey,
+        payload: confirmation(orderNumber),
+      }),
+    ).toMatchObject({
       status: 'parked',
     });
     await first.close();
@@ -162,7 +216,9 @@ describe('state survives closing and reopening the SQLite file', () => {
 
       expect(final.status).toBe('completed');
       expect(final.variables.confirmationId).toBe('CONF-1');
-      expect(second.traces.map((t) => t.kind)).toEqual(expect.arrayContaining(['released', 'delivered']));
+      expect(second.traces.map((t) => t.kind)).toEqual(
+        expect.arrayContaining(['released', 'delivered']),
+      );
     } finally {
       await second.close();
       sqlite.cleanup();

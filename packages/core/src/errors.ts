@@ -196,7 +196,11 @@ export class EngineSignalRejectedError extends PsiError {
     );
   }
   protected override details(): unknown {
-    return { instanceId: this.instanceId, waitState: this.waitState, currentStates: this.currentStates };
+    return {
+      instanceId: this.instanceId,
+      waitState: this.waitState,
+      currentStates: this.currentStates,
+    };
   }
 }
 

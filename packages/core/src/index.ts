@@ -45,7 +45,10 @@ export type {
 } from './spi/transport';
 export { ServiceRegistry } from './spi/service-registry';
 export type { ServiceCoordinates, RetryPolicy, ResolveHints } from './spi/service-registry';
-export { EngineStateRepository, InMemoryEngineStateRepository } from './spi/engine-state-repository';
+export {
+  EngineStateRepository,
+  InMemoryEngineStateRepository,
+} from './spi/engine-state-repository';
 
 export { ServiceAdapter } from './adapter/service-adapter.decorator';
 export type { ServiceAdapterOptions } from './adapter/service-adapter.decorator';

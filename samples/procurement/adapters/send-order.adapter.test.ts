@@ -49,9 +49,9 @@ describe(SendOrderAdapter, () => {
     it('rejects a confirmation without a delivery date', async () => {
       const run = await kit.callService(order, { placeOrder: () => undefined });
 
-      await expect(run.respond('order-confirmed', { orderNumber: 'PO-1', confirmationId: 'C-9' })).rejects.toThrow(
-        ResponseValidationError,
-      );
+      await expect(
+        run.respond('order-confirmed', { orderNumber: 'PO-1', confirmationId: 'C-9' }),
+      ).rejects.toThrow(ResponseValidationError);
     });
   });
 });

@@ -22,7 +22,11 @@ export class SendOrderAdapter {
   @UseService() supplier!: SupplierService;
 
   async callService(): Promise<void> {
-    await this.supplier.placeOrder({ orderNumber: this.orderNumber, item: this.item, quantity: this.quantity });
+    await this.supplier.placeOrder({
+      orderNumber: this.orderNumber,
+      item: this.item,
+      quantity: this.quantity,
+    });
   }
 
   @OnResponse('order-confirmed', {

@@ -40,7 +40,8 @@ export interface AdapterModel extends ServiceAdapterOptions {
 /** Reads an adapter class's metadata into an {@link AdapterModel}; throws AdapterDefinitionError. */
 export function readAdapterModel(adapterClass: Constructor): AdapterModel {
   const name = adapterClass.name;
-  const options = Reflect.getMetadata(ADAPTER_KEY, adapterClass) as ServiceAdapterOptions | undefined;
+  const options = Reflect.getMetadata(ADAPTER_KEY, adapterClass) as
+    ServiceAdapterOptions | undefined;
   if (!options) throw new AdapterDefinitionError(name, 'it has no @ServiceAdapter decorator');
   const prototype = adapterClass.prototype as Record<string, unknown>;
   if (typeof prototype.callService !== 'function') {

@@ -42,7 +42,11 @@ export class AdapterRunner {
   }
 
   /** Validates an answer's payload against the handler's DTO without running anything. */
-  async validateResponse(model: AdapterModel, event: string, payload: unknown): Promise<FieldViolation[]> {
+  async validateResponse(
+    model: AdapterModel,
+    event: string,
+    payload: unknown,
+  ): Promise<FieldViolation[]> {
     const handler = model.handlers.get(event);
     if (!handler?.payload) return [];
     return (await validateDto(handler.payload, payload)).violations;
@@ -68,12 +72,18 @@ export class AdapterRunner {
       argument = value;
     }
     const adapter = this.build(model, variables, refusingCaller(model.name));
-    const method = (adapter as unknown as Record<string, (arg: unknown) => unknown>)[handler.method];
+    const method = (adapter as unknown as Record<string, (arg: unknown) => unknown>)[
+      handler.method
+    ];
     const transition = (await method.call(adapter, argument)) as string | void;
     return { variables: collectOutputs(model, adapter), transition: transition ?? undefined };
   }
 
-  private build(model: AdapterModel, variables: Variables, caller: ServiceCaller): ServiceAdapterInstance {
+  private build(
+    model: AdapterModel,
+    variables: Variables,
+    caller: ServiceCaller,
+  ): ServiceAdapterInstance {
     const adapter = this.container.get<ServiceAdapterInstance>(model.adapterClass);
     const fields = adapter as unknown as Record<string, unknown>;
     for (const input of model.inputs) fields[input.property] = variables[input.variable];

@@ -10,6 +10,9 @@ export function UseService(contract?: AbstractConstructor): PropertyDecorator {
     const type =
       contract ??
       (Reflect.getMetadata('design:type', target, property) as AbstractConstructor | undefined);
-    appendMetadata(CONTRACTS_KEY, target.constructor, { property: String(property), contract: type });
+    appendMetadata(CONTRACTS_KEY, target.constructor, {
+      property: String(property),
+      contract: type,
+    });
   };
 }

@@ -7,9 +7,7 @@ import type { Constructor } from './metadata-keys';
 export function toViolations(errors: ValidationError[], prefix = ''): FieldViolation[] {
   return errors.flatMap((error) => {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
-    const own = error.constraints
-      ? [{ path, messages: Object.values(error.constraints) }]
-      : [];
+    const own = error.constraints ? [{ path, messages: Object.values(error.constraints) }] : [];
     return [...own, ...toViolations(error.children ?? [], path)];
   });
 }

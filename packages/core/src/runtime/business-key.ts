@@ -10,7 +10,10 @@ export function canonicalBusinessKey(fields: Record<string, unknown>): string {
 }
 
 /** Picks `names` from `source`; `undefined` when any of them is missing. */
-export function pickFields(source: unknown, names: readonly string[]): Record<string, unknown> | undefined {
+export function pickFields(
+  source: unknown,
+  names: readonly string[],
+): Record<string, unknown> | undefined {
   if (typeof source !== 'object' || source === null) return undefined;
   const record = source as Record<string, unknown>;
   const picked: Record<string, unknown> = {};

@@ -35,8 +35,9 @@ export interface CoordinatorOptions {
   clock?: () => number;
 }
 
-export interface CompiledCoordinatorOptions
-  extends Required<Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry'>> {
+export interface CompiledCoordinatorOptions extends Required<
+  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry'>
+> {
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
 }

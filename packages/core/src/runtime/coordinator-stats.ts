@@ -11,5 +11,14 @@ export interface CoordinatorStats {
 }
 
 export function emptyStats(): CoordinatorStats {
-  return { received: 0, duplicates: 0, delivered: 0, parked: 0, deadLettered: 0, timedOut: 0, retried: 0, frozen: 0 };
+  return {
+    received: 0,
+    duplicates: 0,
+    delivered: 0,
+    parked: 0,
+    deadLettered: 0,
+    timedOut: 0,
+    retried: 0,
+    frozen: 0,
+  };
 }

@@ -131,12 +131,18 @@ export class Coordinator implements InboundSink {
     this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
     this.scheduler.start();
     for (const invocationId of await this.invoker.recover()) {
-      this.tasks.track(`recovery of invocation ${invocationId}`, () => this.invoker.run(invocationId));
+      this.tasks.track(`recovery of invocation ${invocationId}`, () =>
+        this.invoker.run(invocationId),
+      );
     }
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
-  invoke(event: { instanceId: string; step: string; activationId: string }): Promise<InvocationResult> {
+  invoke(event: {
+    instanceId: string;
+    step: string;
+    activationId: string;
+  }): Promise<InvocationResult> {
     this.assertOpen();
     return this.invoker.invoke(event);
   }
@@ -157,7 +163,9 @@ export class Coordinator implements InboundSink {
     return toInfo(await this.invoker.get(invocationId));
   }
 
-  async invocations(filter: { instanceId?: string; status?: InvocationEntity['status'] } = {}): Promise<InvocationInfo[]> {
+  async invocations(
+    filter: { instanceId?: string; status?: InvocationEntity['status'] } = {},
+  ): Promise<InvocationInfo[]> {
     const rows = await this.store.transaction((tx) =>
       tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC' } }),
     );
@@ -171,14 +179,18 @@ export class Coordinator implements InboundSink {
     replay: async (id: string): Promise<ReceiveOutcome> => {
       this.assertOpen();
       const letter = await this.deadLetterQueue.get(id);
-      const resolved = await this.store.transaction((tx) => this.deadLetterQueue.resolve(tx, id, 'replayed'));
+      const resolved = await this.store.transaction((tx) =>
+        this.deadLetterQueue.resolve(tx, id, 'replayed'),
+      );
       if (!resolved) return { status: 'dead-lettered', deadLetterId: id, reason: letter.reason };
       return this.correlator.receive({
         // A fresh id: the original is remembered by dedupe.
         messageId: `${letter.messageId}#replay-${id}`,
         event: letter.event,
         correlationKey: letter.correlationKey,
-        businessKey: letter.businessKey ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>) : undefined,
+        businessKey: letter.businessKey
+          ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>)
+          : undefined,
         payload: letter.payload,
         source: `replay:${letter.source ?? 'unknown'}`,
       });
@@ -230,10 +242,14 @@ export class Coordinator implements InboundSink {
         );
         return;
       case 'wait-state-entered':
-        this.tasks.track(`release for ${event.instanceId}`, () => this.correlator.release(event.instanceId));
+        this.tasks.track(`release for ${event.instanceId}`, () =>
+          this.correlator.release(event.instanceId),
+        );
         return;
       case 'instance-ended':
-        this.tasks.track(`end of ${event.instanceId}`, () => this.correlator.instanceEnded(event.instanceId));
+        this.tasks.track(`end of ${event.instanceId}`, () =>
+          this.correlator.instanceEnded(event.instanceId),
+        );
         return;
     }
   }

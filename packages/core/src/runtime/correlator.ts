@@ -31,8 +31,7 @@ export interface CorrelatorDeps {
 }
 
 type Decision =
-  | { kind: 'done'; outcome: ReceiveOutcome }
-  | { kind: 'matched'; expectation: ExpectationEntity };
+  { kind: 'done'; outcome: ReceiveOutcome } | { kind: 'matched'; expectation: ExpectationEntity };
 
 /**
  * Receive → dedupe → match → deliver or park, and release on readiness. Every decision that
@@ -50,7 +49,10 @@ export class Correlator {
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       if (await this.isDuplicate(tx, message)) {
         stats.duplicates++;
-        await audit({ kind: 'duplicate', detail: { messageId: message.messageId, event: message.event } });
+        await audit({
+          kind: 'duplicate',
+          detail: { messageId: message.messageId, event: message.event },
+        });
         return { kind: 'done', outcome: { status: 'duplicate' } };
       }
       await audit({
@@ -61,16 +63,26 @@ export class Correlator {
       const open = matches.filter((e) => e.status === 'open');
       if (open.length > 1) {
         const candidates = open.map((e) => ({ expectationId: e.id, instanceId: e.instanceId }));
-        return { kind: 'done', outcome: await this.deadLetter(tx, audit, message, 'ambiguous', { candidates }) };
+        return {
+          kind: 'done',
+          outcome: await this.deadLetter(tx, audit, message, 'ambiguous', { candidates }),
+        };
       }
       if (open.length === 1) return { kind: 'matched', expectation: open[0] };
       if (matches.length > 0) {
         const closed = matches[0];
         return {
           kind: 'done',
-          outcome: await this.deadLetter(tx, audit, message, closedReason(closed), {
-            expectationStatus: closed.status,
-          }, closed),
+          outcome: await this.deadLetter(
+            tx,
+            audit,
+            message,
+            closedReason(closed),
+            {
+              expectationStatus: closed.status,
+            },
+            closed,
+          ),
         };
       }
       // No expectation yet: the invoke that registers it may commit a moment later.
@@ -143,13 +155,23 @@ export class Correlator {
           { instanceId, status: 'open' },
           { status: 'cancelled', closedAt: this.deps.options.clock() },
         );
-        const parked = await tx.find(ParkedMessageEntity, { where: { instanceId }, order: { seq: 'ASC' } });
+        const parked = await tx.find(ParkedMessageEntity, {
+          where: { instanceId },
+          order: { seq: 'ASC' },
+        });
         for (const row of parked) {
           await tx.delete(ParkedMessageEntity, { seq: row.seq });
-          await this.deadLetter(tx, audit, messageFromParked(row), 'late', { instanceEnded: true }, {
-            id: row.expectationId ?? null,
-            instanceId,
-          });
+          await this.deadLetter(
+            tx,
+            audit,
+            messageFromParked(row),
+            'late',
+            { instanceEnded: true },
+            {
+              id: row.expectationId ?? null,
+              instanceId,
+            },
+          );
         }
       }),
     );
@@ -157,7 +179,9 @@ export class Correlator {
 
   private async releaseNow(instanceId: string): Promise<void> {
     const pendingTimeouts = await this.deps.audit.transaction((tx) =>
-      tx.find(ExpectationEntity, { where: { instanceId, status: 'timed-out', timeoutPending: true } }),
+      tx.find(ExpectationEntity, {
+        where: { instanceId, status: 'timed-out', timeoutPending: true },
+      }),
     );
     for (const expectation of pendingTimeouts) await this.signalTimeout(expectation);
 
@@ -176,9 +200,16 @@ export class Correlator {
         await this.deps.audit.transaction(async (tx, audit) => {
           const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
           if ((removed.affected ?? 0) === 0) return;
-          await this.deadLetter(tx, audit, message, closedReason(expectation), {
-            expectationStatus: expectation.status,
-          }, expectation);
+          await this.deadLetter(
+            tx,
+            audit,
+            message,
+            closedReason(expectation),
+            {
+              expectationStatus: expectation.status,
+            },
+            expectation,
+          );
         });
         continue;
       }
@@ -197,19 +228,32 @@ export class Correlator {
           kind: 'released',
           instanceId,
           invocationId: expectation.invocationId,
-          detail: { event: message.event, waitState: expectation.waitState, parkedFor: this.deps.options.clock() - row.receivedAt },
+          detail: {
+            event: message.event,
+            waitState: expectation.waitState,
+            parkedFor: this.deps.options.clock() - row.receivedAt,
+          },
         }),
       );
       await this.deliver(expectation, message, row.seq);
     }
   }
 
-  private async deliverOrPark(expectation: ExpectationEntity, message: ReceivedMessage): Promise<ReceiveOutcome> {
+  private async deliverOrPark(
+    expectation: ExpectationEntity,
+    message: ReceivedMessage,
+  ): Promise<ReceiveOutcome> {
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
       return this.deliver(expectation, message, null);
     }
     const outcome = await this.deps.audit.transaction((tx, audit) =>
-      this.park(tx, audit, message, expectation, expectation.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs),
+      this.park(
+        tx,
+        audit,
+        message,
+        expectation,
+        expectation.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs,
+      ),
     );
     // The instance may have arrived while we parked (another node's engine, say): look again.
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
@@ -229,9 +273,16 @@ export class Correlator {
       if (parkedSeq !== null) await tx.delete(ParkedMessageEntity, { seq: parkedSeq });
       if (!won) {
         const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
-        const outcome = await this.deadLetter(tx, write, message, closedReason(current), {
-          expectationStatus: current.status,
-        }, current);
+        const outcome = await this.deadLetter(
+          tx,
+          write,
+          message,
+          closedReason(current),
+          {
+            expectationStatus: current.status,
+          },
+          current,
+        );
         return { won: false as const, outcome };
       }
       const superseded = await this.supersedeGroup(tx, expectation);
@@ -242,7 +293,11 @@ export class Correlator {
     const model = catalog.byName(expectation.adapter);
     let outcome;
     try {
-      if (!model) throw new PsiError(PsiErrorCode.AdapterNotFound, `Adapter ${expectation.adapter} is no longer registered.`);
+      if (!model)
+        throw new PsiError(
+          PsiErrorCode.AdapterNotFound,
+          `Adapter ${expectation.adapter} is no longer registered.`,
+        );
       const variables = await engine.getVariables(expectation.instanceId);
       outcome = await runner.handleResponse(model, expectation.event, variables, message.payload);
     } catch (error) {
@@ -260,15 +315,28 @@ export class Correlator {
       });
     } catch (error) {
       // The instance left the wait state between our check and the signal: keep the answer.
-      options.logger.warn(`Could not signal instance ${expectation.instanceId}; the answer is parked again`, describe(error));
+      options.logger.warn(
+        `Could not signal instance ${expectation.instanceId}; the answer is parked again`,
+        describe(error),
+      );
       return audit.transaction(async (tx, write) => {
         await this.reopen(tx, expectation, claim.superseded);
-        return this.park(tx, write, message, expectation, expectation.parkingTtlMs ?? options.defaultParkingTtlMs);
+        return this.park(
+          tx,
+          write,
+          message,
+          expectation,
+          expectation.parkingTtlMs ?? options.defaultParkingTtlMs,
+        );
       });
     }
 
     await audit.transaction(async (tx, write) => {
-      await tx.update(ExpectationEntity, { id: expectation.id }, { status: 'delivered', closedAt: options.clock() });
+      await tx.update(
+        ExpectationEntity,
+        { id: expectation.id },
+        { status: 'delivered', closedAt: options.clock() },
+      );
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await write({
         kind: 'delivered',
@@ -283,7 +351,11 @@ export class Correlator {
       });
     });
     stats.delivered++;
-    return { status: 'delivered', instanceId: expectation.instanceId, expectationId: expectation.id };
+    return {
+      status: 'delivered',
+      instanceId: expectation.instanceId,
+      expectationId: expectation.id,
+    };
   }
 
   private async park(
@@ -346,31 +418,58 @@ export class Correlator {
       return true;
     }
     if (seen) {
-      await tx.update(InboundMessageEntity, { messageId: message.messageId }, { receivedAt: message.receivedAt });
+      await tx.update(
+        InboundMessageEntity,
+        { messageId: message.messageId },
+        { receivedAt: message.receivedAt },
+      );
     } else {
-      await tx.insert(InboundMessageEntity, { messageId: message.messageId, receivedAt: message.receivedAt, duplicates: 0 });
+      await tx.insert(InboundMessageEntity, {
+        messageId: message.messageId,
+        receivedAt: message.receivedAt,
+        duplicates: 0,
+      });
     }
     return false;
   }
 
-  private async findExpectations(tx: EntityManager, message: ReceivedMessage): Promise<ExpectationEntity[]> {
-    const query = tx.createQueryBuilder(ExpectationEntity, 'e').where('e.event = :event', { event: message.event });
+  private async findExpectations(
+    tx: EntityManager,
+    message: ReceivedMessage,
+  ): Promise<ExpectationEntity[]> {
+    const query = tx
+      .createQueryBuilder(ExpectationEntity, 'e')
+      .where('e.event = :event', { event: message.event });
     if (message.correlationKey) {
-      const byKey = await query.clone().andWhere('e.correlationKey = :key', { key: message.correlationKey }).getMany();
+      const byKey = await query
+        .clone()
+        .andWhere('e.correlationKey = :key', { key: message.correlationKey })
+        .getMany();
       if (byKey.length > 0) return openFirst(byKey);
     }
     if (message.businessKeys.length === 0) return [];
     return openFirst(
-      await query.clone().andWhere('e.businessKey IN (:...keys)', { keys: message.businessKeys }).getMany(),
+      await query
+        .clone()
+        .andWhere('e.businessKey IN (:...keys)', { keys: message.businessKeys })
+        .getMany(),
     );
   }
 
-  private async validate(expectation: ExpectationEntity, message: ReceivedMessage): Promise<FieldViolation[]> {
+  private async validate(
+    expectation: ExpectationEntity,
+    message: ReceivedMessage,
+  ): Promise<FieldViolation[]> {
     const model = this.deps.catalog.byName(expectation.adapter);
-    return model ? this.deps.runner.validateResponse(model, expectation.event, message.payload) : [];
+    return model
+      ? this.deps.runner.validateResponse(model, expectation.event, message.payload)
+      : [];
   }
 
-  private async supersedeGroup(tx: EntityManager, expectation: ExpectationEntity): Promise<string[]> {
+  private async supersedeGroup(
+    tx: EntityManager,
+    expectation: ExpectationEntity,
+  ): Promise<string[]> {
     if (!expectation.groupId) return [];
     const siblings = await tx
       .createQueryBuilder(ExpectationEntity, 'e')
@@ -383,23 +482,35 @@ export class Correlator {
       .getMany();
     const closed: string[] = [];
     for (const sibling of siblings) {
-      if (await claimExpectation(tx, sibling.id, 'open', { status: 'superseded', closedAt: this.deps.options.clock() })) {
+      if (
+        await claimExpectation(tx, sibling.id, 'open', {
+          status: 'superseded',
+          closedAt: this.deps.options.clock(),
+        })
+      ) {
         closed.push(sibling.id);
       }
     }
     return closed;
   }
 
-  private async reopen(tx: EntityManager, expectation: ExpectationEntity, superseded: string[]): Promise<void> {
+  private async reopen(
+    tx: EntityManager,
+    expectation: ExpectationEntity,
+    superseded: string[],
+  ): Promise<void> {
     await claimExpectation(tx, expectation.id, 'claimed', { status: 'open' });
-    for (const id of superseded) await claimExpectation(tx, id, 'superseded', { status: 'open', closedAt: null });
+    for (const id of superseded)
+      await claimExpectation(tx, id, 'superseded', { status: 'open', closedAt: null });
   }
 
   private async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
-    const stillOpen = await tx.count(ExpectationEntity, { where: [
-      { invocationId, status: 'open' },
-      { invocationId, status: 'claimed' },
-    ] });
+    const stillOpen = await tx.count(ExpectationEntity, {
+      where: [
+        { invocationId, status: 'open' },
+        { invocationId, status: 'claimed' },
+      ],
+    });
     if (stillOpen === 0) {
       await tx.update(
         InvocationEntity,
@@ -451,7 +562,9 @@ function closedReason(expectation: ExpectationEntity): 'late' | 'superseded' {
 }
 
 function openFirst(expectations: ExpectationEntity[]): ExpectationEntity[] {
-  return [...expectations].sort((a, b) => Number(b.status === 'open') - Number(a.status === 'open'));
+  return [...expectations].sort(
+    (a, b) => Number(b.status === 'open') - Number(a.status === 'open'),
+  );
 }
 
 function isSignalRejected(error: unknown): boolean {

@@ -93,7 +93,11 @@ export class DeadLetterQueue {
   }
 
   /** Marks an open dead letter resolved; false when it was not open (already replayed/discarded). */
-  async resolve(tx: EntityManager, id: string, status: Exclude<DeadLetterStatus, 'open'>): Promise<boolean> {
+  async resolve(
+    tx: EntityManager,
+    id: string,
+    status: Exclude<DeadLetterStatus, 'open'>,
+  ): Promise<boolean> {
     const result = await tx
       .createQueryBuilder()
       .update(DeadLetterEntity)

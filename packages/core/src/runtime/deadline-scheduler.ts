@@ -125,20 +125,33 @@ export class DeadlineScheduler {
           .createQueryBuilder()
           .update(ExpectationEntity)
           .set({ status: 'superseded', closedAt: now })
-          .where({ invocationId: expectation.invocationId, groupId: expectation.groupId, status: 'open' })
+          .where({
+            invocationId: expectation.invocationId,
+            groupId: expectation.groupId,
+            status: 'open',
+          })
           .execute();
       }
       await audit({
         kind: 'timed-out',
         instanceId: expectation.instanceId,
         invocationId: expectation.invocationId,
-        detail: { event: expectation.event, waitState: expectation.waitState, deadline: expectation.deadline, claimed: true },
+        detail: {
+          event: expectation.event,
+          waitState: expectation.waitState,
+          deadline: expectation.deadline,
+          claimed: true,
+        },
       });
       return true;
     });
     if (!won) return;
     this.deps.stats.timedOut++;
-    await this.deps.correlator.signalTimeout({ ...expectation, status: 'timed-out', timeoutPending: true });
+    await this.deps.correlator.signalTimeout({
+      ...expectation,
+      status: 'timed-out',
+      timeoutPending: true,
+    });
   }
 
   private async expireParked(now: number): Promise<void> {
@@ -165,14 +178,19 @@ export class DeadlineScheduler {
 
   private async nextDueAt(): Promise<number> {
     return this.deps.audit.transaction(async (tx) => {
-      const deadline = await dueExpectations(tx.createQueryBuilder(ExpectationEntity, 'e'), Number.MAX_SAFE_INTEGER)
+      const deadline = await dueExpectations(
+        tx.createQueryBuilder(ExpectationEntity, 'e'),
+        Number.MAX_SAFE_INTEGER,
+      )
         .select('MIN(e.deadline)', 'at')
         .getRawOne<{ at: string | number | null }>();
       const expiry = await tx
         .createQueryBuilder(ParkedMessageEntity, 'p')
         .select('MIN(p.expiresAt)', 'at')
         .getRawOne<{ at: string | number | null }>();
-      const candidates = [deadline?.at, expiry?.at].filter((v) => v !== null && v !== undefined).map(Number);
+      const candidates = [deadline?.at, expiry?.at]
+        .filter((v) => v !== null && v !== undefined)
+        .map(Number);
       return candidates.length > 0 ? Math.min(...candidates) : Number.POSITIVE_INFINITY;
     });
   }
@@ -183,6 +201,9 @@ function dueExpectations(
   now: number,
 ): SelectQueryBuilder<ExpectationEntity> {
   return query
-    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline <= :now', { open: 'open', now })
+    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline <= :now', {
+      open: 'open',
+      now,
+    })
     .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
 }

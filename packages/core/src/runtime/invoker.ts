@@ -115,9 +115,19 @@ export class Invoker {
         .set({ status: 'running', updatedAt: this.deps.options.clock() })
         .where({ id: invocationId, status: 'frozen' })
         .execute();
-      if ((thawed.affected ?? 0) === 0) throw new InvocationNotFrozenError(invocationId, invocation.status);
-      await tx.update(OutboxEntryEntity, { invocationId, status: 'failed' }, { status: 'pending', attempts: 0 });
-      await write({ kind: 'thawed', instanceId: invocation.instanceId, invocationId, detail: { lastError: invocation.lastError } });
+      if ((thawed.affected ?? 0) === 0)
+        throw new InvocationNotFrozenError(invocationId, invocation.status);
+      await tx.update(
+        OutboxEntryEntity,
+        { invocationId, status: 'failed' },
+        { status: 'pending', attempts: 0 },
+      );
+      await write({
+        kind: 'thawed',
+        instanceId: invocation.instanceId,
+        invocationId,
+        detail: { lastError: invocation.lastError },
+      });
     });
     return this.run(invocationId);
   }
@@ -131,7 +141,9 @@ export class Invoker {
   }
 
   async get(invocationId: string): Promise<InvocationEntity> {
-    const row = await this.deps.audit.transaction((tx) => tx.findOneBy(InvocationEntity, { id: invocationId }));
+    const row = await this.deps.audit.transaction((tx) =>
+      tx.findOneBy(InvocationEntity, { id: invocationId }),
+    );
     if (!row) throw new InvocationNotFoundError(invocationId);
     return row;
   }
@@ -146,7 +158,10 @@ export class Invoker {
     });
   }
 
-  private async execute(invocation: InvocationEntity, model: AdapterModel): Promise<InvocationResult> {
+  private async execute(
+    invocation: InvocationEntity,
+    model: AdapterModel,
+  ): Promise<InvocationResult> {
     const { engine, runner, audit } = this.deps;
     let coordinates: ServiceCoordinates;
     let variables: Variables;
@@ -170,7 +185,8 @@ export class Invoker {
           recordExpectations: !expectationsRecorded,
         });
         expectationsRecorded = true;
-        if (entry.status === 'sent') return entry.reply === null ? undefined : JSON.parse(entry.reply);
+        if (entry.status === 'sent')
+          return entry.reply === null ? undefined : JSON.parse(entry.reply);
         return this.dispatch(invocation, coordinates, entry);
       },
     };
@@ -179,30 +195,53 @@ export class Invoker {
     try {
       outcome = await runner.callService(model, variables, caller);
     } catch (error) {
-      if (error instanceof InvocationFrozen) return { invocationId: invocation.id, status: 'frozen' };
+      if (error instanceof InvocationFrozen)
+        return { invocationId: invocation.id, status: 'frozen' };
       if (error instanceof AdapterInputError) return this.fail(invocation, error);
       if (isBusinessError(error)) return this.businessOutcome(invocation, error);
       return this.freeze(invocation, null, error);
     }
 
     if (!expectationsRecorded && model.handlers.size > 0) {
-      await audit.transaction((tx) => this.recordExpectations(tx, invocation, model, coordinates, variables));
+      await audit.transaction((tx) =>
+        this.recordExpectations(tx, invocation, model, coordinates, variables),
+      );
       this.afterExpectations(invocation, model);
     }
     const status = await audit.transaction(async (tx, write) => {
-      const open = await tx.countBy(ExpectationEntity, { invocationId: invocation.id, status: 'open' });
+      const open = await tx.countBy(ExpectationEntity, {
+        invocationId: invocation.id,
+        status: 'open',
+      });
       const next = open > 0 ? 'waiting' : 'completed';
-      await tx.update(InvocationEntity, { id: invocation.id }, { status: next, updatedAt: this.deps.options.clock() });
+      await tx.update(
+        InvocationEntity,
+        { id: invocation.id },
+        { status: next, updatedAt: this.deps.options.clock() },
+      );
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,
         invocationId: invocation.id,
-        detail: { step: invocation.step, transition: outcome.transition, variables: outcome.variables, expecting: open },
+        detail: {
+          step: invocation.step,
+          transition: outcome.transition,
+          variables: outcome.variables,
+          expecting: open,
+        },
       });
       return next;
     });
-    await this.signalStep(invocation, { variables: outcome.variables, transition: outcome.transition });
-    return { invocationId: invocation.id, status, transition: outcome.transition, variables: outcome.variables };
+    await this.signalStep(invocation, {
+      variables: outcome.variables,
+      transition: outcome.transition,
+    });
+    return {
+      invocationId: invocation.id,
+      status,
+      transition: outcome.transition,
+      variables: outcome.variables,
+    };
   }
 
   private async commitRequest(
@@ -210,7 +249,12 @@ export class Invoker {
     model: AdapterModel,
     coordinates: ServiceCoordinates,
     variables: Variables,
-    request: { requestId: string; operation: string; payload: unknown; recordExpectations: boolean },
+    request: {
+      requestId: string;
+      operation: string;
+      payload: unknown;
+      recordExpectations: boolean;
+    },
   ): Promise<OutboxEntryEntity> {
     const entry = await this.deps.audit.transaction(async (tx) => {
       const existing = await tx.findOneBy(OutboxEntryEntity, { id: request.requestId });
@@ -252,7 +296,12 @@ export class Invoker {
     for (const handler of model.handlers.values()) {
       const keyFields = handler.businessKey
         ? pickFields(
-            Object.fromEntries(Object.entries(handler.businessKey).map(([field, variable]) => [field, variables[variable]])),
+            Object.fromEntries(
+              Object.entries(handler.businessKey).map(([field, variable]) => [
+                field,
+                variables[variable],
+              ]),
+            ),
             Object.keys(handler.businessKey),
           )
         : undefined;
@@ -278,7 +327,9 @@ export class Invoker {
       // Answers that arrived before this expectation existed now belong to it.
       const unowned = { expectationId: IsNull(), event: handler.event };
       const matching = [
-        ...(expectation.correlationKey ? [{ ...unowned, correlationKey: expectation.correlationKey }] : []),
+        ...(expectation.correlationKey
+          ? [{ ...unowned, correlationKey: expectation.correlationKey }]
+          : []),
         ...(expectation.businessKey ? [{ ...unowned, businessKey: expectation.businessKey }] : []),
       ];
       await tx
@@ -294,7 +345,8 @@ export class Invoker {
     const deadlines = [...model.handlers.values()]
       .map((h) => h.timeoutMs)
       .filter((ms): ms is number => ms !== undefined);
-    const earliest = deadlines.length > 0 ? this.deps.options.clock() + Math.min(...deadlines) : null;
+    const earliest =
+      deadlines.length > 0 ? this.deps.options.clock() + Math.min(...deadlines) : null;
     this.deps.expectationsRecorded(invocation.instanceId, earliest);
   }
 
@@ -306,7 +358,11 @@ export class Invoker {
     const { audit, options, stats } = this.deps;
     const transport = this.deps.transports.get(coordinates.transport);
     if (!transport) {
-      return this.freezeAndStop(invocation, entry, new UnknownTransportError(coordinates.transport, [...this.deps.transports.keys()]));
+      return this.freezeAndStop(
+        invocation,
+        entry,
+        new UnknownTransportError(coordinates.transport, [...this.deps.transports.keys()]),
+      );
     }
     const policy = { ...options.defaultRetry, ...coordinates.retry };
     let attempts = entry.attempts;
@@ -326,12 +382,16 @@ export class Invoker {
         );
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
-          await tx.update(OutboxEntryEntity, { id: entry.id }, {
-            status: 'sent',
-            attempts,
-            sentAt: options.clock(),
-            reply: reply === undefined ? null : JSON.stringify(reply),
-          });
+          await tx.update(
+            OutboxEntryEntity,
+            { id: entry.id },
+            {
+              status: 'sent',
+              attempts,
+              sentAt: options.clock(),
+              reply: reply === undefined ? null : JSON.stringify(reply),
+            },
+          );
           await write({
             kind: 'sent',
             instanceId: invocation.instanceId,
@@ -350,19 +410,28 @@ export class Invoker {
       } catch (error) {
         if (isBusinessError(error)) {
           await audit.transaction((tx) =>
-            tx.update(OutboxEntryEntity, { id: entry.id }, { status: 'failed', attempts, lastError: JSON.stringify(describe(error)) }),
+            tx.update(
+              OutboxEntryEntity,
+              { id: entry.id },
+              { status: 'failed', attempts, lastError: JSON.stringify(describe(error)) },
+            ),
           );
           throw error;
         }
-        if (attempts >= policy.maxAttempts) return this.freezeAndStop(invocation, { ...entry, attempts }, error);
+        if (attempts >= policy.maxAttempts)
+          return this.freezeAndStop(invocation, { ...entry, attempts }, error);
         const delayMs = backoffDelay(policy, attempts);
         stats.retried++;
         await audit.transaction(async (tx, write) => {
-          await tx.update(OutboxEntryEntity, { id: entry.id }, {
-            attempts,
-            nextAttemptAt: options.clock() + delayMs,
-            lastError: JSON.stringify(describe(error)),
-          });
+          await tx.update(
+            OutboxEntryEntity,
+            { id: entry.id },
+            {
+              attempts,
+              nextAttemptAt: options.clock() + delayMs,
+              lastError: JSON.stringify(describe(error)),
+            },
+          );
           await write({
             kind: 'retried',
             instanceId: invocation.instanceId,
@@ -375,7 +444,11 @@ export class Invoker {
     }
   }
 
-  private async freezeAndStop(invocation: InvocationEntity, entry: OutboxEntryEntity, error: unknown): Promise<never> {
+  private async freezeAndStop(
+    invocation: InvocationEntity,
+    entry: OutboxEntryEntity,
+    error: unknown,
+  ): Promise<never> {
     await this.freeze(invocation, entry, error);
     throw new InvocationFrozen();
   }
@@ -388,8 +461,17 @@ export class Invoker {
     const lastError = JSON.stringify(describe(error));
     this.deps.stats.frozen++;
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(InvocationEntity, { id: invocation.id }, { status: 'frozen', lastError, updatedAt: this.deps.options.clock() });
-      if (entry) await tx.update(OutboxEntryEntity, { id: entry.id }, { status: 'failed', attempts: entry.attempts, lastError });
+      await tx.update(
+        InvocationEntity,
+        { id: invocation.id },
+        { status: 'frozen', lastError, updatedAt: this.deps.options.clock() },
+      );
+      if (entry)
+        await tx.update(
+          OutboxEntryEntity,
+          { id: entry.id },
+          { status: 'failed', attempts: entry.attempts, lastError },
+        );
       await write({
         kind: 'frozen',
         instanceId: invocation.instanceId,
@@ -402,26 +484,46 @@ export class Invoker {
 
   private async fail(invocation: InvocationEntity, error: PsiError): Promise<never> {
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(InvocationEntity, { id: invocation.id }, {
-        status: 'failed',
-        lastError: JSON.stringify(describe(error)),
-        updatedAt: this.deps.options.clock(),
+      await tx.update(
+        InvocationEntity,
+        { id: invocation.id },
+        {
+          status: 'failed',
+          lastError: JSON.stringify(describe(error)),
+          updatedAt: this.deps.options.clock(),
+        },
+      );
+      await write({
+        kind: 'failed',
+        instanceId: invocation.instanceId,
+        invocationId: invocation.id,
+        detail: { error: describe(error) },
       });
-      await write({ kind: 'failed', instanceId: invocation.instanceId, invocationId: invocation.id, detail: { error: describe(error) } });
     });
     await this.fault(invocation.instanceId, invocation.step, error);
     throw error;
   }
 
-  private async businessOutcome(invocation: InvocationEntity, error: PsiError): Promise<InvocationResult> {
+  private async businessOutcome(
+    invocation: InvocationEntity,
+    error: PsiError,
+  ): Promise<InvocationResult> {
     const transition = (error as { transition?: string }).transition;
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(InvocationEntity, { id: invocation.id }, {
-        status: 'completed',
-        lastError: JSON.stringify(describe(error)),
-        updatedAt: this.deps.options.clock(),
-      });
-      await tx.update(ExpectationEntity, { invocationId: invocation.id, status: 'open' }, { status: 'cancelled', closedAt: this.deps.options.clock() });
+      await tx.update(
+        InvocationEntity,
+        { id: invocation.id },
+        {
+          status: 'completed',
+          lastError: JSON.stringify(describe(error)),
+          updatedAt: this.deps.options.clock(),
+        },
+      );
+      await tx.update(
+        ExpectationEntity,
+        { invocationId: invocation.id, status: 'open' },
+        { status: 'cancelled', closedAt: this.deps.options.clock() },
+      );
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,
@@ -456,5 +558,7 @@ export class Invoker {
 }
 
 function isBusinessError(error: unknown): error is PsiError {
-  return BusinessError.is(error) || (PsiError.is(error) && error.code === PsiErrorCode.TransportBusiness);
+  return (
+    BusinessError.is(error) || (PsiError.is(error) && error.code === PsiErrorCode.TransportBusiness)
+  );
 }

@@ -11,8 +11,7 @@ export type GuardStartResult =
 
 /** What {@link ProcessGuard.status} knows about an id. */
 export type GuardStatus =
-  | { running: true; heldBy: string; since: number; expiresAt: number }
-  | { running: false };
+  { running: true; heldBy: string; since: number; expiresAt: number } | { running: false };
 
 /**
  * The state tracker of the bulk-job scenario: one holder per process id at a time, across every
@@ -44,8 +43,14 @@ export class ProcessGuard {
         .orIgnore()
         .execute();
       const holder = await tx.findOneByOrFail(ProcessGuardEntity, { id });
-      if (holder.ownerToken === ownerToken) return { started: true, ownerToken, startedAt: now, expiresAt };
-      return { started: false, heldBy: holder.owner, since: holder.startedAt, expiresAt: holder.expiresAt };
+      if (holder.ownerToken === ownerToken)
+        return { started: true, ownerToken, startedAt: now, expiresAt };
+      return {
+        started: false,
+        heldBy: holder.owner,
+        since: holder.startedAt,
+        expiresAt: holder.expiresAt,
+      };
     });
   }
 
@@ -57,7 +62,12 @@ export class ProcessGuard {
     return this.store.transaction(async (tx) => {
       const holder = await tx.findOneBy(ProcessGuardEntity, { id });
       if (!holder || holder.expiresAt <= this.clock()) return { running: false };
-      return { running: true, heldBy: holder.owner, since: holder.startedAt, expiresAt: holder.expiresAt };
+      return {
+        running: true,
+        heldBy: holder.owner,
+        since: holder.startedAt,
+        expiresAt: holder.expiresAt,
+      };
     });
   }
 

@@ -30,6 +30,8 @@ export class InMemoryEngineStateRepository implements EngineStateRepository {
   }
   async list(engine: string): Promise<string[]> {
     const prefix = `${engine}\u0000`;
-    return [...this.states.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    return [...this.states.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length));
   }
 }

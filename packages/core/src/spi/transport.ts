@@ -42,12 +42,7 @@ export type ReceiveOutcome =
   | { status: 'dead-lettered'; deadLetterId: string; reason: DeadLetterReason };
 
 export type DeadLetterReason =
-  | 'expired'
-  | 'ambiguous'
-  | 'invalid'
-  | 'late'
-  | 'superseded'
-  | 'handler-failed';
+  'expired' | 'ambiguous' | 'invalid' | 'late' | 'superseded' | 'handler-failed';
 
 /** The coordinator side of inbound traffic: transports hand every answer to it. */
 export interface InboundSink {

@@ -1,3 +1,4 @@
+import type { PluginClass } from './store-options';
 import { AuditEntryEntity } from './entities/audit-entry.entity';
 import { DeadLetterEntity } from './entities/dead-letter.entity';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
@@ -9,7 +10,7 @@ import { ParkedMessageEntity } from './entities/parked-message.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
 
-export const psiEntities: Function[] = [
+export const psiEntities: PluginClass[] = [
   InvocationEntity,
   ExpectationEntity,
   ParkedMessageEntity,
@@ -21,4 +22,4 @@ export const psiEntities: Function[] = [
   EngineInstanceEntity,
 ];
 
-export const psiMigrations: Function[] = [InitialSchema1732000000000];
+export const psiMigrations: PluginClass[] = [InitialSchema1732000000000];

@@ -39,7 +39,9 @@ describe(PsiStore, () => {
       expect(journal_mode).toBe('wal');
       await store.close();
       const again = await PsiStore.open({ sqlitePath: file });
-      const migrations = (await again.dataSource.query('SELECT name FROM psi_migrations')) as unknown[];
+      const migrations = (await again.dataSource.query(
+        'SELECT name FROM psi_migrations',
+      )) as unknown[];
       expect(migrations).toHaveLength(1);
       await again.close();
       expect(fs.existsSync(file)).toBe(true);
@@ -59,7 +61,9 @@ describe(PsiStore, () => {
         ),
       );
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-      const ids = await store.transaction((tx) => tx.find(ExpectationEntity, { order: { id: 'ASC' } }));
+      const ids = await store.transaction((tx) =>
+        tx.find(ExpectationEntity, { order: { id: 'ASC' } }),
+      );
       expect(ids.map((e) => e.id)).toEqual(['a', 'c']);
       await store.close();
     });

@@ -65,7 +65,9 @@ export class PsiStore {
   }
 }
 
-function dataSourceOptions(options: CompiledStoreOptions): ConstructorParameters<typeof DataSource>[0] {
+function dataSourceOptions(
+  options: CompiledStoreOptions,
+): ConstructorParameters<typeof DataSource>[0] {
   const common = {
     entities: [...psiEntities, ...options.entities],
     migrations: [...psiMigrations, ...options.migrations],
@@ -91,10 +93,9 @@ class StoredEngineStateRepository implements EngineStateRepository {
 
   save(engine: string, instanceId: string, state: string): Promise<void> {
     return this.store.transaction(async (tx) => {
-      await tx.getRepository(EngineInstanceEntity).upsert(
-        { engine, instanceId, state, updatedAt: Date.now() },
-        ['engine', 'instanceId'],
-      );
+      await tx
+        .getRepository(EngineInstanceEntity)
+        .upsert({ engine, instanceId, state, updatedAt: Date.now() }, ['engine', 'instanceId']);
     });
   }
 

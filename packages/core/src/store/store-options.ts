@@ -1,6 +1,9 @@
 import * as path from 'node:path';
 import { StoreConfigError } from '../errors';
 
+/** A class TypeORM loads: an entity or a migration. */
+export type PluginClass = new (...args: never[]) => unknown;
+
 /** Where and how PSI keeps its durable state. */
 export interface StoreOptions {
   /** `sqlite` (embedded, one node) or `postgres` (several nodes). @default 'sqlite', or 'postgres' when `url` is set */
@@ -16,9 +19,9 @@ export interface StoreOptions {
   /** Run pending migrations when the store opens. @default true */
   migrate?: boolean;
   /** Extra TypeORM entities from plugins (e.g. the database registry). */
-  entities?: Function[];
+  entities?: PluginClass[];
   /** Extra migrations from plugins, run with PSI's own. */
-  migrations?: Function[];
+  migrations?: PluginClass[];
   /** SQLite: most units of work committed in one transaction (group commit). @default 256 */
   maxBatchSize?: number;
   /** Log SQL. @default false */
@@ -33,8 +36,8 @@ export interface CompiledStoreOptions {
   schema: string;
   poolSize: number;
   migrate: boolean;
-  entities: Function[];
-  migrations: Function[];
+  entities: PluginClass[];
+  migrations: PluginClass[];
   maxBatchSize: number;
   logging: boolean;
 }
@@ -48,11 +51,15 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     throw new StoreConfigError(`type must be "sqlite" or "postgres", got "${String(type)}"`);
   }
   if (type === 'postgres' && !url) {
-    throw new StoreConfigError('type "postgres" needs a url (option "url" or env PSI_DATABASE_URL)');
+    throw new StoreConfigError(
+      'type "postgres" needs a url (option "url" or env PSI_DATABASE_URL)',
+    );
   }
   return {
     type,
-    sqlitePath: path.resolve(options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH),
+    sqlitePath: path.resolve(
+      options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH,
+    ),
     url,
     schema: options.schema ?? 'public',
     poolSize: options.poolSize ?? 10,

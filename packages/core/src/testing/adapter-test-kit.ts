@@ -73,14 +73,19 @@ export class AdapterTestKit {
         return fake(payload);
       },
     });
-    const expectations = [...this.model.handlers.values()].map(({ method: _method, ...handler }) => ({
-      ...handler,
-      businessKey: handler.businessKey
-        ? Object.fromEntries(
-            Object.entries(handler.businessKey).map(([field, variable]) => [field, variables[variable]]),
-          )
-        : undefined,
-    }));
+    const expectations = [...this.model.handlers.values()].map(
+      ({ method: _method, ...handler }) => ({
+        ...handler,
+        businessKey: handler.businessKey
+          ? Object.fromEntries(
+              Object.entries(handler.businessKey).map(([field, variable]) => [
+                field,
+                variables[variable],
+              ]),
+            )
+          : undefined,
+      }),
+    );
     return {
       calls,
       variables: outcome.variables,

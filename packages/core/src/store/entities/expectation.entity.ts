@@ -2,12 +2,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { epochMs } from '../columns';
 
 export type ExpectationStatus =
-  | 'open'
-  | 'claimed'
-  | 'delivered'
-  | 'timed-out'
-  | 'superseded'
-  | 'cancelled';
+  'open' | 'claimed' | 'delivered' | 'timed-out' | 'superseded' | 'cancelled';
 
 /** Instance I, at wait state W, expects event E, matched by correlation or business key, until D. */
 @Entity('psi_expectation')

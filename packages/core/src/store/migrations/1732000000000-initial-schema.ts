@@ -1,9 +1,27 @@
-import { Table, TableIndex, type MigrationInterface, type QueryRunner, type TableColumnOptions } from 'typeorm';
+import {
+  Table,
+  TableIndex,
+  type MigrationInterface,
+  type QueryRunner,
+  type TableColumnOptions,
+} from 'typeorm';
 
 // Written with TypeORM's Table API, not raw SQL, so one migration serves SQLite and PostgreSQL.
-const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable });
-const str = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', isNullable: nullable });
-const ms = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable });
+const text = (name: string, nullable = false): TableColumnOptions => ({
+  name,
+  type: 'text',
+  isNullable: nullable,
+});
+const str = (name: string, nullable = false): TableColumnOptions => ({
+  name,
+  type: 'varchar',
+  isNullable: nullable,
+});
+const ms = (name: string, nullable = false): TableColumnOptions => ({
+  name,
+  type: 'bigint',
+  isNullable: nullable,
+});
 const int = (name: string): TableColumnOptions => ({ name, type: 'integer', default: 0 });
 const bool = (name: string): TableColumnOptions => ({ name, type: 'boolean', default: false });
 const key = (name: string): TableColumnOptions => ({ name, type: 'varchar', isPrimary: true });
@@ -34,7 +52,11 @@ const tables: Array<{ table: Table; indices: TableIndex[] }> = [
       ],
     }),
     indices: [
-      new TableIndex({ name: 'psi_invocation_activation', columnNames: ['instanceId', 'activationId'], isUnique: true }),
+      new TableIndex({
+        name: 'psi_invocation_activation',
+        columnNames: ['instanceId', 'activationId'],
+        isUnique: true,
+      }),
     ],
   },
   {
@@ -60,9 +82,15 @@ const tables: Array<{ table: Table; indices: TableIndex[] }> = [
       ],
     }),
     indices: [
-      new TableIndex({ name: 'psi_expectation_correlation', columnNames: ['correlationKey', 'event'] }),
+      new TableIndex({
+        name: 'psi_expectation_correlation',
+        columnNames: ['correlationKey', 'event'],
+      }),
       new TableIndex({ name: 'psi_expectation_business', columnNames: ['businessKey', 'event'] }),
-      new TableIndex({ name: 'psi_expectation_instance', columnNames: ['instanceId', 'waitState', 'status'] }),
+      new TableIndex({
+        name: 'psi_expectation_instance',
+        columnNames: ['instanceId', 'waitState', 'status'],
+      }),
       new TableIndex({ name: 'psi_expectation_deadline', columnNames: ['status', 'deadline'] }),
     ],
   },
@@ -150,7 +178,14 @@ const tables: Array<{ table: Table; indices: TableIndex[] }> = [
   {
     table: new Table({
       name: 'psi_audit',
-      columns: [serial('seq'), str('instanceId', true), str('invocationId', true), str('kind'), text('detail', true), ms('at')],
+      columns: [
+        serial('seq'),
+        str('instanceId', true),
+        str('invocationId', true),
+        str('kind'),
+        text('detail', true),
+        ms('at'),
+      ],
     }),
     indices: [new TableIndex({ name: 'psi_audit_instance', columnNames: ['instanceId', 'seq'] })],
   },
