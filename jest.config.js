@@ -17,10 +17,14 @@ module.exports = {
   setupFiles: ['reflect-metadata'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
-    '^@psi/(core|engines)/testing$': '<rootDir>/packages/$1/src/testing',
+    '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@psi/(core|adapters|engines|registry)$': '<rootDir>/packages/$1/src',
   },
-  testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts', '<rootDir>/samples/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/packages/*/src/**/*.test.ts',
+    '<rootDir>/test/**/*.test.ts',
+    '<rootDir>/samples/**/*.test.ts',
+  ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 30000,
 };

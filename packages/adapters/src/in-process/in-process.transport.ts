@@ -15,7 +15,11 @@ export interface InProcessCallContext {
   correlationKey: string;
   operation: string;
   /** Sends an asynchronous answer back through PSI, carrying this call's correlation key. */
-  respond(event: string, payload: unknown, options?: { messageId?: string }): Promise<ReceiveOutcome>;
+  respond(
+    event: string,
+    payload: unknown,
+    options?: { messageId?: string },
+  ): Promise<ReceiveOutcome>;
 }
 
 /**
@@ -62,7 +66,8 @@ export class InProcessTransport implements Transport {
       requestId: request.requestId,
       correlationKey: request.correlationKey,
       operation: request.operation,
-      respond: (event, payload, options) => this.respond(request, event, payload, options?.messageId),
+      respond: (event, payload, options) =>
+        this.respond(request, event, payload, options?.messageId),
     };
     try {
       const result = await operation(request.payload, context);
@@ -84,7 +89,9 @@ export class InProcessTransport implements Transport {
   ): Promise<ReceiveOutcome> {
     if (!this.sink) {
       return Promise.reject(
-        new TransportTechnicalError('The in-process transport is stopped; start it before answering.'),
+        new TransportTechnicalError(
+          'The in-process transport is stopped; start it before answering.',
+        ),
       );
     }
     return this.sink.receive({

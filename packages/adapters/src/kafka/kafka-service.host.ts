@@ -1,0 +1,173 @@
+import { TransportTechnicalError } from '@psi/core';
+import type { Kafka, Producer } from 'kafkajs';
+import { KafkaOptionsError, KafkaReplyToMissingError } from '../errors';
+import { KafkaAckConsumer } from './kafka-ack.consumer';
+import { loadKafkajs } from './kafka-client';
+import { KafkaMessageCodec } from './kafka-message.codec';
+import {
+  compileKafkaConnection,
+  compileKafkaConsuming,
+  type CompiledKafkaConsumingOptions,
+  type KafkaConnectionOptions,
+  type KafkaConsumingOptions,
+} from './kafka-options';
+
+/** A request as a service behind a {@link KafkaServiceHost} sees it. */
+export interface KafkaServiceRequest {
+  /** `x-psi-message-id` (PSI's request id), else `${topic}:${partition}:${offset}`: dedupe on it. */
+  requestId: string;
+  correlationKey: string | undefined;
+  operation: string | undefined;
+  /** Topic answers go to (`x-psi-reply-to`). */
+  replyTo: string | undefined;
+  payload: unknown;
+  /** Every header, as strings. */
+  headers: Record<string, string>;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** Lets a service answer a request, now or later (even after the handler returned). */
+export interface KafkaServiceContext {
+  /**
+   * Produces an answer to the request's reply topic with its correlation key. The message id
+   * defaults to `${requestId}:${event}:${n}` (n counts answers with that event to this request),
+   * so a handler that runs again for a redelivered request sends answers PSI recognises as
+   * duplicates.
+   */
+  respond(event: string, payload: unknown, options?: { messageId?: string }): Promise<void>;
+}
+
+/** The service's code: called once per request (at least once: dedupe on `requestId`). */
+export type KafkaServiceHandler = (
+  request: KafkaServiceRequest,
+  context: KafkaServiceContext,
+) => Promise<void> | void;
+
+/** Options of the {@link KafkaServiceHost}. */
+export interface KafkaServiceHostOptions extends KafkaConnectionOptions, KafkaConsumingOptions {
+  /** Topic the service consumes requests from (its `address` in PSI's registry). */
+  requestTopic: string;
+  /** Consumer group of the service's instances. */
+  groupId: string;
+  handler: KafkaServiceHandler;
+  /** Where answers go when a request names no reply topic. @default none: `respond` throws */
+  defaultReplyTopic?: string;
+}
+
+/**
+ * Runs a service behind a Kafka request topic, speaking PSI's wire format: consumes requests
+ * (committing each only after the handler resolved), and produces answers to the request's
+ * `x-psi-reply-to` with its correlation key. For tests, samples and demos — e.g. the procurement
+ * supplier — and as a reference for services written in other languages.
+ */
+export class KafkaServiceHost {
+  private readonly kafka: Kafka;
+  private readonly consuming: CompiledKafkaConsumingOptions;
+  private consumer: KafkaAckConsumer | undefined;
+  private producerConnecting: Promise<Producer> | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: KafkaServiceHostOptions) {
+    if (!options.requestTopic) throw new KafkaOptionsError('"requestTopic" is required.');
+    if (!options.groupId) throw new KafkaOptionsError('"groupId" is required.');
+    this.consuming = compileKafkaConsuming(options);
+    this.kafka = new (loadKafkajs().Kafka)(compileKafkaConnection(options));
+  }
+
+  async start(): Promise<void> {
+    if (this.consumer) return;
+    this.stopped = false;
+    await this.connectProducer();
+    const consumer = new KafkaAckConsumer(
+      this.kafka,
+      this.options.groupId,
+      [this.options.requestTopic],
+      this.consuming,
+      async (topic, partition, message) => {
+        const request: KafkaServiceRequest = {
+          ...KafkaMessageCodec.decodeRequest(topic, partition, message),
+          headers: KafkaMessageCodec.headers(message.headers),
+          topic,
+          partition,
+          offset: message.offset,
+        };
+        await this.options.handler(request, this.contextFor(request));
+      },
+    );
+    this.consumer = consumer; // before the first await, so a concurrent stop() finds it
+    try {
+      await consumer.start();
+    } catch (error) {
+      if (this.consumer === consumer) this.consumer = undefined;
+      throw error;
+    }
+  }
+
+  /** Stops consuming (the request in hand finishes first) and disconnects. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    const connecting = this.producerConnecting;
+    this.producerConnecting = undefined;
+    await consumer?.stop();
+    await connecting?.then(
+      (producer) => producer.disconnect(),
+      () => undefined,
+    );
+  }
+
+  /** Request-topic partitions this instance owns, as of the last group join. */
+  currentAssignment(): Record<string, number[]> {
+    return this.consumer?.currentAssignment() ?? {};
+  }
+
+  private contextFor(request: KafkaServiceRequest): KafkaServiceContext {
+    const counts = new Map<string, number>();
+    return {
+      respond: async (event, payload, options) => {
+        const topic = request.replyTo ?? this.options.defaultReplyTopic;
+        if (!topic) throw new KafkaReplyToMissingError(request.requestId);
+        if (this.stopped) {
+          throw new TransportTechnicalError(
+            'The KafkaServiceHost is stopped; start it before answering.',
+          );
+        }
+        const n = (counts.get(event) ?? 0) + 1;
+        counts.set(event, n);
+        const messageId = options?.messageId ?? `${request.requestId}:${event}:${n}`;
+        const producer = await this.connectProducer();
+        await producer.send({
+          topic,
+          messages: [
+            KafkaMessageCodec.encodeAnswer({
+              event,
+              payload,
+              messageId,
+              correlationKey: request.correlationKey,
+            }),
+          ],
+        });
+      },
+    };
+  }
+
+  private connectProducer(): Promise<Producer> {
+    if (!this.producerConnecting) {
+      const producer = this.kafka.producer({
+        createPartitioner: loadKafkajs().Partitioners.DefaultPartitioner,
+        ...this.consuming.producer,
+      });
+      this.producerConnecting = producer.connect().then(
+        () => producer,
+        (error: unknown) => {
+          this.producerConnecting = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.producerConnecting;
+  }
+}

@@ -1,0 +1,166 @@
+import {
+  TransportTechnicalError,
+  type DispatchResult,
+  type InboundSink,
+  type OutboundRequest,
+  type ServiceCoordinates,
+  type Transport,
+} from '@psi/core';
+import type { Kafka, Producer } from 'kafkajs';
+import { KafkaAckConsumer } from './kafka-ack.consumer';
+import { loadKafkajs } from './kafka-client';
+import { KafkaMessageCodec } from './kafka-message.codec';
+import {
+  compileKafkaOptions,
+  type CompiledKafkaOptions,
+  type KafkaTransportOptions,
+} from './kafka-options';
+
+/**
+ * Carries requests to services over Kafka and answers back from reply topics (kafkajs).
+ *
+ * `send` produces to the service's request topic (`coordinates.address`) with key = correlation
+ * key, value = JSON `{ operation, payload }` and the `x-psi-*` headers; it returns `accepted`,
+ * as answers come later on a reply topic (`coordinates.replyAddress`, else the request's
+ * `replyTo`, else the first of `replyTopics`). Broker and connection failures, and sends slower
+ * than the per-send timeout, throw TransportTechnicalError.
+ *
+ * `start` runs a consumer in `groupId` on `replyTopics` and hands every answer to the sink,
+ * committing its offset only after `sink.receive` resolved: at least once. A receive that throws
+ * pauses that partition and the same message comes again (same message id), so nothing is lost
+ * while the coordinator's store is down. See {@link KafkaMessageCodec} for the wire format and
+ * for how malformed values reach the sink instead of being dropped.
+ *
+ * `kafkajs` is an optional peer dependency, loaded when the transport is created.
+ */
+export class KafkaTransport implements Transport {
+  readonly name = 'kafka';
+  private readonly options: CompiledKafkaOptions;
+  private readonly kafka: Kafka;
+  private producerConnecting: Promise<Producer> | undefined;
+  private consumer: KafkaAckConsumer | undefined;
+  private stopped = false;
+
+  constructor(options: KafkaTransportOptions) {
+    this.options = compileKafkaOptions(options);
+    this.kafka = new (loadKafkajs().Kafka)(this.options.kafka);
+  }
+
+  async start(sink: InboundSink): Promise<void> {
+    this.stopped = false;
+    await this.connectProducer().catch((error: unknown) => {
+      throw technical(`Kafka transport could not connect to ${this.brokerList()}`, error);
+    });
+    const { groupId, replyTopics } = this.options;
+    if (replyTopics.length === 0 || this.consumer || groupId === undefined) return;
+    const consumer = new KafkaAckConsumer(
+      this.kafka,
+      groupId,
+      replyTopics,
+      this.options,
+      async (topic, partition, message) => {
+        await sink.receive(KafkaMessageCodec.decodeAnswer(topic, partition, message));
+      },
+    );
+    this.consumer = consumer; // before the first await, so a concurrent stop() finds it
+    try {
+      await consumer.start();
+    } catch (error) {
+      if (this.consumer === consumer) this.consumer = undefined;
+      throw technical(
+        `Kafka transport could not consume ${replyTopics.join(', ')} in group "${groupId}"`,
+        error,
+      );
+    }
+  }
+
+  async send(request: OutboundRequest, coordinates: ServiceCoordinates): Promise<DispatchResult> {
+    if (this.stopped) {
+      throw new TransportTechnicalError('The Kafka transport is stopped; start it before sending.');
+    }
+    const replyTo = coordinates.replyAddress ?? request.replyTo ?? this.options.replyTopics[0];
+    const message = KafkaMessageCodec.encodeRequest(request, replyTo);
+    const timeoutMs = coordinates.timeoutMs ?? this.options.defaultSendTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const produce = async (): Promise<void> => {
+      const producer = await this.connectProducer();
+      await producer.send({ topic: coordinates.address, messages: [message] });
+    };
+    let outcome: 'sent' | 'timeout';
+    try {
+      outcome = await Promise.race([produce().then(() => 'sent' as const), timeout]);
+    } catch (error) {
+      throw technical(
+        `Kafka send of "${request.operation}" to topic "${coordinates.address}" failed`,
+        error,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome === 'timeout') {
+      // The produce may still land later; services dedupe on the request id (x-psi-message-id).
+      throw new TransportTechnicalError(
+        `Kafka send of "${request.operation}" to topic "${coordinates.address}" timed out after ${timeoutMs} ms.`,
+      );
+    }
+    return { kind: 'accepted' };
+  }
+
+  /** Stops consuming (the message in hand is received and committed first), then disconnects. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    const connecting = this.producerConnecting;
+    this.producerConnecting = undefined;
+    const results = await Promise.allSettled([
+      consumer?.stop(),
+      // A producer that never connected has nothing to disconnect.
+      connecting?.then(
+        (producer) => producer.disconnect(),
+        () => undefined,
+      ),
+    ]);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw technical('Kafka transport did not stop cleanly', failure.reason);
+  }
+
+  /**
+   * Reply-topic partitions this node owns, by topic, as of the last group join; empty before the
+   * first join and after `stop`. For health checks and tests.
+   */
+  currentAssignment(): Record<string, number[]> {
+    return this.consumer?.currentAssignment() ?? {};
+  }
+
+  private connectProducer(): Promise<Producer> {
+    if (!this.producerConnecting) {
+      const { Partitioners } = loadKafkajs();
+      const producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        ...this.options.producer,
+      });
+      this.producerConnecting = producer.connect().then(
+        () => producer,
+        (error: unknown) => {
+          this.producerConnecting = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.producerConnecting;
+  }
+
+  private brokerList(): string {
+    const { brokers } = this.options.kafka;
+    return Array.isArray(brokers) ? brokers.join(', ') : 'the configured brokers';
+  }
+}
+
+function technical(message: string, cause: unknown): TransportTechnicalError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new TransportTechnicalError(`${message}: ${detail}`, { cause });
+}
