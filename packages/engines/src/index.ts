@@ -28,3 +28,10 @@ export {
   EngineStoppedError,
   VariablesInvalidError,
 } from './errors';
+export { BpmnEnginePlugin, PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-engine-plugin';
+export type {
+  BpmnEnginePluginOptions,
+  BpmnProcessSource,
+  BpmnStartOptions,
+} from './bpmn/bpmn-engine-plugin';
+export type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn/bpmn-instance-record';

@@ -1,0 +1,762 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  EngineSignalRejectedError,
+  InMemoryEngineStateRepository,
+  InstanceNotFoundError,
+  type EngineEvent,
+  type EngineEventListener,
+  type EngineStateRepository,
+  type ProcessEngine,
+  type SignalOptions,
+  type Variables,
+} from '@psi/core';
+import {
+  EngineStateError,
+  EngineStoppedError,
+  InstanceExistsError,
+  ProcessDefinitionError,
+  ProcessDefinitionUnknownError,
+} from '../errors';
+import type { InstanceSnapshot } from '../instance-snapshot';
+import { toJsonVariables } from '../json-variables';
+import { KeyedMutex } from '../keyed-mutex';
+import type {
+  BpmnDefinition,
+  BpmnEngineInstance,
+  BpmnEngineOptions,
+  BpmnEnvironment,
+  BpmnExecuteMessage,
+  BpmnExecution,
+  BpmnExtensionActivity,
+  BpmnPostponedApi,
+  BpmnServiceCallback,
+} from './bpmn-internals';
+import { loadBpmnEngine } from './bpmn-internals';
+
+const Engine = loadBpmnEngine();
+import {
+  parseBpmnInstanceRecord,
+  type BpmnInstanceRecord,
+  type BpmnWaitPoint,
+} from './bpmn-instance-record';
+
+/** The variable a signal's `transition` is written to before the instance moves on. */
+export const PSI_TRANSITION_VARIABLE = 'psiTransition';
+
+/**
+ * Keys bpmn-elements writes into a process's variables by itself (the run message); they are
+ * not process variables and are left out of `getVariables`, as is {@link PSI_TRANSITION_VARIABLE}.
+ */
+const RESERVED_VARIABLES: ReadonlySet<string> = new Set([
+  'fields',
+  'content',
+  'properties',
+  PSI_TRANSITION_VARIABLE,
+]);
+
+/** Activity types PSI serves with an adapter: they wait until PSI signals them. */
+const SERVICE_TYPES: ReadonlySet<string> = new Set([
+  'bpmn:ServiceTask',
+  'bpmn:SendTask',
+  'bpmn:BusinessRuleTask',
+]);
+
+/** Activity types that wait for a signal from outside (wait states). */
+const WAIT_TYPES: ReadonlySet<string> = new Set([
+  'bpmn:ReceiveTask',
+  'bpmn:UserTask',
+  'bpmn:ManualTask',
+  'bpmn:IntermediateCatchEvent',
+]);
+
+/** Event definitions an intermediate catch event can be signalled at (timers fire by themselves). */
+const SIGNALLABLE_EVENT_DEFINITIONS: ReadonlySet<string> = new Set([
+  'bpmn:MessageEventDefinition',
+  'bpmn:SignalEventDefinition',
+  'bpmn:ConditionalEventDefinition',
+  'bpmn:IntermediateCatchEvent',
+]);
+
+/** A BPMN 2.0 XML document to deploy, optionally under an id of your choosing. */
+export interface BpmnProcessSource {
+  /** The id `start` is called with. @default the id of the document's executable process */
+  id?: string;
+  /** The BPMN 2.0 XML. */
+  source: string;
+}
+
+/** How to build a {@link BpmnEnginePlugin}. */
+export interface BpmnEnginePluginOptions {
+  /** BPMN documents deployed at construction (await `ready()` or just call `start`). */
+  definitions?: ReadonlyArray<string | BpmnProcessSource>;
+  /**
+   * Where instance state is kept, as JSON under engine name `bpmn-engine`. Give PSI's store
+   * (`store.engineStates()`) to survive restarts. @default a new InMemoryEngineStateRepository
+   */
+  stateRepository?: EngineStateRepository;
+  /**
+   * Timers for BPMN timer events, handed to bpmn-engine as they are: a bpmn-elements `Timers`
+   * instance, e.g. `new Timers({ setTimeout, clearTimeout })` with test-controlled functions.
+   * @default bpmn-engine's own (the global setTimeout)
+   */
+  timers?: object;
+  /** Epoch ms now, for `startedAt` / `endedAt`. @default Date.now */
+  clock?: () => number;
+  /** Receives failures of background work (listeners, timers, restore). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+/** Options of `BpmnEnginePlugin.start`. */
+export interface BpmnStartOptions {
+  /** The new instance's id, e.g. a business id. @default crypto.randomUUID() */
+  instanceId?: string;
+}
+
+interface LiveInstance {
+  readonly engine: BpmnEngineInstance;
+  readonly listener: EventEmitter;
+  /** Callbacks of waiting service tasks, by bpmn-engine execution id. */
+  readonly services: Map<string, BpmnServiceCallback>;
+  execution?: BpmnExecution;
+  /** Set by the engine's `end` / `error` events. */
+  outcome?: { status: 'completed' } | { status: 'failed'; error: unknown };
+}
+
+interface EndWaiter {
+  resolve(snapshot: InstanceSnapshot): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * PEAL plugin for [bpmn-engine](https://github.com/paed01/bpmn-engine) 25.x: runs real BPMN 2.0
+ * XML, one bpmn-engine `Engine` per instance.
+ *
+ * - **Service steps.** Every `serviceTask` (also `sendTask`, `businessRuleTask`) is a service
+ *   step bound to the adapter whose `@ServiceAdapter({ step })` is the **task id**. The task waits
+ *   (no `implementation` needed) and raises `service-step-entered` with bpmn-engine's execution id
+ *   as `activationId`; PSI signals it when the adapter is done.
+ * - **Wait states** are `receiveTask`, `userTask`, `manualTask` and message/signal intermediate
+ *   catch events (also those behind an event-based gateway); the wait-state name is the
+ *   **activity id**. Timer events are not wait states: they fire by themselves.
+ * - **Variables** are the process environment's `variables`; a signal's `variables` are merged
+ *   there before the activity completes (message payloads are not merged by bpmn-engine itself).
+ * - **Transitions.** A signal's `transition` is written to the variable `psiTransition` (removed
+ *   when a signal names none), for the conditions of the outgoing flows, e.g.
+ *   `<conditionExpression language="javascript">next(null, environment.variables.psiTransition === 'printed')</conditionExpression>`.
+ * - **Faults** are thrown as a BPMN error: caught by an error boundary event on the wait state
+ *   whose `<error errorCode>` equals the fault code (or that names no error); else the instance is
+ *   aborted.
+ * - **State.** After every change the instance's record (PSI's view plus `engine.getState()`) is
+ *   saved; a waiting instance keeps no live Engine (it is recovered from the record on the next
+ *   signal), except while a BPMN timer is armed. `restore()` recovers every running instance
+ *   after a restart and raises its events again.
+ */
+export class BpmnEnginePlugin implements ProcessEngine {
+  readonly name = 'bpmn-engine';
+
+  private readonly sources = new Map<string, string>();
+  private readonly repository: EngineStateRepository;
+  private readonly clock: () => number;
+  private readonly onError: (error: unknown) => void;
+  private readonly timers: object | undefined;
+  private readonly mutex = new KeyedMutex();
+  private readonly live = new Map<string, LiveInstance>();
+  private readonly syncQueued = new Set<string>();
+  private readonly listeners = new Set<EngineEventListener>();
+  private readonly waiters = new Map<string, Set<EndWaiter>>();
+  private readonly deployed: Promise<void>;
+  private stopped = false;
+
+  constructor(options: BpmnEnginePluginOptions = {}) {
+    this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
+    this.clock = options.clock ?? (() => Date.now());
+    this.timers = options.timers;
+    this.onError =
+      options.onError ??
+      ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error));
+    const initial = (options.definitions ?? []).map((d) =>
+      typeof d === 'string' ? { source: d } : d,
+    );
+    this.deployed = Promise.all(initial.map((d) => this.deploy(d.source, d.id))).then(
+      () => undefined,
+    );
+    // Reported through start/restore, which await it.
+    this.deployed.catch(() => undefined);
+  }
+
+  /** Resolves once the definitions given to the constructor are deployed. */
+  ready(): Promise<void> {
+    return this.deployed;
+  }
+
+  /**
+   * Deploys a BPMN document: it can be started under `id`, or under the id of its executable
+   * process. Resolves with the ids it was registered under.
+   * @throws ProcessDefinitionError when it has no executable process or cannot be read.
+   */
+  async deploy(source: string, id?: string): Promise<string[]> {
+    let processIds: string[];
+    try {
+      const definitions = (await new Engine({ source }).getDefinitions()) as unknown as
+        BpmnDefinition[] | undefined;
+      processIds = (definitions ?? []).flatMap((d) => d.getExecutableProcesses().map((p) => p.id));
+    } catch (error) {
+      throw new ProcessDefinitionError(id ?? 'bpmn', [
+        `the BPMN XML cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      ]);
+    }
+    if (processIds.length !== 1) {
+      throw new ProcessDefinitionError(id ?? processIds.join(', ') ?? 'bpmn', [
+        `a document must hold exactly one executable process, it holds ${processIds.length}`,
+      ]);
+    }
+    const ids = [...new Set([id ?? processIds[0], processIds[0]])];
+    for (const key of ids) this.sources.set(key, source);
+    return ids;
+  }
+
+  /**
+   * Starts an instance of a deployed document and runs it to its first wait (or its end);
+   * resolves with its id once that state is persisted and its events emitted.
+   * @throws ProcessDefinitionUnknownError, InstanceExistsError, VariablesInvalidError
+   */
+  async start(
+    definitionId: string,
+    variables: Variables = {},
+    options: BpmnStartOptions = {},
+  ): Promise<string> {
+    this.assertRunning();
+    await this.deployed;
+    const source = this.sources.get(definitionId);
+    if (source === undefined) {
+      throw new ProcessDefinitionUnknownError(definitionId, [...this.sources.keys()]);
+    }
+    const initial = toJsonVariables(variables);
+    const instanceId = options.instanceId ?? randomUUID();
+    await this.mutex.run(instanceId, async () => {
+      if (this.live.has(instanceId) || (await this.read(instanceId)) !== undefined) {
+        throw new InstanceExistsError(instanceId);
+      }
+      const record: BpmnInstanceRecord = {
+        version: 1,
+        instanceId,
+        definitionId,
+        status: 'running',
+        variables: initial,
+        waits: [],
+        timers: false,
+        startedAt: this.clock(),
+      };
+      const holder: { live?: LiveInstance } = {};
+      const engine = new Engine({
+        ...this.engineOptions(instanceId),
+        source,
+        extensions: { psi: this.serviceExtension(() => holder.live!) },
+      });
+      const live = (holder.live = this.createLive(instanceId, engine));
+      this.live.set(instanceId, live);
+      try {
+        live.execution = (await live.engine.execute({
+          listener: live.listener,
+          variables: { ...initial },
+        })) as unknown as BpmnExecution;
+      } catch (error) {
+        live.outcome ??= { status: 'failed', error };
+      }
+      await this.settle(record, live, { force: true });
+    });
+    return instanceId;
+  }
+
+  /**
+   * Leaves `waitState`: merges `variables` into the process environment, writes `transition` to
+   * `psiTransition`, then completes the activity, or throws `fault` as a BPMN error (caught by a
+   * matching error boundary event, else the instance is aborted).
+   * @throws InstanceNotFoundError; EngineSignalRejectedError naming the current wait states.
+   */
+  async signal(instanceId: string, waitState: string, options: SignalOptions = {}): Promise<void> {
+    this.assertRunning();
+    const variables = options.variables === undefined ? {} : toJsonVariables(options.variables);
+    await this.mutex.run(instanceId, async () => {
+      const record = await this.require(instanceId);
+      const point =
+        record.status === 'running' ? record.waits.find((w) => w.id === waitState) : undefined;
+      if (!point)
+        throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
+      const live = await this.ensureLive(record);
+      const postponed = live.execution?.getPostponed() ?? [];
+      const api = postponed.find((a) => a.id === waitState && isWaitPoint(a));
+      if (!api) {
+        // The recovered engine disagrees with the record: trust the engine, refuse the signal.
+        await this.settle(record, live, { force: true });
+        throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
+      }
+      const environment = this.processEnvironment(live);
+      environment.assignVariables({ ...variables });
+      if (options.transition === undefined) delete environment.variables[PSI_TRANSITION_VARIABLE];
+      else environment.variables[PSI_TRANSITION_VARIABLE] = options.transition;
+      if (options.fault) {
+        const boundary = postponed.find((a) => catchesFault(a, waitState, options.fault!.code));
+        if (!boundary) {
+          await this.abort(record, live, options.fault);
+          return;
+        }
+        const errorRef = errorRefOf(boundary);
+        boundary.sendApiMessage('throw', {
+          message: { id: errorRef, code: options.fault.code, message: options.fault.message },
+        });
+      } else if (point.kind === 'service') {
+        const callback = live.services.get(api.executionId);
+        if (!callback) {
+          throw new EngineStateError(
+            instanceId,
+            `service task "${waitState}" has no pending execution`,
+          );
+        }
+        live.services.delete(api.executionId);
+        callback(null, { ...variables });
+      } else {
+        api.signal({ ...variables });
+      }
+      await this.settle(record, live, { force: true });
+    });
+  }
+
+  /** The instance's variables (a copy). @throws InstanceNotFoundError */
+  async getVariables(instanceId: string): Promise<Variables> {
+    return (await this.require(instanceId)).variables;
+  }
+
+  /**
+   * Merges `variables` into the instance without moving it; also allowed on ended instances.
+   * @throws InstanceNotFoundError, VariablesInvalidError
+   */
+  async setVariables(instanceId: string, variables: Variables): Promise<void> {
+    this.assertRunning();
+    const update = toJsonVariables(variables);
+    await this.mutex.run(instanceId, async () => {
+      const record = await this.require(instanceId);
+      if (record.status !== 'running') {
+        Object.assign(record.variables, update);
+        await this.repository.save(this.name, instanceId, JSON.stringify(record));
+        return;
+      }
+      const live = await this.ensureLive(record);
+      this.processEnvironment(live).assignVariables(update);
+      await this.settle(record, live, { force: true });
+    });
+  }
+
+  /** The activity ids the instance can be signalled at; empty once it ended. */
+  async getWaitStates(instanceId: string): Promise<readonly string[]> {
+    return waitStateNames(await this.require(instanceId));
+  }
+
+  /** A copy of the instance as last persisted. @throws InstanceNotFoundError */
+  async getInstance(instanceId: string): Promise<InstanceSnapshot> {
+    return toSnapshot(await this.require(instanceId));
+  }
+
+  /**
+   * Resolves with the final snapshot once the instance ends, at once when it already has.
+   * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
+   */
+  async whenEnded(instanceId: string): Promise<InstanceSnapshot> {
+    let waiter: EndWaiter | undefined;
+    const ended = new Promise<InstanceSnapshot>((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    ended.catch(() => undefined);
+    const own = waiter as EndWaiter;
+    const set = this.waiters.get(instanceId) ?? new Set<EndWaiter>();
+    set.add(own);
+    this.waiters.set(instanceId, set);
+    try {
+      const record = await this.require(instanceId);
+      if (record.status !== 'running') {
+        set.delete(own);
+        return toSnapshot(record);
+      }
+      if (this.stopped) throw new EngineStoppedError(this.name);
+    } catch (error) {
+      set.delete(own);
+      throw error;
+    }
+    return ended;
+  }
+
+  /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
+  subscribe(listener: EngineEventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Picks up every running instance in the state repository (after a restart): recovers its
+   * Engine (BPMN timers re-arm with the time left) and raises `service-step-entered` (same
+   * activationId) or `wait-state-entered` for every activity it waits at. Instances that cannot
+   * be restored are reported to `onError` and skipped.
+   */
+  async restore(): Promise<void> {
+    this.assertRunning();
+    await this.deployed;
+    const ids = await this.repository.list(this.name);
+    await Promise.all(
+      ids.map((id) =>
+        this.mutex
+          .run(id, async () => {
+            const record = await this.read(id);
+            if (!record || record.status !== 'running') return;
+            await this.dropLive(id);
+            const live = await this.ensureLive(record);
+            await this.settle(record, live, { force: false, replay: true });
+          })
+          .catch((error: unknown) => this.reportError(error)),
+      ),
+    );
+  }
+
+  /** Number of instances that hold a live bpmn-engine Engine right now. */
+  get liveInstances(): number {
+    return this.live.size;
+  }
+
+  /**
+   * Stops every live Engine and emits no event from now on; resolves once operations in progress
+   * have persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.mutex.idle();
+    for (const id of [...this.live.keys()]) await this.dropLive(id);
+    for (const [instanceId, waiters] of this.waiters) {
+      for (const waiter of waiters) waiter.reject(new EngineStoppedError(this.name));
+      this.waiters.delete(instanceId);
+    }
+  }
+
+  private engineOptions(instanceId: string): BpmnEngineOptions {
+    const options: BpmnEngineOptions = { name: instanceId };
+    if (this.timers) options.timers = this.timers;
+    return options;
+  }
+
+  private createLive(instanceId: string, engine: BpmnEngineInstance): LiveInstance {
+    const live: LiveInstance = {
+      engine,
+      listener: new EventEmitter(),
+      services: new Map(),
+    };
+    const schedule = () => this.scheduleSync(instanceId, live);
+    for (const event of ['activity.wait', 'activity.end', 'activity.timer', 'activity.leave']) {
+      live.listener.on(event, schedule);
+    }
+    engine.on('end', () => {
+      live.outcome ??= { status: 'completed' };
+      schedule();
+    });
+    engine.on('error', (error: unknown) => {
+      live.outcome ??= { status: 'failed', error };
+      schedule();
+    });
+    return live;
+  }
+
+  /** The extension giving every service task an implementation that waits for PSI. */
+  private serviceExtension(live: () => LiveInstance): (activity: BpmnExtensionActivity) => void {
+    return (activity) => {
+      if (!SERVICE_TYPES.has(activity.type)) return;
+      activity.behaviour.Service = function PsiServiceStep() {
+        return {
+          execute(message: BpmnExecuteMessage, callback: BpmnServiceCallback) {
+            live().services.set(message.content.executionId, callback);
+          },
+          discard(message: BpmnExecuteMessage) {
+            live().services.delete(message?.content?.executionId);
+          },
+          stop() {
+            // The callback stays: a recovered Engine re-executes the task and registers it again.
+          },
+        };
+      };
+    };
+  }
+
+  private async ensureLive(record: BpmnInstanceRecord): Promise<LiveInstance> {
+    const existing = this.live.get(record.instanceId);
+    if (existing) return existing;
+    if (record.engineState === undefined) {
+      throw new EngineStateError(record.instanceId, 'it has no bpmn-engine state to recover');
+    }
+    const holder: { live?: LiveInstance } = {};
+    const engine = new Engine({
+      ...this.engineOptions(record.instanceId),
+      extensions: { psi: this.serviceExtension(() => holder.live!) },
+    }).recover(JSON.parse(JSON.stringify(record.engineState)));
+    const live = (holder.live = this.createLive(record.instanceId, engine));
+    this.live.set(record.instanceId, live);
+    try {
+      live.execution = (await engine.resume({
+        listener: live.listener,
+      })) as unknown as BpmnExecution;
+    } catch (error) {
+      await this.dropLive(record.instanceId);
+      throw new EngineStateError(record.instanceId, 'bpmn-engine could not resume it', {
+        cause: error,
+      });
+    }
+    return live;
+  }
+
+  private scheduleSync(instanceId: string, live: LiveInstance): void {
+    if (this.syncQueued.has(instanceId) || this.stopped) return;
+    this.syncQueued.add(instanceId);
+    this.background(
+      this.mutex.run(instanceId, async () => {
+        this.syncQueued.delete(instanceId);
+        if (this.live.get(instanceId) !== live || this.stopped) return;
+        const record = await this.read(instanceId);
+        if (!record || record.status !== 'running') return;
+        await this.settle(record, live, { force: false });
+      }),
+    );
+  }
+
+  /**
+   * Reads the live engine into the record; saves it and emits the differences when anything
+   * changed (always with `force`); drops the live Engine once the instance ended or only waits.
+   */
+  private async settle(
+    record: BpmnInstanceRecord,
+    live: LiveInstance,
+    options: { force: boolean; replay?: boolean },
+  ): Promise<void> {
+    const before = options.replay ? [] : record.waits;
+    const beforeJson = JSON.stringify([
+      record.status,
+      record.waits,
+      record.variables,
+      record.timers,
+    ]);
+    const events: EngineEvent[] = [];
+    record.variables = this.readVariables(live, record.variables);
+    if (live.outcome) {
+      record.status = live.outcome.status;
+      if (live.outcome.status === 'failed') {
+        const error = live.outcome.error;
+        record.fault = {
+          code: 'PSI_BPMN_ENGINE_ERROR',
+          message: error instanceof Error ? error.message : String(error),
+        };
+      }
+      record.waits = [];
+      record.timers = false;
+      record.endedAt = this.clock();
+      delete record.engineState;
+      events.push({
+        type: 'instance-ended',
+        instanceId: record.instanceId,
+        outcome: record.status,
+      });
+    } else {
+      const postponed = live.execution?.getPostponed() ?? [];
+      record.waits = waitPointsOf(postponed);
+      record.timers = postponed.some((a) => a.type === 'bpmn:TimerEventDefinition');
+      const known = new Set(before.map((w) => w.executionId));
+      for (const point of record.waits) {
+        if (known.has(point.executionId)) continue;
+        events.push(
+          point.kind === 'service'
+            ? {
+                type: 'service-step-entered',
+                instanceId: record.instanceId,
+                step: point.id,
+                activationId: point.executionId,
+              }
+            : { type: 'wait-state-entered', instanceId: record.instanceId, waitState: point.id },
+        );
+      }
+    }
+    const changed =
+      beforeJson !== JSON.stringify([record.status, record.waits, record.variables, record.timers]);
+    if (options.force || changed || options.replay) {
+      if (record.status === 'running') record.engineState = await live.engine.getState();
+      await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+    }
+    if (record.status !== 'running' || !record.timers) await this.dropLive(record.instanceId);
+    this.emit(events);
+    if (record.status !== 'running') {
+      const waiters = this.waiters.get(record.instanceId);
+      this.waiters.delete(record.instanceId);
+      for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(record));
+    }
+  }
+
+  private async abort(
+    record: BpmnInstanceRecord,
+    live: LiveInstance,
+    fault: { code: string; message: string },
+  ): Promise<void> {
+    record.variables = this.readVariables(live, record.variables);
+    record.status = 'aborted';
+    record.fault = { code: fault.code, message: fault.message };
+    record.waits = [];
+    record.timers = false;
+    record.endedAt = this.clock();
+    delete record.engineState;
+    await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+    await this.dropLive(record.instanceId);
+    this.emit([{ type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' }]);
+    const waiters = this.waiters.get(record.instanceId);
+    this.waiters.delete(record.instanceId);
+    for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(record));
+  }
+
+  private async dropLive(instanceId: string): Promise<void> {
+    const live = this.live.get(instanceId);
+    if (!live) return;
+    this.live.delete(instanceId);
+    live.listener.removeAllListeners();
+    live.engine.removeAllListeners();
+    live.engine.on('error', () => undefined);
+    if (live.engine.state !== 'running') return;
+    try {
+      await live.engine.stop();
+    } catch (error) {
+      this.reportError(error);
+    }
+  }
+
+  private processEnvironment(live: LiveInstance): BpmnEnvironment {
+    const definition = live.execution?.definitions[0];
+    if (!definition) throw new Error('bpmn-engine execution has no definition');
+    const running = definition.getRunningProcesses()[0];
+    if (running) return running.environment;
+    const any = (
+      definition as unknown as { getProcesses(): Array<{ environment: BpmnEnvironment }> }
+    ).getProcesses()[0];
+    return any?.environment ?? definition.environment;
+  }
+
+  private readVariables(live: LiveInstance, fallback: Variables): Variables {
+    let environment: BpmnEnvironment;
+    try {
+      environment = this.processEnvironment(live);
+    } catch {
+      return fallback;
+    }
+    const variables: Variables = {};
+    for (const [key, value] of Object.entries(environment.variables ?? {})) {
+      if (!RESERVED_VARIABLES.has(key)) variables[key] = value;
+    }
+    return toJsonVariables(variables);
+  }
+
+  private emit(events: readonly EngineEvent[]): void {
+    if (this.stopped) return;
+    for (const event of events) {
+      for (const listener of [...this.listeners]) {
+        try {
+          const result: unknown = listener(event);
+          if (result instanceof Promise) this.background(result);
+        } catch (error) {
+          this.reportError(error);
+        }
+      }
+    }
+  }
+
+  private async read(instanceId: string): Promise<BpmnInstanceRecord | undefined> {
+    const json = await this.repository.load(this.name, instanceId);
+    return json === undefined ? undefined : parseBpmnInstanceRecord(instanceId, json);
+  }
+
+  private async require(instanceId: string): Promise<BpmnInstanceRecord> {
+    const record = await this.read(instanceId);
+    if (!record) throw new InstanceNotFoundError(instanceId);
+    return record;
+  }
+
+  private background(work: Promise<unknown>): void {
+    void work.catch((error: unknown) => this.reportError(error));
+  }
+
+  private reportError(error: unknown): void {
+    try {
+      this.onError(error);
+    } catch {
+      // An error handler that throws has nowhere left to report to.
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new EngineStoppedError(this.name);
+  }
+}
+
+function isWaitPoint(api: BpmnPostponedApi): boolean {
+  const type = api.owner?.type;
+  if (SERVICE_TYPES.has(type)) return true;
+  if (!WAIT_TYPES.has(type)) return false;
+  if (type !== 'bpmn:IntermediateCatchEvent') return true;
+  return SIGNALLABLE_EVENT_DEFINITIONS.has(api.type);
+}
+
+function waitPointsOf(postponed: readonly BpmnPostponedApi[]): BpmnWaitPoint[] {
+  const points: BpmnWaitPoint[] = [];
+  const seen = new Set<string>();
+  for (const api of postponed) {
+    if (!isWaitPoint(api)) continue;
+    const executionId = String(api.content?.executionId ?? api.executionId);
+    if (seen.has(executionId)) continue;
+    seen.add(executionId);
+    points.push({
+      id: api.id,
+      kind: SERVICE_TYPES.has(api.owner.type) ? 'service' : 'wait',
+      executionId,
+    });
+  }
+  return points;
+}
+
+function errorRefOf(api: BpmnPostponedApi): string | undefined {
+  const definition = api.owner.behaviour?.eventDefinitions?.find(
+    (d) => d.type === 'bpmn:ErrorEventDefinition',
+  );
+  return definition?.behaviour?.errorRef?.id;
+}
+
+/** Whether `api` is an error boundary event on `waitState` that catches `code`. */
+function catchesFault(api: BpmnPostponedApi, waitState: string, code: string): boolean {
+  if (api.owner?.type !== 'bpmn:BoundaryEvent' || api.type !== 'bpmn:ErrorEventDefinition') {
+    return false;
+  }
+  if (api.owner.behaviour?.attachedTo?.id !== waitState) return false;
+  const errorRef = errorRefOf(api);
+  if (errorRef === undefined) return true;
+  const resolved = api.owner.getActivityById(errorRef)?.resolve({ content: {} });
+  return resolved?.code === code;
+}
+
+function waitStateNames(record: BpmnInstanceRecord): string[] {
+  if (record.status !== 'running') return [];
+  return [...new Set(record.waits.map((w) => w.id))];
+}
+
+function toSnapshot(record: BpmnInstanceRecord): InstanceSnapshot {
+  const waitStates = waitStateNames(record);
+  const snapshot: InstanceSnapshot = {
+    instanceId: record.instanceId,
+    definitionId: record.definitionId,
+    status: record.status,
+    waitStates,
+    variables: JSON.parse(JSON.stringify(record.variables)) as Variables,
+    history: [],
+  };
+  if (waitStates[0] !== undefined) snapshot.currentStep = waitStates[0];
+  if (record.fault) snapshot.fault = { ...record.fault };
+  return snapshot;
+}

@@ -1,0 +1,59 @@
+import type { Variables } from '@psi/core';
+import { EngineStateError } from '../errors';
+import type { InstanceFault, InstanceStatus } from '../instance-snapshot';
+
+/** One activity the instance can be signalled at. */
+export interface BpmnWaitPoint {
+  /** The BPMN activity id: the wait-state name PEAL uses. */
+  id: string;
+  /** `service` for service/send/business-rule tasks (PSI runs an adapter), `wait` otherwise. */
+  kind: 'service' | 'wait';
+  /** bpmn-engine's execution id of this entry; the `activationId` of service steps. */
+  executionId: string;
+}
+
+/**
+ * What the plugin persists per instance (as JSON, engine name `bpmn-engine`): PSI's view of the
+ * instance (status, variables, wait states) next to bpmn-engine's own `getState()`, so that
+ * queries need no live Engine and a signal can recover one.
+ */
+export interface BpmnInstanceRecord {
+  version: 1;
+  instanceId: string;
+  definitionId: string;
+  status: InstanceStatus;
+  variables: Variables;
+  waits: BpmnWaitPoint[];
+  /** True while a BPMN timer is armed: such instances keep a live Engine until it fires. */
+  timers: boolean;
+  fault?: InstanceFault;
+  startedAt: number;
+  endedAt?: number;
+  /** bpmn-engine's `getState()`; dropped once the instance ended. */
+  engineState?: unknown;
+}
+
+export function parseBpmnInstanceRecord(instanceId: string, json: string): BpmnInstanceRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new EngineStateError(instanceId, 'it is not JSON', { cause: error });
+  }
+  const record = value as Partial<BpmnInstanceRecord> | null;
+  if (
+    !record ||
+    record.version !== 1 ||
+    typeof record.definitionId !== 'string' ||
+    typeof record.status !== 'string' ||
+    !Array.isArray(record.waits) ||
+    typeof record.variables !== 'object' ||
+    record.variables === null
+  ) {
+    throw new EngineStateError(instanceId, 'it is not a bpmn-engine instance record of version 1');
+  }
+  if (record.status === 'running' && record.engineState === undefined) {
+    throw new EngineStateError(instanceId, 'a running instance has no bpmn-engine state');
+  }
+  return record as BpmnInstanceRecord;
+}
