@@ -1,0 +1,124 @@
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as sqlite3 from 'sqlite3';
+import { percentile, type BenchResult } from '../report';
+import type { BenchContext, BenchEntry } from './entry';
+
+/** Row names other entries use as their baseline. */
+export const RAW_PAIR_C1 = 'sqlite3/pair c=1';
+export const RAW_PAIR_BATCHED = 'sqlite3/pair batched';
+
+const BATCH_SIZE = 256;
+
+/**
+ * The raw sqlite3 driver on a fresh WAL file with PsiStore's pragmas (synchronous = NORMAL):
+ * insert + delete pairs, prepared statements, no ORM.
+ * - `c=1`: one BEGIN IMMEDIATE … COMMIT per pair, the ceiling for "one transaction per step".
+ * - `batched`: 256 pairs per transaction, the ceiling for group commit.
+ * Keep it first in run.ts: opening a PsiStore lets TypeORM call `sqlite3.verbose()`, which slows
+ * every later sqlite3 call in the process (long stack traces), baseline included.
+ */
+export const sqliteBaseline: BenchEntry = {
+  name: 'sqlite-baseline',
+  description: 'raw sqlite3 insert+delete pairs (WAL): one transaction per pair, and batched',
+  run: async (context) => [
+    await measurePairs(context, 'c1', context.quick ? 2_000 : 20_000, 1),
+    await measurePairs(context, 'batched', context.quick ? 20_000 : 200_000, BATCH_SIZE),
+  ],
+};
+
+async function measurePairs(
+  context: BenchContext,
+  label: 'c1' | 'batched',
+  pairs: number,
+  perTransaction: number,
+): Promise<BenchResult> {
+  const db = await open(path.join(context.tmpDir, `raw-${label}.sqlite`));
+  try {
+    for (const pragma of [
+      'PRAGMA journal_mode = WAL',
+      'PRAGMA synchronous = NORMAL',
+      'PRAGMA busy_timeout = 15000',
+    ]) {
+      await all(db, pragma);
+    }
+    await exec(
+      db,
+      'CREATE TABLE pair (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL)',
+    );
+    const insert = db.prepare('INSERT INTO pair (id, payload, created_at) VALUES (?, ?, ?)');
+    const remove = db.prepare('DELETE FROM pair WHERE id = ?');
+    const payload = JSON.stringify({ event: 'pong', answer: 'x'.repeat(64) });
+    const transaction = async (first: number, count: number): Promise<void> => {
+      await exec(db, 'BEGIN IMMEDIATE');
+      for (let i = first; i < first + count; i++) {
+        const id = `pair-${i}`;
+        await statement(insert, [id, payload, Date.now()]);
+        await statement(remove, [id]);
+      }
+      await exec(db, 'COMMIT');
+    };
+
+    await transaction(0, Math.min(pairs / 10, 1_000)); // warm-up
+    const latencies: number[] = [];
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    for (let first = 0; first < pairs; first += perTransaction) {
+      const t0 = performance.now();
+      await transaction(first, Math.min(perTransaction, pairs - first));
+      latencies.push(performance.now() - t0);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    await finalize(insert);
+    await finalize(remove);
+    const single = perTransaction === 1;
+    return {
+      name: single ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
+      operations: pairs,
+      unit: 'pair',
+      seconds,
+      p50Ms: single ? percentile(latencies, 50) : undefined,
+      p99Ms: single ? percentile(latencies, 99) : undefined,
+      cpuMicros: cpu.user + cpu.system,
+      baseline: single ? undefined : RAW_PAIR_C1,
+      note: single
+        ? '4 driver calls/pair (BEGIN, INSERT, DELETE, COMMIT)'
+        : `${perTransaction} pairs/transaction; p50 per transaction ${percentile(latencies, 50)?.toFixed(1)} ms`,
+    };
+  } finally {
+    await close(db);
+  }
+}
+
+function open(file: string): Promise<sqlite3.Database> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(db)));
+  });
+}
+
+function exec(db: sqlite3.Database, sql: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    db.exec(sql, (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+function all(db: sqlite3.Database, sql: string): Promise<unknown[]> {
+  return new Promise((resolve, reject) =>
+    db.all(sql, (error: Error | null, rows: unknown[]) => (error ? reject(error) : resolve(rows))),
+  );
+}
+
+function statement(stmt: sqlite3.Statement, params: unknown[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    stmt.run(params, (error: Error | null) => (error ? reject(error) : resolve())),
+  );
+}
+
+function finalize(stmt: sqlite3.Statement): Promise<void> {
+  return new Promise((resolve) => stmt.finalize(() => resolve()));
+}
+
+function close(db: sqlite3.Database): Promise<void> {
+  return new Promise((resolve, reject) => db.close((error) => (error ? reject(error) : resolve())));
+}

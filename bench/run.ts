@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { BenchContext, BenchEntry } from './entries/entry';
+import { plannedEntries } from './entries/planned';
+import { psiCorrelation } from './entries/psi-correlation';
+import { sqliteBaseline } from './entries/sqlite-baseline';
+import { formatTable, type BenchResult } from './report';
+
+/** Every entry, in run order; baselines first. Add new entries (bench/entries/*.ts) here. */
+const entries: BenchEntry[] = [sqliteBaseline, psiCorrelation, ...plannedEntries];
+
+const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]
+  --quick   a smoke run with far fewer operations (numbers indicative only)
+  --only    run these entries (and the baselines they are compared with)
+  --list    list the entries and exit`;
+
+/** A bad command line: reported without a stack trace. */
+class UsageError extends Error {}
+
+interface Args {
+  quick: boolean;
+  only: string[] | undefined;
+  list: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false, only: undefined, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') args.quick = true;
+    else if (arg === '--list') args.list = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
+      if (!value) throw new UsageError(`--only needs an entry name\n${USAGE}`);
+      args.only = [...(args.only ?? []), ...value.split(',').filter(Boolean)];
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
+  }
+  return args;
+}
+
+/** The entries to run: those named, plus their baselines, in registration order. */
+function select(only: string[] | undefined): BenchEntry[] {
+  if (!only) return entries;
+  const known = new Set(entries.map((e) => e.name));
+  const unknown = only.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown entry ${unknown.join(', ')}; known: ${[...known].join(', ')}`);
+  }
+  const wanted = new Set(only);
+  for (const entry of entries) {
+    if (wanted.has(entry.name)) entry.baselines?.forEach((b) => wanted.add(b));
+  }
+  return entries.filter((e) => wanted.has(e.name));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.list) {
+    for (const e of entries)
+      console.log(`${e.name.padEnd(18)} ${e.planned ? '(planned) ' : ''}${e.description}`);
+    return;
+  }
+  const selected = select(args.only);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-bench-'));
+  const log = (message: string): void => void process.stderr.write(`${message}\n`);
+  const results: BenchResult[] = [];
+  const planned: BenchEntry[] = [];
+  const startedAt = Date.now();
+  console.log(
+    `PSI benchmark${args.quick ? ' (--quick: indicative only)' : ''} — node ${process.version}, ` +
+      `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}, ` +
+      `load average ${loadAverage()}`,
+  );
+  try {
+    for (const entry of selected) {
+      if (!entry.run) {
+        planned.push(entry);
+        continue;
+      }
+      const tmpDir = fs.mkdtempSync(path.join(root, `${entry.name}-`));
+      const context: BenchContext = { quick: args.quick, tmpDir, log };
+      log(`▶ ${entry.name}: ${entry.description}`);
+      const t0 = Date.now();
+      results.push(...(await entry.run(context)));
+      log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  console.log('');
+  console.log(formatTable(results));
+  if (planned.length > 0) {
+    console.log('');
+    console.log(
+      `planned: ${planned.map((e) => `${e.name} (${e.planned ?? e.description})`).join('; ')}`,
+    );
+  }
+  console.log(
+    `\ntotal ${((Date.now() - startedAt) / 1000).toFixed(1)} s; load average now ${loadAverage()} ` +
+      '(a load above the core count means other processes shared the CPUs: compare cpu µs/op)',
+  );
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof UsageError ? error.message : error);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+});
