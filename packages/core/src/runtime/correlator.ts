@@ -246,15 +246,29 @@ export class Correlator {
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
       return this.deliver(expectation, message, null);
     }
-    const outcome = await this.deps.audit.transaction((tx, audit) =>
-      this.park(
+    const outcome = await this.deps.audit.transaction(async (tx, audit) => {
+      // The instance is not at the wait state because a timeout (or a group sibling) closed the
+      // expectation and moved it on since we matched: the answer lost; it is late, not parked.
+      const current = await tx.findOneBy(ExpectationEntity, { id: expectation.id });
+      if (current && current.status !== 'open') {
+        return this.deadLetter(
+          tx,
+          audit,
+          message,
+          closedReason(current),
+          { expectationStatus: current.status },
+          current,
+        );
+      }
+      return this.park(
         tx,
         audit,
         message,
         expectation,
         expectation.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs,
-      ),
-    );
+      );
+    });
+    if (outcome.status !== 'parked') return outcome;
     // The instance may have arrived while we parked (another node's engine, say): look again.
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
       await this.releaseNow(expectation.instanceId);

@@ -197,6 +197,11 @@ export class Invoker {
     } catch (error) {
       if (error instanceof InvocationFrozen)
         return { invocationId: invocation.id, status: 'frozen' };
+      // The coordinator closed while a retry waited: not the service's failure. The invocation
+      // stays `running`, so the next coordinator on this store recovers it and retries.
+      if (PsiError.is(error) && error.code === PsiErrorCode.CoordinatorClosed) {
+        return { invocationId: invocation.id, status: 'running' };
+      }
       if (error instanceof AdapterInputError) return this.fail(invocation, error);
       if (isBusinessError(error)) return this.businessOutcome(invocation, error);
       return this.freeze(invocation, null, error);

@@ -1,0 +1,197 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  InProcessTransport,
+  type InProcessCallContext,
+  type InProcessService,
+} from '@psi/adapters';
+import {
+  Coordinator,
+  PsiStore,
+  type CoordinatorOptions,
+  type TraceEvent,
+  type Transport,
+} from '@psi/core';
+import { ReferenceEngine, type InstanceSnapshot, type ProcessDefinition } from '@psi/engines';
+import { StaticRegistry, type ServiceEntries } from '@psi/registry';
+
+/** A fresh directory under the OS temp dir, removed after the test file (call at describe level). */
+export function useTempDir(prefix = 'psi-correlation-'): { file(name?: string): string } {
+  let dir: string | undefined;
+  let n = 0;
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    file(name?: string): string {
+      dir ??= fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      return path.join(dir, name ?? `store-${++n}.sqlite`);
+    },
+  };
+}
+
+/** Polls `condition` every 10 ms until it holds; fails naming `what` at the deadline. */
+export async function waitUntil<T>(
+  condition: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A clock tests move by hand. */
+export class TestClock {
+  constructor(public current = Date.now()) {}
+  readonly now = (): number => this.current;
+  advance(ms: number): void {
+    this.current += ms;
+  }
+}
+
+export interface HarnessOptions {
+  /** SQLite file; a harness reopened on the same file sees the same state. */
+  file: string;
+  definitions: ProcessDefinition[];
+  adapters: CoordinatorOptions['adapters'];
+  /** In-process services by address. */
+  services?: Record<string, InProcessService>;
+  registry: ServiceEntries;
+  /** Clock for coordinator and engine. */
+  clock?: () => number;
+  coordinator?: Partial<Omit<CoordinatorOptions, 'store' | 'engine' | 'registry' | 'adapters'>>;
+  /** Skip `engine.restore()` (fresh files do not need it). */
+  restore?: boolean;
+  /** Extra transports beside the in-process one. */
+  transports?: Transport[];
+}
+
+/** Store + ReferenceEngine + Coordinator + InProcessTransport + StaticRegistry on one SQLite file. */
+export interface Harness {
+  file: string;
+  store: PsiStore;
+  engine: ReferenceEngine;
+  coordinator: Coordinator;
+  transport: InProcessTransport;
+  /** Audit events as reported to onTrace (committed), in order. */
+  traces: TraceEvent[];
+  /** Everything the coordinator logged and the engine reported; tests assert it stays empty where it should. */
+  problems: Array<{ level: string; message: string; detail?: unknown }>;
+  /** Closes coordinator, engine and store (in that order). */
+  close(): Promise<void>;
+  /** Waits until the instance rests at `step`, then returns its snapshot. */
+  atStep(instanceId: string, step: string, timeoutMs?: number): Promise<InstanceSnapshot>;
+  /** Raw SQL on the store's DataSource. */
+  query<T = Record<string, unknown>>(sql: string, parameters?: unknown[]): Promise<T[]>;
+}
+
+export async function openHarness(options: HarnessOptions): Promise<Harness> {
+  const store = await PsiStore.open({ sqlitePath: options.file });
+  const problems: Harness['problems'] = [];
+  const engine = new ReferenceEngine({
+    definitions: options.definitions,
+    stateRepository: store.engineStates(),
+    clock: options.clock,
+    onError: (error) => problems.push({ level: 'engine', message: String(error), detail: error }),
+  });
+  const transport = new InProcessTransport();
+  for (const [address, service] of Object.entries(options.services ?? {}))
+    transport.register(address, service);
+  const traces: TraceEvent[] = [];
+  const userTrace = options.coordinator?.onTrace;
+  const coordinator = await Coordinator.create({
+    logger: {
+      warn: (message, detail) => problems.push({ level: 'warn', message, detail }),
+      error: (message, detail) => problems.push({ level: 'error', message, detail }),
+    },
+    ...options.coordinator,
+    clock: options.clock ?? options.coordinator?.clock,
+    store,
+    engine,
+    registry: new StaticRegistry(options.registry),
+    transports: [transport, ...(options.transports ?? [])],
+    adapters: options.adapters,
+    onTrace: (event) => {
+      traces.push(event);
+      userTrace?.(event);
+    },
+  });
+  await coordinator.start();
+  if (options.restore) await engine.restore();
+  return {
+    file: options.file,
+    store,
+    engine,
+    coordinator,
+    transport,
+    traces,
+    problems,
+    async close() {
+      await coordinator.close();
+      await engine.stop();
+      await store.close();
+    },
+    async atStep(instanceId, step, timeoutMs) {
+      return waitUntil(
+        async () => {
+          const snapshot = await engine.getInstance(instanceId);
+          return snapshot.currentStep === step && snapshot.waitStates.includes(step)
+            ? snapshot
+            : undefined;
+        },
+        `instance ${instanceId} rests at "${step}"`,
+        timeoutMs,
+      );
+    },
+    query<T>(sql: string, parameters?: unknown[]) {
+      return store.dataSource.query(sql, parameters) as Promise<T[]>;
+    },
+  };
+}
+
+/** An in-process service whose operations record their calls and hand out the call context. */
+export class RecordingService {
+  readonly calls: Array<{ operation: string; payload: unknown; context: InProcessCallContext }> =
+    [];
+
+  /** `replies` maps operation → reply (a function may throw); `undefined` means "answer later". */
+  constructor(
+    private readonly replies: Record<
+      string,
+      ((payload: unknown, attempt: number) => unknown) | undefined
+    >,
+  ) {}
+
+  get service(): InProcessService {
+    return Object.fromEntries(
+      Object.entries(this.replies).map(([operation, reply]) => [
+        operation,
+        (payload: unknown, context: InProcessCallContext) => {
+          this.calls.push({ operation, payload, context });
+          const attempt = this.calls.filter((c) => c.operation === operation).length;
+          return reply?.(payload, attempt);
+        },
+      ]),
+    );
+  }
+
+  /** The context of the last call, to answer it with its correlation key. */
+  last(operation?: string): InProcessCallContext {
+    const calls = operation ? this.calls.filter((c) => c.operation === operation) : this.calls;
+    const call = calls[calls.length - 1];
+    if (!call) throw new Error(`no call${operation ? ` of ${operation}` : ''} recorded`);
+    return call.context;
+  }
+}
+
+/** The kinds of an audit trail, in order. */
+export function kinds(trail: readonly TraceEvent[]): string[] {
+  return trail.map((e) => e.kind);
+}

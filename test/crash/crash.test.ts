@@ -1,0 +1,183 @@
+import { execSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PsiStore } from '@psi/core';
+
+// Crash tests: a PSI node in a child process (test/crash/crash-child.js, plain JS on the built
+// packages) is killed with SIGKILL (1) after committing an outbox entry but before sending,
+// (2) after parking an answer, (3) with a deadline armed; a new process on the same SQLite file
+// resends once / delivers once / fires the timeout.
+
+const root = path.resolve(__dirname, '..', '..');
+const child = path.join(__dirname, 'crash-child.js');
+
+interface JournalEntry {
+  pid: number;
+  kind: string;
+  requestId?: string;
+  outcome?: { status: string };
+  history?: string[];
+  variables?: Record<string, unknown>;
+  message?: string;
+}
+
+describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
+  let dir: string;
+  beforeAll(() => {
+    // Incremental: seconds when the packages are already built.
+    execSync('npx tsc -b tsconfig.build.json', { cwd: root, stdio: 'pipe' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-crash-'));
+  }, 120_000);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function files(name: string): { db: string; journal: string } {
+    return { db: path.join(dir, `${name}.sqlite`), journal: path.join(dir, `${name}.jsonl`) };
+  }
+
+  function run(
+    scenario: string,
+    f: { db: string; journal: string },
+    env: Record<string, string> = {},
+  ): { signal: string | null; status: number | null } {
+    const result = spawnSync(process.execPath, [child, scenario, f.db, f.journal], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (result.status !== 0 && result.signal !== 'SIGKILL') {
+      throw new Error(
+        `child "${scenario}" failed (${String(result.status)}): ${result.stderr}\n${readJournal(
+          f.journal,
+        )
+          .map((e) => JSON.stringify(e))
+          .join('\n')}`,
+      );
+    }
+    return { signal: result.signal, status: result.status };
+  }
+
+  function readJournal(file: string): JournalEntry[] {
+    if (!fs.existsSync(file)) return [];
+    return fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as JournalEntry);
+  }
+
+  async function inspect<T>(db: string, work: (store: PsiStore) => Promise<T>): Promise<T> {
+    const store = await PsiStore.open({ sqlitePath: db });
+    try {
+      return await work(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('killed after the outbox commit, before the send: the next process sends once, with the same request id', async () => {
+    const f = files('outbox');
+    expect(run('crash-before-send', f).signal).toBe('SIGKILL');
+    const [outboxAfterCrash] = await inspect(f.db, (s) =>
+      s.dataSource.query('SELECT id, status FROM psi_outbox'),
+    );
+    expect(outboxAfterCrash.status).toBe('pending');
+    const expectations = await inspect(f.db, (s) =>
+      s.dataSource.query('SELECT status FROM psi_expectation'),
+    );
+    expect(expectations).toEqual([{ status: 'open' }]);
+
+    expect(run('resume', f).status).toBe(0);
+    // A third start finds nothing left to send.
+    expect(run('resume', f).status).toBe(0);
+
+    const journal = readJournal(f.journal);
+    expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
+    const [first, second, third] = [...new Set(journal.map((e) => e.pid))];
+    expect(third).toBeUndefined(); // the third process did not even try to send
+    expect(journal.filter((e) => e.pid === first).map((e) => e.kind)).toEqual(['attempt']);
+    const sent = journal.filter((e) => e.kind === 'sent');
+    expect(sent).toHaveLength(1);
+    expect(sent[0].pid).toBe(second);
+    expect(sent[0].requestId).toBe(outboxAfterCrash.id);
+
+    const { outbox, trail } = await inspect(f.db, async (s) => ({
+      outbox: await s.dataSource.query('SELECT id, status FROM psi_outbox'),
+      trail: await s.dataSource.query(
+        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
+        ['order-1'],
+      ),
+    }));
+    expect(outbox).toEqual([{ id: outboxAfterCrash.id, status: 'sent' }]);
+    expect(trail.map((r: { kind: string }) => r.kind)).toEqual(['invoked', 'sent', 'completed']);
+  });
+
+  it('killed after parking an answer: the next process delivers it once', async () => {
+    const f = files('parked');
+    expect(run('start', f).status).toBe(0);
+    expect(run('park-then-crash', f).signal).toBe('SIGKILL');
+    const parked = await inspect(f.db, (s) =>
+      s.dataSource.query('SELECT "messageId", "instanceId" FROM psi_parked_message'),
+    );
+    expect(parked).toEqual([{ messageId: 'confirmation-1', instanceId: 'order-1' }]);
+
+    expect(run('release', f).status).toBe(0);
+
+    const journal = readJournal(f.journal);
+    expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
+    expect(journal.find((e) => e.kind === 'receive')?.outcome).toMatchObject({ status: 'parked' });
+    expect(journal.filter((e) => e.kind === 'sent')).toHaveLength(1);
+    const ended = journal.find((e) => e.kind === 'ended')!;
+    expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'done']);
+    expect(ended.variables).toMatchObject({ confirmationId: 'C-1' });
+    const { rows, trail, letters } = await inspect(f.db, async (s) => ({
+      rows: await s.dataSource.query('SELECT * FROM psi_parked_message'),
+      trail: await s.dataSource.query(
+        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
+        ['order-1'],
+      ),
+      letters: await s.dataSource.query('SELECT * FROM psi_dead_letter'),
+    }));
+    expect(rows).toEqual([]);
+    expect(letters).toEqual([]);
+    expect(
+      trail.map((r: { kind: string }) => r.kind).filter((k: string) => k === 'delivered'),
+    ).toHaveLength(1);
+  });
+
+  it('killed with a deadline armed: the deadline passes while nothing runs, and fires when a new process starts', async () => {
+    const f = files('timer');
+    expect(run('start', f).status).toBe(0);
+    expect(run('arm-timer-then-crash', f).signal).toBe('SIGKILL');
+    const [expectation] = await inspect(f.db, (s) =>
+      s.dataSource.query('SELECT status, deadline FROM psi_expectation'),
+    );
+    expect(expectation.status).toBe('open');
+
+    // The next node starts two minutes "later" (its clock is ahead): the 60 s deadline has passed.
+    expect(run('await-end', f, { PSI_CLOCK_OFFSET_MS: '120000' }).status).toBe(0);
+
+    const journal = readJournal(f.journal);
+    expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
+    const ended = journal.find((e) => e.kind === 'ended')!;
+    expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'timed-out']);
+    expect(journal.filter((e) => e.kind === 'sent')).toHaveLength(1);
+    const { rows, trail } = await inspect(f.db, async (s) => ({
+      rows: await s.dataSource.query('SELECT status, "timeoutPending" FROM psi_expectation'),
+      trail: await s.dataSource.query(
+        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
+        ['order-1'],
+      ),
+    }));
+    expect(rows).toEqual([{ status: 'timed-out', timeoutPending: 0 }]);
+    expect(trail.map((r: { kind: string }) => r.kind)).toEqual([
+      'invoked',
+      'sent',
+      'completed',
+      'timed-out',
+      'timed-out',
+    ]);
+  });
+});
