@@ -1,0 +1,103 @@
+import {
+  KafkaReplyToMissingError,
+  KafkaServiceHost,
+  KafkaTransport,
+  type KafkaServiceRequest,
+} from '@psi/adapters';
+import { PsiError } from '@psi/core';
+import { startMockBroker, type KafkaTestCluster } from './mock-broker';
+import { fastOptions, KafkaProbe, ScriptedSink, uniqueName, waitUntil } from './kafka-test-kit';
+
+jest.setTimeout(25_000);
+
+describe(KafkaServiceHost, () => {
+  let cluster: KafkaTestCluster;
+  let probe: KafkaProbe;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    cluster = await startMockBroker();
+    probe = new KafkaProbe(cluster);
+    await probe.connect();
+  });
+
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+
+  afterAll(async () => {
+    await probe?.disconnect();
+    await cluster?.stop();
+  });
+
+  it('handles a request again when the handler failed, answering with the same message ids', async () => {
+    const requestTopic = uniqueName('supplier-requests');
+    const replyTopic = uniqueName('psi-replies');
+    await probe.ensureTopics([requestTopic, replyTopic]);
+    const runs: KafkaServiceRequest[] = [];
+    const host = new KafkaServiceHost({
+      ...fastOptions(cluster),
+      requestTopic,
+      groupId: uniqueName('supplier'),
+      onError: () => undefined,
+      handler: async (request, context) => {
+        runs.push(request);
+        await context.respond('orderReceived', { run: runs.length });
+        if (runs.length === 1) throw new Error('printer jammed after answering');
+      },
+    });
+    const transport = new KafkaTransport({
+      ...fastOptions(cluster),
+      groupId: uniqueName('psi'),
+      replyTopics: [replyTopic],
+    });
+    const sink = new ScriptedSink();
+    cleanups.push(
+      () => host.stop(),
+      () => transport.stop(),
+    );
+    await Promise.all([host.start(), transport.start(sink)]);
+
+    await transport.send(
+      {
+        requestId: 'req-1',
+        correlationKey: 'corr-1',
+        service: 'supplier',
+        operation: 'placeOrder',
+        payload: {},
+      },
+      { service: 'supplier', transport: 'kafka', address: requestTopic },
+    );
+
+    await waitUntil(() => sink.accepted.length === 2, 'both answers reached PSI');
+    expect(runs.map((r) => r.requestId)).toEqual(['req-1', 'req-1']);
+    expect(sink.accepted.map((m) => [m.messageId, m.correlationKey, m.payload])).toEqual([
+      ['req-1:orderReceived:1', 'corr-1', { run: 1 }],
+      ['req-1:orderReceived:1', 'corr-1', { run: 2 }],
+    ]);
+  });
+
+  it('refuses to answer a request that names no reply topic when it has no default', async () => {
+    const requestTopic = uniqueName('supplier-requests');
+    await probe.ensureTopics([requestTopic]);
+    const errors: unknown[] = [];
+    const host = new KafkaServiceHost({
+      ...fastOptions(cluster),
+      requestTopic,
+      groupId: uniqueName('supplier'),
+      handler: async (_request, context) => {
+        await context.respond('orderReceived', {}).catch((error: unknown) => errors.push(error));
+      },
+    });
+    cleanups.push(() => host.stop());
+    await host.start();
+
+    await probe.produce(requestTopic, [
+      { value: JSON.stringify({ operation: 'placeOrder', payload: {} }) },
+    ]);
+
+    await waitUntil(() => errors.length === 1, 'the handler tried to answer');
+    expect(errors[0]).toBeInstanceOf(KafkaReplyToMissingError);
+    expect(PsiError.is(errors[0]) && errors[0].code).toBe('PSI_KAFKA_REPLY_TO_MISSING');
+  });
+});

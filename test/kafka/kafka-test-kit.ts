@@ -1,0 +1,118 @@
+import type { InboundMessage, InboundSink, ReceiveOutcome } from '@psi/core';
+import type { KafkaLogLevel, KafkaTransportOptions } from '@psi/adapters';
+import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { KafkaTestCluster } from './mock-broker';
+
+/** A topic or group name no other test (or earlier run against a real cluster) uses. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Connection and consumer settings that keep tests fast: short fetch waits (quick `stop`),
+ * frequent heartbeats, a short session (the mock waits `sessionTimeout - 1 s` for rebalances;
+ * a real broker refuses sessions under 6 s), quick redelivery.
+ */
+export function fastOptions(
+  cluster: KafkaTestCluster,
+): Omit<KafkaTransportOptions, 'groupId' | 'replyTopics'> {
+  return {
+    brokers: cluster.brokers,
+    clientId: 'psi-test',
+    // KAFKA_TEST_LOG=info (or debug) shows kafkajs' view of joins, fetches and commits.
+    logLevel: (process.env.KAFKA_TEST_LOG as KafkaLogLevel | undefined) ?? 'nothing',
+    connectionTimeoutMs: 1_000,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
+    consumer: {
+      sessionTimeout: cluster.external ? 6_000 : 3_000,
+      heartbeatInterval: 300,
+      maxWaitTimeInMs: 100,
+    },
+    redelivery: { initialDelayMs: 50, maxDelayMs: 500 },
+  };
+}
+
+/** Polls `condition` every 20 ms until it holds; fails with `what` at the deadline. */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** An InboundSink that records every attempt and can refuse chosen ones (by throwing). */
+export class ScriptedSink implements InboundSink {
+  /** Every call of `receive`, refused ones included, in order. */
+  readonly attempts: InboundMessage[] = [];
+  /** Messages `receive` accepted, in order. */
+  readonly accepted: InboundMessage[] = [];
+
+  constructor(
+    private readonly refuse: (message: InboundMessage, attempt: number) => boolean = () => false,
+  ) {}
+
+  async receive(message: InboundMessage): Promise<ReceiveOutcome> {
+    this.attempts.push(message);
+    if (this.refuse(message, this.attempts.length))
+      throw new Error('sink refuses (simulated store outage)');
+    this.accepted.push(message);
+    return { status: 'parked', parkedId: `parked-${this.accepted.length}` };
+  }
+}
+
+/** A plain kafkajs client, to play a foreign producer or to inspect committed offsets. */
+export class KafkaProbe {
+  private readonly kafka: Kafka;
+  private readonly producer;
+  private readonly admin;
+
+  constructor(private readonly cluster: KafkaTestCluster) {
+    this.kafka = new Kafka({
+      brokers: cluster.brokers,
+      clientId: 'psi-probe',
+      logLevel: logLevel.NOTHING,
+    });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    this.admin = this.kafka.admin();
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.producer.connect(), this.admin.connect()]);
+  }
+
+  async disconnect(): Promise<void> {
+    await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+
+  /**
+   * Makes topics with `partitions` partitions on a real cluster (whose auto-created topics have
+   * one); on the mock, where CreateTopics fails, topics auto-create with 4 partitions on first use.
+   */
+  async ensureTopics(topics: string[], partitions = 4): Promise<void> {
+    if (!this.cluster.external) return;
+    await this.admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
+      waitForLeaders: true,
+    });
+  }
+
+  async produce(topic: string, messages: Message[]): Promise<void> {
+    await this.producer.send({ topic, messages });
+  }
+
+  /** Committed offset of the group per partition (-1: none), as the broker holds them. */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
+    const [result] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  }
+}
