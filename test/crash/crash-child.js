@@ -3,14 +3,23 @@
 // Usage: node crash-child.js <scenario> <sqlite file> <journal file>
 // The journal records every send attempt and what the node saw; the parent reads it and the store.
 const fs = require('node:fs');
-const { Coordinator, PsiStore, ServiceAdapter, Input, Output, UseService, OnResponse } = require('@psi/core');
+const {
+  Coordinator,
+  PsiStore,
+  ServiceAdapter,
+  Input,
+  Output,
+  UseService,
+  OnResponse,
+} = require('@psi/core');
 const { ReferenceEngine, defineProcess } = require('@psi/engines');
 const { StaticRegistry } = require('@psi/registry');
 
 const [scenario, sqlitePath, journalPath] = process.argv.slice(2);
 const clockOffset = Number(process.env.PSI_CLOCK_OFFSET_MS ?? 0);
 const clock = () => Date.now() + clockOffset;
-const journal = (entry) => fs.appendFileSync(journalPath, `${JSON.stringify({ pid: process.pid, ...entry })}\n`);
+const journal = (entry) =>
+  fs.appendFileSync(journalPath, `${JSON.stringify({ pid: process.pid, ...entry })}\n`);
 
 class Supplier {}
 
@@ -26,10 +35,11 @@ class OrderAdapter {
 Input()(OrderAdapter.prototype, 'orderNumber');
 Output()(OrderAdapter.prototype, 'confirmationId');
 UseService(Supplier)(OrderAdapter.prototype, 'supplier');
-OnResponse('confirmed', { waitState: 'await-confirmation', timeoutMs: 60_000, timeoutTransition: 'timeout' })(
-  OrderAdapter.prototype,
-  'confirmed',
-);
+OnResponse('confirmed', {
+  waitState: 'await-confirmation',
+  timeoutMs: 60_000,
+  timeoutTransition: 'timeout',
+})(OrderAdapter.prototype, 'confirmed');
 ServiceAdapter({ step: 'order', service: 'supplier' })(OrderAdapter);
 
 const orderProcess = defineProcess({
@@ -38,7 +48,10 @@ const orderProcess = defineProcess({
   steps: {
     order: { kind: 'service', next: 'print' },
     print: { kind: 'wait', next: 'await-confirmation' },
-    'await-confirmation': { kind: 'wait', transitions: { confirmed: 'done', timeout: 'timed-out' } },
+    'await-confirmation': {
+      kind: 'wait',
+      transitions: { confirmed: 'done', timeout: 'timed-out' },
+    },
     done: { kind: 'end' },
     'timed-out': { kind: 'end' },
   },
@@ -63,7 +76,11 @@ class JournalTransport {
 
 async function main() {
   const store = await PsiStore.open({ sqlitePath });
-  const engine = new ReferenceEngine({ definitions: [orderProcess], stateRepository: store.engineStates(), clock });
+  const engine = new ReferenceEngine({
+    definitions: [orderProcess],
+    stateRepository: store.engineStates(),
+    clock,
+  });
   const coordinator = await Coordinator.create({
     store,
     engine,
@@ -71,11 +88,16 @@ async function main() {
     transports: [new JournalTransport()],
     adapters: [OrderAdapter],
     clock,
-    logger: { warn: () => undefined, error: (message, detail) => journal({ kind: 'error', message, detail }) },
+    logger: {
+      warn: () => undefined,
+      error: (message, detail) => journal({ kind: 'error', message, detail }),
+    },
   });
   await coordinator.start();
   await engine.restore();
-  const [row] = await store.dataSource.query('SELECT "instanceId", "correlationKey" FROM psi_invocation');
+  const [row] = await store.dataSource.query(
+    'SELECT "instanceId", "correlationKey" FROM psi_invocation',
+  );
 
   switch (scenario) {
     case 'crash-before-send':
@@ -117,7 +139,9 @@ async function main() {
     case 'arm-timer-then-crash': {
       // The instance waits with an armed deadline; the node dies before it passes.
       await engine.signal(row.instanceId, 'print');
-      await until(async () => (await engine.getInstance(row.instanceId)).currentStep === 'await-confirmation');
+      await until(
+        async () => (await engine.getInstance(row.instanceId)).currentStep === 'await-confirmation',
+      );
       await coordinator.idle();
       journal({ kind: 'armed' });
       process.kill(process.pid, 'SIGKILL');
