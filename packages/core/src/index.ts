@@ -67,6 +67,7 @@ export type { CoordinatorStats } from './runtime/coordinator-stats';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
+export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiStore } from './store/psi-store';

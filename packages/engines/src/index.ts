@@ -17,7 +17,6 @@ export { EngineFaultCode } from './engine-fault-code';
 export { globalEngineTimers } from './engine-timers';
 export type { EngineTimers } from './engine-timers';
 export { ManualTimers } from './manual-timers';
-export { KeyedMutex } from './keyed-mutex';
 export {
   EngineErrorCode,
   ProcessDefinitionError,

@@ -3,6 +3,7 @@ import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
   InstanceNotFoundError,
+  KeyedMutex,
   type EngineEvent,
   type EngineEventListener,
   type EngineStateRepository,
@@ -32,7 +33,6 @@ import {
 } from './instance-state';
 import { InstanceTimers } from './instance-timers';
 import { toJsonVariables } from './json-variables';
-import { KeyedMutex } from './keyed-mutex';
 import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
 import { StateCache } from './state-cache';

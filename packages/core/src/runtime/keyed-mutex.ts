@@ -1,13 +1,15 @@
 /**
- * Serialises async work per key (per process instance), so answers for one instance are handled
- * one after the other and in arrival order. Keys with nothing queued take no memory.
+ * An async mutex per key: tasks for one key run one after the other, in call order; tasks for
+ * different keys run concurrently. The coordinator serialises work per instance with it, and
+ * engine plugins use it so that concurrent signals on one instance never interleave.
  */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `task` once every earlier task for `key` has settled; resolves or rejects with it. */
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work);
+    const result = previous.then(task);
     const tail = result.then(
       () => undefined,
       () => undefined,
@@ -17,5 +19,15 @@ export class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return result;
+  }
+
+  /** Resolves once every task queued so far (on any key) has settled. */
+  async idle(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
+
+  /** Whether a task for `key` is running or queued. */
+  isBusy(key: string): boolean {
+    return this.tails.has(key);
   }
 }

@@ -4,6 +4,7 @@ import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
   InstanceNotFoundError,
+  KeyedMutex,
   type EngineEvent,
   type EngineEventListener,
   type EngineStateRepository,
@@ -20,7 +21,6 @@ import {
 } from '../errors';
 import type { InstanceSnapshot } from '../instance-snapshot';
 import { toJsonVariables } from '../json-variables';
-import { KeyedMutex } from '../keyed-mutex';
 import type {
   BpmnDefinition,
   BpmnEngineInstance,
