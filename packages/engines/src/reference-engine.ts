@@ -35,12 +35,9 @@ import { InstanceTimers } from './instance-timers';
 import { toJsonVariables } from './json-variables';
 import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
+import { EndWaiters } from './shared/end-waiters';
+import { EngineEventHub } from './shared/engine-event-hub';
 import { StateCache } from './state-cache';
-
-interface EndWaiter {
-  resolve(snapshot: InstanceSnapshot): void;
-  reject(error: unknown): void;
-}
 
 /**
  * PSI's own small process engine, implementing PEAL in-process: script, service, wait, timer and
@@ -58,13 +55,12 @@ export class ReferenceEngine implements ProcessEngine {
   private readonly definitions = new Map<string, ProcessDefinition>();
   private readonly repository: EngineStateRepository;
   private readonly clock: () => number;
-  private readonly onError: (error: unknown) => void;
   private readonly runner: InstanceRunner;
   private readonly timers: InstanceTimers;
   private readonly mutex = new KeyedMutex();
   private readonly cache: StateCache;
-  private readonly listeners = new Set<EngineEventListener>();
-  private readonly waiters = new Map<string, Set<EndWaiter>>();
+  private readonly events: EngineEventHub;
+  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
   private stopped = false;
 
   /** @throws ProcessDefinitionError when a definition is invalid or two share an id. */
@@ -79,9 +75,10 @@ export class ReferenceEngine implements ProcessEngine {
     }
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
-    this.onError =
+    this.events = new EngineEventHub(
       options.onError ??
-      ((error) => console.error('[@psi/engines] reference engine, background failure:', error));
+        ((error) => console.error('[@psi/engines] reference engine, background failure:', error)),
+    );
     this.runner = new InstanceRunner(this.clock);
     this.timers = new InstanceTimers(options.timers ?? globalEngineTimers, this.clock);
     this.cache = new StateCache(options.cacheSize ?? 100);
@@ -207,35 +204,18 @@ export class ReferenceEngine implements ProcessEngine {
    * Resolves with the final snapshot once the instance ends, at once when it already has.
    * @throws InstanceNotFoundError; EngineStoppedError when the engine stops first.
    */
-  async whenEnded(instanceId: string): Promise<InstanceSnapshot> {
-    let waiter: EndWaiter | undefined;
-    const ended = new Promise<InstanceSnapshot>((resolve, reject) => {
-      waiter = { resolve, reject };
-    });
-    const own = waiter as EndWaiter;
-    // Stop may reject it before we return it; the caller then gets the error thrown below.
-    ended.catch(() => undefined);
-    this.addWaiter(instanceId, own);
-    try {
+  whenEnded(instanceId: string): Promise<InstanceSnapshot> {
+    return this.endWaiters.waitFor(instanceId, async () => {
       const state = await this.require(instanceId);
-      if (state.status !== 'running') {
-        this.removeWaiter(instanceId, own);
-        return toSnapshot(state);
-      }
+      if (state.status !== 'running') return toSnapshot(state);
       if (this.stopped) throw new EngineStoppedError(this.name);
-    } catch (error) {
-      this.removeWaiter(instanceId, own);
-      throw error;
-    }
-    return ended;
+      return undefined;
+    });
   }
 
   /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
   subscribe(listener: EngineEventListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.events.subscribe(listener);
   }
 
   /**
@@ -252,7 +232,7 @@ export class ReferenceEngine implements ProcessEngine {
       ids.map((id) =>
         this.mutex
           .run(id, () => this.restoreInstance(id))
-          .catch((error: unknown) => this.reportError(error)),
+          .catch((error: unknown) => this.events.report(error)),
       ),
     );
   }
@@ -263,13 +243,11 @@ export class ReferenceEngine implements ProcessEngine {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.events.close();
     this.timers.clearAll();
     await this.mutex.idle();
     this.timers.clearAll();
-    for (const [instanceId, waiters] of this.waiters) {
-      for (const waiter of waiters) waiter.reject(new EngineStoppedError(this.name));
-      this.waiters.delete(instanceId);
-    }
+    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
   }
 
   private async restoreInstance(instanceId: string): Promise<void> {
@@ -307,11 +285,11 @@ export class ReferenceEngine implements ProcessEngine {
     if (moved) return;
     this.syncTimers(state);
     if (at.kind === 'service') {
-      this.emit([
+      this.events.emit([
         { type: 'service-step-entered', instanceId, step: at.step, activationId: at.activationId },
       ]);
     } else if (at.kind === 'wait') {
-      this.emit([{ type: 'wait-state-entered', instanceId, waitState: at.step }]);
+      this.events.emit([{ type: 'wait-state-entered', instanceId, waitState: at.step }]);
     }
   }
 
@@ -383,12 +361,8 @@ export class ReferenceEngine implements ProcessEngine {
     await this.repository.save(this.name, state.instanceId, json);
     this.cache.set(state.instanceId, json);
     this.syncTimers(state);
-    this.emit(events);
-    if (state.status !== 'running') {
-      const waiters = this.waiters.get(state.instanceId);
-      this.waiters.delete(state.instanceId);
-      for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(state));
-    }
+    this.events.emit(events);
+    if (state.status !== 'running') this.endWaiters.settle(state.instanceId, toSnapshot(state));
   }
 
   private syncTimers(state: InstanceState): void {
@@ -402,7 +376,7 @@ export class ReferenceEngine implements ProcessEngine {
         ? {
             key: activationId,
             dueAt: at.dueAt,
-            fire: () => this.background(this.fireStepTimer(instanceId, activationId)),
+            fire: () => this.events.background(this.fireStepTimer(instanceId, activationId)),
           }
         : undefined,
     );
@@ -413,24 +387,10 @@ export class ReferenceEngine implements ProcessEngine {
         ? {
             key: String(slaDueAt),
             dueAt: slaDueAt,
-            fire: () => this.background(this.fireSla(instanceId, slaDueAt)),
+            fire: () => this.events.background(this.fireSla(instanceId, slaDueAt)),
           }
         : undefined,
     );
-  }
-
-  private emit(events: readonly EngineEvent[]): void {
-    if (this.stopped) return;
-    for (const event of events) {
-      for (const listener of [...this.listeners]) {
-        try {
-          const result: unknown = listener(event);
-          if (result instanceof Promise) this.background(result);
-        } catch (error) {
-          this.reportError(error);
-        }
-      }
-    }
   }
 
   /** The step the instance rests at, checked against the definition. */
@@ -463,30 +423,6 @@ export class ReferenceEngine implements ProcessEngine {
     const state = await this.read(instanceId);
     if (!state) throw new InstanceNotFoundError(instanceId);
     return state;
-  }
-
-  private addWaiter(instanceId: string, waiter: EndWaiter): void {
-    const waiters = this.waiters.get(instanceId) ?? new Set<EndWaiter>();
-    waiters.add(waiter);
-    this.waiters.set(instanceId, waiters);
-  }
-
-  private removeWaiter(instanceId: string, waiter: EndWaiter): void {
-    const waiters = this.waiters.get(instanceId);
-    waiters?.delete(waiter);
-    if (waiters?.size === 0) this.waiters.delete(instanceId);
-  }
-
-  private background(work: Promise<unknown>): void {
-    void work.catch((error: unknown) => this.reportError(error));
-  }
-
-  private reportError(error: unknown): void {
-    try {
-      this.onError(error);
-    } catch {
-      // An error handler that throws has nowhere left to report to.
-    }
   }
 
   private assertRunning(): void {

@@ -21,6 +21,8 @@ import {
 } from '../errors';
 import type { InstanceSnapshot } from '../instance-snapshot';
 import { toJsonVariables } from '../json-variables';
+import { EndWaiters } from '../shared/end-waiters';
+import { EngineEventHub } from '../shared/engine-event-hub';
 import type {
   BpmnDefinition,
   BpmnEngineInstance,
@@ -123,11 +125,6 @@ interface LiveInstance {
   outcome?: { status: 'completed' } | { status: 'failed'; error: unknown };
 }
 
-interface EndWaiter {
-  resolve(snapshot: InstanceSnapshot): void;
-  reject(error: unknown): void;
-}
-
 /**
  * PEAL plugin for [bpmn-engine](https://github.com/paed01/bpmn-engine) 25.x: runs real BPMN 2.0
  * XML, one bpmn-engine `Engine` per instance.
@@ -158,13 +155,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private readonly sources = new Map<string, string>();
   private readonly repository: EngineStateRepository;
   private readonly clock: () => number;
-  private readonly onError: (error: unknown) => void;
   private readonly timers: object | undefined;
   private readonly mutex = new KeyedMutex();
   private readonly live = new Map<string, LiveInstance>();
   private readonly syncQueued = new Set<string>();
-  private readonly listeners = new Set<EngineEventListener>();
-  private readonly waiters = new Map<string, Set<EndWaiter>>();
+  private readonly events: EngineEventHub;
+  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
   private readonly deployed: Promise<void>;
   private stopped = false;
 
@@ -172,9 +168,10 @@ export class BpmnEnginePlugin implements ProcessEngine {
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
     this.timers = options.timers;
-    this.onError =
+    this.events = new EngineEventHub(
       options.onError ??
-      ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error));
+        ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error)),
+    );
     const initial = (options.definitions ?? []).map((d) =>
       typeof d === 'string' ? { source: d } : d,
     );
@@ -362,36 +359,18 @@ export class BpmnEnginePlugin implements ProcessEngine {
    * Resolves with the final snapshot once the instance ends, at once when it already has.
    * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
    */
-  async whenEnded(instanceId: string): Promise<InstanceSnapshot> {
-    let waiter: EndWaiter | undefined;
-    const ended = new Promise<InstanceSnapshot>((resolve, reject) => {
-      waiter = { resolve, reject };
-    });
-    ended.catch(() => undefined);
-    const own = waiter as EndWaiter;
-    const set = this.waiters.get(instanceId) ?? new Set<EndWaiter>();
-    set.add(own);
-    this.waiters.set(instanceId, set);
-    try {
+  whenEnded(instanceId: string): Promise<InstanceSnapshot> {
+    return this.endWaiters.waitFor(instanceId, async () => {
       const record = await this.require(instanceId);
-      if (record.status !== 'running') {
-        set.delete(own);
-        return toSnapshot(record);
-      }
+      if (record.status !== 'running') return toSnapshot(record);
       if (this.stopped) throw new EngineStoppedError(this.name);
-    } catch (error) {
-      set.delete(own);
-      throw error;
-    }
-    return ended;
+      return undefined;
+    });
   }
 
   /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
   subscribe(listener: EngineEventListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.events.subscribe(listener);
   }
 
   /**
@@ -414,7 +393,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
             const live = await this.ensureLive(record);
             await this.settle(record, live, { force: false, replay: true });
           })
-          .catch((error: unknown) => this.reportError(error)),
+          .catch((error: unknown) => this.events.report(error)),
       ),
     );
   }
@@ -430,12 +409,10 @@ export class BpmnEnginePlugin implements ProcessEngine {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.events.close();
     await this.mutex.idle();
     for (const id of [...this.live.keys()]) await this.dropLive(id);
-    for (const [instanceId, waiters] of this.waiters) {
-      for (const waiter of waiters) waiter.reject(new EngineStoppedError(this.name));
-      this.waiters.delete(instanceId);
-    }
+    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
   }
 
   private engineOptions(instanceId: string): BpmnEngineOptions {
@@ -514,7 +491,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private scheduleSync(instanceId: string, live: LiveInstance): void {
     if (this.syncQueued.has(instanceId) || this.stopped) return;
     this.syncQueued.add(instanceId);
-    this.background(
+    this.events.background(
       this.mutex.run(instanceId, async () => {
         this.syncQueued.delete(instanceId);
         if (this.live.get(instanceId) !== live || this.stopped) return;
@@ -587,12 +564,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
       await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     }
     if (record.status !== 'running' || !record.timers) await this.dropLive(record.instanceId);
-    this.emit(events);
-    if (record.status !== 'running') {
-      const waiters = this.waiters.get(record.instanceId);
-      this.waiters.delete(record.instanceId);
-      for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(record));
-    }
+    this.events.emit(events);
+    if (record.status !== 'running') this.endWaiters.settle(record.instanceId, toSnapshot(record));
   }
 
   private async abort(
@@ -609,10 +582,10 @@ export class BpmnEnginePlugin implements ProcessEngine {
     delete record.engineState;
     await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     await this.dropLive(record.instanceId);
-    this.emit([{ type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' }]);
-    const waiters = this.waiters.get(record.instanceId);
-    this.waiters.delete(record.instanceId);
-    for (const waiter of waiters ?? []) waiter.resolve(toSnapshot(record));
+    this.events.emit([
+      { type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' },
+    ]);
+    this.endWaiters.settle(record.instanceId, toSnapshot(record));
   }
 
   private async dropLive(instanceId: string): Promise<void> {
@@ -626,7 +599,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     try {
       await live.engine.stop();
     } catch (error) {
-      this.reportError(error);
+      this.events.report(error);
     }
   }
 
@@ -655,20 +628,6 @@ export class BpmnEnginePlugin implements ProcessEngine {
     return toJsonVariables(variables);
   }
 
-  private emit(events: readonly EngineEvent[]): void {
-    if (this.stopped) return;
-    for (const event of events) {
-      for (const listener of [...this.listeners]) {
-        try {
-          const result: unknown = listener(event);
-          if (result instanceof Promise) this.background(result);
-        } catch (error) {
-          this.reportError(error);
-        }
-      }
-    }
-  }
-
   private async read(instanceId: string): Promise<BpmnInstanceRecord | undefined> {
     const json = await this.repository.load(this.name, instanceId);
     return json === undefined ? undefined : parseBpmnInstanceRecord(instanceId, json);
@@ -678,18 +637,6 @@ export class BpmnEnginePlugin implements ProcessEngine {
     const record = await this.read(instanceId);
     if (!record) throw new InstanceNotFoundError(instanceId);
     return record;
-  }
-
-  private background(work: Promise<unknown>): void {
-    void work.catch((error: unknown) => this.reportError(error));
-  }
-
-  private reportError(error: unknown): void {
-    try {
-      this.onError(error);
-    } catch {
-      // An error handler that throws has nowhere left to report to.
-    }
   }
 
   private assertRunning(): void {

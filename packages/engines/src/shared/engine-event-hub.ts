@@ -1,0 +1,53 @@
+import type { EngineEvent, EngineEventListener } from '@psi/core';
+
+/**
+ * The listener side of a PEAL plugin: `subscribe`, and an `emit` that isolates listeners from the
+ * engine (a listener that throws or rejects is reported to `onError`, never to the engine's own
+ * work). Background failures of the plugin go to the same `onError`.
+ */
+export class EngineEventHub {
+  private readonly listeners = new Set<EngineEventListener>();
+  private closed = false;
+
+  constructor(private readonly onError: (error: unknown) => void) {}
+
+  subscribe(listener: EngineEventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Hands `events` to every listener, in order; nothing once the hub is closed. */
+  emit(events: readonly EngineEvent[]): void {
+    if (this.closed) return;
+    for (const event of events) {
+      for (const listener of [...this.listeners]) {
+        try {
+          const result: unknown = listener(event);
+          if (result instanceof Promise) this.background(result);
+        } catch (error) {
+          this.report(error);
+        }
+      }
+    }
+  }
+
+  /** Lets `work` run on; its failure is reported instead of floating away. */
+  background(work: Promise<unknown>): void {
+    void work.catch((error: unknown) => this.report(error));
+  }
+
+  report(error: unknown): void {
+    try {
+      this.onError(error);
+    } catch {
+      // An error handler that throws has nowhere left to report to.
+    }
+  }
+
+  /** No event is emitted after this (the plugin is stopping). */
+  close(): void {
+    this.closed = true;
+  }
+}
