@@ -1,30 +1,12 @@
 import type { InboundMessage } from '@psi/core';
 import { KafkaTransport, PsiKafkaHeader, type KafkaErrorContext } from '@psi/adapters';
-import { startMockBroker, type KafkaTestCluster } from './mock-broker';
-import { fastOptions, KafkaProbe, ScriptedSink, uniqueName, waitUntil } from './kafka-test-kit';
+import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(30_000);
 
 /** At-least-once delivery of answers: commit after receive, redelivery, restart, rebalance. */
 describe('KafkaTransport delivery', () => {
-  let cluster: KafkaTestCluster;
-  let probe: KafkaProbe;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  beforeAll(async () => {
-    cluster = await startMockBroker();
-    probe = new KafkaProbe(cluster);
-    await probe.connect();
-  });
-
-  afterEach(async () => {
-    while (cleanups.length > 0) await cleanups.pop()!();
-  });
-
-  afterAll(async () => {
-    await probe?.disconnect();
-    await cluster?.stop();
-  });
+  const kafka = useMockKafka();
 
   interface Answer {
     key: string;
@@ -45,7 +27,7 @@ describe('KafkaTransport delivery', () => {
   it('commits an answer only after receive resolved, redelivers a refused one with the same id, and does not redeliver it after a restart', async () => {
     const topic = uniqueName('psi-replies');
     const groupId = uniqueName('psi');
-    await probe.ensureTopics([topic]);
+    await kafka.probe.ensureTopics([topic]);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const errors: KafkaErrorContext[] = [];
@@ -59,24 +41,24 @@ describe('KafkaTransport delivery', () => {
       return receive(message);
     };
     const first = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       groupId,
       replyTopics: [topic],
       onError: (_error, context) => errors.push(context),
     });
-    cleanups.push(
+    kafka.cleanups.push(
       () => first.stop(),
       async () => release(),
     );
     await first.start(sink);
 
-    await probe.produce(topic, [answer(1)]);
+    await kafka.probe.produce(topic, [answer(1)]);
     await waitUntil(() => calls === 2, 'the refused answer came again');
     const [partition, offset] = partitionAndOffset(sink.attempts[0]!);
     expect(errors).toEqual([
       { kind: 'receive', topic, partition, offset: String(offset), retryInMs: 50 },
     ]);
-    expect((await probe.committedOffsets(groupId, topic)).get(partition)).toBe(-1);
+    expect((await kafka.probe.committedOffsets(groupId, topic)).get(partition)).toBe(-1);
     // Stopping while receive is in flight: the message finishes (and commits) first.
     const stopping = first.stop();
     release();
@@ -85,17 +67,17 @@ describe('KafkaTransport delivery', () => {
     expect(sink.accepted).toHaveLength(1);
     expect(sink.attempts[1]!.messageId).toBe(sink.attempts[0]!.messageId);
     expect(sink.attempts[1]!.messageId).toBe(`${topic}:${partition}:${offset}`);
-    expect((await probe.committedOffsets(groupId, topic)).get(partition)).toBe(offset + 1);
+    expect((await kafka.probe.committedOffsets(groupId, topic)).get(partition)).toBe(offset + 1);
 
     const restartedSink = new ScriptedSink();
     const restarted = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       groupId,
       replyTopics: [topic],
     });
-    cleanups.push(() => restarted.stop());
+    kafka.cleanups.push(() => restarted.stop());
     await restarted.start(restartedSink);
-    await probe.produce(topic, [answer(2)]);
+    await kafka.probe.produce(topic, [answer(2)]);
 
     await waitUntil(
       () => restartedSink.accepted.length >= 1,
@@ -107,21 +89,21 @@ describe('KafkaTransport delivery', () => {
 
   it('keeps a header message id across redeliveries, and other partitions flow while one is retried', async () => {
     const topic = uniqueName('psi-replies');
-    await probe.ensureTopics([topic]);
+    await kafka.probe.ensureTopics([topic]);
     // The stuck answer is refused until every other answer got through.
     const sink: ScriptedSink = new ScriptedSink(
       (message) => message.messageId === 'stuck' && sink.accepted.length < 6,
     );
     const transport = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       groupId: uniqueName('psi'),
       replyTopics: [topic],
       onError: () => undefined,
     });
-    cleanups.push(() => transport.stop());
+    kafka.cleanups.push(() => transport.stop());
     await transport.start(sink);
 
-    await probe.produce(topic, [
+    await kafka.probe.produce(topic, [
       { ...answer(1, { [PsiKafkaHeader.MessageId]: 'stuck' }), partition: 0 },
     ]);
     await waitUntil(() => sink.attempts.length >= 2, 'the stuck answer was retried');
@@ -129,7 +111,7 @@ describe('KafkaTransport delivery', () => {
       ...answer(i + 2, { [PsiKafkaHeader.MessageId]: `other-${i}` }),
       partition,
     }));
-    await probe.produce(topic, others);
+    await kafka.probe.produce(topic, others);
 
     await waitUntil(() => sink.accepted.length === 7, 'every answer was accepted');
     expect(sink.accepted.map((m) => m.messageId).sort()).toEqual(
@@ -144,22 +126,22 @@ describe('KafkaTransport delivery', () => {
   it('shares the reply partitions between two nodes of one group, and loses nothing when one stops', async () => {
     const topic = uniqueName('psi-replies');
     const groupId = uniqueName('psi');
-    await probe.ensureTopics([topic]);
+    await kafka.probe.ensureTopics([topic]);
     const sinkA = new ScriptedSink();
     const sinkB = new ScriptedSink();
     const nodeA = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       clientId: 'node-a',
       groupId,
       replyTopics: [topic],
     });
     const nodeB = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       clientId: 'node-b',
       groupId,
       replyTopics: [topic],
     });
-    cleanups.push(
+    kafka.cleanups.push(
       () => nodeA.stop(),
       () => nodeB.stop(),
     );
@@ -180,12 +162,12 @@ describe('KafkaTransport delivery', () => {
       'the group rebalanced',
     );
     expect(new Set([...owned(nodeA), ...owned(nodeB)])).toEqual(new Set([0, 1, 2, 3]));
-    await probe.produce(topic, batch(0));
+    await kafka.probe.produce(topic, batch(0));
     await waitUntil(() => receivedIds().size === 12, 'both nodes received the first batch');
     expect(sinkA.accepted.length).toBeGreaterThan(0);
     expect(sinkB.accepted.length).toBeGreaterThan(0);
 
-    await Promise.all([nodeA.stop(), probe.produce(topic, batch(12))]);
+    await Promise.all([nodeA.stop(), kafka.probe.produce(topic, batch(12))]);
 
     await waitUntil(() => receivedIds().size === 24, 'node B received what node A left');
     expect(receivedIds()).toEqual(new Set(Array.from({ length: 24 }, (_, i) => `m-${i}`)));

@@ -5,38 +5,20 @@ import {
   type KafkaServiceRequest,
 } from '@psi/adapters';
 import { PsiError } from '@psi/core';
-import { startMockBroker, type KafkaTestCluster } from './mock-broker';
-import { fastOptions, KafkaProbe, ScriptedSink, uniqueName, waitUntil } from './kafka-test-kit';
+import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(25_000);
 
 describe(KafkaServiceHost, () => {
-  let cluster: KafkaTestCluster;
-  let probe: KafkaProbe;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  beforeAll(async () => {
-    cluster = await startMockBroker();
-    probe = new KafkaProbe(cluster);
-    await probe.connect();
-  });
-
-  afterEach(async () => {
-    while (cleanups.length > 0) await cleanups.pop()!();
-  });
-
-  afterAll(async () => {
-    await probe?.disconnect();
-    await cluster?.stop();
-  });
+  const kafka = useMockKafka();
 
   it('handles a request again when the handler failed, answering with the same message ids', async () => {
     const requestTopic = uniqueName('supplier-requests');
     const replyTopic = uniqueName('psi-replies');
-    await probe.ensureTopics([requestTopic, replyTopic]);
+    await kafka.probe.ensureTopics([requestTopic, replyTopic]);
     const runs: KafkaServiceRequest[] = [];
     const host = new KafkaServiceHost({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       requestTopic,
       groupId: uniqueName('supplier'),
       onError: () => undefined,
@@ -47,12 +29,12 @@ describe(KafkaServiceHost, () => {
       },
     });
     const transport = new KafkaTransport({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       groupId: uniqueName('psi'),
       replyTopics: [replyTopic],
     });
     const sink = new ScriptedSink();
-    cleanups.push(
+    kafka.cleanups.push(
       () => host.stop(),
       () => transport.stop(),
     );
@@ -79,20 +61,20 @@ describe(KafkaServiceHost, () => {
 
   it('refuses to answer a request that names no reply topic when it has no default', async () => {
     const requestTopic = uniqueName('supplier-requests');
-    await probe.ensureTopics([requestTopic]);
+    await kafka.probe.ensureTopics([requestTopic]);
     const errors: unknown[] = [];
     const host = new KafkaServiceHost({
-      ...fastOptions(cluster),
+      ...fastOptions(kafka.cluster),
       requestTopic,
       groupId: uniqueName('supplier'),
       handler: async (_request, context) => {
         await context.respond('orderReceived', {}).catch((error: unknown) => errors.push(error));
       },
     });
-    cleanups.push(() => host.stop());
+    kafka.cleanups.push(() => host.stop());
     await host.start();
 
-    await probe.produce(requestTopic, [
+    await kafka.probe.produce(requestTopic, [
       { value: JSON.stringify({ operation: 'placeOrder', payload: {} }) },
     ]);
 

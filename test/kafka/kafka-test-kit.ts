@@ -2,7 +2,7 @@ import type { InboundMessage, InboundSink, ReceiveOutcome } from '@psi/core';
 import type { KafkaLogLevel, KafkaTransportOptions } from '@psi/adapters';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-import type { KafkaTestCluster } from './mock-broker';
+import { startMockBroker, type KafkaTestCluster } from './mock-broker';
 
 /** A topic or group name no other test (or earlier run against a real cluster) uses. */
 export function uniqueName(prefix: string): string {
@@ -115,4 +115,45 @@ export class KafkaProbe {
     const [result] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
     return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   }
+}
+
+/** One mock broker (or KAFKA_BROKERS) and a probe per test file; `cleanups` run after each test. */
+export interface MockKafka {
+  readonly cluster: KafkaTestCluster;
+  readonly probe: KafkaProbe;
+  readonly cleanups: Array<() => Promise<void>>;
+}
+
+/** Registers the jest hooks that start, share and stop the broker of a test file. */
+export function useMockKafka(): MockKafka {
+  let cluster: KafkaTestCluster | undefined;
+  let probe: KafkaProbe | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    cluster = await startMockBroker();
+    probe = new KafkaProbe(cluster);
+    await probe.connect();
+  });
+
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+
+  afterAll(async () => {
+    await probe?.disconnect();
+    await cluster?.stop();
+  });
+
+  return {
+    get cluster() {
+      if (!cluster) throw new Error('the mock broker is not started yet (use it inside a test)');
+      return cluster;
+    },
+    get probe() {
+      if (!probe) throw new Error('the Kafka probe is not connected yet (use it inside a test)');
+      return probe;
+    },
+    cleanups,
+  };
 }

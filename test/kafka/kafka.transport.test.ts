@@ -7,30 +7,12 @@ import {
   UNKNOWN_KAFKA_EVENT,
   type KafkaServiceRequest,
 } from '@psi/adapters';
-import { startMockBroker, type KafkaTestCluster } from './mock-broker';
-import { fastOptions, KafkaProbe, ScriptedSink, uniqueName, waitUntil } from './kafka-test-kit';
+import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(25_000);
 
 describe(KafkaTransport, () => {
-  let cluster: KafkaTestCluster;
-  let probe: KafkaProbe;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  beforeAll(async () => {
-    cluster = await startMockBroker();
-    probe = new KafkaProbe(cluster);
-    await probe.connect();
-  });
-
-  afterEach(async () => {
-    while (cleanups.length > 0) await cleanups.pop()!();
-  });
-
-  afterAll(async () => {
-    await probe?.disconnect();
-    await cluster?.stop();
-  });
+  const kafka = useMockKafka();
 
   const request = (overrides: Partial<OutboundRequest> = {}): OutboundRequest => ({
     requestId: uniqueName('req'),
@@ -45,10 +27,10 @@ describe(KafkaTransport, () => {
     it('produces the request to the service topic with the PSI headers, and the answer reaches the sink', async () => {
       const requestTopic = uniqueName('supplier-requests');
       const replyTopic = uniqueName('psi-replies');
-      await probe.ensureTopics([requestTopic, replyTopic]);
+      await kafka.probe.ensureTopics([requestTopic, replyTopic]);
       const seen: KafkaServiceRequest[] = [];
       const host = new KafkaServiceHost({
-        ...fastOptions(cluster),
+        ...fastOptions(kafka.cluster),
         requestTopic,
         groupId: uniqueName('supplier'),
         handler: async (req, context) => {
@@ -57,12 +39,12 @@ describe(KafkaTransport, () => {
         },
       });
       const transport = new KafkaTransport({
-        ...fastOptions(cluster),
+        ...fastOptions(kafka.cluster),
         groupId: uniqueName('psi'),
         replyTopics: [replyTopic],
       });
       const sink = new ScriptedSink();
-      cleanups.push(
+      kafka.cleanups.push(
         () => host.stop(),
         () => transport.stop(),
       );
@@ -105,7 +87,7 @@ describe(KafkaTransport, () => {
       const requestTopic = uniqueName('erp-requests');
       const seen: KafkaServiceRequest[] = [];
       const host = new KafkaServiceHost({
-        ...fastOptions(cluster),
+        ...fastOptions(kafka.cluster),
         requestTopic,
         groupId: uniqueName('erp'),
         handler: (req) => {
@@ -113,11 +95,11 @@ describe(KafkaTransport, () => {
         },
       });
       const transport = new KafkaTransport({
-        ...fastOptions(cluster),
+        ...fastOptions(kafka.cluster),
         groupId: uniqueName('psi'),
         replyTopics: ['unused-replies'],
       });
-      cleanups.push(
+      kafka.cleanups.push(
         () => host.stop(),
         () => transport.stop(),
       );
@@ -146,7 +128,7 @@ describe(KafkaTransport, () => {
         connectionTimeoutMs: 200,
         retry: { retries: 1, initialRetryTime: 50 },
       });
-      cleanups.push(() => transport.stop());
+      kafka.cleanups.push(() => transport.stop());
 
       const error = await transport
         .send(request(), { service: 'supplier', transport: 'kafka', address: 'supplier-requests' })
@@ -163,7 +145,7 @@ describe(KafkaTransport, () => {
         connectionTimeoutMs: 200,
         retry: { retries: 3, initialRetryTime: 200 },
       });
-      cleanups.push(() => transport.stop());
+      kafka.cleanups.push(() => transport.stop());
 
       const error = await transport
         .send(request(), {
@@ -179,7 +161,7 @@ describe(KafkaTransport, () => {
     });
 
     it('refuses to send after stop', async () => {
-      const transport = new KafkaTransport({ ...fastOptions(cluster) });
+      const transport = new KafkaTransport({ ...fastOptions(kafka.cluster) });
       await transport.start(new ScriptedSink());
       await transport.stop();
 
@@ -194,18 +176,18 @@ describe(KafkaTransport, () => {
   describe('.start', () => {
     it('hands answers of foreign producers to the sink, malformed ones included, with stable derived ids', async () => {
       const replyTopic = uniqueName('psi-replies');
-      await probe.ensureTopics([replyTopic]);
+      await kafka.probe.ensureTopics([replyTopic]);
       const transport = new KafkaTransport({
-        ...fastOptions(cluster),
+        ...fastOptions(kafka.cluster),
         groupId: uniqueName('psi'),
         replyTopics: [replyTopic],
       });
       const sink = new ScriptedSink();
-      cleanups.push(() => transport.stop());
+      kafka.cleanups.push(() => transport.stop());
       await transport.start(sink);
 
       // One key: one partition, so the order below is the order of arrival.
-      await probe.produce(replyTopic, [
+      await kafka.probe.produce(replyTopic, [
         { key: 'k', value: 'this is not JSON' },
         {
           key: 'k',
@@ -253,7 +235,7 @@ describe(KafkaTransport, () => {
         groupId: 'psi',
         replyTopics: ['replies'],
       });
-      cleanups.push(() => transport.stop());
+      kafka.cleanups.push(() => transport.stop());
 
       const error = await transport.start(new ScriptedSink()).catch((e: unknown) => e);
 
