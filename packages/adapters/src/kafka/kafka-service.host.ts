@@ -1,8 +1,9 @@
 import { TransportTechnicalError } from '@psi/core';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { KafkaOptionsError, KafkaReplyToMissingError } from '../errors';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
 import { loadKafkajs } from './kafka-client';
+import { LazyProducer } from './lazy-producer';
 import { KafkaMessageCodec } from './kafka-message.codec';
 import {
   compileKafkaConnection,
@@ -66,7 +67,7 @@ export class KafkaServiceHost {
   private readonly kafka: Kafka;
   private readonly consuming: CompiledKafkaConsumingOptions;
   private consumer: KafkaAckConsumer | undefined;
-  private producerConnecting: Promise<Producer> | undefined;
+  private readonly producer: LazyProducer;
   private stopped = false;
 
   constructor(private readonly options: KafkaServiceHostOptions) {
@@ -74,12 +75,13 @@ export class KafkaServiceHost {
     if (!options.groupId) throw new KafkaOptionsError('"groupId" is required.');
     this.consuming = compileKafkaConsuming(options);
     this.kafka = new (loadKafkajs().Kafka)(compileKafkaConnection(options));
+    this.producer = new LazyProducer(this.kafka, this.consuming.producer);
   }
 
   async start(): Promise<void> {
     if (this.consumer) return;
     this.stopped = false;
-    await this.connectProducer();
+    await this.producer.get();
     const consumer = new KafkaAckConsumer(
       this.kafka,
       this.options.groupId,
@@ -110,13 +112,8 @@ export class KafkaServiceHost {
     this.stopped = true;
     const consumer = this.consumer;
     this.consumer = undefined;
-    const connecting = this.producerConnecting;
-    this.producerConnecting = undefined;
     await consumer?.stop();
-    await connecting?.then(
-      (producer) => producer.disconnect(),
-      () => undefined,
-    );
+    await this.producer.close();
   }
 
   /** Request-topic partitions this instance owns, as of the last group join. */
@@ -138,7 +135,7 @@ export class KafkaServiceHost {
         const n = (counts.get(event) ?? 0) + 1;
         counts.set(event, n);
         const messageId = options?.messageId ?? `${request.requestId}:${event}:${n}`;
-        const producer = await this.connectProducer();
+        const producer = await this.producer.get();
         await producer.send({
           topic,
           messages: [
@@ -152,22 +149,5 @@ export class KafkaServiceHost {
         });
       },
     };
-  }
-
-  private connectProducer(): Promise<Producer> {
-    if (!this.producerConnecting) {
-      const producer = this.kafka.producer({
-        createPartitioner: loadKafkajs().Partitioners.DefaultPartitioner,
-        ...this.consuming.producer,
-      });
-      this.producerConnecting = producer.connect().then(
-        () => producer,
-        (error: unknown) => {
-          this.producerConnecting = undefined;
-          throw error;
-        },
-      );
-    }
-    return this.producerConnecting;
   }
 }

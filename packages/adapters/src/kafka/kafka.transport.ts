@@ -6,9 +6,10 @@ import {
   type ServiceCoordinates,
   type Transport,
 } from '@psi/core';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
 import { loadKafkajs } from './kafka-client';
+import { LazyProducer } from './lazy-producer';
 import { KafkaMessageCodec } from './kafka-message.codec';
 import {
   compileKafkaOptions,
@@ -37,18 +38,19 @@ export class KafkaTransport implements Transport {
   readonly name = 'kafka';
   private readonly options: CompiledKafkaOptions;
   private readonly kafka: Kafka;
-  private producerConnecting: Promise<Producer> | undefined;
+  private readonly producer: LazyProducer;
   private consumer: KafkaAckConsumer | undefined;
   private stopped = false;
 
   constructor(options: KafkaTransportOptions) {
     this.options = compileKafkaOptions(options);
     this.kafka = new (loadKafkajs().Kafka)(this.options.kafka);
+    this.producer = new LazyProducer(this.kafka, this.options.producer);
   }
 
   async start(sink: InboundSink): Promise<void> {
     this.stopped = false;
-    await this.connectProducer().catch((error: unknown) => {
+    await this.producer.get().catch((error: unknown) => {
       throw technical(`Kafka transport could not connect to ${this.brokerList()}`, error);
     });
     const { groupId, replyTopics } = this.options;
@@ -86,7 +88,7 @@ export class KafkaTransport implements Transport {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
     const produce = async (): Promise<void> => {
-      const producer = await this.connectProducer();
+      const producer = await this.producer.get();
       await producer.send({ topic: coordinates.address, messages: [message] });
     };
     let outcome: 'sent' | 'timeout';
@@ -114,16 +116,7 @@ export class KafkaTransport implements Transport {
     this.stopped = true;
     const consumer = this.consumer;
     this.consumer = undefined;
-    const connecting = this.producerConnecting;
-    this.producerConnecting = undefined;
-    const results = await Promise.allSettled([
-      consumer?.stop(),
-      // A producer that never connected has nothing to disconnect.
-      connecting?.then(
-        (producer) => producer.disconnect(),
-        () => undefined,
-      ),
-    ]);
+    const results = await Promise.allSettled([consumer?.stop(), this.producer.close()]);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw technical('Kafka transport did not stop cleanly', failure.reason);
   }
@@ -134,24 +127,6 @@ export class KafkaTransport implements Transport {
    */
   currentAssignment(): Record<string, number[]> {
     return this.consumer?.currentAssignment() ?? {};
-  }
-
-  private connectProducer(): Promise<Producer> {
-    if (!this.producerConnecting) {
-      const { Partitioners } = loadKafkajs();
-      const producer = this.kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
-        ...this.options.producer,
-      });
-      this.producerConnecting = producer.connect().then(
-        () => producer,
-        (error: unknown) => {
-          this.producerConnecting = undefined;
-          throw error;
-        },
-      );
-    }
-    return this.producerConnecting;
   }
 
   private brokerList(): string {
