@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { ExpectationEntity } from './entities/expectation.entity';
 import { PsiStore } from './psi-store';
 
+const POSTGRES_URL =
+  process.env.PSI_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
 describe(PsiStore, () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-store-'))));
@@ -84,5 +87,39 @@ describe(PsiStore, () => {
       expect(await Promise.all([claim(), claim()])).toEqual([1, 0]);
       await store.close();
     });
+  });
+});
+
+describe('migrations', () => {
+  // Entities and migrations must describe the same schema, or a generated migration would
+  // rebuild tables (on SQLite: copy every row) for nothing.
+  it('leave nothing for the schema builder to change on SQLite', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-schema-'));
+    const store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
+    try {
+      const diff = await store.dataSource.driver.createSchemaBuilder().log();
+      expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leave nothing for the schema builder to change on PostgreSQL', async () => {
+    const schema = `psi_schema_${process.pid}`;
+    const admin = await PsiStore.open({ url: POSTGRES_URL, migrate: false });
+    await admin.dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    try {
+      const store = await PsiStore.open({ url: POSTGRES_URL, schema });
+      try {
+        const diff = await store.dataSource.driver.createSchemaBuilder().log();
+        expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await admin.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.close();
+    }
   });
 });

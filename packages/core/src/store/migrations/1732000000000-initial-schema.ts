@@ -23,7 +23,8 @@ const ms = (name: string, nullable = false): TableColumnOptions => ({
   isNullable: nullable,
 });
 const int = (name: string): TableColumnOptions => ({ name, type: 'integer', default: 0 });
-const bool = (name: string): TableColumnOptions => ({ name, type: 'boolean', default: false });
+// Default filled in per database in up(): SQLite stores booleans as 0/1, PostgreSQL as false/true.
+const bool = (name: string): TableColumnOptions => ({ name, type: 'boolean' });
 const key = (name: string): TableColumnOptions => ({ name, type: 'varchar', isPrimary: true });
 const serial = (name: string): TableColumnOptions => ({
   name,
@@ -210,7 +211,11 @@ export class InitialSchema1732000000000 implements MigrationInterface {
   name = 'InitialSchema1732000000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    const falseDefault = queryRunner.connection.driver.options.type === 'postgres' ? false : 0;
     for (const { table, indices } of tables) {
+      for (const column of table.columns) {
+        if (column.type === 'boolean') column.default = falseDefault;
+      }
       await queryRunner.createTable(table, true);
       for (const index of indices) await queryRunner.createIndex(table.name, index);
     }
