@@ -9,6 +9,7 @@ import {
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
 import {
+  describeEachStore,
   kinds,
   openHarness,
   RecordingService,
@@ -58,7 +59,7 @@ const labProcess = defineProcess({
   },
 });
 
-describe('audit log (SQLite file)', () => {
+describeEachStore('audit log', () => {
   const temp = useTempDir();
   let h: Harness;
   let lab: RecordingService;

@@ -1,7 +1,13 @@
 import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsNotEmpty, IsString } from 'class-validator';
-import { openHarness, RecordingService, useTempDir, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  type Harness,
+} from './fixtures';
 
 // Semantic 1: correlation by generated key (carried by the transport) and by business key
 // (several payload fields, no correlation key); a business key matching two live expectations is
@@ -69,7 +75,7 @@ const legacyProcess = defineProcess({
   steps: steps('legacy-order'),
 });
 
-describe('correlation (SQLite file)', () => {
+describeEachStore('correlation', () => {
   const temp = useTempDir();
   let h: Harness;
   let supplier: RecordingService;

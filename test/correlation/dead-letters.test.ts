@@ -1,7 +1,14 @@
 import { Input, OnResponse, Output, PsiErrorCode, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsInt, IsString } from 'class-validator';
-import { openHarness, RecordingService, useTempDir, waitUntil, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  waitUntil,
+  type Harness,
+} from './fixtures';
 
 // Semantic 3: dead letters are durable, carry reason, payload and timestamps, and can be listed
 // (filtered), replayed (correlated again) and discarded. Reasons covered here: invalid,
@@ -67,7 +74,7 @@ const checkProcess = defineProcess({
   },
 });
 
-describe('dead letters (SQLite file)', () => {
+describeEachStore('dead letters', () => {
   const temp = useTempDir();
   let h: Harness;
   let checker: RecordingService;

@@ -1,7 +1,14 @@
 import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
-import { openHarness, RecordingService, TestClock, useTempDir, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  TestClock,
+  useTempDir,
+  type Harness,
+} from './fixtures';
 
 // Semantic 4: dedupe. A second message with the same id within the window is acknowledged as a
 // duplicate, ignored and counted (in stats and in psi_inbound_message.duplicates); after the
@@ -43,7 +50,7 @@ const notifyProcess = defineProcess({
   },
 });
 
-describe('dedupe (SQLite file)', () => {
+describeEachStore('dedupe', () => {
   const temp = useTempDir();
   let h: Harness;
 

@@ -1,6 +1,3 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import {
   InProcessTransport,
   type InProcessCallContext,
@@ -8,27 +5,58 @@ import {
 } from '@psi/adapters';
 import {
   Coordinator,
-  PsiStore,
+  type PsiStore,
   type CoordinatorOptions,
   type TraceEvent,
   type Transport,
 } from '@psi/core';
 import { ReferenceEngine, type InstanceSnapshot, type ProcessDefinition } from '@psi/engines';
 import { StaticRegistry, type ServiceEntries } from '@psi/registry';
+import {
+  openTestStore,
+  portableQuery,
+  storeLabel,
+  testStoreKinds,
+  useStoreLocations,
+  type StoreKind,
+  type StoreLocation,
+} from '../foundation/test-stores';
 
-/** A fresh directory under the OS temp dir, removed after the test file (call at describe level). */
-export function useTempDir(prefix = 'psi-correlation-'): { file(name?: string): string } {
-  let dir: string | undefined;
-  let n = 0;
-  afterAll(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return {
-    file(name?: string): string {
-      dir ??= fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-      return path.join(dir, name ?? `store-${++n}.sqlite`);
-    },
-  };
+// The store kind of the describeEachStore block being defined (describe bodies run synchronously).
+let definingKind: StoreKind = 'sqlite';
+
+/**
+ * Defines the suite once per store kind (SQLite file, PostgreSQL schema; env PSI_TEST_STORES
+ * narrows it), e.g. `describeEachStore('timeouts', () => { ... })` → "timeouts (SQLite file)" and
+ * "timeouts (PostgreSQL schema)". Inside, `useTempDir()` hands out locations of that kind.
+ */
+export function describeEachStore(name: string, body: () => void): void {
+  for (const kind of testStoreKinds()) {
+    describe(`${name} (${storeLabel(kind)})`, () => {
+      const outer = definingKind;
+      definingKind = kind;
+      try {
+        body();
+      } finally {
+        definingKind = outer;
+      }
+    });
+  }
+}
+
+/**
+ * Fresh store locations for the enclosing describeEachStore block (SQLite outside one): each
+ * `file()` is a new SQLite file or a new PostgreSQL schema; all are removed after the test file.
+ * Opening the same location again sees the same state. Call at describe level.
+ */
+export function useTempDir(prefix = 'psi-correlation-'): { file(name?: string): StoreLocation } {
+  const locations = useStoreLocations(definingKind, prefix);
+  return { file: (name) => locations.next(name) };
+}
+
+/** Opens (and migrates) the store at a location from {@link useTempDir}. */
+export function openStoreAt(location: StoreLocation): Promise<PsiStore> {
+  return openTestStore(location);
 }
 
 /** Polls `condition` every 10 ms until it holds; fails naming `what` at the deadline. */
@@ -57,8 +85,8 @@ export class TestClock {
 }
 
 export interface HarnessOptions {
-  /** SQLite file; a harness reopened on the same file sees the same state. */
-  file: string;
+  /** Store location (SQLite file or PostgreSQL schema); a harness reopened on it sees the same state. */
+  file: StoreLocation;
   definitions: ProcessDefinition[];
   adapters: CoordinatorOptions['adapters'];
   /** In-process services by address. */
@@ -73,9 +101,9 @@ export interface HarnessOptions {
   transports?: Transport[];
 }
 
-/** Store + ReferenceEngine + Coordinator + InProcessTransport + StaticRegistry on one SQLite file. */
+/** Store + ReferenceEngine + Coordinator + InProcessTransport + StaticRegistry on one store. */
 export interface Harness {
-  file: string;
+  file: StoreLocation;
   store: PsiStore;
   engine: ReferenceEngine;
   coordinator: Coordinator;
@@ -88,12 +116,12 @@ export interface Harness {
   close(): Promise<void>;
   /** Waits until the instance rests at `step`, then returns its snapshot. */
   atStep(instanceId: string, step: string, timeoutMs?: number): Promise<InstanceSnapshot>;
-  /** Raw SQL on the store's DataSource. */
+  /** Raw SQL (SQLite dialect: `?` placeholders, rowid) on the store, rows read alike on both databases. */
   query<T = Record<string, unknown>>(sql: string, parameters?: unknown[]): Promise<T[]>;
 }
 
 export async function openHarness(options: HarnessOptions): Promise<Harness> {
-  const store = await PsiStore.open({ sqlitePath: options.file });
+  const store = await openStoreAt(options.file);
   const problems: Harness['problems'] = [];
   const engine = new ReferenceEngine({
     definitions: options.definitions,
@@ -151,7 +179,7 @@ export async function openHarness(options: HarnessOptions): Promise<Harness> {
       );
     },
     query<T>(sql: string, parameters?: unknown[]) {
-      return store.dataSource.query(sql, parameters) as Promise<T[]>;
+      return portableQuery<T>(store, sql, parameters);
     },
   };
 }

@@ -1,7 +1,13 @@
 import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
-import { openHarness, RecordingService, useTempDir, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  type Harness,
+} from './fixtures';
 
 // Semantic 5: one adapter expects several events (accepted, then shipped) at different wait
 // states; whatever order they arrive in, each is delivered at its own wait state, in process order.
@@ -105,7 +111,7 @@ const courierProcess = defineProcess({
   },
 });
 
-describe('several answers (SQLite file)', () => {
+describeEachStore('several answers', () => {
   const temp = useTempDir();
   let h: Harness;
   let shop: RecordingService;

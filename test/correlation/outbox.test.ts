@@ -9,7 +9,14 @@ import {
 } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
-import { openHarness, RecordingService, useTempDir, waitUntil, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  waitUntil,
+  type Harness,
+} from './fixtures';
 
 // Semantic 10: transactional outbox. The request and the expectations commit together, before
 // anything is sent; a re-run of an invocation (thaw, or recovery by a new coordinator) replays
@@ -54,7 +61,7 @@ interface StoreView {
   expectations: Array<{ event: string; status: string; correlationKey: string }>;
 }
 
-describe('transactional outbox (SQLite file)', () => {
+describeEachStore('transactional outbox', () => {
   const temp = useTempDir();
   const harnesses: Harness[] = [];
   let store: PsiStore | undefined;

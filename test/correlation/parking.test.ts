@@ -2,6 +2,7 @@ import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
 import {
+  describeEachStore,
   kinds,
   openHarness,
   RecordingService,
@@ -103,7 +104,7 @@ const registerProcess = defineProcess({
   },
 });
 
-describe('parking (SQLite file)', () => {
+describeEachStore('parking', () => {
   const temp = useTempDir();
   let h: Harness;
   let collector: RecordingService;

@@ -1,18 +1,18 @@
-import { GuardNotOwnerError, ProcessGuard, PsiErrorCode, PsiStore } from '@psi/core';
-import { TestClock, useTempDir } from './fixtures';
+import { GuardNotOwnerError, ProcessGuard, PsiErrorCode, type PsiStore } from '@psi/core';
+import { describeEachStore, openStoreAt, TestClock, useTempDir } from './fixtures';
 
 // Semantic 8: the process guard (state tracker). One holder per id, refused callers learn who
 // holds it and since when; only the owner stops it; expiry frees it; atomic across processes
-// sharing the database (two DataSources on one SQLite file).
+// sharing the database (two DataSources on one SQLite file, or one PostgreSQL schema).
 
-describe('process guard (SQLite file)', () => {
+describeEachStore('process guard', () => {
   const temp = useTempDir();
   const stores: PsiStore[] = [];
   afterEach(async () => {
     for (const store of stores.splice(0)) await store.close();
   });
   async function openStore(file: string): Promise<PsiStore> {
-    const store = await PsiStore.open({ sqlitePath: file });
+    const store = await openStoreAt(file);
     stores.push(store);
     return store;
   }

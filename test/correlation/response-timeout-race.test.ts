@@ -8,11 +8,18 @@ import {
 } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
-import { openHarness, RecordingService, useTempDir, waitUntil, type Harness } from './fixtures';
+import {
+  describeEachStore,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  waitUntil,
+  type Harness,
+} from './fixtures';
 
-// Semantic 7 under load: 200 answer-vs-timeout races on one SQLite file. Each answer is sent at
-// about its expectation's deadline (most from 30 ms before to 30 ms after), so answers and the timer
-// really compete. Every race has exactly one winner; when the timeout wins, the answer is kept
+// Semantic 7 under load: 200 answer-vs-timeout races on one store (SQLite file, PostgreSQL
+// schema). Each answer is sent at about its expectation's deadline (most from 30 ms before to
+// 30 ms after), so answers and the timer really compete. Every race has exactly one winner; when the timeout wins, the answer is kept
 // as a `late` dead letter; nothing is delivered twice, nothing stays parked.
 
 const RACES = 200;
@@ -57,7 +64,7 @@ const pageProcess = defineProcess({
   },
 });
 
-describe('answer vs timeout races (SQLite file)', () => {
+describeEachStore('answer vs timeout races', () => {
   const temp = useTempDir();
   let h: Harness;
   let pager: RecordingService;
@@ -203,7 +210,7 @@ describe('answer vs timeout races (SQLite file)', () => {
     expect(answered).toBeGreaterThan(0);
     expect(timedOut).toBeGreaterThan(0);
     const [audit] = await h.query<{ delivered: number; timedOut: number }>(
-      `SELECT SUM(kind = 'delivered') AS delivered, SUM(kind = 'timed-out' AND detail LIKE '%"claimed":true%') AS "timedOut" FROM psi_audit`,
+      `SELECT SUM(CASE WHEN kind = 'delivered' THEN 1 ELSE 0 END) AS delivered, SUM(CASE WHEN kind = 'timed-out' AND detail LIKE '%"claimed":true%' THEN 1 ELSE 0 END) AS "timedOut" FROM psi_audit`,
     );
     expect({ delivered: Number(audit.delivered), timedOut: Number(audit.timedOut) }).toEqual({
       delivered: answered,

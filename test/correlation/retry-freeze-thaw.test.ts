@@ -11,6 +11,7 @@ import {
 import { defineProcess } from '@psi/engines';
 import { IsInt, IsString } from 'class-validator';
 import {
+  describeEachStore,
   kinds,
   openHarness,
   RecordingService,
@@ -79,7 +80,7 @@ function bookingService(state: { failures: number; business?: boolean }): Record
   });
 }
 
-describe('retry, freeze, thaw (SQLite file)', () => {
+describeEachStore('retry, freeze, thaw', () => {
   const temp = useTempDir();
   const harnesses: Harness[] = [];
   let service: RecordingService;

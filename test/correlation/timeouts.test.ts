@@ -2,6 +2,7 @@ import { Input, OnResponse, Output, PsiErrorCode, ServiceAdapter, UseService } f
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
 import {
+  describeEachStore,
   kinds,
   openHarness,
   RecordingService,
@@ -105,7 +106,7 @@ const slowProcess = defineProcess({
   },
 });
 
-describe('timeouts (SQLite file)', () => {
+describeEachStore('timeouts', () => {
   const temp = useTempDir();
   let h: Harness;
   let fax: RecordingService;

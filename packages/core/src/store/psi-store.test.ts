@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExpectationEntity } from './entities/expectation.entity';
+import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { PsiStore } from './psi-store';
 
 const POSTGRES_URL =
@@ -87,6 +88,36 @@ describe(PsiStore, () => {
       expect(await Promise.all([claim(), claim()])).toEqual([1, 0]);
       await store.close();
     });
+  });
+});
+
+describe('PsiStore on PostgreSQL', () => {
+  it('creates a missing schema on open, and raw SQL finds the tables there (search_path)', async () => {
+    const schema = `psi_fresh_${process.pid}`;
+    const store = await PsiStore.open({ url: POSTGRES_URL, schema, poolSize: 2 });
+    try {
+      const guard = { id: 'pg-1', ownerToken: 't', owner: 'o', startedAt: 1, expiresAt: 2 };
+      await store.transaction((tx) => tx.insert(ProcessGuardEntity, guard));
+      const rows = (await store.dataSource.query(
+        'SELECT id, owner FROM psi_process_guard',
+      )) as unknown[];
+      expect(rows).toEqual([{ id: 'pg-1', owner: 'o' }]);
+      const [{ current_schema }] = (await store.dataSource.query(
+        'SELECT current_schema()',
+      )) as Array<{
+        current_schema: string;
+      }>;
+      expect(current_schema).toBe(schema);
+    } finally {
+      await store.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await store.close();
+    }
+  });
+
+  it('refuses a schema name that is not a plain identifier', async () => {
+    await expect(
+      PsiStore.open({ url: POSTGRES_URL, schema: 'x"; DROP TABLE y; --' }),
+    ).rejects.toMatchObject({ code: 'PSI_STORE_CONFIG_INVALID' });
   });
 });
 

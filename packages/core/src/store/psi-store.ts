@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as sqlite3 from 'sqlite3';
 import { DataSource } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { psiEntities, psiMigrations } from './entities';
+import { sqliteDriver } from './sqlite-driver';
 import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options';
 import {
   GroupCommitTransactionRunner,
@@ -43,7 +43,7 @@ export class PsiStore {
       await dataSource.query('PRAGMA busy_timeout = 15000');
       await dataSource.query('PRAGMA foreign_keys = ON');
     }
-    if (compiled.migrate) await dataSource.runMigrations({ transaction: 'all' });
+    if (compiled.migrate) await migrate(dataSource, compiled);
     return new PsiStore(dataSource, compiled);
   }
 
@@ -66,6 +66,25 @@ export class PsiStore {
   }
 }
 
+// pg_advisory_lock key for "PSI migrates": several nodes starting at once migrate one at a time.
+const MIGRATION_LOCK = 0x70_73_69_6d;
+
+async function migrate(dataSource: DataSource, options: CompiledStoreOptions): Promise<void> {
+  if (options.type !== 'postgres') {
+    await dataSource.runMigrations({ transaction: 'all' });
+    return;
+  }
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    await dataSource.runMigrations({ transaction: 'all' });
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await lock.release();
+  }
+}
+
 function dataSourceOptions(
   options: CompiledStoreOptions,
 ): ConstructorParameters<typeof DataSource>[0] {
@@ -83,13 +102,13 @@ function dataSourceOptions(
       url: options.url,
       schema: options.schema,
       poolSize: options.poolSize,
+      // Every pooled connection resolves unqualified names in PSI's schema, so raw SQL (ours,
+      // and operators') works the same in any schema.
+      extra: { options: `-c search_path=${options.schema}` },
     };
   }
   fs.mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
-  // TypeORM calls driver.verbose(), which makes every sqlite3 call in the process capture a stack
-  // trace (~11% of CPU in bench/); hand it the plain module instead.
-  const driver = { ...sqlite3, verbose: () => sqlite3 };
-  return { ...common, type: 'sqlite', database: options.sqlitePath, driver };
+  return { ...common, type: 'sqlite', database: options.sqlitePath, driver: sqliteDriver() };
 }
 
 class StoredEngineStateRepository implements EngineStateRepository {

@@ -12,7 +12,7 @@ export interface StoreOptions {
   sqlitePath?: string;
   /** PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/psi`. @default env PSI_DATABASE_URL */
   url?: string;
-  /** PostgreSQL schema for PSI's tables. @default 'public' */
+  /** PostgreSQL schema for PSI's tables; created on open when missing (with `migrate`). @default 'public' */
   schema?: string;
   /** PostgreSQL connection pool size. @default 10 */
   poolSize?: number;
@@ -55,13 +55,21 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
       'type "postgres" needs a url (option "url" or env PSI_DATABASE_URL)',
     );
   }
+  const schema = options.schema ?? 'public';
+  // The schema goes into the connections' search_path (raw SQL finds PSI's tables there), so it
+  // must be a plain identifier.
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new StoreConfigError(
+      `schema must be a plain identifier (letters, digits, underscore), got "${schema}"`,
+    );
+  }
   return {
     type,
     sqlitePath: path.resolve(
       options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH,
     ),
     url,
-    schema: options.schema ?? 'public',
+    schema,
     poolSize: options.poolSize ?? 10,
     migrate: options.migrate ?? true,
     entities: options.entities ?? [],
