@@ -8,23 +8,27 @@ import {
   type TransportConformanceHarness,
 } from '../testing';
 
-describeTransportConformance('in-process', async (): Promise<TransportConformanceHarness> => {
-  const transport = new InProcessTransport();
-  const coordinates = (service: string, address = service): ServiceCoordinates => ({
-    service,
-    transport: 'in-process',
-    address,
-  });
-  return {
-    transport,
-    coordinates: (service) => coordinates(service),
-    unreachableCoordinates: (service) => coordinates(service, `unregistered-${service}`),
-    async hostService(service, operations) {
-      transport.register(service, toInProcessService(operations));
-    },
-    async teardown() {},
-  };
-});
+describeTransportConformance(
+  'in-process',
+  { syncReply: true, serviceFailures: 'send' },
+  async (): Promise<TransportConformanceHarness> => {
+    const transport = new InProcessTransport();
+    const coordinates = (service: string, address = service): ServiceCoordinates => ({
+      service,
+      transport: 'in-process',
+      address,
+    });
+    return {
+      transport,
+      coordinates: (service) => coordinates(service),
+      unreachableCoordinates: (service) => coordinates(service, `unregistered-${service}`),
+      async hostService(service, operations) {
+        transport.register(service, toInProcessService(operations));
+      },
+      async teardown() {},
+    };
+  },
+);
 
 /** Maps the suite's transport-neutral failures to what InProcessTransport expects of a service. */
 function toInProcessService(operations: ConformanceService): InProcessService {

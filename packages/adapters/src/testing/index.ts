@@ -1,8 +1,13 @@
-export { describeTransportConformance, ConformanceFailure } from './transport-conformance';
+export {
+  describeTransportConformance,
+  ConformanceFailure,
+  CONFORMANCE_REFUSAL_EVENT,
+} from './transport-conformance';
 export type {
   ConformanceCallContext,
   ConformanceOperation,
   ConformanceService,
+  TransportCapabilities,
   TransportConformanceHarness,
   TransportConformanceFactory,
 } from './transport-conformance';
