@@ -1,9 +1,10 @@
 import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
+  PsiError,
   type EngineEvent,
 } from '@psi/core';
-import { BpmnEnginePlugin } from '@psi/engines';
+import { BpmnEnginePlugin, EngineErrorCode } from '@psi/engines';
 
 const xml = `<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="psi">
@@ -124,5 +125,67 @@ describe('BpmnEnginePlugin', () => {
     await second.signal(id, 'await-answer', { transition: 'approved' });
     expect((await second.whenEnded(id)).status).toBe('completed');
     await second.stop();
+  });
+
+  describe('event-based gateway', () => {
+    const gatewayXml = `<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs-gw" targetNamespace="psi">
+  <message id="Msg_delivered" name="delivered" />
+  <message id="Msg_returned" name="returned" />
+  <process id="courier" isExecutable="true">
+    <startEvent id="start" />
+    <sequenceFlow id="f1" sourceRef="start" targetRef="await-outcome" />
+    <eventBasedGateway id="await-outcome" />
+    <sequenceFlow id="f2" sourceRef="await-outcome" targetRef="on-delivered" />
+    <sequenceFlow id="f3" sourceRef="await-outcome" targetRef="on-returned" />
+    <intermediateCatchEvent id="on-delivered"><messageEventDefinition messageRef="Msg_delivered" /></intermediateCatchEvent>
+    <intermediateCatchEvent id="on-returned" name="sent back"><messageEventDefinition messageRef="Msg_returned" /></intermediateCatchEvent>
+    <sequenceFlow id="f4" sourceRef="on-delivered" targetRef="end" />
+    <sequenceFlow id="f5" sourceRef="on-returned" targetRef="refund" />
+    <userTask id="refund" />
+    <sequenceFlow id="f6" sourceRef="refund" targetRef="end" />
+    <endEvent id="end" />
+  </process>
+</definitions>`;
+
+    it('is a wait state left through the catch event its transition names', async () => {
+      await engine.deploy(gatewayXml);
+      const id = await engine.start('courier');
+      expect(await engine.getWaitStates(id)).toEqual([
+        'await-outcome',
+        'on-delivered',
+        'on-returned',
+      ]);
+
+      await engine.signal(id, 'await-outcome', { transition: 'returned', variables: { why: 'x' } });
+      expect(await engine.getWaitStates(id)).toEqual(['refund']);
+      expect(await engine.getVariables(id)).toEqual({ why: 'x' });
+
+      const byName = await engine.start('courier');
+      await engine.signal(byName, 'await-outcome', { transition: 'sent back' });
+      expect(await engine.getWaitStates(byName)).toEqual(['refund']);
+
+      const byId = await engine.start('courier');
+      await engine.signal(byId, 'await-outcome', { transition: 'on-delivered' });
+      expect((await engine.whenEnded(byId)).status).toBe('completed');
+      expect(engine.liveInstances).toBe(0);
+    });
+
+    it('refuses a transition that names none of its events, and does not move', async () => {
+      await engine.deploy(gatewayXml);
+      const id = await engine.start('courier');
+      const error = await engine
+        .signal(id, 'await-outcome', { transition: 'lost', variables: { why: 'x' } })
+        .catch((e: unknown) => e);
+      expect(PsiError.is(error) && error.code).toBe(EngineErrorCode.TransitionUnknown);
+      expect((error as Error).message).toContain('delivered');
+      expect(await engine.getWaitStates(id)).toEqual([
+        'await-outcome',
+        'on-delivered',
+        'on-returned',
+      ]);
+      expect(await engine.getVariables(id)).toEqual({});
+      expect(engine.liveInstances).toBe(0);
+    });
   });
 });

@@ -18,6 +18,7 @@ import {
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
+  TransitionUnknownError,
 } from '../errors';
 import type { InstanceSnapshot } from '../instance-snapshot';
 import { toJsonVariables } from '../json-variables';
@@ -64,12 +65,15 @@ const SERVICE_TYPES: ReadonlySet<string> = new Set([
   'bpmn:BusinessRuleTask',
 ]);
 
+const EVENT_BASED_GATEWAY = 'bpmn:EventBasedGateway';
+
 /** Activity types that wait for a signal from outside (wait states). */
 const WAIT_TYPES: ReadonlySet<string> = new Set([
   'bpmn:ReceiveTask',
   'bpmn:UserTask',
   'bpmn:ManualTask',
   'bpmn:IntermediateCatchEvent',
+  EVENT_BASED_GATEWAY,
 ]);
 
 /** Event definitions an intermediate catch event can be signalled at (timers fire by themselves). */
@@ -136,6 +140,10 @@ interface LiveInstance {
  * - **Wait states** are `receiveTask`, `userTask`, `manualTask` and message/signal intermediate
  *   catch events (also those behind an event-based gateway); the wait-state name is the
  *   **activity id**. Timer events are not wait states: they fire by themselves.
+ * - **Event-based gateways** are wait states too (one of many): a signal at the gateway's id
+ *   completes the catch event its `transition` names — by the event's id, its `name`, or its
+ *   message's `name` — and the gateway discards the others. A transition naming none of them is
+ *   refused with TransitionUnknownError.
  * - **Variables** are the process environment's `variables`; a signal's `variables` are merged
  *   there before the activity completes (message payloads are not merged by bpmn-engine itself).
  * - **Transitions.** A signal's `transition` is written to the variable `psiTransition` (removed
@@ -289,6 +297,16 @@ export class BpmnEnginePlugin implements ProcessEngine {
         await this.settle(record, live, { force: true });
         throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
       }
+      // An event-based gateway is left through the event its transition names.
+      let chosen = api;
+      if (api.owner.type === EVENT_BASED_GATEWAY && !options.fault) {
+        try {
+          chosen = chooseGatewayEvent(instanceId, api, postponed, options.transition);
+        } catch (error) {
+          await this.settle(record, live, { force: false });
+          throw error;
+        }
+      }
       const environment = this.processEnvironment(live);
       environment.assignVariables({ ...variables });
       if (options.transition === undefined) delete environment.variables[PSI_TRANSITION_VARIABLE];
@@ -314,7 +332,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
         live.services.delete(api.executionId);
         callback(null, { ...variables });
       } else {
-        api.signal({ ...variables });
+        chosen.signal({ ...variables });
       }
       await this.settle(record, live, { force: true });
     });
@@ -667,6 +685,36 @@ function waitPointsOf(postponed: readonly BpmnPostponedApi[]): BpmnWaitPoint[] {
     });
   }
   return points;
+}
+
+/**
+ * The catch event behind an event-based gateway that `transition` names: by its id, its `name`,
+ * or the name of its message. @throws TransitionUnknownError naming the events it waits for.
+ */
+function chooseGatewayEvent(
+  instanceId: string,
+  gateway: BpmnPostponedApi,
+  postponed: readonly BpmnPostponedApi[],
+  transition: string | undefined,
+): BpmnPostponedApi {
+  const targets = new Set((gateway.owner.outbound ?? []).map((flow) => flow.targetId));
+  const events = postponed.filter((a) => targets.has(a.id) && isWaitPoint(a));
+  const namesOf = (event: BpmnPostponedApi): string[] => {
+    const names = [event.id];
+    if (event.owner.name) names.push(event.owner.name);
+    for (const definition of event.owner.behaviour?.eventDefinitions ?? []) {
+      const message = definition.behaviour?.messageRef?.name;
+      if (message) names.push(message);
+    }
+    return names;
+  };
+  const chosen =
+    transition === undefined ? undefined : events.find((e) => namesOf(e).includes(transition));
+  if (!chosen) {
+    const known = [...new Set(events.flatMap(namesOf))];
+    throw new TransitionUnknownError(instanceId, gateway.id, transition, known);
+  }
+  return chosen;
 }
 
 function errorRefOf(api: BpmnPostponedApi): string | undefined {

@@ -21,10 +21,17 @@ export interface BpmnErrorElement {
 export interface BpmnActivity {
   id: string;
   type: string;
+  /** The element's `name` attribute. */
+  name?: string;
   behaviour?: {
     attachedTo?: { id: string };
-    eventDefinitions?: Array<{ type: string; behaviour?: { errorRef?: { id: string } } }>;
+    eventDefinitions?: Array<{
+      type: string;
+      behaviour?: { errorRef?: { id: string }; messageRef?: { id: string; name?: string } };
+    }>;
   };
+  /** Outgoing sequence flows (an event-based gateway's lead to the events it waits for). */
+  outbound?: Array<{ targetId: string }>;
   getActivityById(id: string): BpmnErrorElement | undefined;
 }
 
