@@ -1,0 +1,181 @@
+import { execSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PsiStore } from '@psi/core';
+
+// Restart per PEAL plugin, across real processes: a PSI node (test/engines/restart-child.js, plain
+// JS on the built packages and the built procurement sample) starts an instance and takes it to
+// the receive task "await-confirmation"; then the node is killed (SIGKILL) or closes and exits.
+// A new node on the same SQLite file restores the instance from the store, the supplier's answer
+// is delivered there, and the instance runs to its end (the ERP step included).
+
+const root = path.resolve(__dirname, '..', '..');
+const child = path.join(__dirname, 'restart-child.js');
+
+/** Engine name under which each plugin stores its instances (psi_engine_instance.engine). */
+const plugins = ['reference', 'bpmn-engine'] as const;
+type Plugin = (typeof plugins)[number];
+
+interface JournalEntry {
+  pid: number;
+  kind: string;
+  orderNumber?: string;
+  correlationKey?: string;
+  waitStates?: string[];
+  variables?: Record<string, unknown>;
+  liveEngines?: number;
+  outcome?: { status: string; instanceId?: string };
+  status?: string;
+  message?: string;
+}
+
+describe('engine restart across processes (SQLite file)', () => {
+  let dir: string;
+  beforeAll(() => {
+    // Incremental: seconds when the packages and samples are already built.
+    execSync('npx tsc -b tsconfig.build.json', { cwd: root, stdio: 'pipe' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-restart-'));
+  }, 120_000);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function run(
+    plugin: Plugin,
+    scenario: string,
+    files: { db: string; journal: string },
+    extra: string[] = [],
+  ): { signal: string | null; status: number | null } {
+    const result = spawnSync(
+      process.execPath,
+      [child, plugin, scenario, files.db, files.journal, ...extra],
+      { cwd: root, encoding: 'utf8', timeout: 60_000 },
+    );
+    if (result.status !== 0 && result.signal !== 'SIGKILL') {
+      throw new Error(
+        `child ${plugin} "${scenario}" failed (${String(result.status ?? result.signal)}): ` +
+          `${result.stderr}\n${readJournal(files.journal)
+            .map((e) => JSON.stringify(e))
+            .join('\n')}`,
+      );
+    }
+    return { signal: result.signal, status: result.status };
+  }
+
+  function readJournal(file: string): JournalEntry[] {
+    if (!fs.existsSync(file)) return [];
+    return fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as JournalEntry);
+  }
+
+  async function inspect<T>(db: string, work: (store: PsiStore) => Promise<T>): Promise<T> {
+    const store = await PsiStore.open({ sqlitePath: db });
+    try {
+      return await work(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  async function storedInstance(
+    db: string,
+    engine: Plugin,
+  ): Promise<{ status: string; variables: Record<string, unknown> }> {
+    const rows: Array<{ state: string }> = await inspect(db, (s) =>
+      s.dataSource.query(
+        'SELECT state FROM psi_engine_instance WHERE engine = ? AND "instanceId" = ?',
+        [engine, 'order-1'],
+      ),
+    );
+    expect(rows).toHaveLength(1);
+    return JSON.parse(rows[0].state) as { status: string; variables: Record<string, unknown> };
+  }
+
+  describe.each(plugins)('%s', (plugin) => {
+    it.each([
+      ['killed (SIGKILL)', 'start-then-kill'],
+      ['closed and exited', 'start-then-exit'],
+    ])(
+      'an instance waiting at the receive task survives its node being %s: a new process resumes it from the store, the answer is delivered, it ends',
+      async (_how, scenario) => {
+        const files = {
+          db: path.join(dir, `${plugin}-${scenario}.sqlite`),
+          journal: path.join(dir, `${plugin}-${scenario}.jsonl`),
+        };
+
+        const first = run(plugin, scenario, files);
+        if (scenario === 'start-then-kill') expect(first.signal).toBe('SIGKILL');
+        else expect(first.status).toBe(0);
+
+        const before = readJournal(files.journal);
+        const order = before.find((e) => e.kind === 'order');
+        const waiting = before.find((e) => e.kind === 'waiting');
+        expect(order).toMatchObject({
+          orderNumber: expect.any(String),
+          correlationKey: expect.any(String),
+        });
+        expect(waiting?.waitStates).toEqual(['await-confirmation']);
+        if (plugin === 'bpmn-engine') expect(waiting?.liveEngines).toBe(0);
+        expect(before.some((e) => e.kind === 'exit')).toBe(scenario === 'start-then-exit');
+
+        // Between the processes, the store alone holds the waiting instance and its expectation.
+        expect(await storedInstance(files.db, plugin)).toMatchObject({ status: 'running' });
+        expect(
+          await inspect(files.db, (s) =>
+            s.dataSource.query('SELECT "waitState", status FROM psi_expectation'),
+          ),
+        ).toEqual([{ waitState: 'await-confirmation', status: 'open' }]);
+
+        expect(
+          run(plugin, 'resume', files, [order!.correlationKey!, order!.orderNumber!]).status,
+        ).toBe(0);
+
+        const journal = readJournal(files.journal);
+        expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
+        const pids = [...new Set(journal.map((e) => e.pid))];
+        expect(pids).toHaveLength(2);
+        const resumed = journal.filter((e) => e.pid === pids[1]);
+        const restored = resumed.find((e) => e.kind === 'restored');
+        expect(restored?.waitStates).toEqual(['await-confirmation']);
+        // Restoring recovers each waiting instance once and keeps no Engine for it afterwards.
+        if (plugin === 'bpmn-engine') expect(restored?.liveEngines).toBe(0);
+        // The supplier was called once, by the first process; the new one did not resend.
+        expect(journal.filter((e) => e.kind === 'order')).toHaveLength(1);
+        expect(resumed.find((e) => e.kind === 'receive')?.outcome).toEqual({
+          status: 'delivered',
+          instanceId: 'order-1',
+          expectationId: expect.any(String),
+        });
+        const ended = resumed.find((e) => e.kind === 'ended');
+        expect(ended?.status).toBe('completed');
+        const variables = {
+          orderNumber: order!.orderNumber,
+          archiveRef: 'ARCH-1',
+          confirmationId: 'CONF-1',
+          deliveryDate: '2026-12-01T00:00:00.000Z',
+          erpDocumentId: 'ERP-4711',
+        };
+        expect(ended?.variables).toMatchObject(variables);
+
+        const stored = await storedInstance(files.db, plugin);
+        expect(stored).toMatchObject({ status: 'completed', variables });
+        const tables = await inspect(files.db, async (s) => ({
+          expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
+          outbox: await s.dataSource.query('SELECT status FROM psi_outbox'),
+          parked: await s.dataSource.query('SELECT * FROM psi_parked_message'),
+          deadLetters: await s.dataSource.query('SELECT * FROM psi_dead_letter'),
+        }));
+        expect(tables).toEqual({
+          expectations: [{ status: 'delivered' }],
+          outbox: [{ status: 'sent' }, { status: 'sent' }],
+          parked: [],
+          deadLetters: [],
+        });
+      },
+      120_000,
+    );
+  });
+});
