@@ -5,26 +5,39 @@ export type StatementCounts = Map<string, number>;
 
 type DriverMethod = (this: sqlite3.Database, sql: string, ...rest: unknown[]) => unknown;
 
+type StatementMethod = (this: sqlite3.Statement & { sql: string }, ...rest: unknown[]) => unknown;
+
 /**
- * Counts every statement that goes through `sqlite3.Database#run/#all/#get/#exec` (TypeORM's
- * sqlite driver uses `run` and `all`). The wrapper costs one Map update per statement, well
- * under 1 % of a statement's cost. Returns a function that removes the wrappers.
+ * Counts every statement that goes through `sqlite3.Database#run/#all/#get/#exec`, and through
+ * prepared `Statement#run/#all` (PsiStore's driver caches prepared statements). The wrapper costs
+ * one Map update per statement, well under 1 % of a statement's cost. Returns a function that
+ * removes the wrappers.
  */
 export function countStatements(counts: StatementCounts): () => void {
-  const proto = sqlite3.Database.prototype as unknown as Record<string, DriverMethod>;
-  const originals = new Map<string, DriverMethod>();
+  const count = (sql: string): void => {
+    const keyword = keywordOf(sql);
+    counts.set(keyword, (counts.get(keyword) ?? 0) + 1);
+  };
+  const database = sqlite3.Database.prototype as unknown as Record<string, DriverMethod>;
+  const statement = sqlite3.Statement.prototype as unknown as Record<string, StatementMethod>;
+  const restores: Array<() => void> = [];
   for (const method of ['run', 'all', 'get', 'exec']) {
-    const original = proto[method];
-    originals.set(method, original);
-    proto[method] = function (this: sqlite3.Database, sql: string, ...rest: unknown[]) {
-      const keyword = keywordOf(sql);
-      counts.set(keyword, (counts.get(keyword) ?? 0) + 1);
+    const original = database[method];
+    restores.push(() => (database[method] = original));
+    database[method] = function (this: sqlite3.Database, sql: string, ...rest: unknown[]) {
+      count(sql);
       return original.call(this, sql, ...rest);
     };
   }
-  return () => {
-    for (const [method, original] of originals) proto[method] = original;
-  };
+  for (const method of ['run', 'all']) {
+    const original = statement[method];
+    restores.push(() => (statement[method] = original));
+    statement[method] = function (this: sqlite3.Statement & { sql: string }, ...rest: unknown[]) {
+      count(this.sql);
+      return original.apply(this, rest);
+    };
+  }
+  return () => restores.forEach((restore) => restore());
 }
 
 function keywordOf(sql: string): string {

@@ -26,8 +26,13 @@ interface Pending {
 /**
  * SQLite has one writer and TypeORM's sqlite driver one connection, so units of work are queued and
  * run one after another. Whatever queued up meanwhile is committed in one transaction (group
- * commit), each unit inside its own savepoint so a failing unit rolls back alone. This is what
- * lifts throughput past one fsync per step when many correlations run concurrently.
+ * commit), which lifts throughput past one commit per step when many correlations run at once.
+ *
+ * A batch first runs optimistically: units back to back, no savepoints (two statements per unit
+ * saved, a third of the hot path's statements). Units rarely fail; when one does, the batch is
+ * rolled back and re-run with each unit in its own savepoint, so the failing unit rolls back alone
+ * and the others commit. Units must therefore be safe to run twice (they only touch the database
+ * and their own locals).
  */
 export class GroupCommitTransactionRunner implements TransactionRunner {
   private readonly queue: Pending[] = [];
@@ -58,33 +63,73 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
 
   private async runBatch(batch: Pending[]): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      // IMMEDIATE takes the write lock up front, so another process waits (busy_timeout)
-      // instead of failing on a read-to-write lock upgrade.
-      await runner.query('BEGIN IMMEDIATE');
-      setTransactionActive(runner, true);
-      for (const pending of batch) outcomes.push(await runInSavepoint(runner, pending.work));
-      await runner.query('COMMIT');
+      await begin(runner);
+      let outcomes = await runBackToBack(runner, batch);
+      const failed = outcomes.find((outcome) => !outcome.ok);
+      if (failed && batch.length > 1) {
+        // The failed unit's half-done writes are in the transaction: roll the batch back and
+        // run it again, isolating each unit in a savepoint.
+        await rollback(runner);
+        await begin(runner);
+        outcomes = await runInSavepoints(runner, batch);
+      }
+      if (failed && batch.length === 1) await rollback(runner);
+      else await commit(runner);
+      batch.forEach((pending, i) => settle(pending, outcomes[i]));
     } catch (error) {
-      await runner.query('ROLLBACK').catch(() => undefined);
+      // BEGIN, COMMIT or a savepoint statement failed: nothing of the batch is committed.
+      await rollback(runner).catch(() => undefined);
       batch.forEach((pending) => pending.reject(error));
-      return;
-    } finally {
-      setTransactionActive(runner, false);
     }
-    batch.forEach((pending, i) => {
-      const outcome = outcomes[i];
-      if (outcome.ok) pending.resolve(outcome.value);
-      else pending.reject(outcome.error);
-    });
   }
 }
 
-async function runInSavepoint(
-  runner: QueryRunner,
-  work: UnitOfWork<unknown>,
-): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+// IMMEDIATE takes the write lock up front, so another process waits (busy_timeout) instead of
+// failing on a read-to-write lock upgrade.
+async function begin(runner: QueryRunner): Promise<void> {
+  await runner.query('BEGIN IMMEDIATE');
+  setTransactionActive(runner, true);
+}
+
+async function commit(runner: QueryRunner): Promise<void> {
+  await runner.query('COMMIT');
+  setTransactionActive(runner, false);
+}
+
+async function rollback(runner: QueryRunner): Promise<void> {
+  setTransactionActive(runner, false);
+  await runner.query('ROLLBACK');
+}
+
+function settle(pending: Pending, outcome: Outcome): void {
+  if (outcome.ok) pending.resolve(outcome.value);
+  else pending.reject(outcome.error);
+}
+
+/** Units back to back without savepoints, stopping at the first that fails. */
+async function runBackToBack(runner: QueryRunner, batch: Pending[]): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  for (const pending of batch) {
+    try {
+      outcomes.push({ ok: true, value: await pending.work(runner.manager) });
+    } catch (error) {
+      outcomes.push({ ok: false, error });
+      break;
+    }
+  }
+  return outcomes;
+}
+
+async function runInSavepoints(runner: QueryRunner, batch: Pending[]): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  for (const pending of batch) outcomes.push(await runInSavepoint(runner, pending.work));
+  return outcomes;
+}
+
+async function runInSavepoint(runner: QueryRunner, work: UnitOfWork<unknown>): Promise<Outcome> {
   await runner.query('SAVEPOINT psi_unit');
   try {
     const value = await work(runner.manager);
