@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { psiEntities, psiMigrations } from './entities';
-import { sqliteDriver } from './sqlite-driver';
+import { bindNumberParameters, sqliteDriver } from './sqlite-driver';
 import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options';
 import {
   GroupCommitTransactionRunner,
@@ -34,6 +34,7 @@ export class PsiStore {
   static async open(options: StoreOptions = {}): Promise<PsiStore> {
     const compiled = compileStoreOptions(options);
     const dataSource = new DataSource(dataSourceOptions(compiled));
+    if (compiled.type === 'sqlite') bindNumberParameters(dataSource);
     await dataSource.initialize();
     if (compiled.type === 'sqlite') {
       // WAL lets readers in other processes work while one writes; busy_timeout makes a second

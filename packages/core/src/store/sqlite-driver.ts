@@ -1,4 +1,5 @@
 import * as sqlite3 from 'sqlite3';
+import type { DataSource } from 'typeorm';
 
 type Callback = (this: sqlite3.RunResult, error: Error | null, rows?: unknown[]) => void;
 
@@ -104,4 +105,33 @@ const FAILED_RESULT = { lastID: 0, changes: 0 } as sqlite3.RunResult;
 export function sqliteDriver(): object {
   const driver = { ...sqlite3, Database: CachingDatabase };
   return { ...driver, verbose: () => driver };
+}
+
+type EscapeQuery = (
+  sql: string,
+  parameters: Record<string, unknown>,
+  nativeParameters: Record<string, unknown>,
+) => [string, unknown[]];
+
+/** A number on its way through TypeORM's escaping, so it is bound instead of inlined. */
+class BoundNumber {
+  constructor(readonly value: number) {}
+}
+
+/**
+ * TypeORM's SQLite driver writes number parameters into the SQL text, so every timestamp makes
+ * a new statement and defeats the statement cache. This binds them as parameters instead; SQLite
+ * compares and stores them the same way.
+ */
+export function bindNumberParameters(dataSource: DataSource): void {
+  const driver = dataSource.driver as unknown as { escapeQueryWithParameters: EscapeQuery };
+  const escape = driver.escapeQueryWithParameters.bind(driver);
+  driver.escapeQueryWithParameters = (sql, parameters, nativeParameters) => {
+    const boxed: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(parameters ?? {})) {
+      boxed[key] = typeof value === 'number' ? new BoundNumber(value) : value;
+    }
+    const [query, bound] = escape(sql, boxed, nativeParameters);
+    return [query, bound.map((value) => (value instanceof BoundNumber ? value.value : value))];
+  };
 }
