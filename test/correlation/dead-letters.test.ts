@@ -184,6 +184,12 @@ describeEachStore('dead letters', () => {
       'superseded',
       'late',
     ]);
+    // Each names the invocation whose expectation the answer was for.
+    const invocationId = trail.find((e) => e.kind === 'invoked')?.invocationId;
+    expect(invocationId).toEqual(expect.any(String));
+    for (const entry of trail.filter((e) => e.kind === 'dead-lettered')) {
+      expect(entry.invocationId).toBe(invocationId);
+    }
   });
 
   it('replays an expired letter once its expectation exists, and a handler-failed one once the handler recovers', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { DeadLetterNotFoundError } from '../errors';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-letter.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
@@ -44,9 +45,25 @@ export class DeadLetterQueue {
     audit: Audit,
     message: ReceivedMessage,
     reason: DeadLetterReason,
-    context: { detail?: unknown; instanceId?: string | null; expectationId?: string | null } = {},
+    context: {
+      detail?: unknown;
+      instanceId?: string | null;
+      expectationId?: string | null;
+      invocationId?: string | null;
+    } = {},
   ): Promise<ReceiveOutcome> {
     const id = randomUUID();
+    // The audit row names the invocation, so an instance's trail shows which call lost an answer.
+    const invocationId =
+      context.invocationId ??
+      (context.expectationId
+        ? (
+            await tx.findOne(ExpectationEntity, {
+              where: { id: context.expectationId },
+              select: { invocationId: true },
+            })
+          )?.invocationId
+        : undefined);
     await tx.insert(DeadLetterEntity, {
       id,
       messageId: message.messageId,
@@ -67,6 +84,7 @@ export class DeadLetterQueue {
     await audit({
       kind: 'dead-lettered',
       instanceId: context.instanceId ?? undefined,
+      invocationId: invocationId ?? undefined,
       detail: { deadLetterId: id, event: message.event, reason, detail: context.detail },
     });
     return { status: 'dead-lettered', deadLetterId: id, reason };
