@@ -1,0 +1,111 @@
+import { Coordinator, PsiStore, type DeadLetter, type TraceEvent } from '@psi/core';
+import { ReferenceEngine, type InstanceSnapshot } from '@psi/engines';
+import { InsertIntoErpAdapter } from './adapters/insert-into-erp.adapter';
+import { SendOrderAdapter } from './adapters/send-order.adapter';
+import type { DemoTransport } from './demo-options';
+import { createDemoWiring, type DemoKafkaOptions } from './demo-wiring';
+import { procurementProcess } from './procurement.process';
+import { formatTrace } from './trace-printer';
+
+export interface ProcurementRunOptions {
+  /** SQLite file of the store; kept between runs. */
+  sqlitePath: string;
+  /** @default 'in-process' */
+  transport?: DemoTransport;
+  /** Required for `transport: 'kafka'`. */
+  kafka?: DemoKafkaOptions;
+  /** Receives each line of the narrative, trace included. @default prints nothing */
+  print?: (line: string) => void;
+}
+
+/** What one run of the demo did. */
+export interface ProcurementRun {
+  instanceId: string;
+  final: InstanceSnapshot;
+  /** Everything PSI traced during the run (the one instance, and answers before they matched it). */
+  trace: TraceEvent[];
+  /** Dead letters of this instance (none when all went well). */
+  deadLetters: DeadLetter[];
+  /** Where the supplier and the ERP were. */
+  wiring: string;
+}
+
+/**
+ * The procurement demo, as a function: opens the store, wires the transport, starts one order and
+ * plays the slow manual step — "printed and archived" is signalled only once the supplier's
+ * confirmation is parked, so it always arrives before the instance waits for it. Resolves when
+ * the instance ended; everything it opened is closed again, so it can run again on the same file.
+ */
+export async function runProcurement(options: ProcurementRunOptions): Promise<ProcurementRun> {
+  const print = options.print ?? (() => undefined);
+  const startedAt = Date.now();
+  const at = (): string => `+${String(Date.now() - startedAt).padStart(4)} ms`;
+  const wiring = await createDemoWiring(options.transport ?? 'in-process', options.kafka);
+  const trace: TraceEvent[] = [];
+  const parked = deferred<void>();
+  let store: PsiStore | undefined;
+  let engine: ReferenceEngine | undefined;
+  let coordinator: Coordinator | undefined;
+  try {
+    store = await PsiStore.open({ sqlitePath: options.sqlitePath });
+    engine = new ReferenceEngine({
+      definitions: [procurementProcess],
+      stateRepository: store.engineStates(),
+    });
+    coordinator = await Coordinator.create({
+      store,
+      engine,
+      registry: wiring.registry,
+      transports: wiring.transports,
+      adapters: [SendOrderAdapter, InsertIntoErpAdapter],
+      onTrace: (event: TraceEvent) => {
+        trace.push(event);
+        print(formatTrace(event, startedAt));
+        if (event.kind === 'parked') parked.resolve();
+      },
+    });
+    // Kafka consumers join their groups meanwhile (a few seconds on a fresh group).
+    await Promise.all([wiring.start(), coordinator.start()]);
+
+    print(`PSI procurement demo — store: ${options.sqlitePath}`);
+    print(`transport: ${options.transport ?? 'in-process'} — ${wiring.description}\n`);
+    const instanceId = await engine.start('procurement', {
+      customer: 'ACME Tools',
+      item: 'M8 steel bolts',
+      quantity: 500,
+    });
+    print(`${at()}  started       instance ${instanceId}`);
+
+    // The slow manual step: printing and archiving finishes only after the confirmation is in.
+    await parked.promise;
+    print(`${at()}  manual step   order printed and archived`);
+    await engine.signal(instanceId, 'print-and-archive', {
+      transition: 'printed',
+      variables: { archiveRef: 'ARCH-2026-0042' },
+    });
+
+    const final = await engine.whenEnded(instanceId);
+    await coordinator.idle();
+    const deadLetters = (await coordinator.deadLetters.list()).filter(
+      (letter) => letter.instanceId === instanceId,
+    );
+    return {
+      instanceId,
+      final,
+      trace,
+      deadLetters,
+      wiring: wiring.description,
+    };
+  } finally {
+    await coordinator?.close();
+    await engine?.stop();
+    await store?.close();
+    await wiring.close();
+  }
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
