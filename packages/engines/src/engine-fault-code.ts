@@ -1,11 +1,21 @@
 /**
- * Fault codes the reference engine raises or records itself. Catch `SlaExceeded` with a
- * definition's `faults` map; `ScriptFailed` is recorded on instances that ended `failed`.
+ * Fault codes the engines raise or record themselves. Catch `SlaExceeded` with a reference
+ * definition's `faults` map; the others are recorded on instances that ended `failed`.
  */
 export const EngineFaultCode = {
   /** Raised at the current state when an instance outlives its definition's `slaMs`. */
   SlaExceeded: 'PSI_SLA_EXCEEDED',
   /** Recorded when a script step throws; the instance ends `failed`. */
   ScriptFailed: 'PSI_ENGINE_SCRIPT_FAILED',
+  /**
+   * Recorded by the XState plugin when a transition throws (an action, guard or `assign`), or
+   * the machine reaches its `error` status; the instance ends `failed`.
+   */
+  MachineFailed: 'PSI_XSTATE_MACHINE_FAILED',
+  /**
+   * Recorded by the XState plugin when a machine spawns or messages another actor, which a
+   * persisted PSI instance cannot keep; the instance ends `failed`. Use service states instead.
+   */
+  ActorUnsupported: 'PSI_XSTATE_ACTOR_UNSUPPORTED',
 } as const;
 export type EngineFaultCode = (typeof EngineFaultCode)[keyof typeof EngineFaultCode];

@@ -5,6 +5,7 @@ export const EngineErrorCode = {
   DefinitionInvalid: 'PSI_ENGINE_DEFINITION_INVALID',
   DefinitionUnknown: 'PSI_ENGINE_DEFINITION_UNKNOWN',
   TransitionUnknown: 'PSI_ENGINE_TRANSITION_UNKNOWN',
+  TransitionRefused: 'PSI_ENGINE_TRANSITION_REFUSED',
   InstanceExists: 'PSI_ENGINE_INSTANCE_EXISTS',
   StateInvalid: 'PSI_ENGINE_STATE_INVALID',
   EngineStopped: 'PSI_ENGINE_STOPPED',
@@ -76,6 +77,27 @@ export class TransitionUnknownError extends PsiError {
       transition: this.transition,
       known: this.known,
     };
+  }
+}
+
+/**
+ * Thrown by `signal` when the wait state has the transition but its guard refuses it now (an
+ * XState guard on the event). The instance does not move; the signal may succeed later.
+ */
+export class TransitionRefusedError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    readonly waitState: string,
+    readonly transition: string,
+  ) {
+    super(
+      EngineErrorCode.TransitionRefused,
+      `Wait state "${waitState}" of instance ${instanceId} refuses transition "${transition}" now: its guard does not allow it.`,
+    );
+  }
+
+  protected override details(): unknown {
+    return { instanceId: this.instanceId, waitState: this.waitState, transition: this.transition };
   }
 }
 

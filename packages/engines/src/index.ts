@@ -22,6 +22,7 @@ export {
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
   TransitionUnknownError,
+  TransitionRefusedError,
   InstanceExistsError,
   EngineStateError,
   EngineStoppedError,
@@ -34,3 +35,12 @@ export type {
   BpmnStartOptions,
 } from './bpmn/bpmn-engine-plugin';
 export type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn/bpmn-instance-record';
+export { XStatePlugin } from './xstate/xstate-plugin';
+export type { XStatePluginOptions, XStateStartOptions } from './xstate/xstate-plugin-options';
+export { PSI_SERVICE_TAG, PSI_FAULT_EVENT_PREFIX } from './xstate/xstate-definition';
+export type { XStateProcessDefinition } from './xstate/xstate-definition';
+export type {
+  XStateInstanceRecord,
+  XStateTimer,
+  XStatePersistedSnapshot,
+} from './xstate/xstate-instance-record';

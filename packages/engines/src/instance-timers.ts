@@ -17,12 +17,12 @@ interface ArmedTimer {
 }
 
 /**
- * Keeps the armed timers of every instance (its timer step and its SLA) in line with its state:
- * after each change the engine says which timers it wants, and only the differences are cleared
- * or armed.
+ * Keeps the armed timers of every instance in line with its state (the reference engine's timer
+ * step and SLA; the XState plugin's delayed events, one slot per send id): after each change the
+ * engine says which timers it wants, and only the differences are cleared or armed.
  */
-export class InstanceTimers {
-  private readonly armed = new Map<string, Map<TimerSlot, ArmedTimer>>();
+export class InstanceTimers<Slot extends string = TimerSlot> {
+  private readonly armed = new Map<string, Map<Slot, ArmedTimer>>();
 
   constructor(
     private readonly timers: EngineTimers,
@@ -30,8 +30,8 @@ export class InstanceTimers {
   ) {}
 
   /** Arms `wanted` in `slot` unless the same key is armed already; clears the slot when undefined. */
-  sync(instanceId: string, slot: TimerSlot, wanted: WantedTimer | undefined): void {
-    const slots = this.armed.get(instanceId) ?? new Map<TimerSlot, ArmedTimer>();
+  sync(instanceId: string, slot: Slot, wanted: WantedTimer | undefined): void {
+    const slots = this.armed.get(instanceId) ?? new Map<Slot, ArmedTimer>();
     const current = slots.get(slot);
     if (current && current.key === wanted?.key) return;
     if (current) {
@@ -51,6 +51,14 @@ export class InstanceTimers {
     }
     if (slots.size > 0) this.armed.set(instanceId, slots);
     else this.armed.delete(instanceId);
+  }
+
+  /** Arms exactly the timers in `wanted` (by slot) for the instance, clearing its other slots. */
+  syncAll(instanceId: string, wanted: ReadonlyMap<Slot, WantedTimer>): void {
+    for (const slot of [...(this.armed.get(instanceId)?.keys() ?? [])]) {
+      if (!wanted.has(slot)) this.sync(instanceId, slot, undefined);
+    }
+    for (const [slot, timer] of wanted) this.sync(instanceId, slot, timer);
   }
 
   /** Clears every timer of every instance. */

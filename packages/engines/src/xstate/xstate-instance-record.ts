@@ -1,0 +1,72 @@
+import type { Variables } from '@psi/core';
+import { EngineStateError } from '../errors';
+import type { InstanceFault, InstanceStatus } from '../instance-snapshot';
+
+/** A delayed event (an `after` transition, or `raise(..., { delay })`) the plugin has armed. */
+export interface XStateTimer {
+  /** XState's send id, e.g. `xstate.after.1000.order.await-ack`; a cancel names it. */
+  id: string;
+  /** The event sent when it fires, as JSON. */
+  event: { type: string; [key: string]: unknown };
+  /** Epoch ms. */
+  dueAt: number;
+}
+
+/** XState's persisted snapshot (`machine.getPersistedSnapshot`), as JSON. */
+export interface XStatePersistedSnapshot {
+  value: unknown;
+  context: Variables;
+  status: string;
+  [key: string]: unknown;
+}
+
+/**
+ * What the plugin persists per instance (as JSON, engine name `xstate`): XState's persisted
+ * snapshot, the wait states it is in, the activation ids of its service states and the delayed
+ * events XState itself would keep only in a live actor's memory.
+ */
+export interface XStateInstanceRecord {
+  version: 1;
+  instanceId: string;
+  definitionId: string;
+  status: InstanceStatus;
+  snapshot: XStatePersistedSnapshot;
+  /** Leaf states the instance can be signalled at, by dotted path. */
+  waits: string[];
+  /** Service state path → activation id of its current entry. */
+  activations: Record<string, string>;
+  timers: XStateTimer[];
+  /** Every leaf state entered, in order. */
+  history: string[];
+  fault?: InstanceFault;
+  startedAt: number;
+  endedAt?: number;
+}
+
+export function parseXStateInstanceRecord(instanceId: string, json: string): XStateInstanceRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new EngineStateError(instanceId, 'it is not JSON', { cause: error });
+  }
+  const record = value as Partial<XStateInstanceRecord> | null;
+  if (
+    !record ||
+    record.version !== 1 ||
+    typeof record.definitionId !== 'string' ||
+    typeof record.status !== 'string' ||
+    !Array.isArray(record.waits) ||
+    !Array.isArray(record.timers) ||
+    !Array.isArray(record.history) ||
+    typeof record.activations !== 'object' ||
+    record.activations === null ||
+    typeof record.snapshot !== 'object' ||
+    record.snapshot === null ||
+    typeof record.snapshot.context !== 'object' ||
+    record.snapshot.context === null
+  ) {
+    throw new EngineStateError(instanceId, 'it is not an xstate instance record of version 1');
+  }
+  return record as XStateInstanceRecord;
+}

@@ -1,0 +1,616 @@
+import { randomUUID } from 'node:crypto';
+import {
+  EngineSignalRejectedError,
+  InMemoryEngineStateRepository,
+  InstanceNotFoundError,
+  KeyedMutex,
+  type EngineEvent,
+  type EngineEventListener,
+  type EngineStateRepository,
+  type ProcessEngine,
+  type SignalOptions,
+  type Variables,
+} from '@psi/core';
+import {
+  createActor,
+  initialTransition,
+  transition,
+  type AnyMachineSnapshot,
+  type EventObject,
+  type ExecutableActionObject,
+  type Snapshot,
+  type StateValue,
+} from 'xstate';
+import { EngineFaultCode } from '../engine-fault-code';
+import { globalEngineTimers } from '../engine-timers';
+import {
+  EngineStateError,
+  EngineStoppedError,
+  InstanceExistsError,
+  ProcessDefinitionError,
+  ProcessDefinitionUnknownError,
+  TransitionRefusedError,
+  TransitionUnknownError,
+} from '../errors';
+import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
+import { InstanceTimers, type WantedTimer } from '../instance-timers';
+import { toJsonVariables } from '../json-variables';
+import { EndWaiters } from '../shared/end-waiters';
+import { EngineEventHub } from '../shared/engine-event-hub';
+import {
+  ENTERED_ACTION,
+  PSI_FAULT_EVENT_PREFIX,
+  compileXStateProcess,
+  descriptorMatches,
+  leafPathsOf,
+  selfAndAncestors,
+  type CompiledXStateProcess,
+  type XStateLeaf,
+} from './xstate-definition';
+import {
+  parseXStateInstanceRecord,
+  type XStateInstanceRecord,
+  type XStatePersistedSnapshot,
+  type XStateTimer,
+} from './xstate-instance-record';
+import type { XStatePluginOptions, XStateStartOptions } from './xstate-plugin-options';
+
+/** Actions that would create or talk to other actors: a persisted PSI instance has none. */
+const ACTOR_ACTIONS: ReadonlySet<string> = new Set([
+  'xstate.spawnChild',
+  'xstate.sendTo',
+  'xstate.stopChild',
+]);
+
+/** A transition's result, as XState's pure `transition` / `initialTransition` return it. */
+type Macrostep = () => [AnyMachineSnapshot, readonly ExecutableActionObject[]];
+
+class ActorUnsupported extends Error {}
+
+/**
+ * PEAL plugin for [XState](https://stately.ai/docs/xstate) 5: a machine is the process
+ * definition, its `context` holds the process variables, and every leaf state is a wait state.
+ *
+ * - **Wait states** are the leaf states the instance is in (parallel regions give several), named
+ *   by their dotted key path from the root: `await-confirmation`, `review.await-approval`.
+ * - **Signals are events**: `signal(id, state, { transition, variables })` merges `variables` into
+ *   `context`, then sends the event `{ type: transition, variables }` (the `defaultEvent`, `done`,
+ *   when no transition is named). It must be handled by that state or one of its ancestors, else
+ *   TransitionUnknownError (TransitionRefusedError when only a guard said no); a state the
+ *   instance is not in is refused with EngineSignalRejectedError.
+ * - **Service steps** are leaf states tagged `psi.service` ({@link PSI_SERVICE_TAG}): entering one
+ *   raises `service-step-entered` with the **state path as step**, so `@ServiceAdapter({ step })`
+ *   binds an adapter to it; PSI signals it (usually with the default event) when the adapter is
+ *   done. Other leaf states raise `wait-state-entered`. `invoke` is refused: services run through
+ *   adapters, so the machine stays pure data.
+ * - **Faults** are sent as the event `fault.<code>` (with `code` and `message`): a machine catches
+ *   them with `on: { 'fault.PSI_TIMEOUT': ... }` or `'fault.*'`; an uncaught fault aborts the
+ *   instance. A throwing action, guard or `assign` ends it `failed` (`PSI_XSTATE_MACHINE_FAILED`).
+ * - **State.** Transitions are computed with XState's pure `transition()`: no actor is ever
+ *   started, and a waiting instance is only its persisted snapshot in the store. Custom actions
+ *   run (at least once) when their transition is computed. XState keeps delayed events (`after`)
+ *   only inside a live actor, so the plugin keeps them itself: their due times are persisted,
+ *   armed on PSI-side timers, and re-armed by `restore()` (firing at once when they fell due while
+ *   nothing ran).
+ */
+export class XStatePlugin implements ProcessEngine {
+  readonly name = 'xstate';
+
+  private readonly processes = new Map<string, CompiledXStateProcess>();
+  private readonly repository: EngineStateRepository;
+  private readonly clock: () => number;
+  private readonly defaultEvent: string;
+  private readonly timers: InstanceTimers<string>;
+  private readonly mutex = new KeyedMutex();
+  private readonly events: EngineEventHub;
+  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
+  private stopped = false;
+
+  /** @throws ProcessDefinitionError when a machine cannot run here or two share an id. */
+  constructor(options: XStatePluginOptions) {
+    for (const definition of options.definitions) {
+      const process = compileXStateProcess(definition);
+      if (this.processes.has(process.id)) {
+        throw new ProcessDefinitionError(process.id, ['another definition has the same id']);
+      }
+      this.processes.set(process.id, process);
+    }
+    this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
+    this.clock = options.clock ?? (() => Date.now());
+    this.defaultEvent = options.defaultEvent ?? 'done';
+    this.timers = new InstanceTimers<string>(options.timers ?? globalEngineTimers, this.clock);
+    this.events = new EngineEventHub(
+      options.onError ??
+        ((error) => console.error('[@psi/engines] xstate plugin, background failure:', error)),
+    );
+  }
+
+  /**
+   * Starts an instance: `variables` are the machine's `input` and are merged over its initial
+   * `context`. Runs to the first wait state (or the end); resolves with the instance id once that
+   * state is persisted and its events emitted.
+   *
+   * @throws ProcessDefinitionUnknownError, InstanceExistsError, VariablesInvalidError
+   */
+  async start(
+    definitionId: string,
+    variables: Variables = {},
+    options: XStateStartOptions = {},
+  ): Promise<string> {
+    this.assertRunning();
+    const process = this.process(definitionId);
+    const initial = toJsonVariables(variables);
+    const instanceId = options.instanceId ?? randomUUID();
+    await this.mutex.run(instanceId, async () => {
+      if ((await this.read(instanceId)) !== undefined) throw new InstanceExistsError(instanceId);
+      const record: XStateInstanceRecord = {
+        version: 1,
+        instanceId,
+        definitionId,
+        status: 'running',
+        snapshot: { value: null, context: initial, status: 'active' },
+        waits: [],
+        activations: {},
+        timers: [],
+        history: [],
+        startedAt: this.clock(),
+      };
+      const events: EngineEvent[] = [];
+      this.apply(
+        process,
+        record,
+        () => asMacrostep(initialTransition(process.machine, initial)),
+        events,
+      );
+      await this.commit(record, events);
+    });
+    return instanceId;
+  }
+
+  /**
+   * Leaves `waitState` with an event: merges `variables` into `context`, then sends
+   * `fault.<code>` for a fault (uncaught: the instance is aborted), else `transition` (or the
+   * `defaultEvent`).
+   *
+   * @throws InstanceNotFoundError; EngineSignalRejectedError, naming the current wait states,
+   * when the instance is not at `waitState`; TransitionUnknownError when neither the state nor
+   * its ancestors handle the event; TransitionRefusedError when their guards refuse it.
+   */
+  async signal(instanceId: string, waitState: string, options: SignalOptions = {}): Promise<void> {
+    this.assertRunning();
+    const variables =
+      options.variables === undefined ? undefined : toJsonVariables(options.variables);
+    await this.mutex.run(instanceId, async () => {
+      const record = await this.require(instanceId);
+      if (record.status !== 'running' || !record.waits.includes(waitState)) {
+        throw new EngineSignalRejectedError(instanceId, waitState, waitStatesOf(record));
+      }
+      const process = this.process(record.definitionId);
+      const leaf = this.leaf(process, record, waitState);
+      const context = { ...record.snapshot.context, ...variables };
+      const snapshot = this.restoreSnapshot(process, record, context);
+      const events: EngineEvent[] = [];
+      if (options.fault) {
+        const { code, message } = options.fault;
+        const event = { type: `${PSI_FAULT_EVENT_PREFIX}${code}`, code, message };
+        if (!takesEvent(process, snapshot, leaf, event)) {
+          record.snapshot.context = context;
+          this.end(record, 'aborted', { code, message }, events);
+          await this.commit(record, events);
+          return;
+        }
+        this.apply(
+          process,
+          record,
+          () => asMacrostep(transition(process.machine, snapshot, event)),
+          events,
+        );
+      } else {
+        const type = options.transition ?? this.defaultEvent;
+        const event = { type, variables: variables ?? {} };
+        if (!takesEvent(process, snapshot, leaf, event)) {
+          const known = knownEvents(leaf);
+          if (known.some((descriptor) => descriptorMatches(descriptor, type))) {
+            throw new TransitionRefusedError(instanceId, waitState, type);
+          }
+          throw new TransitionUnknownError(instanceId, waitState, options.transition, known);
+        }
+        this.apply(
+          process,
+          record,
+          () => asMacrostep(transition(process.machine, snapshot, event)),
+          events,
+        );
+      }
+      await this.commit(record, events);
+    });
+  }
+
+  /** The instance's variables (a copy of its `context`). @throws InstanceNotFoundError */
+  async getVariables(instanceId: string): Promise<Variables> {
+    return (await this.require(instanceId)).snapshot.context;
+  }
+
+  /**
+   * Merges `variables` into the instance's `context` without moving it; also allowed on ended
+   * instances, so late results are kept. @throws InstanceNotFoundError, VariablesInvalidError
+   */
+  async setVariables(instanceId: string, variables: Variables): Promise<void> {
+    this.assertRunning();
+    const update = toJsonVariables(variables);
+    await this.mutex.run(instanceId, async () => {
+      const record = await this.require(instanceId);
+      Object.assign(record.snapshot.context, update);
+      await this.commit(record, []);
+    });
+  }
+
+  /** The leaf states the instance can be signalled at; empty once it ended. @throws InstanceNotFoundError */
+  async getWaitStates(instanceId: string): Promise<readonly string[]> {
+    return waitStatesOf(await this.require(instanceId));
+  }
+
+  /** A copy of the instance as last persisted. @throws InstanceNotFoundError */
+  async getInstance(instanceId: string): Promise<InstanceSnapshot> {
+    return toSnapshot(await this.require(instanceId));
+  }
+
+  /**
+   * Resolves with the final snapshot once the instance ends, at once when it already has.
+   * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
+   */
+  whenEnded(instanceId: string): Promise<InstanceSnapshot> {
+    return this.endWaiters.waitFor(instanceId, async () => {
+      const record = await this.require(instanceId);
+      if (record.status !== 'running') return toSnapshot(record);
+      if (this.stopped) throw new EngineStoppedError(this.name);
+      return undefined;
+    });
+  }
+
+  /** Registers a listener; its exceptions are reported to `onError` and never stop the plugin. */
+  subscribe(listener: EngineEventListener): () => void {
+    return this.events.subscribe(listener);
+  }
+
+  /**
+   * Picks up every running instance in the state repository (after a restart): delayed events
+   * that fell due while nothing ran fire at once, in due order; the others are armed with the
+   * time left; then every wait state raises its event again (`service-step-entered` with the same
+   * activationId, `wait-state-entered`). Instances that cannot be restored are reported to
+   * `onError` and skipped.
+   */
+  async restore(): Promise<void> {
+    this.assertRunning();
+    const ids = await this.repository.list(this.name);
+    await Promise.all(
+      ids.map((id) =>
+        this.mutex
+          .run(id, () => this.restoreInstance(id))
+          .catch((error: unknown) => this.events.report(error)),
+      ),
+    );
+  }
+
+  /** How many delayed events are armed on timers right now, over all instances. */
+  get armedTimers(): number {
+    return this.timers.size;
+  }
+
+  /**
+   * Clears every timer and emits no event from now on; resolves once operations in progress have
+   * persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.events.close();
+    this.timers.clearAll();
+    await this.mutex.idle();
+    this.timers.clearAll();
+    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
+  }
+
+  private async restoreInstance(instanceId: string): Promise<void> {
+    const record = await this.read(instanceId);
+    if (!record || record.status !== 'running') return;
+    const process = this.process(record.definitionId);
+    const raised = new Set<string>();
+    for (;;) {
+      const now = this.clock();
+      const due = record.timers.filter((t) => t.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt)[0];
+      if (!due || record.status !== 'running') break;
+      const events: EngineEvent[] = [];
+      this.fire(process, record, due, events);
+      await this.commit(record, events);
+      for (const event of events) {
+        if (event.type === 'service-step-entered') raised.add(event.step);
+        if (event.type === 'wait-state-entered') raised.add(event.waitState);
+      }
+    }
+    if (record.status !== 'running') return;
+    this.syncTimers(record);
+    this.events.emit(
+      record.waits
+        .filter((state) => !raised.has(state))
+        .map((state) => this.enteredEvent(record, state)),
+    );
+  }
+
+  private async fireTimer(instanceId: string, timerId: string, dueAt: number): Promise<void> {
+    await this.mutex.run(instanceId, async () => {
+      if (this.stopped) return;
+      const record = await this.read(instanceId);
+      if (!record || record.status !== 'running') return;
+      const timer = record.timers.find((t) => t.id === timerId && t.dueAt === dueAt);
+      if (!timer) return;
+      const events: EngineEvent[] = [];
+      this.fire(this.process(record.definitionId), record, timer, events);
+      await this.commit(record, events);
+    });
+  }
+
+  /** Sends a delayed event that fell due. */
+  private fire(
+    process: CompiledXStateProcess,
+    record: XStateInstanceRecord,
+    timer: XStateTimer,
+    events: EngineEvent[],
+  ): void {
+    record.timers = record.timers.filter((t) => t !== timer);
+    const snapshot = this.restoreSnapshot(process, record, record.snapshot.context);
+    this.apply(
+      process,
+      record,
+      () => asMacrostep(transition(process.machine, snapshot, timer.event)),
+      events,
+    );
+  }
+
+  /**
+   * Computes a macrostep and folds it into `record`: entered states, delayed events armed or
+   * cancelled, custom actions run, the new snapshot, the end. Appends the events to emit.
+   */
+  private apply(
+    process: CompiledXStateProcess,
+    record: XStateInstanceRecord,
+    macrostep: Macrostep,
+    events: EngineEvent[],
+  ): void {
+    let next: AnyMachineSnapshot;
+    const entered: string[] = [];
+    try {
+      let actions: readonly ExecutableActionObject[];
+      [next, actions] = macrostep();
+      for (const action of actions) this.perform(record, action, entered);
+      if (Object.keys(next.children as object).length > 0) {
+        throw new ActorUnsupported('the machine spawned a child actor');
+      }
+    } catch (error) {
+      const unsupported = error instanceof ActorUnsupported;
+      this.end(
+        record,
+        'failed',
+        {
+          code: unsupported ? EngineFaultCode.ActorUnsupported : EngineFaultCode.MachineFailed,
+          message: unsupported
+            ? `${error.message}; a PSI instance is a persisted snapshot and keeps no actors: use a "psi.service" state instead`
+            : `The machine failed: ${error instanceof Error ? error.message : String(error)}`,
+        },
+        events,
+      );
+      return;
+    }
+    record.snapshot = persistedSnapshotOf(process, next);
+    if (next.status === 'done') {
+      this.end(record, 'completed', undefined, events);
+      return;
+    }
+    if (next.status === 'error') {
+      const error: unknown = next.error;
+      const message = error instanceof Error ? error.message : String(error);
+      this.end(record, 'failed', { code: EngineFaultCode.MachineFailed, message }, events);
+      return;
+    }
+    record.waits = leafPathsOf(next.value as StateValue).filter((path) => {
+      const kind = process.leaves.get(path)?.kind;
+      return kind === 'service' || kind === 'wait';
+    });
+    const activations: Record<string, string> = {};
+    const fresh = new Set(entered);
+    for (const state of record.waits) {
+      if (process.leaves.get(state)?.kind !== 'service') continue;
+      const current = record.activations[state];
+      activations[state] = fresh.has(state) || current === undefined ? randomUUID() : current;
+    }
+    record.activations = activations;
+    // Entered, in entry order (the last entry counts), and still there at the end of the step.
+    const order = [...new Set([...entered].reverse())].reverse();
+    for (const state of order) {
+      if (record.waits.includes(state)) events.push(this.enteredEvent(record, state));
+    }
+  }
+
+  /** Carries out one action a macrostep returned. */
+  private perform(
+    record: XStateInstanceRecord,
+    action: ExecutableActionObject,
+    entered: string[],
+  ): void {
+    if (action.type === ENTERED_ACTION) {
+      const { state } = action.params as { state: string };
+      entered.push(state);
+      record.history.push(state);
+    } else if (action.type === 'xstate.raise') {
+      const params = action.params as { event: EventObject; id?: string; delay?: number };
+      if (params.delay === undefined) return;
+      const id = params.id ?? randomUUID();
+      const event = JSON.parse(JSON.stringify(params.event)) as XStateTimer['event'];
+      record.timers = record.timers.filter((t) => t.id !== id);
+      record.timers.push({ id, event, dueAt: this.clock() + params.delay });
+    } else if (action.type === 'xstate.cancel') {
+      const { sendId } = action.params as { sendId: string };
+      record.timers = record.timers.filter((t) => t.id !== sendId);
+    } else if (ACTOR_ACTIONS.has(action.type)) {
+      throw new ActorUnsupported(`the machine ran "${action.type}"`);
+    } else if (!action.type.startsWith('xstate.') && action.exec) {
+      action.exec(action.info, action.params);
+    }
+  }
+
+  private end(
+    record: XStateInstanceRecord,
+    status: Exclude<InstanceStatus, 'running'>,
+    fault: InstanceFault | undefined,
+    events: EngineEvent[],
+  ): void {
+    record.status = status;
+    if (fault) record.fault = fault;
+    record.waits = [];
+    record.activations = {};
+    record.timers = [];
+    record.endedAt = this.clock();
+    events.push({ type: 'instance-ended', instanceId: record.instanceId, outcome: status });
+  }
+
+  private enteredEvent(record: XStateInstanceRecord, state: string): EngineEvent {
+    const activationId = record.activations[state];
+    return activationId === undefined
+      ? { type: 'wait-state-entered', instanceId: record.instanceId, waitState: state }
+      : { type: 'service-step-entered', instanceId: record.instanceId, step: state, activationId };
+  }
+
+  /** Persists, then re-arms timers, emits the events and settles `whenEnded` callers. */
+  private async commit(
+    record: XStateInstanceRecord,
+    events: readonly EngineEvent[],
+  ): Promise<void> {
+    await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+    this.syncTimers(record);
+    this.events.emit(events);
+    if (record.status !== 'running') this.endWaiters.settle(record.instanceId, toSnapshot(record));
+  }
+
+  private syncTimers(record: XStateInstanceRecord): void {
+    const wanted = new Map<string, WantedTimer>();
+    if (record.status === 'running' && !this.stopped) {
+      const { instanceId } = record;
+      for (const { id, dueAt } of record.timers) {
+        wanted.set(id, {
+          key: `${id}@${dueAt}`,
+          dueAt,
+          fire: () => this.events.background(this.fireTimer(instanceId, id, dueAt)),
+        });
+      }
+    }
+    this.timers.syncAll(record.instanceId, wanted);
+  }
+
+  /** The machine snapshot of `record` with `context`, built without starting an actor. */
+  private restoreSnapshot(
+    process: CompiledXStateProcess,
+    record: XStateInstanceRecord,
+    context: Variables,
+  ): AnyMachineSnapshot {
+    const persisted = JSON.parse(
+      JSON.stringify({ ...record.snapshot, context }),
+    ) as Snapshot<unknown>;
+    try {
+      return createActor(process.machine, {
+        snapshot: persisted,
+      }).getSnapshot() as AnyMachineSnapshot;
+    } catch (error) {
+      throw new EngineStateError(
+        record.instanceId,
+        `machine "${process.id}" cannot restore its snapshot`,
+        { cause: error },
+      );
+    }
+  }
+
+  private leaf(
+    process: CompiledXStateProcess,
+    record: XStateInstanceRecord,
+    path: string,
+  ): XStateLeaf {
+    const leaf = process.leaves.get(path);
+    if (!leaf) {
+      throw new EngineStateError(
+        record.instanceId,
+        `it waits at "${path}", which machine "${process.id}" does not have`,
+      );
+    }
+    return leaf;
+  }
+
+  private process(definitionId: string): CompiledXStateProcess {
+    const process = this.processes.get(definitionId);
+    if (!process) throw new ProcessDefinitionUnknownError(definitionId, [...this.processes.keys()]);
+    return process;
+  }
+
+  private async read(instanceId: string): Promise<XStateInstanceRecord | undefined> {
+    const json = await this.repository.load(this.name, instanceId);
+    return json === undefined ? undefined : parseXStateInstanceRecord(instanceId, json);
+  }
+
+  private async require(instanceId: string): Promise<XStateInstanceRecord> {
+    const record = await this.read(instanceId);
+    if (!record) throw new InstanceNotFoundError(instanceId);
+    return record;
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new EngineStoppedError(this.name);
+  }
+}
+
+function asMacrostep(
+  result: [unknown, readonly unknown[]],
+): [AnyMachineSnapshot, readonly ExecutableActionObject[]] {
+  return result as [AnyMachineSnapshot, readonly ExecutableActionObject[]];
+}
+
+/** Whether `event` is taken (guards included) by a transition of `leaf` or one of its ancestors. */
+function takesEvent(
+  process: CompiledXStateProcess,
+  snapshot: AnyMachineSnapshot,
+  leaf: XStateLeaf,
+  event: EventObject,
+): boolean {
+  const chain = new Set(selfAndAncestors(leaf.node));
+  return process.machine.getTransitionData(snapshot, event).some((t) => chain.has(t.source));
+}
+
+/** The event descriptors the state and its ancestors handle, without XState's internal ones. */
+function knownEvents(leaf: XStateLeaf): string[] {
+  const descriptors = selfAndAncestors(leaf.node).flatMap((node) => node.ownEvents as string[]);
+  return [...new Set(descriptors.filter((d) => !d.startsWith('xstate.')))];
+}
+
+function persistedSnapshotOf(
+  process: CompiledXStateProcess,
+  snapshot: AnyMachineSnapshot,
+): XStatePersistedSnapshot {
+  return JSON.parse(
+    JSON.stringify(process.machine.getPersistedSnapshot(snapshot)),
+  ) as XStatePersistedSnapshot;
+}
+
+function waitStatesOf(record: XStateInstanceRecord): string[] {
+  return record.status === 'running' ? [...record.waits] : [];
+}
+
+function toSnapshot(record: XStateInstanceRecord): InstanceSnapshot {
+  const waitStates = waitStatesOf(record);
+  const snapshot: InstanceSnapshot = {
+    instanceId: record.instanceId,
+    definitionId: record.definitionId,
+    status: record.status,
+    waitStates,
+    variables: JSON.parse(JSON.stringify(record.snapshot.context)) as Variables,
+    history: [...record.history],
+  };
+  if (waitStates[0] !== undefined) snapshot.currentStep = waitStates[0];
+  if (record.fault) snapshot.fault = { ...record.fault };
+  return snapshot;
+}
