@@ -250,7 +250,7 @@ describe(XStatePlugin, () => {
       });
     });
 
-    it('ends the instance failed when an action throws, or the machine spawns an actor', async () => {
+    it('ends the instance failed when an action or guard throws, or the machine spawns an actor', async () => {
       const throwing = createMachine({
         id: 'throwing',
         initial: 'a',
@@ -268,17 +268,40 @@ describe(XStatePlugin, () => {
           b: {},
         },
       });
+      const guarded = createMachine({
+        id: 'guarded',
+        initial: 'a',
+        states: {
+          a: {
+            on: {
+              go: {
+                target: 'b',
+                guard: () => {
+                  throw new Error('guard broke');
+                },
+              },
+            },
+          },
+          b: {},
+        },
+      });
       const spawning = createMachine({
         id: 'spawning',
         initial: 'a',
         states: { a: { on: { go: 'b' } }, b: { entry: spawnChild(createMachine({})) } },
       });
-      const failing = new XStatePlugin({ definitions: [throwing, spawning] });
+      const failing = new XStatePlugin({ definitions: [throwing, guarded, spawning] });
       const a = await failing.start('throwing');
       await failing.signal(a, 'a', { transition: 'go' });
       expect(await failing.getInstance(a)).toMatchObject({
         status: 'failed',
         fault: { code: EngineFaultCode.MachineFailed, message: expect.stringContaining('printer') },
+      });
+      const g = await failing.start('guarded');
+      await failing.signal(g, 'a', { transition: 'go' });
+      expect(await failing.getInstance(g)).toMatchObject({
+        status: 'failed',
+        fault: { code: EngineFaultCode.MachineFailed, message: expect.stringContaining('guard') },
       });
       const b = await failing.start('spawning');
       await failing.signal(b, 'a', { transition: 'go' });

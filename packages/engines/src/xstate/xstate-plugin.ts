@@ -570,7 +570,10 @@ function asMacrostep(
   return result as [AnyMachineSnapshot, readonly ExecutableActionObject[]];
 }
 
-/** Whether `event` is taken (guards included) by a transition of `leaf` or one of its ancestors. */
+/**
+ * Whether `event` is taken (guards included) by a transition of `leaf` or one of its ancestors.
+ * A guard that throws counts as taken: the transition then fails, and the instance with it.
+ */
 function takesEvent(
   process: CompiledXStateProcess,
   snapshot: AnyMachineSnapshot,
@@ -578,7 +581,11 @@ function takesEvent(
   event: EventObject,
 ): boolean {
   const chain = new Set(selfAndAncestors(leaf.node));
-  return process.machine.getTransitionData(snapshot, event).some((t) => chain.has(t.source));
+  try {
+    return process.machine.getTransitionData(snapshot, event).some((t) => chain.has(t.source));
+  } catch {
+    return true;
+  }
 }
 
 /** The event descriptors the state and its ancestors handle, without XState's internal ones. */
