@@ -240,29 +240,36 @@ describeEachStore('retry, freeze, thaw', () => {
     expect(service.calls).toHaveLength(1);
   });
 
-  it('keeps a retry that is waiting for its backoff across a restart: the new coordinator continues it', async () => {
+  it('keeps a retry that is waiting for its backoff across a restart: the new coordinator continues it at the stored time', async () => {
     state = { failures: 1 };
     const file = temp.file();
-    // A long backoff: the first coordinator is closed while the retry waits.
+    // A backoff long enough to close the first coordinator while the retry waits.
+    const backoffMs = 1_500;
     const first = await open(file, {
       maxAttempts: 5,
-      initialDelayMs: 60_000,
+      initialDelayMs: backoffMs,
       multiplier: 1,
-      maxDelayMs: 60_000,
+      maxDelayMs: backoffMs,
     });
     const id = await first.engine.start('book', { customer: 'Umbrella', amount: 40 });
     await waitUntil(
       () => first.traces.some((e) => e.kind === 'retried'),
       'the first attempt failed and a retry is scheduled',
     );
+    const [scheduled] = await first.query<{ nextAttemptAt: number | string }>(
+      'SELECT "nextAttemptAt" FROM psi_outbox',
+    );
     await closeHarness(first);
     expect(service.calls).toHaveLength(1);
 
-    // Not frozen by the shutdown: still running, so the next coordinator recovers it.
+    // Not frozen by the shutdown: still running, so the next coordinator recovers it, and sends
+    // no earlier than the backoff the first one stored (a restart is no way around a backoff).
     const second = await open(file, fast, true);
     const final = await second.engine.whenEnded(id);
+    const sentAt = Date.now();
     expect(final).toMatchObject({ status: 'completed', variables: { bookingRef: 'BK-Umbrella' } });
     expect(service.calls).toHaveLength(1); // the new service instance: one more attempt, which succeeds
+    expect(sentAt).toBeGreaterThanOrEqual(Number(scheduled.nextAttemptAt));
     await second.coordinator.idle();
     const [invocation] = await second.coordinator.invocations({ instanceId: id });
     expect(invocation.status).toBe('completed');

@@ -371,6 +371,9 @@ export class Invoker {
     }
     const policy = { ...options.defaultRetry, ...coordinates.retry };
     let attempts = entry.attempts;
+    // A retry scheduled before a restart keeps its backoff: wait for the stored time, not less.
+    const backoffLeftMs = attempts > 0 ? entry.nextAttemptAt - options.clock() : 0;
+    if (backoffLeftMs > 0) await this.deps.delay(backoffLeftMs);
     for (;;) {
       attempts++;
       try {
