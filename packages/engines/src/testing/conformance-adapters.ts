@@ -44,8 +44,11 @@ export const ConformanceNames = {
 /** The process the suite starts; the harness maps it to its own definition. */
 export type ConformanceProcess = 'order' | 'page' | 'dispatch';
 
-/** How long `page` waits for its ack before the timeout transition is taken. */
-export const PAGE_TIMEOUT_MS = 1_500;
+/**
+ * How long `page` waits for its ack before the timeout transition is taken: long enough that an
+ * answer sent as soon as the instance waits wins even on a loaded machine.
+ */
+export const PAGE_TIMEOUT_MS = 2_500;
 
 /** The services the standard adapters call; the suite hosts them through the caller's transport. */
 export const ConformanceServices = {
