@@ -47,6 +47,16 @@ function createEngine(stateRepository) {
       });
       return { engine, liveEngines: () => engine.liveInstances };
     }
+    case 'xstate': {
+      const { procurementMachine } = require(
+        path.join(samples, 'xstate-procurement/procurement.machine'),
+      );
+      const engine = new engines.XStatePlugin({
+        definitions: [procurementMachine],
+        stateRepository,
+      });
+      return { engine, liveEngines: () => undefined };
+    }
     default:
       throw new Error(`unknown plugin ${plugin}`);
   }

@@ -14,7 +14,7 @@ const root = path.resolve(__dirname, '..', '..');
 const child = path.join(__dirname, 'restart-child.js');
 
 /** Engine name under which each plugin stores its instances (psi_engine_instance.engine). */
-const plugins = ['reference', 'bpmn-engine'] as const;
+const plugins = ['reference', 'bpmn-engine', 'xstate'] as const;
 type Plugin = (typeof plugins)[number];
 
 interface JournalEntry {
@@ -33,8 +33,8 @@ interface JournalEntry {
 describe('engine restart across processes (SQLite file)', () => {
   let dir: string;
   beforeAll(() => {
-    // Incremental: seconds when the packages and samples are already built.
-    execSync('npx tsc -b tsconfig.build.json', { cwd: root, stdio: 'pipe' });
+    // The packages and samples the child runs on (incremental: seconds when already built).
+    execSync('npx tsc -b samples', { cwd: root, stdio: 'pipe' });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-restart-'));
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -80,10 +80,7 @@ describe('engine restart across processes (SQLite file)', () => {
     }
   }
 
-  async function storedInstance(
-    db: string,
-    engine: Plugin,
-  ): Promise<{ status: string; variables: Record<string, unknown> }> {
+  async function storedInstance(db: string, engine: Plugin): Promise<{ status: string }> {
     const rows: Array<{ state: string }> = await inspect(db, (s) =>
       s.dataSource.query(
         'SELECT state FROM psi_engine_instance WHERE engine = ? AND "instanceId" = ?',
@@ -91,7 +88,7 @@ describe('engine restart across processes (SQLite file)', () => {
       ),
     );
     expect(rows).toHaveLength(1);
-    return JSON.parse(rows[0].state) as { status: string; variables: Record<string, unknown> };
+    return JSON.parse(rows[0].state) as { status: string };
   }
 
   describe.each(plugins)('%s', (plugin) => {
@@ -99,7 +96,7 @@ describe('engine restart across processes (SQLite file)', () => {
       ['killed (SIGKILL)', 'start-then-kill'],
       ['closed and exited', 'start-then-exit'],
     ])(
-      'an instance waiting at the receive task survives its node being %s: a new process resumes it from the store, the answer is delivered, it ends',
+      'an instance waiting for the answer at "await-confirmation" survives its node being %s: a new process resumes it from the store, the answer is delivered, it ends',
       async (_how, scenario) => {
         const files = {
           db: path.join(dir, `${plugin}-${scenario}.sqlite`),
@@ -160,8 +157,8 @@ describe('engine restart across processes (SQLite file)', () => {
         };
         expect(ended?.variables).toMatchObject(variables);
 
-        const stored = await storedInstance(files.db, plugin);
-        expect(stored).toMatchObject({ status: 'completed', variables });
+        // Each plugin stores its own record format; all of them carry PEAL's status.
+        expect((await storedInstance(files.db, plugin)).status).toBe('completed');
         const tables = await inspect(files.db, async (s) => ({
           expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
           outbox: await s.dataSource.query('SELECT status FROM psi_outbox'),
