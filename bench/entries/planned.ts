@@ -15,9 +15,4 @@ export const plannedEntries: BenchEntry[] = [
     description: 'PSI correlations over the Kafka transport vs raw kafkajs produce/consume',
     planned: 'needs a broker; ratio vs raw kafkajs round trips',
   },
-  {
-    name: 'bpmn-memory',
-    description: 'RSS of 10,000 waiting bpmn-engine instances with their expectations',
-    planned: 'needs the bpmn-engine PEAL plugin; use measureRss() from bench/entries/memory.ts',
-  },
 ];
