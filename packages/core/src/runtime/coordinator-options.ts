@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { Container } from 'inversify';
 import type { Constructor } from '../adapter/metadata-keys';
 import type { ProcessEngine } from '../spi/process-engine';
@@ -33,6 +35,19 @@ export interface CoordinatorOptions {
   logger?: CoordinatorLogger;
   /** Clock in epoch ms; tests pass a controllable one. @default Date.now */
   clock?: () => number;
+  /**
+   * This node's name in leases and claims (several nodes on one PostgreSQL database). A node
+   * restarted under the same id takes its own unfinished work back at once; other nodes wait for
+   * the lease to lapse. Give each live node its own id (e.g. the pod name).
+   * @default 'local' on SQLite (one node), else `<hostname>-<pid>-<random>`
+   */
+  nodeId?: string;
+  /**
+   * How long a lease on a running invocation, or a claim on an answer being delivered, lasts
+   * without renewal (renewed every third of it). A dead node's work is taken over this long
+   * after its last renewal. @default 30_000
+   */
+  leaseMs?: number;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
@@ -62,5 +77,13 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
       error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
     },
     clock: options.clock ?? Date.now,
+    nodeId: options.nodeId ?? defaultNodeId(options.store),
+    leaseMs: options.leaseMs ?? 30_000,
   };
+}
+
+function defaultNodeId(store: PsiStore): string {
+  return store.kind === 'sqlite'
+    ? 'local'
+    : `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }

@@ -12,11 +12,14 @@ import {
   type CoordinatorOptions,
 } from './coordinator-options';
 import { emptyStats, type CoordinatorStats } from './coordinator-stats';
+import { ClaimRecovery } from './claim-recovery';
 import { Correlator, describe } from './correlator';
 import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
 import { DeadlineScheduler } from './deadline-scheduler';
 import { Invoker, type InvocationResult } from './invoker';
 import { KeyedMutex } from './keyed-mutex';
+import { LeaseKeeper } from './lease-keeper';
+import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { TaskTracker } from './task-tracker';
 
@@ -49,6 +52,8 @@ export class Coordinator implements InboundSink {
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
+  private readonly leases: NodeLeases;
+  private readonly leaseKeeper: LeaseKeeper;
   private readonly tasks: TaskTracker;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
@@ -66,6 +71,7 @@ export class Coordinator implements InboundSink {
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
     const instanceMutex = new KeyedMutex();
+    this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
       options: this.options,
       audit: this.audit,
@@ -75,6 +81,7 @@ export class Coordinator implements InboundSink {
       runner,
       deadLetters: this.deadLetterQueue,
       instanceMutex,
+      leases: this.leases,
       stats: this.counters,
       notifyDue: (at) => this.scheduler.notify(at),
     });
@@ -96,12 +103,28 @@ export class Coordinator implements InboundSink {
       catalog,
       runner,
       invocationMutex: new KeyedMutex(),
+      leases: this.leases,
       stats: this.counters,
       expectationsRecorded: (instanceId, earliestDeadline) => {
         if (earliestDeadline !== null) this.scheduler.notify(earliestDeadline);
         this.tasks.track('release after expectations', () => this.correlator.release(instanceId));
       },
       delay: (ms) => this.delay(ms),
+    });
+    this.leaseKeeper = new LeaseKeeper({
+      leases: this.leases,
+      invoker: this.invoker,
+      recovery: new ClaimRecovery({
+        audit: this.audit,
+        engine,
+        correlator: this.correlator,
+        deadLetters: this.deadLetterQueue,
+        leases: this.leases,
+        instanceMutex,
+        stats: this.counters,
+        clock,
+      }),
+      tasks: this.tasks,
     });
     this.guard = new ProcessGuard(store, clock);
   }
@@ -135,6 +158,9 @@ export class Coordinator implements InboundSink {
         this.invoker.run(invocationId),
       );
     }
+    // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
+    await this.leaseKeeper.settleLapsedClaims();
+    this.leaseKeeper.start();
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
@@ -222,12 +248,21 @@ export class Coordinator implements InboundSink {
     this.state = 'closed';
     this.unsubscribe?.();
     this.scheduler.stop();
+    this.leaseKeeper.stop();
     for (const pending of this.delays) {
       clearTimeout(pending.timer);
       pending.reject(new CoordinatorClosedError());
     }
     for (const transport of this.transports.values()) await transport.stop();
     await this.tasks.idle();
+    // What is still running (a retry waiting for its backoff) is free for the next node at once.
+    if (this.store.dataSource.isInitialized) {
+      await this.leases
+        .releaseAll()
+        .catch((error: unknown) =>
+          this.options.logger.warn('Could not release the leases of this node', describe(error)),
+        );
+    }
   }
 
   private onEngineEvent(event: EngineEvent): void {

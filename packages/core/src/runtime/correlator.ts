@@ -13,6 +13,7 @@ import type { Audit, AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
+import { NodeLeases } from './node-leases';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
 import type { CoordinatorStats } from './coordinator-stats';
 
@@ -25,6 +26,8 @@ export interface CorrelatorDeps {
   runner: AdapterRunner;
   deadLetters: DeadLetterQueue;
   instanceMutex: KeyedMutex;
+  /** Claims on answers being delivered, so a dead node's deliveries are settled by another. */
+  leases: NodeLeases;
   stats: CoordinatorStats;
   /** Tells the deadline scheduler that something is due at `at`. */
   notifyDue(at: number): void;
@@ -160,7 +163,8 @@ export class Correlator {
           order: { seq: 'ASC' },
         });
         for (const row of parked) {
-          await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          if ((removed.affected ?? 0) === 0) continue;
           await this.deadLetter(
             tx,
             audit,
@@ -281,10 +285,32 @@ export class Correlator {
     message: ReceivedMessage,
     parkedSeq: number | null,
   ): Promise<ReceiveOutcome> {
+    try {
+      return await this.deliverClaimed(expectation, message, parkedSeq);
+    } finally {
+      this.deps.leases.releaseDelivery(expectation.id);
+    }
+  }
+
+  private async deliverClaimed(
+    expectation: ExpectationEntity,
+    message: ReceivedMessage,
+    parkedSeq: number | null,
+  ): Promise<ReceiveOutcome> {
     const { audit, engine, runner, catalog, options, stats } = this.deps;
     const claim = await audit.transaction(async (tx, write) => {
-      const won = await claimExpectation(tx, expectation.id, 'open', { status: 'claimed' });
-      if (parkedSeq !== null) await tx.delete(ParkedMessageEntity, { seq: parkedSeq });
+      if (parkedSeq !== null) {
+        // Several nodes may release the same parked answer: whoever removes it delivers it.
+        const taken = await tx.delete(ParkedMessageEntity, { seq: parkedSeq });
+        if ((taken.affected ?? 0) === 0) {
+          return { won: false as const, outcome: { status: 'duplicate' as const } };
+        }
+      }
+      // The claim carries the answer, so a node that dies before delivering it loses nothing.
+      const won = await claimExpectation(tx, expectation.id, 'open', {
+        status: 'claimed',
+        ...this.deps.leases.claimColumns(message),
+      });
       if (!won) {
         const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
         const outcome = await this.deadLetter(
@@ -303,6 +329,7 @@ export class Correlator {
       return { won: true as const, superseded };
     });
     if (!claim.won) return claim.outcome;
+    this.deps.leases.holdDelivery(expectation.id);
 
     const model = catalog.byName(expectation.adapter);
     let outcome;
@@ -349,7 +376,7 @@ export class Correlator {
       await tx.update(
         ExpectationEntity,
         { id: expectation.id },
-        { status: 'delivered', closedAt: options.clock() },
+        { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
       );
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await write({
@@ -513,12 +540,16 @@ export class Correlator {
     expectation: ExpectationEntity,
     superseded: string[],
   ): Promise<void> {
-    await claimExpectation(tx, expectation.id, 'claimed', { status: 'open' });
+    await claimExpectation(tx, expectation.id, 'claimed', {
+      status: 'open',
+      ...NodeLeases.unclaimed,
+    });
     for (const id of superseded)
       await claimExpectation(tx, id, 'superseded', { status: 'open', closedAt: null });
   }
 
-  private async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
+  /** Marks the invocation completed once none of its expectations is open or claimed. */
+  async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
     const stillOpen = await tx.count(ExpectationEntity, {
       where: [
         { invocationId, status: 'open' },

@@ -27,6 +27,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './correlator';
 import type { KeyedMutex } from './keyed-mutex';
+import type { NodeLeases } from './node-leases';
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -46,6 +47,8 @@ export interface InvokerDeps {
   catalog: AdapterCatalog;
   runner: AdapterRunner;
   invocationMutex: KeyedMutex;
+  /** Leases that make one node at a time run an invocation. */
+  leases: NodeLeases;
   stats: CoordinatorStats;
   /** Called after expectations commit: deliver early answers, arm deadlines. */
   expectationsRecorded(instanceId: string, earliestDeadline: number | null): void;
@@ -72,11 +75,9 @@ export class Invoker {
       throw notFound;
     }
     const model = catalog.byStep(event.step);
-    const invocation = await audit.transaction(async (tx, write) => {
-      const existing = await tx.findOneBy(InvocationEntity, {
-        instanceId: event.instanceId,
-        activationId: event.activationId,
-      });
+    const activation = { instanceId: event.instanceId, activationId: event.activationId };
+    const creating = audit.transaction(async (tx, write) => {
+      const existing = await tx.findOneBy(InvocationEntity, activation);
       if (existing) return existing;
       const now = options.clock();
       const created: InvocationEntity = {
@@ -91,6 +92,7 @@ export class Invoker {
         lastError: null,
         createdAt: now,
         updatedAt: now,
+        ...this.deps.leases.newInvocationLease(),
       };
       await tx.insert(InvocationEntity, created);
       await write({
@@ -101,6 +103,15 @@ export class Invoker {
       });
       return created;
     });
+    const invocation = await creating.catch(async (error: unknown) => {
+      // Another node created it meanwhile (unique activation): its lease decides who runs it.
+      const existing = await audit.transaction((tx) => tx.findOneBy(InvocationEntity, activation));
+      if (!existing) throw error;
+      return existing;
+    });
+    if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
+      this.deps.leases.adoptInvocation(invocation.id);
+    }
     return this.run(invocation.id);
   }
 
@@ -112,7 +123,11 @@ export class Invoker {
       const thawed = await tx
         .createQueryBuilder()
         .update(InvocationEntity)
-        .set({ status: 'running', updatedAt: this.deps.options.clock() })
+        .set({
+          status: 'running',
+          updatedAt: this.deps.options.clock(),
+          ...this.deps.leases.newInvocationLease(),
+        })
         .where({ id: invocationId, status: 'frozen' })
         .execute();
       if ((thawed.affected ?? 0) === 0)
@@ -132,12 +147,12 @@ export class Invoker {
     return this.run(invocationId);
   }
 
-  /** Invocations left `running` by a process that stopped: run them again (replaying their outbox). */
-  async recover(): Promise<string[]> {
-    const running = await this.deps.audit.transaction((tx) =>
-      tx.find(InvocationEntity, { where: { status: 'running' }, select: { id: true } }),
-    );
-    return running.map((r) => r.id);
+  /**
+   * Invocations left `running` by a process that stopped, whose lease lapsed or is this node's:
+   * run them again (replaying their outbox); `run` takes each lease with a conditional update.
+   */
+  recover(): Promise<string[]> {
+    return this.deps.leases.takeableInvocations();
   }
 
   async get(invocationId: string): Promise<InvocationEntity> {
@@ -153,8 +168,16 @@ export class Invoker {
     return this.deps.invocationMutex.run(invocationId, async () => {
       const invocation = await this.get(invocationId);
       if (invocation.status !== 'running') return { invocationId, status: invocation.status };
+      // Another node holds a live lease: it runs the invocation.
+      if (!(await this.deps.leases.acquireInvocation(invocationId))) {
+        return { invocationId, status: 'running' };
+      }
       const model = this.deps.catalog.byStep(invocation.step);
-      return this.execute(invocation, model);
+      try {
+        return await this.execute(invocation, model);
+      } finally {
+        this.deps.leases.releaseInvocation(invocationId);
+      }
     });
   }
 
@@ -327,6 +350,9 @@ export class Invoker {
         status: 'open',
         createdAt: now,
         closedAt: null,
+        claimedBy: null,
+        claimExpiresAt: null,
+        claimedMessage: null,
       };
       await tx.insert(ExpectationEntity, expectation);
       // Answers that arrived before this expectation existed now belong to it.

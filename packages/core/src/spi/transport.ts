@@ -41,8 +41,12 @@ export type ReceiveOutcome =
   | { status: 'duplicate' }
   | { status: 'dead-lettered'; deadLetterId: string; reason: DeadLetterReason };
 
+/**
+ * Why an answer became a dead letter. `interrupted`: the node delivering it died after claiming
+ * it, before the engine was signalled; the handler may have run, so PSI did not run it again.
+ */
 export type DeadLetterReason =
-  'expired' | 'ambiguous' | 'invalid' | 'late' | 'superseded' | 'handler-failed';
+  'expired' | 'ambiguous' | 'invalid' | 'late' | 'superseded' | 'handler-failed' | 'interrupted';
 
 /** The coordinator side of inbound traffic: transports hand every answer to it. */
 export interface InboundSink {

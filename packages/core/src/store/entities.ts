@@ -9,6 +9,7 @@ import { OutboxEntryEntity } from './entities/outbox-entry.entity';
 import { ParkedMessageEntity } from './entities/parked-message.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
+import { NodeLeases1733000000000 } from './migrations/1733000000000-node-leases';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -22,4 +23,4 @@ export const psiEntities: PluginClass[] = [
   EngineInstanceEntity,
 ];
 
-export const psiMigrations: PluginClass[] = [InitialSchema1732000000000];
+export const psiMigrations: PluginClass[] = [InitialSchema1732000000000, NodeLeases1733000000000];

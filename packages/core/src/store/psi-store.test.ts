@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { psiMigrations } from './entities';
 import { ExpectationEntity } from './entities/expectation.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { PsiStore } from './psi-store';
@@ -46,7 +47,7 @@ describe(PsiStore, () => {
       const migrations = (await again.dataSource.query(
         'SELECT name FROM psi_migrations',
       )) as unknown[];
-      expect(migrations).toHaveLength(1);
+      expect(migrations).toHaveLength(psiMigrations.length);
       await again.close();
       expect(fs.existsSync(file)).toBe(true);
     });

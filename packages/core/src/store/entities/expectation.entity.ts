@@ -28,4 +28,8 @@ export class ExpectationEntity {
   @Column('varchar') status!: ExpectationStatus;
   @Column('bigint', { transformer: epochMs }) createdAt!: number;
   @Column('bigint', { nullable: true, transformer: epochMs }) closedAt!: number | null;
+  /** While `claimed`: the node delivering it, until when (renewed), and the answer (JSON). */
+  @Column('varchar', { nullable: true }) claimedBy!: string | null;
+  @Column('bigint', { nullable: true, transformer: epochMs }) claimExpiresAt!: number | null;
+  @Column('text', { nullable: true }) claimedMessage!: string | null;
 }

@@ -6,6 +6,7 @@ export type InvocationStatus = 'running' | 'waiting' | 'completed' | 'failed' | 
 /** One run of an adapter for one entry of an instance into a service step. */
 @Entity('psi_invocation')
 @Index('psi_invocation_activation', ['instanceId', 'activationId'], { unique: true })
+@Index('psi_invocation_lease', ['status', 'leaseExpiresAt'])
 export class InvocationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') instanceId!: string;
@@ -18,4 +19,7 @@ export class InvocationEntity {
   @Column('text', { nullable: true }) lastError!: string | null;
   @Column('bigint', { transformer: epochMs }) createdAt!: number;
   @Column('bigint', { transformer: epochMs }) updatedAt!: number;
+  /** The node running it while `running`; another node takes it over once the lease lapses. */
+  @Column('varchar', { nullable: true }) leaseOwner!: string | null;
+  @Column('bigint', { nullable: true, transformer: epochMs }) leaseExpiresAt!: number | null;
 }

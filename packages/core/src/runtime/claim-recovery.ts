@@ -1,0 +1,112 @@
+import { PsiError, PsiErrorCode } from '../errors';
+import type { ProcessEngine } from '../spi/process-engine';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import type { AuditLog } from './audit-log';
+import type { CoordinatorStats } from './coordinator-stats';
+import type { Correlator } from './correlator';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import type { KeyedMutex } from './keyed-mutex';
+import type { NodeLeases } from './node-leases';
+import type { ReceivedMessage } from './received-message';
+
+/**
+ * Settles deliveries a dead node left half done: the expectation is `claimed`, its claim lapsed.
+ *
+ * The dead node claimed the expectation (with the answer), then ran the handler and signalled the
+ * engine, then would have marked it delivered. Which of these happened is read from the engine:
+ *
+ * - the instance has left the wait state: the signal went through, so the delivery is recorded
+ *   as done (`delivered`, audit entry with `recovered: true`); the handler is not run again;
+ * - the instance is still at the wait state: the handler may or may not have run (its side
+ *   effects are unknown), so it is **not** run again: the answer becomes an `interrupted` dead
+ *   letter (replay delivers it) and the expectation (and the group it closed) is open again, so
+ *   its deadline or a replay decides.
+ *
+ * An instance this node's engine does not know (an engine whose instances live in one node) is
+ * left to a node whose engine does.
+ */
+export class ClaimRecovery {
+  constructor(
+    private readonly deps: {
+      audit: AuditLog;
+      engine: ProcessEngine;
+      correlator: Correlator;
+      deadLetters: DeadLetterQueue;
+      leases: NodeLeases;
+      instanceMutex: KeyedMutex;
+      stats: CoordinatorStats;
+      clock: () => number;
+    },
+  ) {}
+
+  settle(expectation: ExpectationEntity): Promise<void> {
+    return this.deps.instanceMutex.run(expectation.instanceId, () => this.settleNow(expectation));
+  }
+
+  private async settleNow(expectation: ExpectationEntity): Promise<void> {
+    const { audit, leases, correlator, clock } = this.deps;
+    let states: readonly string[];
+    try {
+      states = await this.deps.engine.getWaitStates(expectation.instanceId);
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return;
+      throw error;
+    }
+    const interruptedNode = expectation.claimedBy;
+    const message = parseMessage(expectation.claimedMessage);
+    if (!states.includes(expectation.waitState)) {
+      await audit.transaction(async (tx, write) => {
+        const settled = await leases.settleLapsedClaim(tx, expectation, {
+          status: 'delivered',
+          closedAt: clock(),
+        });
+        if (!settled) return;
+        await correlator.completeInvocationIfDone(tx, expectation.invocationId);
+        await write({
+          kind: 'delivered',
+          instanceId: expectation.instanceId,
+          invocationId: expectation.invocationId,
+          detail: {
+            event: expectation.event,
+            waitState: expectation.waitState,
+            recovered: true,
+            interruptedNode,
+          },
+        });
+      });
+      return;
+    }
+    const deadLettered = await audit.transaction(async (tx, write) => {
+      const settled = await leases.settleLapsedClaim(tx, expectation, { status: 'open' });
+      if (!settled) return false;
+      if (expectation.groupId) {
+        // The claim closed its group; nothing else could win the group since.
+        await tx.update(
+          ExpectationEntity,
+          {
+            invocationId: expectation.invocationId,
+            groupId: expectation.groupId,
+            status: 'superseded',
+          },
+          { status: 'open', closedAt: null },
+        );
+      }
+      if (!message) return false;
+      await this.deps.deadLetters.add(tx, write, message, 'interrupted', {
+        detail: {
+          interruptedNode,
+          waitState: expectation.waitState,
+          note: 'the node delivering this answer stopped after claiming it; the handler may have run, so it was not run again; replay to deliver it',
+        },
+        instanceId: expectation.instanceId,
+        expectationId: expectation.id,
+      });
+      return true;
+    });
+    if (deadLettered) this.deps.stats.deadLettered++;
+  }
+}
+
+function parseMessage(json: string | null): ReceivedMessage | null {
+  return json === null ? null : (JSON.parse(json) as ReceivedMessage);
+}

@@ -1,0 +1,232 @@
+import {
+  Input,
+  OnResponse,
+  Output,
+  ServiceAdapter,
+  TransportTechnicalError,
+  UseService,
+} from '@psi/core';
+import { defineProcess } from '@psi/engines';
+import { IsString } from 'class-validator';
+import {
+  describeEachStore,
+  kinds,
+  openHarness,
+  RecordingService,
+  useTempDir,
+  waitUntil,
+  type Harness,
+} from '../correlation/fixtures';
+
+// Work a dead node held is taken over by another node sharing the store, decided by conditional
+// updates: a running invocation once its lease lapses, a delivery left `claimed` once its claim
+// lapses. The dead node's state is made by hand (a node that stopped renewing), so each case is
+// exact; test/multi-node/multi-process.test.ts kills real processes.
+
+abstract class Warehouse {
+  abstract pick(request: { sku: string }): Promise<void>;
+}
+
+@ServiceAdapter({ step: 'pick', service: 'warehouse' })
+class PickAdapter {
+  @Input() @IsString() sku!: string;
+  @Output() picker?: string;
+  @UseService(Warehouse) warehouse!: Warehouse;
+
+  async callService(): Promise<void> {
+    await this.warehouse.pick({ sku: this.sku });
+  }
+
+  @OnResponse('picked', { waitState: 'await-picked' })
+  picked(answer: { picker: string }): string {
+    this.picker = answer.picker;
+    return 'picked';
+  }
+}
+
+const pickProcess = defineProcess({
+  id: 'pick',
+  start: 'pick',
+  steps: {
+    pick: { kind: 'service', next: 'await-picked' },
+    'await-picked': { kind: 'wait', transitions: { picked: 'packing' } },
+    packing: { kind: 'wait', next: 'done' },
+    done: { kind: 'end' },
+  },
+});
+
+describeEachStore('leases and claims across nodes', () => {
+  const temp = useTempDir('psi-leases-');
+  const harnesses: Harness[] = [];
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) await h.close();
+  });
+
+  async function node(
+    file: string,
+    nodeId: string,
+    service: RecordingService,
+    leaseMs: number,
+  ): Promise<Harness> {
+    const h = await openHarness({
+      file,
+      definitions: [pickProcess],
+      adapters: [PickAdapter],
+      services: { warehouse: service.service },
+      registry: {
+        warehouse: {
+          transport: 'in-process',
+          address: 'warehouse',
+          // The first node's attempt fails and waits a minute for its retry.
+          retry: { maxAttempts: 5, initialDelayMs: 60_000, multiplier: 1, maxDelayMs: 60_000 },
+        },
+      },
+      coordinator: { nodeId, leaseMs },
+    });
+    harnesses.push(h);
+    return h;
+  }
+
+  it('a running invocation whose lease lapsed is run by another node, once; a live lease is left alone', async () => {
+    const file = temp.file();
+    const failing = new RecordingService({
+      pick: () => {
+        throw new TransportTechnicalError('warehouse offline');
+      },
+    });
+    // Node A renews only every 20 minutes: as far as this test goes, it stopped renewing.
+    const a = await node(file, 'node-a', failing, 3_600_000);
+    const id = await a.engine.start('pick', { sku: 'SKU-1' });
+    await waitUntil(() => a.traces.some((e) => e.kind === 'retried'), 'node A waits to retry');
+    const [held] = await a.query<{ leaseOwner: string; leaseExpiresAt: number }>(
+      'SELECT "leaseOwner", "leaseExpiresAt" FROM psi_invocation',
+    );
+    expect(held.leaseOwner).toBe('node-a');
+    expect(Number(held.leaseExpiresAt)).toBeGreaterThan(Date.now() + 3_000_000);
+
+    const working = new RecordingService({ pick: () => undefined });
+    const b = await node(file, 'node-b', working, 300);
+    // B sweeps every 100 ms; A's lease is live, so B leaves the invocation alone.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(working.calls).toHaveLength(0);
+
+    // A died: its lease lapses and its retry falls due. B takes the invocation over and sends
+    // the request, once.
+    await a.query('UPDATE psi_outbox SET "nextAttemptAt" = ?', [Date.now()]);
+    await a.query('UPDATE psi_invocation SET "leaseExpiresAt" = ?', [Date.now() - 1]);
+    await b.atStep(id, 'await-picked');
+    expect(working.calls.map((c) => c.context.requestId)).toEqual([
+      failing.calls[0].context.requestId,
+    ]);
+    const [taken] = await b.query<{ status: string; leaseOwner: string }>(
+      'SELECT status, "leaseOwner" FROM psi_invocation',
+    );
+    expect(taken).toEqual({ status: 'waiting', leaseOwner: 'node-b' });
+    expect(kinds(await b.coordinator.auditTrail(id))).toEqual([
+      'invoked',
+      'retried',
+      'sent',
+      'completed',
+    ]);
+    await b.coordinator.idle();
+    expect(working.calls).toHaveLength(1);
+  });
+
+  /** An instance waiting at "await-picked" whose answer a dead node claimed. */
+  async function claimedByDeadNode(
+    h: Harness,
+    sku: string,
+  ): Promise<{ id: string; expectationId: string }> {
+    const id = await h.engine.start('pick', { sku });
+    await h.atStep(id, 'await-picked');
+    const [expectation] = await h.query<{ id: string; correlationKey: string }>(
+      'SELECT id, "correlationKey" FROM psi_expectation WHERE "instanceId" = ?',
+      [id],
+    );
+    const message = {
+      messageId: `answer-${sku}`,
+      event: 'picked',
+      correlationKey: expectation.correlationKey,
+      businessKeys: [],
+      payload: { picker: 'Ann' },
+      payloadText: JSON.stringify({ picker: 'Ann' }),
+      source: 'test',
+      receivedAt: Date.now(),
+    };
+    await h.query(
+      `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
+      [Date.now() - 1, JSON.stringify(message), expectation.id],
+    );
+    return { id, expectationId: expectation.id };
+  }
+
+  it('a claim lapsed with the instance still at the wait state: the answer becomes an `interrupted` dead letter (handler not re-run), the expectation reopens, a replay delivers', async () => {
+    const h = await node(
+      temp.file(),
+      'node-b',
+      new RecordingService({ pick: () => undefined }),
+      300,
+    );
+    const { id, expectationId } = await claimedByDeadNode(h, 'SKU-2');
+
+    const [letter] = await waitUntil(async () => {
+      const letters = await h.coordinator.deadLetters.list({ reason: 'interrupted' });
+      return letters.length > 0 ? letters : undefined;
+    }, 'the lapsed claim is settled');
+    expect(letter).toMatchObject({
+      messageId: 'answer-SKU-2',
+      instanceId: id,
+      expectationId,
+      payload: { picker: 'Ann' },
+      detail: { interruptedNode: 'dead-node', waitState: 'await-picked' },
+    });
+    const [row] = await h.query<{ status: string; claimedBy: string | null }>(
+      'SELECT status, "claimedBy" FROM psi_expectation',
+    );
+    expect(row).toEqual({ status: 'open', claimedBy: null });
+    const snapshot = await h.engine.getInstance(id);
+    expect(snapshot.currentStep).toBe('await-picked');
+    expect(snapshot.variables.picker).toBeUndefined();
+
+    expect(await h.coordinator.deadLetters.replay(letter.id)).toMatchObject({
+      status: 'delivered',
+      instanceId: id,
+    });
+    expect(await h.atStep(id, 'packing')).toMatchObject({ variables: { picker: 'Ann' } });
+  });
+
+  it('a claim lapsed after the engine was signalled: recorded as delivered, nothing dead-lettered, handler not re-run', async () => {
+    const h = await node(
+      temp.file(),
+      'node-b',
+      new RecordingService({ pick: () => undefined }),
+      300,
+    );
+    const id = await h.engine.start('pick', { sku: 'SKU-3' });
+    await h.atStep(id, 'await-picked');
+    // The dead node had run the handler and signalled the engine, then died before its last commit.
+    await h.engine.signal(id, 'await-picked', {
+      transition: 'picked',
+      variables: { picker: 'Bo' },
+    });
+    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    await h.query(
+      `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
+      [Date.now() - 1, null, expectation.id],
+    );
+
+    await waitUntil(async () => {
+      const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
+      return row.status === 'delivered';
+    }, 'the lapsed claim is recorded as delivered');
+    await h.coordinator.idle();
+    expect(await h.coordinator.deadLetters.list()).toEqual([]);
+    const [invocation] = await h.coordinator.invocations({ instanceId: id });
+    expect(invocation.status).toBe('completed');
+    const delivered = (await h.coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
+    expect(delivered.map((e) => e.detail)).toEqual([
+      { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
+    ]);
+    expect((await h.engine.getInstance(id)).variables.picker).toBe('Bo');
+  });
+});
