@@ -218,11 +218,12 @@ describeEachStore('transactional outbox', () => {
   it('a new coordinator recovers a running invocation: sent requests are replayed, not resent', async () => {
     confirmFailures = 1;
     const file = temp.file();
+    // Closed while confirm waits for its backoff; the next coordinator sends it when that ends.
     const first = await open(file, {
       maxAttempts: 3,
-      initialDelayMs: 60_000,
+      initialDelayMs: 2_500,
       multiplier: 1,
-      maxDelayMs: 60_000,
+      maxDelayMs: 2_500,
     });
     const id = await first.engine.start('ship', { sku: 'SKU-3' });
     await waitUntil(
