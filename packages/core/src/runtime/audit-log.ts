@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
+import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
 import type { PsiStore } from '../store/psi-store';
 
 /** An audit entry as handed to `onTrace` and returned by queries. */
@@ -31,7 +32,8 @@ export class AuditLog {
       written.length = 0;
       return work(tx, async (event) => {
         const at = this.clock();
-        await tx.insert(AuditEntryEntity, {
+        // Written with the other audit rows of the commit, a few multi-row INSERTs in all.
+        deferInsert(tx, AuditEntryEntity, {
           instanceId: event.instanceId ?? null,
           invocationId: event.invocationId ?? null,
           kind: event.kind,
@@ -47,9 +49,10 @@ export class AuditLog {
 
   /** Every entry of an instance, oldest first. */
   async forInstance(instanceId: string): Promise<TraceEvent[]> {
-    const rows = await this.store.transaction((tx) =>
-      tx.find(AuditEntryEntity, { where: { instanceId }, order: { seq: 'ASC' } }),
-    );
+    const rows = await this.store.transaction(async (tx) => {
+      await flushDeferredInserts(tx); // entries of units committing together with this read
+      return tx.find(AuditEntryEntity, { where: { instanceId }, order: { seq: 'ASC' } });
+    });
     return rows.map((row) => ({
       kind: row.kind,
       instanceId: row.instanceId ?? undefined,

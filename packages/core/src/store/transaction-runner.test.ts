@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { deferInsert, flushDeferredInserts } from './deferred-inserts';
+import { AuditEntryEntity, type AuditKind } from './entities/audit-entry.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { PsiStore } from './psi-store';
 
@@ -79,5 +81,58 @@ describe('GroupCommitTransactionRunner (via PsiStore on SQLite)', () => {
     });
     expect(outcome).toBe('refused');
     expect(await guardIds()).toEqual(['mine', 'taken']);
+  });
+});
+
+describe('deferred inserts (audit rows) in group commits', () => {
+  let dir: string;
+  let store: PsiStore;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-deferred-'));
+    store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
+  });
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const entry = (kind: string) => ({
+    instanceId: 'i1',
+    invocationId: null,
+    kind: kind as AuditKind,
+    detail: null,
+    at: 1,
+  });
+  const kinds = async (): Promise<string[]> =>
+    (await store.transaction((tx) => tx.find(AuditEntryEntity, { order: { seq: 'ASC' } }))).map(
+      (row) => row.kind,
+    );
+
+  it('writes the rows of committed units in order and drops those of a failed unit', async () => {
+    const unit = (kinds: string[], fail = false) =>
+      store.transaction(async (tx) => {
+        for (const kind of kinds) deferInsert(tx, AuditEntryEntity, entry(kind));
+        if (fail) throw new Error('boom');
+      });
+    const results = await Promise.allSettled([
+      unit(['invoked', 'sent']),
+      unit(['parked'], true),
+      unit(['received', 'delivered']),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await kinds()).toEqual(['invoked', 'sent', 'received', 'delivered']);
+  });
+
+  it('lets a unit read rows deferred earlier in the same transaction after a flush', async () => {
+    const seen = await Promise.all([
+      store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('invoked'))),
+      store.transaction(async (tx) => {
+        deferInsert(tx, AuditEntryEntity, entry('sent'));
+        await flushDeferredInserts(tx);
+        return (await tx.find(AuditEntryEntity)).map((row) => row.kind);
+      }),
+    ]);
+    expect(seen[1]).toEqual(['invoked', 'sent']);
+    expect(await kinds()).toEqual(['invoked', 'sent']);
   });
 });

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { attachDeferredInserts, type DeferredInserts } from './deferred-inserts';
 
 /** A unit of work: database calls only, no waiting on engines or networks inside it. */
 export type UnitOfWork<T> = (tx: EntityManager) => Promise<T>;
@@ -13,7 +14,12 @@ export class PooledTransactionRunner implements TransactionRunner {
   constructor(private readonly dataSource: DataSource) {}
 
   run<T>(work: UnitOfWork<T>): Promise<T> {
-    return this.dataSource.transaction((tx) => work(tx));
+    return this.dataSource.transaction(async (tx) => {
+      const deferred = attachDeferredInserts(tx);
+      const value = await work(tx);
+      await deferred.flush(tx);
+      return value;
+    });
   }
 }
 
@@ -63,19 +69,25 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
 
   private async runBatch(batch: Pending[]): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
+    const deferred = attachDeferredInserts(runner.manager);
     try {
       await begin(runner);
-      let outcomes = await runBackToBack(runner, batch);
+      let outcomes = await runBackToBack(runner, deferred, batch);
       const failed = outcomes.find((outcome) => !outcome.ok);
       if (failed && batch.length > 1) {
         // The failed unit's half-done writes are in the transaction: roll the batch back and
         // run it again, isolating each unit in a savepoint.
         await rollback(runner);
+        deferred.reset();
         await begin(runner);
-        outcomes = await runInSavepoints(runner, batch);
+        outcomes = await runInSavepoints(runner, deferred, batch);
       }
-      if (failed && batch.length === 1) await rollback(runner);
-      else await commit(runner);
+      if (failed && batch.length === 1) {
+        await rollback(runner);
+      } else {
+        await deferred.flush(runner.manager);
+        await commit(runner);
+      }
       batch.forEach((pending, i) => settle(pending, outcomes[i]));
     } catch (error) {
       // BEGIN, COMMIT or a savepoint statement failed: nothing of the batch is committed.
@@ -110,11 +122,16 @@ function settle(pending: Pending, outcome: Outcome): void {
 }
 
 /** Units back to back without savepoints, stopping at the first that fails. */
-async function runBackToBack(runner: QueryRunner, batch: Pending[]): Promise<Outcome[]> {
+async function runBackToBack(
+  runner: QueryRunner,
+  deferred: DeferredInserts,
+  batch: Pending[],
+): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const pending of batch) {
     try {
       outcomes.push({ ok: true, value: await pending.work(runner.manager) });
+      deferred.unitSucceeded();
     } catch (error) {
       outcomes.push({ ok: false, error });
       break;
@@ -123,9 +140,18 @@ async function runBackToBack(runner: QueryRunner, batch: Pending[]): Promise<Out
   return outcomes;
 }
 
-async function runInSavepoints(runner: QueryRunner, batch: Pending[]): Promise<Outcome[]> {
+async function runInSavepoints(
+  runner: QueryRunner,
+  deferred: DeferredInserts,
+  batch: Pending[],
+): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
-  for (const pending of batch) outcomes.push(await runInSavepoint(runner, pending.work));
+  for (const pending of batch) {
+    const outcome = await runInSavepoint(runner, pending.work);
+    if (outcome.ok) deferred.unitSucceeded();
+    else deferred.unitFailed();
+    outcomes.push(outcome);
+  }
   return outcomes;
 }
 
