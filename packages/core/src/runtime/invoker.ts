@@ -16,6 +16,7 @@ import type { ProcessEngine, ServiceStepEnteredEvent, Variables } from '../spi/p
 import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { insertRow } from '../store/insert-row';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
@@ -76,7 +77,9 @@ export class Invoker {
     }
     const model = catalog.byStep(event.step);
     const activation = { instanceId: event.instanceId, activationId: event.activationId };
+    let createdHere: InvocationEntity | undefined;
     const creating = audit.transaction(async (tx, write) => {
+      createdHere = undefined;
       const existing = await tx.findOneBy(InvocationEntity, activation);
       if (existing) return existing;
       const now = options.clock();
@@ -101,6 +104,7 @@ export class Invoker {
         invocationId: created.id,
         detail: { step: event.step, adapter: model.name, service: model.service },
       });
+      createdHere = created;
       return created;
     });
     const invocation = await creating.catch(async (error: unknown) => {
@@ -112,7 +116,8 @@ export class Invoker {
     if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
       this.deps.leases.adoptInvocation(invocation.id);
     }
-    return this.run(invocation.id);
+    // Just created by this call: run it as it is, without reading back what it wrote.
+    return this.run(invocation.id, createdHere === invocation ? invocation : undefined);
   }
 
   /** Re-runs a frozen invocation; committed requests are replayed, failed ones re-sent. */
@@ -164,9 +169,9 @@ export class Invoker {
   }
 
   /** Runs (or re-runs) a `running` invocation; one run per invocation at a time in this process. */
-  run(invocationId: string): Promise<InvocationResult> {
+  run(invocationId: string, created?: InvocationEntity): Promise<InvocationResult> {
     return this.deps.invocationMutex.run(invocationId, async () => {
-      const invocation = await this.get(invocationId);
+      const invocation = created ?? (await this.get(invocationId));
       if (invocation.status !== 'running') return { invocationId, status: invocation.status };
       // Another node holds a live lease: it runs the invocation.
       if (!(await this.deps.leases.acquireInvocation(invocationId))) {
@@ -174,7 +179,7 @@ export class Invoker {
       }
       const model = this.deps.catalog.byStep(invocation.step);
       try {
-        return await this.execute(invocation, model);
+        return await this.execute(invocation, model, invocation === created);
       } finally {
         this.deps.leases.releaseInvocation(invocationId);
       }
@@ -184,6 +189,7 @@ export class Invoker {
   private async execute(
     invocation: InvocationEntity,
     model: AdapterModel,
+    isNew: boolean,
   ): Promise<InvocationResult> {
     const { engine, runner, audit } = this.deps;
     let coordinates: ServiceCoordinates;
@@ -195,9 +201,12 @@ export class Invoker {
       return this.freeze(invocation, null, error);
     }
     let seq = 0;
-    let expectationsRecorded = await audit.transaction(
-      async (tx) => (await tx.countBy(ExpectationEntity, { invocationId: invocation.id })) > 0,
-    );
+    // A new invocation has no expectations or outbox entries yet; a re-run must look.
+    let expectationsRecorded =
+      !isNew &&
+      (await audit.transaction(
+        async (tx) => (await tx.countBy(ExpectationEntity, { invocationId: invocation.id })) > 0,
+      ));
     const caller = {
       call: async (operation: string, payload: unknown): Promise<unknown> => {
         const requestId = `${invocation.id}:${++seq}`;
@@ -206,6 +215,7 @@ export class Invoker {
           operation,
           payload,
           recordExpectations: !expectationsRecorded,
+          mayExist: !isNew,
         });
         expectationsRecorded = true;
         if (entry.status === 'sent')
@@ -282,10 +292,14 @@ export class Invoker {
       operation: string;
       payload: unknown;
       recordExpectations: boolean;
+      /** False for a new invocation: its requests cannot be in the outbox yet. */
+      mayExist: boolean;
     },
   ): Promise<OutboxEntryEntity> {
     const entry = await this.deps.audit.transaction(async (tx) => {
-      const existing = await tx.findOneBy(OutboxEntryEntity, { id: request.requestId });
+      const existing = request.mayExist
+        ? await tx.findOneBy(OutboxEntryEntity, { id: request.requestId })
+        : null;
       if (existing) return existing;
       if (request.recordExpectations) {
         await this.recordExpectations(tx, invocation, model, coordinates, variables);
@@ -306,7 +320,7 @@ export class Invoker {
         createdAt: now,
         sentAt: null,
       };
-      await tx.insert(OutboxEntryEntity, created);
+      await insertRow(tx, OutboxEntryEntity, created);
       return created;
     });
     if (request.recordExpectations) this.afterExpectations(invocation, model);
@@ -354,7 +368,7 @@ export class Invoker {
         claimExpiresAt: null,
         claimedMessage: null,
       };
-      await tx.insert(ExpectationEntity, expectation);
+      await insertRow(tx, ExpectationEntity, expectation);
       // Answers that arrived before this expectation existed now belong to it.
       const unowned = { expectationId: IsNull(), event: handler.event };
       const matching = [
