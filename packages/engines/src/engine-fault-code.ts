@@ -3,7 +3,10 @@
  * definition's `faults` map; the others are recorded on instances that ended `failed`.
  */
 export const EngineFaultCode = {
-  /** Raised at the current state when an instance outlives its definition's `slaMs`. */
+  /**
+   * Raised at the current state when an instance outlives its SLA: the `slaMs` given to
+   * `start`, else its definition's.
+   */
   SlaExceeded: 'PSI_SLA_EXCEEDED',
   /** Recorded when a script step throws; the instance ends `failed`. */
   ScriptFailed: 'PSI_ENGINE_SCRIPT_FAILED',

@@ -10,6 +10,7 @@ export const EngineErrorCode = {
   StateInvalid: 'PSI_ENGINE_STATE_INVALID',
   EngineStopped: 'PSI_ENGINE_STOPPED',
   VariablesInvalid: 'PSI_ENGINE_VARIABLES_INVALID',
+  StartOptionsInvalid: 'PSI_ENGINE_START_OPTIONS_INVALID',
 } as const;
 export type EngineErrorCode = (typeof EngineErrorCode)[keyof typeof EngineErrorCode];
 
@@ -150,5 +151,21 @@ export class VariablesInvalidError extends PsiError {
       `Variables cannot be stored as JSON: ${problem}`,
       options,
     );
+  }
+}
+
+/**
+ * Thrown by `start` when its options cannot be used (e.g. an `slaMs` that is not a positive
+ * number). No instance is created.
+ */
+export class StartOptionsInvalidError extends PsiError {
+  constructor(
+    readonly definitionId: string,
+    readonly problem: string,
+  ) {
+    super(EngineErrorCode.StartOptionsInvalid, `Cannot start "${definitionId}": ${problem}`);
+  }
+  protected override details(): unknown {
+    return { definitionId: this.definitionId, problem: this.problem };
   }
 }

@@ -27,6 +27,7 @@ export {
   EngineStateError,
   EngineStoppedError,
   VariablesInvalidError,
+  StartOptionsInvalidError,
 } from './errors';
 export { BpmnEnginePlugin, PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-engine-plugin';
 export type {

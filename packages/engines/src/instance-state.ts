@@ -26,6 +26,8 @@ export interface InstanceState {
   at?: RestingPoint;
   /** Epoch ms of the SLA deadline; absent without SLA, once it fired, or once the instance ended. */
   slaDueAt?: number;
+  /** The SLA the instance was started with (its own or the definition's), for the fault message. */
+  slaMs?: number;
   variables: Variables;
   history: string[];
   fault?: InstanceFault;

@@ -64,7 +64,10 @@ export interface ProcessDefinition {
   readonly id: string;
   /** The first step entered. */
   readonly start: string;
-  /** SLA per instance, from its start; on expiry the fault `PSI_SLA_EXCEEDED` is raised. */
+  /**
+   * SLA per instance, from its start; on expiry the fault `PSI_SLA_EXCEEDED` is raised.
+   * `start(…, { slaMs })` gives one instance its own.
+   */
   readonly slaMs?: number;
   /** Process-level fault catch: fault code -> step, used when the current step has no handler. */
   readonly faults?: StepTargets;

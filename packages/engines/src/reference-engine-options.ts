@@ -28,4 +28,11 @@ export interface ReferenceEngineOptions {
 export interface StartOptions {
   /** The new instance's id, e.g. a business id. @default crypto.randomUUID() */
   instanceId?: string;
+  /**
+   * This instance's SLA in ms from its start, overriding the definition's `slaMs` (e.g. a
+   * deadline per produced item): on expiry `PSI_SLA_EXCEEDED` is raised where the instance
+   * rests, caught by the definition's `faults`, else the instance is aborted.
+   * @default the definition's `slaMs` (none when it has none)
+   */
+  slaMs?: number;
 }

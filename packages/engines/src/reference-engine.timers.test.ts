@@ -1,6 +1,7 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { defineProcess } from './define-process';
 import { EngineFaultCode } from './engine-fault-code';
+import { EngineErrorCode, StartOptionsInvalidError } from './errors';
 import { ManualTimers } from './manual-timers';
 import type { ProcessDefinition } from './process-definition';
 import { ReferenceEngine } from './reference-engine';
@@ -209,6 +210,88 @@ describe('ReferenceEngine timers', () => {
       timers.advance(100_000);
       expect(await engine.getWaitStates(id)).toEqual(['escalate']);
       await engine.stop();
+    });
+
+    it('works with the global timers, a few real milliseconds, caught by the process', async () => {
+      const engine = new ReferenceEngine({ definitions: [guarded] });
+      const id = await engine.start('guarded', {}, { slaMs: 5 });
+      const escalated = nextEvent(engine, (e) => e.type === 'wait-state-entered');
+      expect(await escalated).toMatchObject({ instanceId: id, waitState: 'escalate' });
+      expect(await engine.getInstance(id)).toMatchObject({
+        status: 'running',
+        history: ['call', 'escalate'],
+      });
+      await engine.stop();
+    });
+
+    describe('given per instance with start(…, { slaMs })', () => {
+      it("overrides the definition's SLA for that instance only", async () => {
+        const { engine, timers } = setup();
+        const short = await engine.start('guarded', {}, { slaMs: 10 });
+        const usual = await engine.start('guarded');
+        const escalated = nextEvent(engine, (e) => e.type === 'wait-state-entered');
+        timers.advance(10);
+        expect(await escalated).toMatchObject({ instanceId: short, waitState: 'escalate' });
+        expect(await engine.getWaitStates(usual)).toEqual(['call']);
+
+        const usualEscalated = nextEvent(engine, (e) => e.type === 'wait-state-entered');
+        timers.advance(990);
+        expect(await usualEscalated).toMatchObject({ instanceId: usual, waitState: 'escalate' });
+        await engine.stop();
+      });
+
+      it('gives an SLA to an instance whose definition has none, aborting it when uncaught', async () => {
+        const { engine, timers } = setup();
+        const id = await engine.start('pause', {}, { slaMs: 2 });
+        const ended = engine.whenEnded(id);
+        timers.advance(2);
+        await expect(ended).resolves.toMatchObject({
+          status: 'aborted',
+          history: ['begin', 'pause'],
+          fault: {
+            code: EngineFaultCode.SlaExceeded,
+            message: expect.stringContaining('SLA of 2 ms'),
+          },
+        });
+        expect(timers.size).toBe(0);
+        await engine.stop();
+      });
+
+      it('is persisted and re-armed with the time left by restore', async () => {
+        const timers = new ManualTimers(1_000_000);
+        const repository = new InMemoryEngineStateRepository();
+        const options = { definitions: [guarded], stateRepository: repository, timers };
+        const first = new ReferenceEngine({ ...options, clock: () => timers.now() });
+        const id = await first.start('guarded', {}, { slaMs: 50 });
+        await first.stop();
+        timers.advance(30);
+
+        const second = new ReferenceEngine({ ...options, clock: () => timers.now() });
+        await second.restore();
+        const escalated = nextEvent(second, (e) => e.type === 'wait-state-entered');
+        timers.advance(19);
+        expect(await second.getWaitStates(id)).toEqual(['call']);
+        timers.advance(1);
+        expect(await escalated).toMatchObject({ instanceId: id, waitState: 'escalate' });
+        await second.stop();
+      });
+
+      it('refuses an SLA that is not a positive number, creating no instance', async () => {
+        const { engine } = setup();
+        for (const slaMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+          const error = await engine
+            .start('pause', {}, { instanceId: 'bad', slaMs })
+            .catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(StartOptionsInvalidError);
+          expect((error as StartOptionsInvalidError).code).toBe(
+            EngineErrorCode.StartOptionsInvalid,
+          );
+        }
+        await expect(engine.getInstance('bad')).rejects.toMatchObject({
+          code: 'PSI_INSTANCE_NOT_FOUND',
+        });
+        await engine.stop();
+      });
     });
 
     describe('with jest fake timers and the default timers and clock', () => {

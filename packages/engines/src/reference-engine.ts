@@ -20,6 +20,7 @@ import {
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
+  StartOptionsInvalidError,
   TransitionUnknownError,
 } from './errors';
 import { InstanceRunner } from './instance-runner';
@@ -97,7 +98,8 @@ export class ReferenceEngine implements ProcessEngine {
    * once that state is persisted and its events emitted. A failing script does not reject: the
    * instance ends `failed`.
    *
-   * @throws ProcessDefinitionUnknownError, InstanceExistsError, VariablesInvalidError
+   * @throws ProcessDefinitionUnknownError, InstanceExistsError, VariablesInvalidError,
+   * StartOptionsInvalidError (an `slaMs` that is not a positive number)
    */
   async start(
     definitionId: string,
@@ -106,6 +108,13 @@ export class ReferenceEngine implements ProcessEngine {
   ): Promise<string> {
     this.assertRunning();
     const definition = this.getDefinition(definitionId);
+    const slaMs = options.slaMs ?? definition.slaMs;
+    if (options.slaMs !== undefined && !(Number.isFinite(options.slaMs) && options.slaMs > 0)) {
+      throw new StartOptionsInvalidError(
+        definitionId,
+        `"slaMs" must be a positive number, got ${String(options.slaMs)}`,
+      );
+    }
     const initial = toJsonVariables(variables);
     const instanceId = options.instanceId ?? randomUUID();
     await this.mutex.run(instanceId, async () => {
@@ -120,7 +129,10 @@ export class ReferenceEngine implements ProcessEngine {
         history: [],
         startedAt,
       };
-      if (definition.slaMs !== undefined) state.slaDueAt = startedAt + definition.slaMs;
+      if (slaMs !== undefined) {
+        state.slaMs = slaMs;
+        state.slaDueAt = startedAt + slaMs;
+      }
       const events: EngineEvent[] = [];
       await this.runner.enter(definition, state, definition.start, events);
       await this.commit(state, events);
@@ -349,7 +361,7 @@ export class ReferenceEngine implements ProcessEngine {
     delete state.slaDueAt;
     const fault = {
       code: EngineFaultCode.SlaExceeded,
-      message: `Instance ${state.instanceId} of "${definition.id}" exceeded its SLA of ${String(definition.slaMs)} ms.`,
+      message: `Instance ${state.instanceId} of "${definition.id}" exceeded its SLA of ${String(state.slaMs ?? definition.slaMs)} ms.`,
     };
     await this.runner.raiseFault(definition, state, fault, events);
     return true;
