@@ -3,13 +3,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { bpmnMemory } from './entries/bpmn-memory';
 import type { BenchContext, BenchEntry } from './entries/entry';
+import { httpRequestReply } from './entries/http-request-reply';
+import { kafkaRequestReply } from './entries/kafka-request-reply';
 import { plannedEntries } from './entries/planned';
 import { psiCorrelation } from './entries/psi-correlation';
 import { sqliteBaseline } from './entries/sqlite-baseline';
 import { formatTable, type BenchResult } from './report';
 
 /** Every entry, in run order; baselines first. Add new entries (bench/entries/*.ts) here. */
-const entries: BenchEntry[] = [sqliteBaseline, psiCorrelation, bpmnMemory, ...plannedEntries];
+const entries: BenchEntry[] = [
+  sqliteBaseline,
+  psiCorrelation,
+  httpRequestReply,
+  kafkaRequestReply,
+  bpmnMemory,
+  ...plannedEntries,
+];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]
   --quick   a smoke run with far fewer operations (numbers indicative only)
