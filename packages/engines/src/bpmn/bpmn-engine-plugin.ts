@@ -12,6 +12,7 @@ import {
   type SignalOptions,
   type Variables,
 } from '@psi/core';
+import { globalEngineTimers, type EngineTimers } from '../engine-timers';
 import {
   EngineStateError,
   EngineStoppedError,
@@ -21,6 +22,7 @@ import {
   TransitionUnknownError,
 } from '../errors';
 import type { InstanceSnapshot } from '../instance-snapshot';
+import { InstanceTimers } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
 import { EndWaiters } from '../shared/end-waiters';
 import { EngineEventHub } from '../shared/engine-event-hub';
@@ -36,6 +38,7 @@ import type {
   BpmnServiceCallback,
 } from './bpmn-internals';
 import { loadBpmnEngine } from './bpmn-internals';
+import { earliestTimerDue } from './bpmn-timers';
 
 const Engine = loadBpmnEngine();
 import {
@@ -76,6 +79,8 @@ const WAIT_TYPES: ReadonlySet<string> = new Set([
   EVENT_BASED_GATEWAY,
 ]);
 
+const TIMER_EVENT_DEFINITION = 'bpmn:TimerEventDefinition';
+
 /** Event definitions an intermediate catch event can be signalled at (timers fire by themselves). */
 const SIGNALLABLE_EVENT_DEFINITIONS: ReadonlySet<string> = new Set([
   'bpmn:MessageEventDefinition',
@@ -104,9 +109,16 @@ export interface BpmnEnginePluginOptions {
   /**
    * Timers for BPMN timer events, handed to bpmn-engine as they are: a bpmn-elements `Timers`
    * instance, e.g. `new Timers({ setTimeout, clearTimeout })` with test-controlled functions.
+   * They run only while an instance has a live Engine (a signal, a wake-up).
    * @default bpmn-engine's own (the global setTimeout)
    */
   timers?: object;
+  /**
+   * Timer functions that wake a waiting instance when its earliest BPMN timer falls due (it then
+   * gets a live Engine again, which fires the expired timer at once). Due times are wall-clock
+   * (`Date.now()`), as bpmn-elements computes them. @default the global setTimeout/clearTimeout
+   */
+  wakeTimers?: EngineTimers;
   /** Epoch ms now, for `startedAt` / `endedAt`. @default Date.now */
   clock?: () => number;
   /** Receives failures of background work (listeners, timers, restore). @default console.error */
@@ -139,7 +151,8 @@ interface LiveInstance {
  *   as `activationId`; PSI signals it when the adapter is done.
  * - **Wait states** are `receiveTask`, `userTask`, `manualTask` and message/signal intermediate
  *   catch events (also those behind an event-based gateway); the wait-state name is the
- *   **activity id**. Timer events are not wait states: they fire by themselves.
+ *   **activity id**. Timer events (intermediate, boundary, behind an event-based gateway) are
+ *   waits PSI does not signal: they fire by themselves, also across restarts.
  * - **Event-based gateways** are wait states too (one of many): a signal at the gateway's id
  *   completes the catch event its `transition` names — by the event's id, its `name`, or its
  *   message's `name` — and the gateway discards the others. A transition naming none of them is
@@ -153,9 +166,10 @@ interface LiveInstance {
  *   whose `<error errorCode>` equals the fault code (or that names no error); else the instance is
  *   aborted.
  * - **State.** After every change the instance's record (PSI's view plus `engine.getState()`) is
- *   saved; a waiting instance keeps no live Engine (it is recovered from the record on the next
- *   signal), except while a BPMN timer is armed. `restore()` recovers every running instance
- *   after a restart and raises its events again.
+ *   saved; a waiting instance keeps no live Engine: it is recovered from the record on the next
+ *   signal, or when its earliest armed BPMN timer falls due (`timerDueAt`, armed on
+ *   `wakeTimers`; the recovered Engine fires the expired timer at once). `restore()` recovers
+ *   every running instance after a restart, raises its events again and re-arms its timers.
  */
 export class BpmnEnginePlugin implements ProcessEngine {
   readonly name = 'bpmn-engine';
@@ -164,6 +178,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private readonly repository: EngineStateRepository;
   private readonly clock: () => number;
   private readonly timers: object | undefined;
+  private readonly wake: InstanceTimers<'bpmn'>;
   private readonly mutex = new KeyedMutex();
   private readonly live = new Map<string, LiveInstance>();
   private readonly syncQueued = new Set<string>();
@@ -176,6 +191,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
     this.timers = options.timers;
+    this.wake = new InstanceTimers(options.wakeTimers ?? globalEngineTimers, () => Date.now());
     this.events = new EngineEventHub(
       options.onError ??
         ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error)),
@@ -393,7 +409,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
 
   /**
    * Picks up every running instance in the state repository (after a restart): recovers its
-   * Engine (BPMN timers re-arm with the time left) and raises `service-step-entered` (same
+   * Engine (BPMN timers that expired meanwhile fire at once; the others are re-armed with the
+   * time left) and raises `service-step-entered` (same
    * activationId) or `wait-state-entered` for every activity it waits at. Instances that cannot
    * be restored are reported to `onError` and skipped.
    */
@@ -428,7 +445,9 @@ export class BpmnEnginePlugin implements ProcessEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     this.events.close();
+    this.wake.clearAll();
     await this.mutex.idle();
+    this.wake.clearAll();
     for (const id of [...this.live.keys()]) await this.dropLive(id);
     this.endWaiters.rejectAll(new EngineStoppedError(this.name));
   }
@@ -534,8 +553,9 @@ export class BpmnEnginePlugin implements ProcessEngine {
       record.status,
       record.waits,
       record.variables,
-      record.timers,
+      record.timerDueAt,
     ]);
+    let engineState: unknown;
     const events: EngineEvent[] = [];
     record.variables = this.readVariables(live, record.variables);
     if (live.outcome) {
@@ -549,6 +569,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
       }
       record.waits = [];
       record.timers = false;
+      delete record.timerDueAt;
       record.endedAt = this.clock();
       delete record.engineState;
       events.push({
@@ -559,7 +580,11 @@ export class BpmnEnginePlugin implements ProcessEngine {
     } else {
       const postponed = live.execution?.getPostponed() ?? [];
       record.waits = waitPointsOf(postponed);
-      record.timers = postponed.some((a) => a.type === 'bpmn:TimerEventDefinition');
+      engineState = await live.engine.getState();
+      const timerDueAt = earliestTimerDue(engineState);
+      record.timers = timerDueAt !== undefined;
+      if (timerDueAt === undefined) delete record.timerDueAt;
+      else record.timerDueAt = timerDueAt;
       const known = new Set(before.map((w) => w.executionId));
       for (const point of record.waits) {
         if (known.has(point.executionId)) continue;
@@ -576,12 +601,15 @@ export class BpmnEnginePlugin implements ProcessEngine {
       }
     }
     const changed =
-      beforeJson !== JSON.stringify([record.status, record.waits, record.variables, record.timers]);
+      beforeJson !==
+      JSON.stringify([record.status, record.waits, record.variables, record.timerDueAt]);
     if (options.force || changed || options.replay) {
-      if (record.status === 'running') record.engineState = await live.engine.getState();
+      if (record.status === 'running') record.engineState = engineState;
       await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     }
-    if (record.status !== 'running' || !record.timers) await this.dropLive(record.instanceId);
+    // No live Engine between changes: PSI's own timer wakes the instance for its BPMN timers.
+    await this.dropLive(record.instanceId);
+    this.syncWake(record);
     this.events.emit(events);
     if (record.status !== 'running') this.endWaiters.settle(record.instanceId, toSnapshot(record));
   }
@@ -596,14 +624,48 @@ export class BpmnEnginePlugin implements ProcessEngine {
     record.fault = { code: fault.code, message: fault.message };
     record.waits = [];
     record.timers = false;
+    delete record.timerDueAt;
     record.endedAt = this.clock();
     delete record.engineState;
     await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     await this.dropLive(record.instanceId);
+    this.syncWake(record);
     this.events.emit([
       { type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' },
     ]);
     this.endWaiters.settle(record.instanceId, toSnapshot(record));
+  }
+
+  /** Arms the wake-up for the instance's earliest BPMN timer, or clears it. */
+  private syncWake(record: BpmnInstanceRecord): void {
+    const { instanceId, timerDueAt } = record;
+    this.wake.sync(
+      instanceId,
+      'bpmn',
+      record.status === 'running' && timerDueAt !== undefined && !this.stopped
+        ? {
+            key: String(timerDueAt),
+            dueAt: timerDueAt,
+            fire: () => this.events.background(this.fireTimer(instanceId, timerDueAt)),
+          }
+        : undefined,
+    );
+  }
+
+  /**
+   * A BPMN timer of a waiting instance fell due: recover its Engine, which fires the expired
+   * timer while resuming, and persist where the instance went.
+   */
+  private async fireTimer(instanceId: string, dueAt: number): Promise<void> {
+    await this.mutex.run(instanceId, async () => {
+      if (this.stopped) return;
+      const record = await this.read(instanceId);
+      if (!record || record.status !== 'running' || record.timerDueAt !== dueAt) return;
+      // Woken a little early (timer rounding): bpmn-engine would arm it again; wait instead.
+      if (Date.now() < dueAt) return this.syncWake(record);
+      const live = await this.ensureLive(record);
+      await this.settle(record, live, { force: true });
+    });
   }
 
   private async dropLive(instanceId: string): Promise<void> {
@@ -667,7 +729,10 @@ function isWaitPoint(api: BpmnPostponedApi): boolean {
   if (SERVICE_TYPES.has(type)) return true;
   if (!WAIT_TYPES.has(type)) return false;
   if (type !== 'bpmn:IntermediateCatchEvent') return true;
-  return SIGNALLABLE_EVENT_DEFINITIONS.has(api.type);
+  if (!SIGNALLABLE_EVENT_DEFINITIONS.has(api.type)) return false;
+  // A catch event that only waits for time is not signalled: its timer fires by itself.
+  const definitions = api.owner.behaviour?.eventDefinitions ?? [];
+  return !(definitions.length > 0 && definitions.every((d) => d.type === TIMER_EVENT_DEFINITION));
 }
 
 function waitPointsOf(postponed: readonly BpmnPostponedApi[]): BpmnWaitPoint[] {

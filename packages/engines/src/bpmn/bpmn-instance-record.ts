@@ -24,8 +24,13 @@ export interface BpmnInstanceRecord {
   status: InstanceStatus;
   variables: Variables;
   waits: BpmnWaitPoint[];
-  /** True while a BPMN timer is armed: such instances keep a live Engine until it fires. */
+  /** True while a BPMN timer is armed (`timerDueAt` says when the earliest one falls due). */
   timers: boolean;
+  /**
+   * Epoch ms at which the earliest armed BPMN timer falls due: the plugin wakes the instance
+   * (recovers its Engine) then. Absent without armed timers and once the instance ended.
+   */
+  timerDueAt?: number;
   fault?: InstanceFault;
   startedAt: number;
   endedAt?: number;
