@@ -113,6 +113,28 @@ describeEachStore('dedupe', () => {
     expect((await h.engine.whenEnded(id)).variables.acks).toBe(1);
   });
 
+  it('remembers an id only with what became of the message: a redelivery after a failure between match and claim is handled, not ignored', async () => {
+    await open();
+    const id = await h.engine.start('notify', { ref: 'R-3' });
+    await h.atStep(id, 'await-ack');
+    const message = { messageId: 'msg-3', event: 'acked', payload: { ref: 'R-3' } };
+    // The node fails (here: its engine) after matching the answer, before claiming or parking it;
+    // the transport redelivers.
+    jest.spyOn(h.engine, 'getWaitStates').mockRejectedValueOnce(new Error('engine unreachable'));
+    await expect(h.coordinator.receive(message)).rejects.toThrow('engine unreachable');
+    expect(await h.query('SELECT "messageId" FROM psi_inbound_message')).toEqual([]);
+
+    expect(await h.coordinator.receive(message)).toMatchObject({
+      status: 'delivered',
+      instanceId: id,
+    });
+    expect((await h.engine.whenEnded(id)).variables.acks).toBe(1);
+    expect(await h.coordinator.receive(message)).toEqual({ status: 'duplicate' });
+    expect(await h.query('SELECT "messageId", duplicates FROM psi_inbound_message')).toEqual([
+      { messageId: 'msg-3', duplicates: 1 },
+    ]);
+  });
+
   it('respects dedupeWindowMs: after the window the same id is processed again', async () => {
     const clock = new TestClock();
     await open({ clock, dedupeWindowMs: 1_000 });

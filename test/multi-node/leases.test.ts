@@ -23,6 +23,9 @@ import {
 // lapses. The dead node's state is made by hand (a node that stopped renewing), so each case is
 // exact; test/multi-node/multi-process.test.ts kills real processes.
 
+// A test holds handlers here to make a delivery take as long as it likes.
+let handlerGate: Promise<void> = Promise.resolve();
+
 abstract class Warehouse {
   abstract pick(request: { sku: string }): Promise<void>;
 }
@@ -38,7 +41,8 @@ class PickAdapter {
   }
 
   @OnResponse('picked', { waitState: 'await-picked' })
-  picked(answer: { picker: string }): string {
+  async picked(answer: { picker: string }): Promise<string> {
+    await handlerGate;
     this.picker = answer.picker;
     return 'picked';
   }
@@ -67,6 +71,7 @@ describeEachStore('leases and claims across nodes', () => {
     nodeId: string,
     service: RecordingService,
     leaseMs: number,
+    restore = false,
   ): Promise<Harness> {
     const h = await openHarness({
       file,
@@ -82,6 +87,7 @@ describeEachStore('leases and claims across nodes', () => {
         },
       },
       coordinator: { nodeId, leaseMs },
+      restore,
     });
     harnesses.push(h);
     return h;
@@ -228,5 +234,64 @@ describeEachStore('leases and claims across nodes', () => {
       { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
     ]);
     expect((await h.engine.getInstance(id)).variables.picker).toBe('Bo');
+  });
+
+  it('a step whose outcome was recorded but not signalled (its node died in between) is signalled once the engine reports it again', async () => {
+    const file = temp.file();
+    const service = new RecordingService({ pick: () => undefined });
+    const a = await node(file, 'node-a', service, 300);
+    // Node A records the step's outcome, then dies before the engine takes the signal.
+    jest.spyOn(a.engine, 'signal').mockRejectedValueOnce(new Error('node A died'));
+    const id = await a.engine.start('pick', { sku: 'SKU-4' });
+    const [invocation] = await waitUntil(async () => {
+      const found = await a.coordinator.invocations({ instanceId: id, status: 'waiting' });
+      return found.length > 0 ? found : undefined;
+    }, 'the outcome is recorded');
+    expect((await a.engine.getInstance(id)).currentStep).toBe('pick');
+
+    // Another node starts; its engine restores the instance and reports it at "pick" again.
+    const b = await node(file, 'node-b', service, 300, true);
+    await b.atStep(id, 'await-picked');
+    expect(service.calls).toHaveLength(1); // the adapter did not run again
+    expect((await b.coordinator.invocation(invocation.id)).status).toBe('waiting');
+    expect(kinds(await b.coordinator.auditTrail(id))).toEqual(['invoked', 'sent', 'completed']);
+  });
+
+  it('a delivery that outlives its claim (its node stalled, it did not die) stands: the interrupted dead letter another node wrote is discarded', async () => {
+    const file = temp.file();
+    const service = new RecordingService({ pick: () => undefined });
+    // B renews every 20 minutes (a stalled node, as far as this test goes); C settles lapsed claims.
+    const b = await node(file, 'node-b', service, 3_600_000);
+    const id = await b.engine.start('pick', { sku: 'SKU-5' });
+    await b.atStep(id, 'await-picked');
+    let openGate!: () => void;
+    handlerGate = new Promise((resolve) => (openGate = resolve));
+    const delivering = service.last().respond('picked', { picker: 'Cy' });
+    await waitUntil(async () => {
+      const [row] = await b.query<{ status: string }>('SELECT status FROM psi_expectation');
+      return row.status === 'claimed';
+    }, 'B claimed the answer and runs the handler');
+
+    // B's claim lapses; C takes B for dead and settles the delivery as interrupted.
+    await b.query('UPDATE psi_expectation SET "claimExpiresAt" = ?', [Date.now() - 1]);
+    const c = await node(file, 'node-c', service, 300);
+    await waitUntil(
+      async () => (await c.coordinator.deadLetters.list({ reason: 'interrupted' })).length === 1,
+      'C settled the lapsed claim',
+    );
+
+    // B was only slow: its handler finishes and the engine takes the answer.
+    openGate();
+    handlerGate = Promise.resolve();
+    expect(await delivering).toMatchObject({ status: 'delivered', instanceId: id });
+    expect(await b.atStep(id, 'packing')).toMatchObject({ variables: { picker: 'Cy' } });
+    const [row] = await b.query<{ status: string; claimedBy: string | null }>(
+      'SELECT status, "claimedBy" FROM psi_expectation',
+    );
+    expect(row).toEqual({ status: 'delivered', claimedBy: null });
+    expect(await b.coordinator.deadLetters.list()).toEqual([]);
+    expect(await b.coordinator.deadLetters.list({ status: 'discarded' })).toMatchObject([
+      { reason: 'interrupted', instanceId: id },
+    ]);
   });
 });

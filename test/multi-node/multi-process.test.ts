@@ -1,7 +1,7 @@
 import { execSync } from 'node:child_process';
 import * as path from 'node:path';
 import { waitUntil } from '../correlation/fixtures';
-import { NodeCluster, type NodeMessage, type NodeProcess } from './node-cluster';
+import { NodeCluster, type NodeCommand, type NodeMessage, type NodeProcess } from './node-cluster';
 
 // Several coordinator processes (test/multi-node/node-child.js, plain JS on the built packages)
 // on one PostgreSQL schema. Answers arrive at any node, timers fire on every node, guards are
@@ -33,6 +33,8 @@ interface InstanceState {
   at?: { step: string };
   variables: Record<string, unknown>;
 }
+
+type AnswerCommand = Extract<NodeCommand, { cmd: 'answer' }>;
 
 const isReceived = (m: NodeMessage): m is Extract<NodeMessage, { type: 'received' }> =>
   m.type === 'received';
@@ -233,4 +235,193 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
     }
     expect(problemsOf(nodes)).toEqual([]);
   }, 180_000);
+
+  it('SIGKILL one of 3 processes while 5,000 invocations run with answers flowing: every expectation ends delivered, timed out or dead-lettered with a reason; no answer lost, no handler run twice', async () => {
+    const TOTAL = 5_000;
+    const IN_FLIGHT = 150;
+    const BATCH = 25;
+    const KILL_AFTER = 2_000;
+    const ids = Array.from({ length: TOTAL }, (_, i) => `job-${i}`);
+    const live: NodeProcess[] = [];
+    const pendingStarts = new Map<string, NodeProcess>(); // id → node asked to start it
+    const pendingAnswers = new Map<string, { node: NodeProcess; command: AnswerCommand }>();
+    const answeredInstances = new Set<string>();
+    const outcomes: Array<{ status: string; reason?: string }> = [];
+    let nextId = 0;
+    let turn = 0;
+    let killed: NodeProcess | undefined;
+
+    const pick = (): NodeProcess => live[turn++ % live.length];
+    const startOn = (node: NodeProcess, batch: string[]): void => {
+      for (const id of batch) pendingStarts.set(id, node);
+      node.send({ cmd: 'start', ids: batch });
+    };
+    const answer = (command: AnswerCommand): void => {
+      const node = pick();
+      pendingAnswers.set(command.messageId, { node, command });
+      node.send(command);
+    };
+    // Keeps about IN_FLIGHT instances between start and answer, on the live nodes.
+    const pump = (): void => {
+      while (nextId < TOTAL && live.length > 0 && nextId - answeredInstances.size < IN_FLIGHT) {
+        const batch = ids.slice(nextId, nextId + BATCH);
+        nextId += batch.length;
+        startOn(pick(), batch);
+      }
+    };
+
+    cluster = await NodeCluster.create((node, m) => {
+      switch (m.type) {
+        case 'started':
+          pendingStarts.delete(m.id);
+          return;
+        case 'sent':
+          // The service answers every request it gets (a request re-sent after a take-over
+          // carries the same id, so its answer is a duplicate PSI recognises).
+          answer({
+            cmd: 'answer',
+            messageId: `answer-${m.requestId}`,
+            correlationKey: m.correlationKey,
+            instanceId: m.instanceId,
+          });
+          return;
+        case 'received':
+          if (pendingAnswers.get(m.messageId)?.node !== node) return;
+          answeredInstances.add(pendingAnswers.get(m.messageId)!.command.instanceId);
+          pendingAnswers.delete(m.messageId);
+          outcomes.push(m.outcome);
+          if (!killed && answeredInstances.size >= KILL_AFTER) kill();
+          pump();
+          return;
+        default:
+          return;
+      }
+    });
+    const c = cluster;
+    const options = { leaseMs: 3_000, timeoutMs: 10_000 };
+    live.push(
+      ...(await Promise.all(['node-1', 'node-2', 'node-3'].map((id) => c.spawn(id, options)))),
+    );
+    const survivors = live.filter((n) => n.nodeId !== 'node-2');
+
+    // The broker's view of a dead consumer: what it was handed and did not acknowledge goes to
+    // the others (Kafka redelivers uncommitted offsets to the group).
+    function kill(): void {
+      killed = live.find((n) => n.nodeId === 'node-2')!;
+      killed.kill();
+      live.splice(live.indexOf(killed), 1);
+      for (const [messageId, pending] of [...pendingAnswers]) {
+        if (pending.node !== killed) continue;
+        pendingAnswers.delete(messageId);
+        answer(pending.command);
+      }
+      const unstarted = [...pendingStarts].filter(([, n]) => n === killed).map(([id]) => id);
+      for (let i = 0; i < unstarted.length; i += BATCH)
+        startOn(pick(), unstarted.slice(i, i + BATCH));
+    }
+
+    pump();
+    await waitUntil(() => killed !== undefined, 'node-2 was killed mid-run', 240_000);
+    await killed!.exit;
+    // The survivors take over what node-2 held once its leases and claims lapse.
+    await waitUntil(
+      async () => {
+        const [held] = await c.query<{ invocations: string; claims: string }>(
+          `SELECT (SELECT count(*) FROM psi_invocation WHERE status = 'running' AND "leaseOwner" = 'node-2') AS invocations,
+                  (SELECT count(*) FROM psi_expectation WHERE status = 'claimed' AND "claimedBy" = 'node-2') AS claims`,
+        );
+        return Number(held.invocations) + Number(held.claims) === 0;
+      },
+      'the survivors took over node-2s invocations and deliveries',
+      60_000,
+    );
+    // Its supervisor starts a replacement: restore() brings back what node-2 changed in the
+    // engine but never reacted to (a step entered, a wait state reached).
+    live.push(await c.spawn('node-4', { ...options, restore: true }));
+    pump();
+    await waitUntil(
+      () => nextId === TOTAL && pendingStarts.size === 0,
+      'every instance started',
+      240_000,
+    );
+    await waitUntil(
+      async () => {
+        const [row] = await c.query<{ running: string; total: string }>(
+          `SELECT count(*) FILTER (WHERE state::json->>'status' = 'running') AS running, count(*) AS total FROM psi_engine_instance`,
+        );
+        return (
+          Number(row.total) === TOTAL && Number(row.running) === 0 && pendingAnswers.size === 0
+        );
+      },
+      'every instance ended and every answer was acknowledged',
+      240_000,
+    );
+    await Promise.all(live.map((n) => n.stop()));
+
+    const finals = await instances(c);
+    const expectations = await c.query<{ instanceId: string; status: string }>(
+      'SELECT "instanceId", status FROM psi_expectation',
+    );
+    const letters = await c.query<{ instanceId: string; reason: string; status: string }>(
+      'SELECT "instanceId", reason, status FROM psi_dead_letter',
+    );
+    const effects = new Set(
+      (await c.query<{ instanceId: string }>('SELECT "instanceId" FROM test_side_effect')).map(
+        (r) => r.instanceId,
+      ),
+    );
+    const lettersOf = new Map<string, string[]>();
+    for (const l of letters)
+      lettersOf.set(l.instanceId, [...(lettersOf.get(l.instanceId) ?? []), l.reason]);
+
+    // One expectation per instance, each delivered or timed out; nothing open, claimed or parked.
+    expect(expectations).toHaveLength(TOTAL);
+    expect(new Set(expectations.map((e) => e.instanceId)).size).toBe(TOTAL);
+    const byInstance = new Map(expectations.map((e) => [e.instanceId, e.status]));
+    let delivered = 0;
+    for (const id of ids) {
+      const final = finals.get(id)!;
+      expect(final.status).toBe('completed');
+      const status = byInstance.get(id);
+      if (final.history.at(-1) === 'answered') {
+        delivered++;
+        expect(status).toBe('delivered');
+        expect(effects.has(id)).toBe(true);
+      } else {
+        expect(final.history.at(-1)).toBe('timed-out');
+        expect(status).toBe('timed-out');
+        // Its answer was acknowledged, so it is kept with a reason: late, or interrupted (the
+        // node delivering it died; the handler was not run again).
+        expect(lettersOf.get(id)?.length ?? 0).toBeGreaterThan(0);
+      }
+    }
+    expect(answeredInstances.size).toBe(TOTAL);
+    expect(new Set(letters.map((l) => l.reason))).toEqual(
+      new Set(letters.map((l) => l.reason).filter((r) => r === 'late' || r === 'interrupted')),
+    );
+    // No handler ran twice: a second run would have hit the unique side-effect row and been
+    // dead-lettered handler-failed; side effects exist only where a handler ran to its end.
+    expect(letters.filter((l) => l.reason === 'handler-failed')).toEqual([]);
+    for (const id of effects) {
+      expect(byInstance.get(id) === 'delivered' || lettersOf.get(id)?.includes('interrupted')).toBe(
+        true,
+      );
+    }
+    expect(delivered).toBeGreaterThan(0);
+    if (process.env.PSI_TEST_VERBOSE) {
+      const reasons = letters.reduce<Record<string, number>>(
+        (n, l) => ({ ...n, [`${l.reason}/${l.status}`]: (n[`${l.reason}/${l.status}`] ?? 0) + 1 }),
+        {},
+      );
+      console.info({ delivered, timedOut: TOTAL - delivered, deadLetters: reasons });
+    }
+    expect(
+      await c.query(
+        `SELECT 'invocation ' || status || ' ' || "leaseOwner" AS left FROM psi_invocation WHERE status <> 'completed'
+         UNION ALL SELECT 'expectation ' || status FROM psi_expectation WHERE status IN ('open', 'claimed')
+         UNION ALL SELECT 'parked ' || "messageId" FROM psi_parked_message`,
+      ),
+    ).toEqual([]);
+    expect(problemsOf(survivors)).toEqual([]);
+  }, 600_000);
 });

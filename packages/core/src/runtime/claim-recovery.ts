@@ -1,12 +1,14 @@
+import type { EntityManager } from 'typeorm';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { ProcessEngine } from '../spi/process-engine';
+import { DeadLetterEntity } from '../store/entities/dead-letter.entity';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import type { AuditLog } from './audit-log';
 import type { CoordinatorStats } from './coordinator-stats';
 import type { Correlator } from './correlator';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
-import type { NodeLeases } from './node-leases';
+import { NodeLeases } from './node-leases';
 import type { ReceivedMessage } from './received-message';
 
 /**
@@ -105,6 +107,36 @@ export class ClaimRecovery {
     });
     if (deadLettered) this.deps.stats.deadLettered++;
   }
+}
+
+/**
+ * A delivery finished after its claim had lapsed and another node had settled it as interrupted
+ * (the delivering node stalled longer than the lease, it did not die): the engine took the
+ * answer, so it is delivered after all, its group closed again and the `interrupted` dead letter
+ * discarded. Runs in the transaction that records the delivery.
+ */
+export async function overruleInterruption(
+  tx: EntityManager,
+  expectation: ExpectationEntity,
+  now: number,
+): Promise<void> {
+  await tx.update(
+    ExpectationEntity,
+    { id: expectation.id },
+    { status: 'delivered', closedAt: now, ...NodeLeases.unclaimed },
+  );
+  if (expectation.groupId) {
+    await tx.update(
+      ExpectationEntity,
+      { invocationId: expectation.invocationId, groupId: expectation.groupId, status: 'open' },
+      { status: 'superseded', closedAt: now },
+    );
+  }
+  await tx.update(
+    DeadLetterEntity,
+    { expectationId: expectation.id, reason: 'interrupted', status: 'open' },
+    { status: 'discarded', resolvedAt: now },
+  );
 }
 
 function parseMessage(json: string | null): ReceivedMessage | null {

@@ -13,6 +13,7 @@ import type { Audit, AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
+import { overruleInterruption } from './claim-recovery';
 import { NodeLeases } from './node-leases';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
 import type { CoordinatorStats } from './coordinator-stats';
@@ -34,7 +35,8 @@ export interface CorrelatorDeps {
 }
 
 type Decision =
-  { kind: 'done'; outcome: ReceiveOutcome } | { kind: 'matched'; expectation: ExpectationEntity };
+  | { kind: 'done'; outcome: ReceiveOutcome }
+  | { kind: 'matched'; expectation: ExpectationEntity; message: ReceivedMessage };
 
 /**
  * Receive → dedupe → match → deliver or park, and release on readiness. Every decision that
@@ -50,7 +52,8 @@ export class Correlator {
     stats.received++;
     const parkingTtlMs = await this.parkingTtlFor(message.event);
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
-      if (await this.isDuplicate(tx, message)) {
+      const inbound = await this.isDuplicate(tx, message);
+      if (inbound === 'duplicate') {
         stats.duplicates++;
         await audit({
           kind: 'duplicate',
@@ -64,6 +67,10 @@ export class Correlator {
       });
       const matches = await this.findExpectations(tx, message);
       const open = matches.filter((e) => e.status === 'open');
+      const fresh = { ...message, inbound };
+      // Every outcome but a match is stored in this transaction: remember the id with it. A
+      // match is stored (claimed or parked) later, and remembered then.
+      if (open.length !== 1) await this.remember(tx, fresh);
       if (open.length > 1) {
         const candidates = open.map((e) => ({ expectationId: e.id, instanceId: e.instanceId }));
         return {
@@ -71,7 +78,7 @@ export class Correlator {
           outcome: await this.deadLetter(tx, audit, message, 'ambiguous', { candidates }),
         };
       }
-      if (open.length === 1) return { kind: 'matched', expectation: open[0] };
+      if (open.length === 1) return { kind: 'matched', expectation: open[0], message: fresh };
       if (matches.length > 0) {
         const closed = matches[0];
         return {
@@ -92,15 +99,16 @@ export class Correlator {
       return { kind: 'done', outcome: await this.park(tx, audit, message, null, parkingTtlMs) };
     });
     if (decision.kind === 'done') return decision.outcome;
-    const expectation = decision.expectation;
-    const violations = await this.validate(expectation, message);
+    const { expectation, message: matched } = decision;
+    const violations = await this.validate(expectation, matched);
     if (violations.length > 0) {
-      return this.deps.audit.transaction((tx, audit) =>
-        this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation),
-      );
+      return this.deps.audit.transaction(async (tx, audit) => {
+        await this.remember(tx, matched);
+        return this.deadLetter(tx, audit, matched, 'invalid', { violations }, expectation);
+      });
     }
     return this.deps.instanceMutex.run(expectation.instanceId, () =>
-      this.deliverOrPark(expectation, message),
+      this.deliverOrPark(expectation, matched),
     );
   }
 
@@ -251,6 +259,7 @@ export class Correlator {
       return this.deliver(expectation, message, null);
     }
     const outcome = await this.deps.audit.transaction(async (tx, audit) => {
+      await this.remember(tx, message);
       // The instance is not at the wait state because a timeout (or a group sibling) closed the
       // expectation and moved it on since we matched: the answer lost; it is late, not parked.
       const current = await tx.findOneBy(ExpectationEntity, { id: expectation.id });
@@ -306,6 +315,7 @@ export class Correlator {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
       }
+      await this.remember(tx, message);
       // The claim carries the answer, so a node that dies before delivering it loses nothing.
       const won = await claimExpectation(tx, expectation.id, 'open', {
         status: 'claimed',
@@ -373,11 +383,14 @@ export class Correlator {
     }
 
     await audit.transaction(async (tx, write) => {
-      await tx.update(
+      const kept = await tx.update(
         ExpectationEntity,
-        { id: expectation.id },
+        { id: expectation.id, status: 'claimed', claimedBy: this.deps.leases.nodeId },
         { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
       );
+      // The claim lapsed (this node stalled) and another node settled it as interrupted; the
+      // engine took this answer all the same, so the delivery stands.
+      if ((kept.affected ?? 0) === 0) await overruleInterruption(tx, expectation, options.clock());
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await write({
         kind: 'delivered',
@@ -452,26 +465,38 @@ export class Correlator {
     });
   }
 
-  private async isDuplicate(tx: EntityManager, message: ReceivedMessage): Promise<boolean> {
+  /** Dedupe, read side: a second message with the same id within the window is counted. */
+  private async isDuplicate(
+    tx: EntityManager,
+    message: ReceivedMessage,
+  ): Promise<'duplicate' | 'new' | 'seen'> {
     const seen = await tx.findOneBy(InboundMessageEntity, { messageId: message.messageId });
     if (seen && message.receivedAt - seen.receivedAt < this.deps.options.dedupeWindowMs) {
       await tx.increment(InboundMessageEntity, { messageId: message.messageId }, 'duplicates', 1);
-      return true;
+      return 'duplicate';
     }
-    if (seen) {
+    return seen ? 'seen' : 'new';
+  }
+
+  /**
+   * Dedupe, write side: remembers the id in the transaction that stores what became of the
+   * message (dead letter, parked, claimed). A node that dies before that commit leaves the id
+   * unseen, so the transport's redelivery is handled instead of being ignored as a duplicate.
+   */
+  private async remember(tx: EntityManager, message: ReceivedMessage): Promise<void> {
+    if (message.inbound === 'seen') {
       await tx.update(
         InboundMessageEntity,
         { messageId: message.messageId },
         { receivedAt: message.receivedAt },
       );
-    } else {
+    } else if (message.inbound === 'new') {
       await tx.insert(InboundMessageEntity, {
         messageId: message.messageId,
         receivedAt: message.receivedAt,
         duplicates: 0,
       });
     }
-    return false;
   }
 
   private async findExpectations(

@@ -132,6 +132,9 @@ export class DeadlineScheduler {
           })
           .execute();
       }
+      // The invocation is done once the claim commits, whether or not the signal follows (a node
+      // that dies between signal and bookkeeping must not leave it `waiting`).
+      await this.deps.correlator.completeInvocationIfDone(tx, expectation.invocationId);
       await audit({
         kind: 'timed-out',
         instanceId: expectation.instanceId,

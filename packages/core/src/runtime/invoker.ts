@@ -29,6 +29,7 @@ import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './correlator';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
+import { resignalFinishedStep } from './step-resignal';
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -115,6 +116,12 @@ export class Invoker {
     });
     if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
       this.deps.leases.adoptInvocation(invocation.id);
+    }
+    if (['waiting', 'completed', 'failed'].includes(invocation.status)) {
+      // The engine rests at a step PSI already finished: the node that finished it died before
+      // the engine took the signal. Signal the recorded outcome now.
+      await resignalFinishedStep(this.deps.options, invocation);
+      return { invocationId: invocation.id, status: invocation.status };
     }
     // Just created by this call: run it as it is, without reading back what it wrote.
     return this.run(invocation.id, createdHere === invocation ? invocation : undefined);

@@ -16,6 +16,12 @@ export interface ReceivedMessage {
   payloadText: string | null;
   source: string | null;
   receivedAt: number;
+  /**
+   * Dedupe bookkeeping still to write for a message just received: its id is `new`, or `seen`
+   * outside the window. Written with the message's outcome (see Correlator), so a node that dies
+   * before that commit leaves the id unseen. Unset for parked and dead-lettered messages.
+   */
+  inbound?: 'new' | 'seen';
 }
 
 export function normaliseMessage(

@@ -1,0 +1,56 @@
+import { In } from 'typeorm';
+import { PsiError, PsiErrorCode } from '../errors';
+import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
+import { AuditEntryEntity } from '../store/entities/audit-entry.entity';
+import type { InvocationEntity } from '../store/entities/invocation.entity';
+import type { PsiStore } from '../store/psi-store';
+
+interface OutcomeDetail {
+  transition?: string;
+  variables?: Record<string, unknown>;
+  businessError?: { code?: string; message?: string };
+  error?: { code?: string; message?: string };
+}
+
+/**
+ * Signals a service step again with the outcome PSI recorded for it. Needed when a node died
+ * after committing an invocation's outcome (`completed`, `failed`) and before the engine took the
+ * signal: the engine still rests at that step activation and says so again (a re-emitted
+ * `service-step-entered`, e.g. from `restore()` on another node). The outcome is read back from
+ * the audit entry written in the same transaction as the status, so nothing runs twice.
+ */
+export async function resignalFinishedStep(
+  deps: { store: PsiStore; engine: ProcessEngine },
+  invocation: InvocationEntity,
+): Promise<boolean> {
+  const entry = await deps.store.transaction((tx) =>
+    tx.findOne(AuditEntryEntity, {
+      where: {
+        instanceId: invocation.instanceId,
+        invocationId: invocation.id,
+        kind: In(['completed', 'failed']),
+      },
+      order: { seq: 'DESC' },
+    }),
+  );
+  if (!entry) return false;
+  const detail = (entry.detail ? JSON.parse(entry.detail) : {}) as OutcomeDetail;
+  const error = entry.kind === 'failed' ? detail.error : detail.businessError;
+  const options: SignalOptions =
+    error && !detail.transition
+      ? {
+          fault: {
+            code: error.code ?? 'PSI_ADAPTER_FAILED',
+            message: error.message ?? 'the adapter failed',
+          },
+        }
+      : { variables: detail.variables, transition: detail.transition };
+  try {
+    await deps.engine.signal(invocation.instanceId, invocation.step, options);
+    return true;
+  } catch (failure) {
+    // Moved on meanwhile (the node that recorded the outcome signalled after all).
+    if (PsiError.is(failure) && failure.code === PsiErrorCode.EngineSignalRejected) return false;
+    throw failure;
+  }
+}
