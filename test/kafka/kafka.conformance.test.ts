@@ -5,7 +5,7 @@ import {
   CONFORMANCE_REFUSAL_EVENT,
   ConformanceFailure,
   describeTransportConformance,
-  type ConformanceService,
+  type ConformanceOperation,
   type TransportConformanceHarness,
 } from '@psi/adapters/testing';
 import type { ServiceCoordinates } from '@psi/core';
@@ -17,10 +17,12 @@ jest.setTimeout(60_000);
 const kafka = useMockKafka();
 
 /**
- * The Kafka harness: each hosted service is a KafkaServiceHost on its own request topic (its own
- * consumer group); answers go to the transport's reply topic. Kafka has no synchronous replies,
- * and a service's failure is not part of the exchange: a request whose handler throws stays
- * uncommitted and is handled again; a refusal is an answer event.
+ * The Kafka harness: the hosted services live behind one KafkaServiceHost per test, on one
+ * request topic, dispatching by operation (operation names are unique across the suite's
+ * services); it starts in the factory, so its group join overlaps the transport's. Answers go to
+ * the transport's reply topic. Kafka has no synchronous replies, and a service's failure is not
+ * part of the exchange: a request whose handler throws stays uncommitted and is handled again; a
+ * refusal is an answer event.
  */
 describeTransportConformance(
   'kafka',
@@ -28,27 +30,49 @@ describeTransportConformance(
   async (): Promise<TransportConformanceHarness> => {
     const cluster = kafka.cluster;
     const replyTopic = uniqueName('psi-replies');
-    const requestTopics = new Map<string, string>();
-    const topicFor = (service: string): string => {
-      let topic = requestTopics.get(service);
-      if (!topic) {
-        topic = uniqueName(`${service}-requests`);
-        requestTopics.set(service, topic);
-      }
-      return topic;
-    };
-    const hosts: KafkaServiceHost[] = [];
+    const requestTopic = uniqueName('services-requests');
+    await kafka.probe.ensureTopics([replyTopic, requestTopic]);
+    const operations = new Map<string, { service: string; operation: ConformanceOperation }>();
+    const host = new KafkaServiceHost({
+      ...fastOptions(cluster),
+      requestTopic,
+      groupId: uniqueName('services'),
+      onError: () => undefined, // failures are redelivered by design here
+      handler: async (request, context) => {
+        const operation = operations.get(request.operation ?? '')?.operation;
+        if (!operation) throw new Error(`No test service has operation "${request.operation}".`);
+        let result: unknown;
+        try {
+          result = await operation(request.payload, {
+            correlationKey: request.correlationKey ?? '',
+            requestId: request.requestId,
+            operation: request.operation ?? '',
+            respondLater: (event, payload, options) => context.respond(event, payload, options),
+          });
+        } catch (error) {
+          if (error instanceof ConformanceFailure && error.kind === 'business') {
+            await context.respond(CONFORMANCE_REFUSAL_EVENT, error.body);
+            return;
+          }
+          throw error; // not committed: the request comes again
+        }
+        if (result !== undefined) {
+          throw new Error('Kafka has no synchronous replies: answer with respondLater.');
+        }
+      },
+    });
+    const hostStarted = host.start();
+    hostStarted.catch(() => undefined); // awaited by hostService and teardown
     const transport = new KafkaTransport({
       ...fastOptions(cluster),
       groupId: uniqueName('psi'),
       replyTopics: [replyTopic],
     });
-    await kafka.probe.ensureTopics([replyTopic]);
     const closedPort = await freePortNobodyListensOn();
     const coordinates = (service: string): ServiceCoordinates => ({
       service,
       transport: 'kafka',
-      address: topicFor(service),
+      address: requestTopic,
       timeoutMs: 10_000,
     });
 
@@ -66,54 +90,23 @@ describeTransportConformance(
           connectionTimeoutMs: 500,
           retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
         }),
-      async hostService(service, operations) {
-        const requestTopic = topicFor(service);
-        await kafka.probe.ensureTopics([requestTopic]);
-        const host = new KafkaServiceHost({
-          ...fastOptions(cluster),
-          requestTopic,
-          groupId: uniqueName(`${service}-service`),
-          onError: () => undefined, // failures are redelivered by design here
-          handler: async (request, context) => {
-            const operation = operationOf(operations, request.operation);
-            let result: unknown;
-            try {
-              result = await operation(request.payload, {
-                correlationKey: request.correlationKey ?? '',
-                requestId: request.requestId,
-                operation: request.operation ?? '',
-                respondLater: (event, payload, options) => context.respond(event, payload, options),
-              });
-            } catch (error) {
-              if (error instanceof ConformanceFailure && error.kind === 'business') {
-                await context.respond(CONFORMANCE_REFUSAL_EVENT, error.body);
-                return;
-              }
-              throw error; // not committed: the request comes again
-            }
-            if (result !== undefined) {
-              throw new Error('Kafka has no synchronous replies: answer with respondLater.');
-            }
-          },
-        });
-        hosts.push(host);
-        await host.start();
+      async hostService(service, hosted) {
+        for (const [name, operation] of Object.entries(hosted)) {
+          const taken = operations.get(name);
+          if (taken && taken.service !== service) {
+            throw new Error(`Operation "${name}" is hosted by "${taken.service}" already.`);
+          }
+          operations.set(name, { service, operation });
+        }
+        await hostStarted;
       },
       async teardown() {
-        await Promise.all(hosts.map((host) => host.stop()));
+        await hostStarted.catch(() => undefined);
+        await host.stop();
       },
     };
   },
 );
-
-function operationOf(
-  operations: ConformanceService,
-  name: string | undefined,
-): ConformanceService[string] {
-  const operation = name === undefined ? undefined : operations[name];
-  if (!operation) throw new Error(`The test service has no operation "${String(name)}".`);
-  return operation;
-}
 
 async function freePortNobodyListensOn(): Promise<number> {
   const probe = createServer();
