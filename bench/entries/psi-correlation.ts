@@ -24,49 +24,35 @@ import { countStatements, formatPerOperation, total, type StatementCounts } from
  * receive (dedupe, match, park or deliver) → claim → response handler → engine signal → end.
  * One correlation = one instance from `engine.start` to its `instance-ended` event.
  *
- * FINDINGS (2-core VM, node 20, sqlite3 5.1.7, WAL + synchronous=NORMAL, profiled with
- * `node --cpu-prof` and a driver-call counter; the VM was shared, load average ~7, so rates are
- * noisy — "cpu µs/op" is the steadier column):
- * - Reached ~35–50 correlations/s at c=1 and ~50–110/s at c=64, against 5,000/s targeted:
- *   50–100× short. A correlation costs ~13 ms of CPU (all threads) at c=64.
- * - fsync is not the limit: with WAL + synchronous=NORMAL a COMMIT does not fsync, so group
- *   commit (0.48 commits per correlation at c=64 vs 20 at c=1) buys only ~1.5–2×.
- * - Statements are: ~22 units of work per correlation, each wrapped in SAVEPOINT + RELEASE, so
- *   ~90 statements at c=64 (~124 at c=1, +20 BEGIN/COMMIT) for ~44 statements of real work
- *   (15 INSERT — 6 of them audit rows, 19 SELECT, 7 UPDATE, 1 DELETE). The raw baseline needs 2.
- * - Each statement costs TypeORM query building plus node-sqlite3's `Database#run/#all`, which
- *   is prepare + step + finalize = three thread-pool round trips (~50 µs raw, ~150 µs here).
- *   TypeORM also calls `sqlite3.verbose()`: every driver call then builds `new Error()` and
- *   `util.inspect`s its arguments (~11 % of CPU).
- * - Units run one after another on the single connection: the main thread idles (~45–50 % of
- *   the profile) while the worker runs a statement, and the worker idles while JS builds the next.
- * - The answer beats the wait state in 100 % of correlations (the service step is signalled only
- *   after the 'sent' and 'completed' units), so every correlation takes the park → release path.
- * - Units of one correlation: engine existence read + 3 engine-state upserts; invoke (create +
- *   audit), re-read of the invocation, count of expectations, outbox + expectations (+2 ORM
- *   read-backs of DB defaults), sent + audit, completed (count + update + audit); receive (dedupe +
- *   audit + match, +1 read-back), park + audit; release after expectations (2 read units), release
- *   on wait state (3 read units), 'released' audit, claim + delete parked, delivered (update +
- *   count + update + audit); end (cancel + parked lookup).
- *
- * SUGGESTIONS for packages/core, by gain (measured with monkey-patches, see the report):
- * 1. Do not let TypeORM turn on sqlite3's verbose mode: give the DataSource
- *    `driver: { ...sqlite3, verbose: () => sqlite3 }`-style module. Measured +30 % (c=64), +60 % (c=1).
- * 2. Pipeline a batch: run its units concurrently in the one transaction, without savepoints;
- *    if any unit fails, roll the batch back and re-run its units one by one with savepoints.
- *    JS and SQLite then overlap. Measured ~2× on top of (1). Needs a look at read-then-write
- *    units (dedupe, invoke's find-then-insert): unique keys make a loser fail, and the
- *    sequential re-run then decides it as today.
- * 3. Halve the units (~22 → ~10): pass the new invocation to `run` instead of re-reading and
- *   counting; release after expectations only when the parked UPDATE matched rows; one joined
- *   query in `releaseNow`; audit rows inside the unit they describe; `updateEntity(false)` on
- *   inserts; park inside the receive unit; INSERT … ON CONFLICT for the engine's start.
- *   Expected ~1.8×.
- * 4. better-sqlite3 (TypeORM `type: 'better-sqlite3'`, synchronous, statement cache): no
- *   thread-pool round trips and no re-prepare per statement. Expected 2–4× per statement.
- * 5. The hot path in hand-written prepared statements instead of the query builder (TypeORM's
- *   query building is ~25 % of main-thread CPU). 5,000/s on 2 cores leaves ≤ 400 µs of CPU per
- *   correlation: that needs (1)–(5) together, ~10 statements in 1–2 units per correlation.
+ * FINDINGS (2-core VM, node 20, sqlite3 5.1.7, WAL + synchronous=NORMAL; the VM was shared with
+ * other work, load average 5–9, so compare ratios and "cpu µs/op" rather than absolute rates):
+ * - Session 1 reached ~35/s at c=1 and ~70–85/s at c=64: ~90 statements in ~23 units per
+ *   correlation, each unit in a SAVEPOINT, every statement prepared and finalized anew.
+ * - Now ~130/s at c=1 and ~290/s at c=64 (same machine, same run as the baseline), with 71 and
+ *   32 statements per correlation. What changed, by gain:
+ *   1. The driver keeps prepared statements: node-sqlite3 runs `db.run(sql)` as prepare + step +
+ *      finalize, three libuv thread-pool trips; a cached statement needs one (~130 → ~50 µs per
+ *      statement measured alone). TypeORM wrote numbers into the SQL text, defeating the cache:
+ *      they are bound now.
+ *   2. Group-commit batches run without savepoints (2 statements per unit) unless a unit fails.
+ *   3. Audit rows are written just before COMMIT, the whole batch's in a few multi-row INSERTs.
+ *   4. No read-backs: inserts skip TypeORM's SELECT of defaulted columns; a new invocation runs
+ *      without re-reading itself, counting its expectations or looking for its outbox rows.
+ * - Why not 5,000/s: units run one after another on SQLite's single connection, so a correlation
+ *   costs the sum of its statements' latencies. Each statement is one trip to sqlite3's worker
+ *   thread (~25–50 µs even for the raw driver, see sqlite3/pair) plus TypeORM's query building and
+ *   result mapping (~40–80 µs CPU per statement measured here, about the driver's own cost again).
+ *   The main thread is idle ~50 % of the time, waiting on the worker. 5,000/s on 2 cores leaves
+ *   ≤ 400 µs per correlation: about 8 statements at the raw driver's speed.
+ * - What would close the gap, each beyond this store's current design:
+ *   a. A synchronous driver: better-sqlite3 runs a prepared statement in ~3 µs inside a
+ *      transaction on this machine (measured outside the repo), with no worker round trip. The
+ *      required stack names sqlite3, so this is a decision to take, not a patch.
+ *   b. The hot path (~10 statements) as hand-written prepared SQL instead of the query builder.
+ *   c. Overlapping independent units inside a group commit. Units are serialisable today; with
+ *      overlap, read-then-write units would need their own conflict detection. Not worth the
+ *      risk to the correlation guarantees for the gain on sqlite3.
+ * - Every correlation here takes the park → release path (the answer beats the wait state).
  */
 export const psiCorrelation: BenchEntry = {
   name: 'psi-correlation',
@@ -224,7 +210,6 @@ export async function measureCorrelations(
         `dead-lettered ${stats.deadLettered}, duplicates ${stats.duplicates}, warnings ${warnings}`,
     );
     const commits = counts.get('BEGIN') ?? 0;
-    const units = counts.get('SAVEPOINT') ?? 0;
     return {
       name: `psi/correlation c=${run.concurrency}`,
       operations: n,
@@ -235,8 +220,7 @@ export async function measureCorrelations(
       baseline: run.concurrency === 1 ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
       cpuMicros: cpu.user + cpu.system,
       note:
-        `${(statements / n).toFixed(0)} stmts, ${(units / n).toFixed(1)} units, ` +
-        `${(commits / n).toFixed(2)} commits per corr; ` +
+        `${(statements / n).toFixed(0)} stmts, ${(commits / n).toFixed(2)} commits per corr; ` +
         `parked ${Math.round((100 * stats.parked) / n)}%` +
         (failures > 0 ? `; ${failures} NOT completed` : ''),
     };
