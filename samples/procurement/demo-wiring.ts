@@ -13,6 +13,14 @@ import type { DemoTransport } from './demo-options';
 import { startHttpServices } from './http-services';
 import { confirmationFor, createErp, createSupplier, ORDER_CONFIRMED } from './services';
 
+/** A service of the demo could not start (e.g. no Kafka broker at the given address). */
+export class DemoSetupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DemoSetupError';
+  }
+}
+
 /** The supplier's answers may wait an hour for the instance to be ready. */
 const SUPPLIER_PARKING_TTL_MS = 3_600_000;
 
@@ -117,6 +125,8 @@ async function kafkaWiring(options: DemoKafkaOptions): Promise<DemoWiring> {
   const settings: Omit<KafkaTransportOptions, 'brokers' | 'groupId' | 'replyTopics'> = {
     clientId: 'psi-procurement-demo',
     logLevel: 'error',
+    // One short line per kafkajs error instead of its JSON entries with stack traces.
+    logCreator: () => (entry) => console.error(`[kafka ${entry.label}] ${entry.log.message}`),
     connectionTimeoutMs: 3_000,
     // Fail within seconds when the brokers are wrong, instead of kafkajs' long default retries.
     retry: { retries: 3, initialRetryTime: 300, maxRetryTime: 2_000 },
@@ -155,7 +165,14 @@ async function kafkaWiring(options: DemoKafkaOptions): Promise<DemoWiring> {
     description:
       `supplier over Kafka (${options.brokers.join(',')}: requests on ${requestTopic}, ` +
       `answers on ${replyTopic}); ERP in-process (Kafka has no synchronous replies)`,
-    start: () => supplier.start(),
+    start: () =>
+      supplier.start().catch((error: unknown) => {
+        throw new DemoSetupError(
+          `The Kafka supplier could not start on ${options.brokers.join(',')}: ` +
+            `${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }),
     close: () => supplier.stop(),
   };
 }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { PsiError } from '@psi/core';
 import { DemoUsageError, parseDemoArgs } from './demo-options';
+import { DemoSetupError } from './demo-wiring';
 import { runProcurement } from './run-procurement';
 
 /**
@@ -34,7 +35,8 @@ main().catch((error: unknown) => {
     process.exitCode = 2;
     return;
   }
-  // PSI's errors say what to do; a stack trace would bury that.
-  console.error(PsiError.is(error) ? `Demo failed: ${error.message}` : error);
+  // These errors say what went wrong; a stack trace would bury that.
+  const known = PsiError.is(error) || error instanceof DemoSetupError;
+  console.error(known ? `Demo failed: ${(error as Error).message}` : error);
   process.exitCode = 1;
 });
