@@ -6,6 +6,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { RetryPolicy, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
+import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
 
 /** Where the coordinator reports what it cannot throw to anyone (background failures). */
@@ -48,6 +49,12 @@ export interface CoordinatorOptions {
    * after its last renewal. @default 30_000
    */
   leaseMs?: number;
+  /**
+   * Readiness notifications between the nodes sharing the store: a node that parks an answer for
+   * an instance its engine cannot deliver to tells the others. @default `store.readiness()`
+   * (PostgreSQL LISTEN/NOTIFY; within the process on SQLite)
+   */
+  readiness?: ReadinessNotifier;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
@@ -79,6 +86,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     clock: options.clock ?? Date.now,
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
+    readiness: options.readiness ?? options.store.readiness(),
   };
 }
 

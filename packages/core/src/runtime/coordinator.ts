@@ -1,5 +1,6 @@
 import { AdapterRunner } from '../adapter/adapter-runner';
-import { CoordinatorClosedError, PsiError } from '../errors';
+import { randomUUID } from 'node:crypto';
+import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
 import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
 import type { InboundMessage, InboundSink, ReceiveOutcome, Transport } from '../spi/transport';
 import { InvocationEntity } from '../store/entities/invocation.entity';
@@ -59,6 +60,9 @@ export class Coordinator implements InboundSink {
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
   private unsubscribe: (() => void) | undefined;
+  private unlisten: (() => void) | undefined;
+  // Tells this coordinator's readiness notices from the others' (nodeIds may repeat in a process).
+  private readonly origin = randomUUID();
   private state: 'created' | 'started' | 'closed' = 'created';
 
   private constructor(options: CoordinatorOptions) {
@@ -84,6 +88,7 @@ export class Coordinator implements InboundSink {
       leases: this.leases,
       stats: this.counters,
       notifyDue: (at) => this.scheduler.notify(at),
+      announce: (instanceId) => this.announce(instanceId),
     });
     this.scheduler = new DeadlineScheduler({
       options: this.options,
@@ -93,6 +98,7 @@ export class Coordinator implements InboundSink {
       instanceMutex,
       tasks: this.tasks,
       stats: this.counters,
+      announce: (instanceId) => this.announce(instanceId),
     });
     this.invoker = new Invoker({
       options: this.options,
@@ -152,6 +158,11 @@ export class Coordinator implements InboundSink {
     this.state = 'started';
     for (const transport of this.transports.values()) await transport.start(this);
     this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
+    this.unlisten = this.options.readiness.subscribe(this.origin, (instanceId) =>
+      this.tasks.track(`release for ${instanceId} (another node's notice)`, () =>
+        this.releaseIfWaitingHere(instanceId),
+      ),
+    );
     this.scheduler.start();
     for (const invocationId of await this.invoker.recover()) {
       this.tasks.track(`recovery of invocation ${invocationId}`, () =>
@@ -247,6 +258,7 @@ export class Coordinator implements InboundSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
+    this.unlisten?.();
     this.scheduler.stop();
     this.leaseKeeper.stop();
     for (const pending of this.delays) {
@@ -287,6 +299,26 @@ export class Coordinator implements InboundSink {
         );
         return;
     }
+  }
+
+  /** Another node published `instanceId`: release it if this node's engine has it waiting. */
+  private async releaseIfWaitingHere(instanceId: string): Promise<void> {
+    if (this.state !== 'started') return;
+    let states: readonly string[];
+    try {
+      states = await this.options.engine.getWaitStates(instanceId);
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return;
+      throw error;
+    }
+    if (states.length > 0) await this.correlator.release(instanceId);
+  }
+
+  private announce(instanceId: string): void {
+    if (this.state !== 'started') return;
+    this.tasks.track(`readiness notice for ${instanceId}`, () =>
+      this.options.readiness.publish(this.origin, instanceId),
+    );
   }
 
   private delay(ms: number): Promise<void> {

@@ -32,6 +32,8 @@ export interface CorrelatorDeps {
   stats: CoordinatorStats;
   /** Tells the deadline scheduler that something is due at `at`. */
   notifyDue(at: number): void;
+  /** Tells the other nodes that `instanceId` may have work their engine can deliver. */
+  announce(instanceId: string): void;
 }
 
 type Decision =
@@ -120,10 +122,13 @@ export class Correlator {
     return this.deps.instanceMutex.run(instanceId, () => this.releaseNow(instanceId));
   }
 
-  /** Signals a timeout that already won its claim, if the instance is at the wait state. */
-  async signalTimeout(expectation: ExpectationEntity): Promise<void> {
+  /**
+   * Signals a timeout that already won its claim, if the instance is at the wait state; false
+   * when it stays pending (for the next readiness).
+   */
+  async signalTimeout(expectation: ExpectationEntity): Promise<boolean> {
     const states = await this.waitStatesOf(expectation.instanceId);
-    if (!states.includes(expectation.waitState)) return;
+    if (!states.includes(expectation.waitState)) return false;
     try {
       await this.deps.engine.signal(
         expectation.instanceId,
@@ -138,7 +143,7 @@ export class Correlator {
             },
       );
     } catch (error) {
-      if (isSignalRejected(error)) return; // moved meanwhile; stays pending for the next readiness
+      if (isSignalRejected(error)) return false; // moved meanwhile; pending for the next readiness
       throw error;
     }
     await this.deps.audit.transaction(async (tx, audit) => {
@@ -155,6 +160,7 @@ export class Correlator {
         },
       });
     });
+    return true;
   }
 
   /** Closes what an ended instance still expected; its parked answers become `late` dead letters. */
@@ -282,6 +288,8 @@ export class Correlator {
       );
     });
     if (outcome.status !== 'parked') return outcome;
+    // Another node's engine may have the instance at the wait state: tell the other nodes.
+    this.deps.announce(expectation.instanceId);
     // The instance may have arrived while we parked (another node's engine, say): look again.
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
       await this.releaseNow(expectation.instanceId);

@@ -35,6 +35,8 @@ export class DeadlineScheduler {
       instanceMutex: KeyedMutex;
       tasks: TaskTracker;
       stats: CoordinatorStats;
+      /** Tells the other nodes that `instanceId` has a timeout this node could not signal. */
+      announce(instanceId: string): void;
     },
   ) {}
 
@@ -150,11 +152,12 @@ export class DeadlineScheduler {
     });
     if (!won) return;
     this.deps.stats.timedOut++;
-    await this.deps.correlator.signalTimeout({
+    const signalled = await this.deps.correlator.signalTimeout({
       ...expectation,
       status: 'timed-out',
       timeoutPending: true,
     });
+    if (!signalled) this.deps.announce(expectation.instanceId);
   }
 
   private async expireParked(now: number): Promise<void> {

@@ -4,6 +4,11 @@ import { DataSource } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { psiEntities, psiMigrations } from './entities';
+import {
+  InProcessReadinessNotifier,
+  PostgresReadinessNotifier,
+  type ReadinessNotifier,
+} from './readiness-notifier';
 import { bindNumberParameters, sqliteDriver } from './sqlite-driver';
 import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options';
 import {
@@ -19,6 +24,7 @@ import {
  */
 export class PsiStore {
   private readonly runner: TransactionRunner;
+  private notifier: ReadinessNotifier | undefined;
 
   private constructor(
     readonly dataSource: DataSource,
@@ -62,7 +68,20 @@ export class PsiStore {
     return new StoredEngineStateRepository(this);
   }
 
+  /**
+   * Readiness notifications between the nodes sharing this store (LISTEN/NOTIFY on PostgreSQL;
+   * within the process on SQLite). One per store, closed with it.
+   */
+  readiness(): ReadinessNotifier {
+    this.notifier ??=
+      this.kind === 'postgres'
+        ? new PostgresReadinessNotifier(this.dataSource, this.options.schema)
+        : new InProcessReadinessNotifier(`sqlite:${this.options.sqlitePath}`);
+    return this.notifier;
+  }
+
   async close(): Promise<void> {
+    await this.notifier?.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }
