@@ -3,6 +3,7 @@ import {
   EngineSignalRejectedError,
   InboundMessageError,
   InstanceNotFoundError,
+  PsiError,
   PsiErrorCode,
   type EngineEventListener,
   type ProcessEngine,
@@ -32,6 +33,10 @@ class StubEngine implements ProcessEngine {
     if (!current) throw new InstanceNotFoundError(instanceId);
     if (!current.includes(waitState)) {
       throw new EngineSignalRejectedError(instanceId, waitState, current);
+    }
+    if (options?.transition === 'no-such-transition') {
+      // What the engine plugins throw for a transition the wait state does not have.
+      throw new PsiError('PSI_ENGINE_TRANSITION_UNKNOWN', `No transition "${options.transition}"`);
     }
     this.signals.push({ instanceId, waitState, options });
     this.states.set(instanceId, ['next']);
@@ -383,6 +388,21 @@ describe(HttpInboundServer, () => {
           currentStates: ['scriptRunning'],
         },
       });
+    });
+
+    it("answers 409 with the engine's code for a transition the wait state does not have", async () => {
+      await serve();
+
+      const answer = await call('POST', '/instances/i-1/signal', {
+        waitState: 'scriptRunning',
+        transition: 'no-such-transition',
+      });
+
+      expect(answer).toMatchObject({
+        status: 409,
+        body: { code: 'PSI_ENGINE_TRANSITION_UNKNOWN' },
+      });
+      expect(engine.signals).toHaveLength(0);
     });
 
     it('answers 404 PSI_INSTANCE_NOT_FOUND for an unknown instance', async () => {

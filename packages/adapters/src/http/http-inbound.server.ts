@@ -55,6 +55,10 @@ const statusByCode: Record<string, number> = {
   [AdaptersErrorCode.HttpNotFound]: 404,
   [PsiErrorCode.InstanceNotFound]: 404,
   [PsiErrorCode.EngineSignalRejected]: 409,
+  // Engine plugins refusing the transition a signal names (codes of @psi/engines, which this
+  // package does not depend on): the caller's mistake, answered like a state conflict.
+  PSI_ENGINE_TRANSITION_UNKNOWN: 409,
+  PSI_ENGINE_TRANSITION_REFUSED: 409,
   [AdaptersErrorCode.CallbackTokenExpired]: 410,
   [AdaptersErrorCode.HttpBodyTooLarge]: 413,
   [AdaptersErrorCode.HttpUnsupportedMediaType]: 415,
