@@ -72,6 +72,10 @@ export class DeadlineScheduler {
           await this.fireDue();
         } while (this.refireRequested && !this.stopped);
         if (!this.stopped) this.arm(await this.nextDueAt());
+      } catch (error) {
+        // The store is unreachable (longer than its retries): try again after the longest sleep.
+        if (!this.stopped) this.arm(this.deps.options.clock() + MAX_SLEEP_MS);
+        throw error;
       } finally {
         this.firing = false;
       }

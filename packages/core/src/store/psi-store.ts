@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { DataSource } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
+import { ConnectionRetryRunner } from './connection-retry';
 import { psiEntities, psiMigrations } from './entities';
 import {
   InProcessReadinessNotifier,
@@ -33,7 +34,10 @@ export class PsiStore {
     this.runner =
       options.type === 'sqlite'
         ? new GroupCommitTransactionRunner(dataSource, options.maxBatchSize)
-        : new PooledTransactionRunner(dataSource);
+        : new ConnectionRetryRunner(
+            new PooledTransactionRunner(dataSource),
+            options.connectionRetryMs,
+          );
   }
 
   /** Opens (and by default migrates) the store. */

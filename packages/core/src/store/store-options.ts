@@ -14,8 +14,13 @@ export interface StoreOptions {
   url?: string;
   /** PostgreSQL schema for PSI's tables; created on open when missing (with `migrate`). @default 'public' */
   schema?: string;
-  /** PostgreSQL connection pool size. @default 10 */
+  /** PostgreSQL connection pool size (one connection listens for readiness notices). @default 10 */
   poolSize?: number;
+  /**
+   * PostgreSQL: how long a unit of work whose connection was lost before its commit is retried
+   * on a fresh connection (exponential backoff from 50 ms); 0 turns retries off. @default 10_000
+   */
+  connectionRetryMs?: number;
   /** Run pending migrations when the store opens. @default true */
   migrate?: boolean;
   /** Extra TypeORM entities from plugins (e.g. the database registry). */
@@ -35,6 +40,7 @@ export interface CompiledStoreOptions {
   url: string | undefined;
   schema: string;
   poolSize: number;
+  connectionRetryMs: number;
   migrate: boolean;
   entities: PluginClass[];
   migrations: PluginClass[];
@@ -71,6 +77,7 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     url,
     schema,
     poolSize: options.poolSize ?? 10,
+    connectionRetryMs: options.connectionRetryMs ?? 10_000,
     migrate: options.migrate ?? true,
     entities: options.entities ?? [],
     migrations: options.migrations ?? [],
