@@ -248,6 +248,11 @@ describe(KafkaTransport, () => {
       [{ brokers: [] }, /"brokers"/],
       [{ brokers: ['b:9092'], replyTopics: ['replies'] }, /"groupId" is required/],
       [{ brokers: ['b:9092'], redelivery: { initialDelayMs: -1 } }, /"redelivery.initialDelayMs"/],
+      [{ brokers: ['b:9092'], receiveConcurrency: 0 }, /"receiveConcurrency"/],
+      [
+        { brokers: ['b:9092'], receiveConcurrency: 2.5 },
+        /"receiveConcurrency" must be a positive integer/,
+      ],
     ])('rejects %j', (options, message) => {
       expect(() => new KafkaTransport(options)).toThrow(KafkaOptionsError);
       expect(() => new KafkaTransport(options)).toThrow(message);

@@ -72,6 +72,14 @@ export interface KafkaConsumingOptions {
   fromBeginning?: boolean;
   /** Pauses between redeliveries of a message whose handling failed. */
   redelivery?: Partial<KafkaRedeliveryPolicy>;
+  /**
+   * How many messages of one fetched partition batch are handled at once. Offsets are committed
+   * only up to the first message whose handling has not resolved, so concurrency never commits
+   * past an unhandled message; it gives up the order within a partition (PSI correlates answers
+   * by key and parks early ones, so the transport's reply consumer does not need it).
+   * @default 32 for the KafkaTransport's reply consumer; 1 (partition order) for the KafkaServiceHost
+   */
+  receiveConcurrency?: number;
   /** Reports background failures (failures are values there: nothing to throw to). @default logs through kafkajs' logger */
   onError?: (error: unknown, context: KafkaErrorContext) => void;
 }
@@ -98,6 +106,7 @@ export interface CompiledKafkaConsumingOptions {
   consumer: Omit<ConsumerConfig, 'groupId'>;
   fromBeginning: boolean;
   redelivery: KafkaRedeliveryPolicy;
+  receiveConcurrency: number;
   onError: ((error: unknown, context: KafkaErrorContext) => void) | undefined;
 }
 
@@ -108,6 +117,9 @@ export interface CompiledKafkaOptions extends CompiledKafkaConsumingOptions {
   replyTopics: string[];
   defaultSendTimeoutMs: number;
 }
+
+/** Default `receiveConcurrency` of the transport's reply consumer. */
+const DEFAULT_REPLY_CONCURRENCY = 32;
 
 const logLevels: Record<KafkaLogLevel, number> = {
   nothing: 0,
@@ -130,7 +142,7 @@ export function compileKafkaOptions(options: KafkaTransportOptions): CompiledKaf
   }
   return {
     kafka: compileKafkaConnection(options),
-    ...compileKafkaConsuming(options),
+    ...compileKafkaConsuming(options, { receiveConcurrency: DEFAULT_REPLY_CONCURRENCY }),
     groupId: options.groupId,
     replyTopics: [...replyTopics],
     defaultSendTimeoutMs: positive('defaultSendTimeoutMs', options.defaultSendTimeoutMs, 30000),
@@ -169,9 +181,13 @@ export function compileKafkaConnection(options: KafkaConnectionOptions): KafkaCo
   };
 }
 
-/** The consuming options with defaults applied. @throws KafkaOptionsError */
+/**
+ * The consuming options with defaults applied; `defaults.receiveConcurrency` is the user's
+ * default (the service host keeps partition order). @throws KafkaOptionsError
+ */
 export function compileKafkaConsuming(
   options: KafkaConsumingOptions,
+  defaults: { receiveConcurrency: number } = { receiveConcurrency: 1 },
 ): CompiledKafkaConsumingOptions {
   const redelivery: KafkaRedeliveryPolicy = {
     initialDelayMs: positive('redelivery.initialDelayMs', options.redelivery?.initialDelayMs, 200),
@@ -185,6 +201,11 @@ export function compileKafkaConsuming(
     consumer: { maxWaitTimeInMs: 1000, ...options.consumer },
     fromBeginning: options.fromBeginning ?? true,
     redelivery,
+    receiveConcurrency: positiveInteger(
+      'receiveConcurrency',
+      options.receiveConcurrency,
+      defaults.receiveConcurrency,
+    ),
     onError: options.onError,
   };
 }
@@ -195,4 +216,12 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new KafkaOptionsError(`"${name}" must be a positive number, not ${String(value)}.`);
   }
   return value;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const checked = positive(name, value, fallback);
+  if (!Number.isInteger(checked)) {
+    throw new KafkaOptionsError(`"${name}" must be a positive integer, not ${String(value)}.`);
+  }
+  return checked;
 }

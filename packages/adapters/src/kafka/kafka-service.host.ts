@@ -59,7 +59,8 @@ export interface KafkaServiceHostOptions extends KafkaConnectionOptions, KafkaCo
 
 /**
  * Runs a service behind a Kafka request topic, speaking PSI's wire format: consumes requests
- * (committing each only after the handler resolved), and produces answers to the request's
+ * (committing each only after the handler resolved; one at a time in partition order unless
+ * `receiveConcurrency` says otherwise), and produces answers to the request's
  * `x-psi-reply-to` with its correlation key. For tests, samples and demos — e.g. the procurement
  * supplier — and as a reference for services written in other languages.
  */
@@ -107,7 +108,7 @@ export class KafkaServiceHost {
     }
   }
 
-  /** Stops consuming (the request in hand finishes first) and disconnects. */
+  /** Stops consuming (the requests in hand finish first) and disconnects. */
   async stop(): Promise<void> {
     this.stopped = true;
     const consumer = this.consumer;

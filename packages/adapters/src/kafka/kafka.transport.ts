@@ -27,9 +27,11 @@ import {
  * than the per-send timeout, throw TransportTechnicalError.
  *
  * `start` runs a consumer in `groupId` on `replyTopics` and hands every answer to the sink,
- * committing its offset only after `sink.receive` resolved: at least once. A receive that throws
- * pauses that partition and the same message comes again (same message id), so nothing is lost
- * while the coordinator's store is down. See {@link KafkaMessageCodec} for the wire format and
+ * committing its offset only after `sink.receive` resolved: at least once. The answers of a
+ * fetched partition batch go to `receive` concurrently (`receiveConcurrency`, default 32), so the
+ * store can group-commit them; offsets are committed up to the first answer whose receive has not
+ * resolved. A receive that throws pauses that partition and the answers from that one on come
+ * again (same message ids), so nothing is lost while the coordinator's store is down. See {@link KafkaMessageCodec} for the wire format and
  * for how malformed values reach the sink instead of being dropped.
  *
  * `kafkajs` is an optional peer dependency, loaded when the transport is created.
@@ -111,7 +113,7 @@ export class KafkaTransport implements Transport {
     return { kind: 'accepted' };
   }
 
-  /** Stops consuming (the message in hand is received and committed first), then disconnects. */
+  /** Stops consuming (the answers in hand are received and committed first), then disconnects. */
   async stop(): Promise<void> {
     this.stopped = true;
     const consumer = this.consumer;
