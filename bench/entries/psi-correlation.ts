@@ -28,8 +28,8 @@ import { countStatements, formatPerOperation, total, type StatementCounts } from
  * other work, load average 5–9, so compare ratios and "cpu µs/op" rather than absolute rates):
  * - Session 1 reached ~35/s at c=1 and ~70–85/s at c=64: ~90 statements in ~23 units per
  *   correlation, each unit in a SAVEPOINT, every statement prepared and finalized anew.
- * - Now ~130/s at c=1 and ~290/s at c=64 (same machine, same run as the baseline), with 71 and
- *   32 statements per correlation. What changed, by gain:
+ * - Now 110–130/s at c=1 and 250–290/s at c=64 (quiet and loaded runs alike), with 71 and 32
+ *   statements per correlation. What changed, by gain:
  *   1. The driver keeps prepared statements: node-sqlite3 runs `db.run(sql)` as prepare + step +
  *      finalize, three libuv thread-pool trips; a cached statement needs one (~130 → ~50 µs per
  *      statement measured alone). TypeORM wrote numbers into the SQL text, defeating the cache:
@@ -42,8 +42,10 @@ import { countStatements, formatPerOperation, total, type StatementCounts } from
  *   costs the sum of its statements' latencies. Each statement is one trip to sqlite3's worker
  *   thread (~25–50 µs even for the raw driver, see sqlite3/pair) plus TypeORM's query building and
  *   result mapping (~40–80 µs CPU per statement measured here, about the driver's own cost again).
- *   The main thread is idle ~50 % of the time, waiting on the worker. 5,000/s on 2 cores leaves
- *   ≤ 400 µs per correlation: about 8 statements at the raw driver's speed.
+ *   At c=64 the event loop is ~63 % busy: ~2.9 ms of main-thread work per correlation (TypeORM
+ *   ~40 % of it, the sqlite3 binding's own calls ~18 %, PSI and the engine a few %), and it waits
+ *   on the worker for the rest. 5,000/s on 2 cores leaves ≤ 400 µs per correlation: about 8
+ *   statements at the raw driver's speed.
  * - What would close the gap, each beyond this store's current design:
  *   a. A synchronous driver: better-sqlite3 runs a prepared statement in ~3 µs inside a
  *      transaction on this machine (measured outside the repo), with no worker round trip. The
