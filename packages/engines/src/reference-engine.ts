@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
-  InstanceNotFoundError,
   KeyedMutex,
   type EngineEvent,
   type EngineEventListener,
@@ -16,7 +15,6 @@ import { EngineFaultCode } from './engine-fault-code';
 import { globalEngineTimers } from './engine-timers';
 import {
   EngineStateError,
-  EngineStoppedError,
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
@@ -36,8 +34,8 @@ import { InstanceTimers } from './instance-timers';
 import { toJsonVariables } from './json-variables';
 import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
-import { EndWaiters } from './shared/end-waiters';
 import { EngineEventHub } from './shared/engine-event-hub';
+import { PluginLifecycle } from './shared/plugin-lifecycle';
 import { StateCache } from './state-cache';
 
 /**
@@ -61,8 +59,7 @@ export class ReferenceEngine implements ProcessEngine {
   private readonly mutex = new KeyedMutex();
   private readonly cache: StateCache;
   private readonly events: EngineEventHub;
-  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
-  private stopped = false;
+  private readonly lifecycle: PluginLifecycle<InstanceState>;
 
   /** @throws ProcessDefinitionError when a definition is invalid or two share an id. */
   constructor(options: ReferenceEngineOptions) {
@@ -83,6 +80,14 @@ export class ReferenceEngine implements ProcessEngine {
     this.runner = new InstanceRunner(this.clock);
     this.timers = new InstanceTimers(options.timers ?? globalEngineTimers, this.clock);
     this.cache = new StateCache(options.cacheSize ?? 100);
+    this.lifecycle = new PluginLifecycle({
+      name: this.name,
+      repository: this.repository,
+      mutex: this.mutex,
+      events: this.events,
+      read: (instanceId) => this.read(instanceId),
+      toSnapshot,
+    });
   }
 
   /** The definition registered under `definitionId`; throws ProcessDefinitionUnknownError. */
@@ -217,12 +222,7 @@ export class ReferenceEngine implements ProcessEngine {
    * @throws InstanceNotFoundError; EngineStoppedError when the engine stops first.
    */
   whenEnded(instanceId: string): Promise<InstanceSnapshot> {
-    return this.endWaiters.waitFor(instanceId, async () => {
-      const state = await this.require(instanceId);
-      if (state.status !== 'running') return toSnapshot(state);
-      if (this.stopped) throw new EngineStoppedError(this.name);
-      return undefined;
-    });
+    return this.lifecycle.whenEnded(instanceId);
   }
 
   /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
@@ -239,14 +239,7 @@ export class ReferenceEngine implements ProcessEngine {
    */
   async restore(): Promise<void> {
     this.assertRunning();
-    const ids = await this.repository.list(this.name);
-    await Promise.all(
-      ids.map((id) =>
-        this.mutex
-          .run(id, () => this.restoreInstance(id))
-          .catch((error: unknown) => this.events.report(error)),
-      ),
-    );
+    await this.lifecycle.restoreAll((id) => this.restoreInstance(id));
   }
 
   /**
@@ -254,12 +247,7 @@ export class ReferenceEngine implements ProcessEngine {
    * progress have persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
    */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.events.close();
-    this.timers.clearAll();
-    await this.mutex.idle();
-    this.timers.clearAll();
-    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
+    await this.lifecycle.stop(() => this.timers.clearAll());
   }
 
   private async restoreInstance(instanceId: string): Promise<void> {
@@ -308,7 +296,7 @@ export class ReferenceEngine implements ProcessEngine {
   /** A timer step's timer fired: leave via `next` if the instance still rests at that entry. */
   private async fireStepTimer(instanceId: string, activationId: string): Promise<void> {
     await this.mutex.run(instanceId, async () => {
-      if (this.stopped) return;
+      if (this.lifecycle.stopped) return;
       const state = await this.read(instanceId);
       if (!state) return;
       const events: EngineEvent[] = [];
@@ -323,7 +311,7 @@ export class ReferenceEngine implements ProcessEngine {
   /** The SLA timer fired: raise PSI_SLA_EXCEEDED if the instance still runs under that SLA. */
   private async fireSla(instanceId: string, slaDueAt: number): Promise<void> {
     await this.mutex.run(instanceId, async () => {
-      if (this.stopped) return;
+      if (this.lifecycle.stopped) return;
       const state = await this.read(instanceId);
       if (!state) return;
       const events: EngineEvent[] = [];
@@ -373,13 +361,12 @@ export class ReferenceEngine implements ProcessEngine {
     await this.repository.save(this.name, state.instanceId, json);
     this.cache.set(state.instanceId, json);
     this.syncTimers(state);
-    this.events.emit(events);
-    if (state.status !== 'running') this.endWaiters.settle(state.instanceId, toSnapshot(state));
+    this.lifecycle.publish(state, events);
   }
 
   private syncTimers(state: InstanceState): void {
     const { instanceId, at, slaDueAt } = state;
-    const running = state.status === 'running' && !this.stopped;
+    const running = state.status === 'running' && !this.lifecycle.stopped;
     const activationId = at?.activationId ?? '';
     this.timers.sync(
       instanceId,
@@ -431,13 +418,11 @@ export class ReferenceEngine implements ProcessEngine {
     return parseInstanceState(instanceId, json);
   }
 
-  private async require(instanceId: string): Promise<InstanceState> {
-    const state = await this.read(instanceId);
-    if (!state) throw new InstanceNotFoundError(instanceId);
-    return state;
+  private require(instanceId: string): Promise<InstanceState> {
+    return this.lifecycle.require(instanceId);
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new EngineStoppedError(this.name);
+    this.lifecycle.assertRunning();
   }
 }

@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
-  InstanceNotFoundError,
   KeyedMutex,
   type EngineEvent,
   type EngineEventListener,
@@ -15,7 +14,6 @@ import {
 import { globalEngineTimers, type EngineTimers } from '../engine-timers';
 import {
   EngineStateError,
-  EngineStoppedError,
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
@@ -24,8 +22,8 @@ import {
 import type { InstanceSnapshot } from '../instance-snapshot';
 import { InstanceTimers } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
-import { EndWaiters } from '../shared/end-waiters';
 import { EngineEventHub } from '../shared/engine-event-hub';
+import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import type {
   BpmnDefinition,
   BpmnEngineInstance,
@@ -183,9 +181,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private readonly live = new Map<string, LiveInstance>();
   private readonly syncQueued = new Set<string>();
   private readonly events: EngineEventHub;
-  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
+  private readonly lifecycle: PluginLifecycle<BpmnInstanceRecord>;
   private readonly deployed: Promise<void>;
-  private stopped = false;
 
   constructor(options: BpmnEnginePluginOptions = {}) {
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
@@ -196,6 +193,14 @@ export class BpmnEnginePlugin implements ProcessEngine {
       options.onError ??
         ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error)),
     );
+    this.lifecycle = new PluginLifecycle({
+      name: this.name,
+      repository: this.repository,
+      mutex: this.mutex,
+      events: this.events,
+      read: (instanceId) => this.read(instanceId),
+      toSnapshot,
+    });
     const initial = (options.definitions ?? []).map((d) =>
       typeof d === 'string' ? { source: d } : d,
     );
@@ -394,12 +399,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
    * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
    */
   whenEnded(instanceId: string): Promise<InstanceSnapshot> {
-    return this.endWaiters.waitFor(instanceId, async () => {
-      const record = await this.require(instanceId);
-      if (record.status !== 'running') return toSnapshot(record);
-      if (this.stopped) throw new EngineStoppedError(this.name);
-      return undefined;
-    });
+    return this.lifecycle.whenEnded(instanceId);
   }
 
   /** Registers a listener; its exceptions are reported to `onError` and never stop the engine. */
@@ -417,20 +417,13 @@ export class BpmnEnginePlugin implements ProcessEngine {
   async restore(): Promise<void> {
     this.assertRunning();
     await this.deployed;
-    const ids = await this.repository.list(this.name);
-    await Promise.all(
-      ids.map((id) =>
-        this.mutex
-          .run(id, async () => {
-            const record = await this.read(id);
-            if (!record || record.status !== 'running') return;
-            await this.dropLive(id);
-            const live = await this.ensureLive(record);
-            await this.settle(record, live, { force: false, replay: true });
-          })
-          .catch((error: unknown) => this.events.report(error)),
-      ),
-    );
+    await this.lifecycle.restoreAll(async (id) => {
+      const record = await this.read(id);
+      if (!record || record.status !== 'running') return;
+      await this.dropLive(id);
+      const live = await this.ensureLive(record);
+      await this.settle(record, live, { force: false, replay: true });
+    });
   }
 
   /** Number of instances that hold a live bpmn-engine Engine right now. */
@@ -443,13 +436,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
    * have persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
    */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.events.close();
-    this.wake.clearAll();
-    await this.mutex.idle();
-    this.wake.clearAll();
-    for (const id of [...this.live.keys()]) await this.dropLive(id);
-    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
+    await this.lifecycle.stop(
+      () => this.wake.clearAll(),
+      async () => {
+        for (const id of [...this.live.keys()]) await this.dropLive(id);
+      },
+    );
   }
 
   private engineOptions(instanceId: string): BpmnEngineOptions {
@@ -526,12 +518,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
   }
 
   private scheduleSync(instanceId: string, live: LiveInstance): void {
-    if (this.syncQueued.has(instanceId) || this.stopped) return;
+    if (this.syncQueued.has(instanceId) || this.lifecycle.stopped) return;
     this.syncQueued.add(instanceId);
     this.events.background(
       this.mutex.run(instanceId, async () => {
         this.syncQueued.delete(instanceId);
-        if (this.live.get(instanceId) !== live || this.stopped) return;
+        if (this.live.get(instanceId) !== live || this.lifecycle.stopped) return;
         const record = await this.read(instanceId);
         if (!record || record.status !== 'running') return;
         await this.settle(record, live, { force: false });
@@ -610,8 +602,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     // No live Engine between changes: PSI's own timer wakes the instance for its BPMN timers.
     await this.dropLive(record.instanceId);
     this.syncWake(record);
-    this.events.emit(events);
-    if (record.status !== 'running') this.endWaiters.settle(record.instanceId, toSnapshot(record));
+    this.lifecycle.publish(record, events);
   }
 
   private async abort(
@@ -630,10 +621,9 @@ export class BpmnEnginePlugin implements ProcessEngine {
     await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     await this.dropLive(record.instanceId);
     this.syncWake(record);
-    this.events.emit([
+    this.lifecycle.publish(record, [
       { type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' },
     ]);
-    this.endWaiters.settle(record.instanceId, toSnapshot(record));
   }
 
   /** Arms the wake-up for the instance's earliest BPMN timer, or clears it. */
@@ -642,7 +632,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     this.wake.sync(
       instanceId,
       'bpmn',
-      record.status === 'running' && timerDueAt !== undefined && !this.stopped
+      record.status === 'running' && timerDueAt !== undefined && !this.lifecycle.stopped
         ? {
             key: String(timerDueAt),
             dueAt: timerDueAt,
@@ -658,7 +648,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
    */
   private async fireTimer(instanceId: string, dueAt: number): Promise<void> {
     await this.mutex.run(instanceId, async () => {
-      if (this.stopped) return;
+      if (this.lifecycle.stopped) return;
       const record = await this.read(instanceId);
       if (!record || record.status !== 'running' || record.timerDueAt !== dueAt) return;
       // Woken a little early (timer rounding): bpmn-engine would arm it again; wait instead.
@@ -713,14 +703,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
     return json === undefined ? undefined : parseBpmnInstanceRecord(instanceId, json);
   }
 
-  private async require(instanceId: string): Promise<BpmnInstanceRecord> {
-    const record = await this.read(instanceId);
-    if (!record) throw new InstanceNotFoundError(instanceId);
-    return record;
+  private require(instanceId: string): Promise<BpmnInstanceRecord> {
+    return this.lifecycle.require(instanceId);
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new EngineStoppedError(this.name);
+    this.lifecycle.assertRunning();
   }
 }
 

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   EngineSignalRejectedError,
   InMemoryEngineStateRepository,
-  InstanceNotFoundError,
   KeyedMutex,
   type EngineEvent,
   type EngineEventListener,
@@ -25,7 +24,6 @@ import { EngineFaultCode } from '../engine-fault-code';
 import { globalEngineTimers } from '../engine-timers';
 import {
   EngineStateError,
-  EngineStoppedError,
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
@@ -35,8 +33,8 @@ import {
 import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
 import { InstanceTimers, type WantedTimer } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
-import { EndWaiters } from '../shared/end-waiters';
 import { EngineEventHub } from '../shared/engine-event-hub';
+import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import {
   ENTERED_ACTION,
   PSI_FAULT_EVENT_PREFIX,
@@ -103,8 +101,7 @@ export class XStatePlugin implements ProcessEngine {
   private readonly timers: InstanceTimers<string>;
   private readonly mutex = new KeyedMutex();
   private readonly events: EngineEventHub;
-  private readonly endWaiters = new EndWaiters<InstanceSnapshot>();
-  private stopped = false;
+  private readonly lifecycle: PluginLifecycle<XStateInstanceRecord>;
 
   /** @throws ProcessDefinitionError when a machine cannot run here or two share an id. */
   constructor(options: XStatePluginOptions) {
@@ -123,6 +120,14 @@ export class XStatePlugin implements ProcessEngine {
       options.onError ??
         ((error) => console.error('[@psi/engines] xstate plugin, background failure:', error)),
     );
+    this.lifecycle = new PluginLifecycle({
+      name: this.name,
+      repository: this.repository,
+      mutex: this.mutex,
+      events: this.events,
+      read: (instanceId) => this.read(instanceId),
+      toSnapshot,
+    });
   }
 
   /**
@@ -260,12 +265,7 @@ export class XStatePlugin implements ProcessEngine {
    * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
    */
   whenEnded(instanceId: string): Promise<InstanceSnapshot> {
-    return this.endWaiters.waitFor(instanceId, async () => {
-      const record = await this.require(instanceId);
-      if (record.status !== 'running') return toSnapshot(record);
-      if (this.stopped) throw new EngineStoppedError(this.name);
-      return undefined;
-    });
+    return this.lifecycle.whenEnded(instanceId);
   }
 
   /** Registers a listener; its exceptions are reported to `onError` and never stop the plugin. */
@@ -282,14 +282,7 @@ export class XStatePlugin implements ProcessEngine {
    */
   async restore(): Promise<void> {
     this.assertRunning();
-    const ids = await this.repository.list(this.name);
-    await Promise.all(
-      ids.map((id) =>
-        this.mutex
-          .run(id, () => this.restoreInstance(id))
-          .catch((error: unknown) => this.events.report(error)),
-      ),
-    );
+    await this.lifecycle.restoreAll((id) => this.restoreInstance(id));
   }
 
   /** How many delayed events are armed on timers right now, over all instances. */
@@ -302,12 +295,7 @@ export class XStatePlugin implements ProcessEngine {
    * persisted their state. Pending `whenEnded` calls reject with EngineStoppedError.
    */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.events.close();
-    this.timers.clearAll();
-    await this.mutex.idle();
-    this.timers.clearAll();
-    this.endWaiters.rejectAll(new EngineStoppedError(this.name));
+    await this.lifecycle.stop(() => this.timers.clearAll());
   }
 
   private async restoreInstance(instanceId: string): Promise<void> {
@@ -338,7 +326,7 @@ export class XStatePlugin implements ProcessEngine {
 
   private async fireTimer(instanceId: string, timerId: string, dueAt: number): Promise<void> {
     await this.mutex.run(instanceId, async () => {
-      if (this.stopped) return;
+      if (this.lifecycle.stopped) return;
       const record = await this.read(instanceId);
       if (!record || record.status !== 'running') return;
       const timer = record.timers.find((t) => t.id === timerId && t.dueAt === dueAt);
@@ -486,13 +474,12 @@ export class XStatePlugin implements ProcessEngine {
   ): Promise<void> {
     await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
     this.syncTimers(record);
-    this.events.emit(events);
-    if (record.status !== 'running') this.endWaiters.settle(record.instanceId, toSnapshot(record));
+    this.lifecycle.publish(record, events);
   }
 
   private syncTimers(record: XStateInstanceRecord): void {
     const wanted = new Map<string, WantedTimer>();
-    if (record.status === 'running' && !this.stopped) {
+    if (record.status === 'running' && !this.lifecycle.stopped) {
       const { instanceId } = record;
       for (const { id, dueAt } of record.timers) {
         wanted.set(id, {
@@ -553,14 +540,12 @@ export class XStatePlugin implements ProcessEngine {
     return json === undefined ? undefined : parseXStateInstanceRecord(instanceId, json);
   }
 
-  private async require(instanceId: string): Promise<XStateInstanceRecord> {
-    const record = await this.read(instanceId);
-    if (!record) throw new InstanceNotFoundError(instanceId);
-    return record;
+  private require(instanceId: string): Promise<XStateInstanceRecord> {
+    return this.lifecycle.require(instanceId);
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new EngineStoppedError(this.name);
+    this.lifecycle.assertRunning();
   }
 }
 
