@@ -24,6 +24,7 @@ import { InstanceTimers } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { storedRecordSnapshot } from '../shared/stored-instance-record';
 import type {
   BpmnDefinition,
   BpmnEngineInstance,
@@ -795,16 +796,9 @@ function waitStateNames(record: BpmnInstanceRecord): string[] {
 }
 
 function toSnapshot(record: BpmnInstanceRecord): InstanceSnapshot {
-  const waitStates = waitStateNames(record);
-  const snapshot: InstanceSnapshot = {
-    instanceId: record.instanceId,
-    definitionId: record.definitionId,
-    status: record.status,
-    waitStates,
-    variables: JSON.parse(JSON.stringify(record.variables)) as Variables,
+  return storedRecordSnapshot(record, {
+    waitStates: waitStateNames(record),
+    variables: record.variables,
     history: [],
-  };
-  if (waitStates[0] !== undefined) snapshot.currentStep = waitStates[0];
-  if (record.fault) snapshot.fault = { ...record.fault };
-  return snapshot;
+  });
 }

@@ -1,6 +1,6 @@
 import type { Variables } from '@psi/core';
 import { EngineStateError } from '../errors';
-import type { InstanceFault, InstanceStatus } from '../instance-snapshot';
+import { parseStoredRecord, type StoredInstanceRecord } from '../shared/stored-instance-record';
 
 /** One activity the instance can be signalled at. */
 export interface BpmnWaitPoint {
@@ -17,11 +17,7 @@ export interface BpmnWaitPoint {
  * instance (status, variables, wait states) next to bpmn-engine's own `getState()`, so that
  * queries need no live Engine and a signal can recover one.
  */
-export interface BpmnInstanceRecord {
-  version: 1;
-  instanceId: string;
-  definitionId: string;
-  status: InstanceStatus;
+export interface BpmnInstanceRecord extends StoredInstanceRecord {
   variables: Variables;
   waits: BpmnWaitPoint[];
   /** True while a BPMN timer is armed (`timerDueAt` says when the earliest one falls due). */
@@ -31,34 +27,22 @@ export interface BpmnInstanceRecord {
    * (recovers its Engine) then. Absent without armed timers and once the instance ended.
    */
   timerDueAt?: number;
-  fault?: InstanceFault;
-  startedAt: number;
-  endedAt?: number;
   /** bpmn-engine's `getState()`; dropped once the instance ended. */
   engineState?: unknown;
 }
 
 export function parseBpmnInstanceRecord(instanceId: string, json: string): BpmnInstanceRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (error) {
-    throw new EngineStateError(instanceId, 'it is not JSON', { cause: error });
-  }
-  const record = value as Partial<BpmnInstanceRecord> | null;
-  if (
-    !record ||
-    record.version !== 1 ||
-    typeof record.definitionId !== 'string' ||
-    typeof record.status !== 'string' ||
-    !Array.isArray(record.waits) ||
-    typeof record.variables !== 'object' ||
-    record.variables === null
-  ) {
-    throw new EngineStateError(instanceId, 'it is not a bpmn-engine instance record of version 1');
-  }
+  const record = parseStoredRecord<BpmnInstanceRecord>(
+    instanceId,
+    json,
+    'a bpmn-engine instance record',
+    (fields) =>
+      Array.isArray(fields.waits) &&
+      typeof fields.variables === 'object' &&
+      fields.variables !== null,
+  );
   if (record.status === 'running' && record.engineState === undefined) {
     throw new EngineStateError(instanceId, 'a running instance has no bpmn-engine state');
   }
-  return record as BpmnInstanceRecord;
+  return record;
 }

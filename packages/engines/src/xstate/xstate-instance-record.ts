@@ -1,6 +1,5 @@
 import type { Variables } from '@psi/core';
-import { EngineStateError } from '../errors';
-import type { InstanceFault, InstanceStatus } from '../instance-snapshot';
+import { parseStoredRecord, type StoredInstanceRecord } from '../shared/stored-instance-record';
 
 /** A delayed event (an `after` transition, or `raise(..., { delay })`) the plugin has armed. */
 export interface XStateTimer {
@@ -25,11 +24,7 @@ export interface XStatePersistedSnapshot {
  * snapshot, the wait states it is in, the activation ids of its service states and the delayed
  * events XState itself would keep only in a live actor's memory.
  */
-export interface XStateInstanceRecord {
-  version: 1;
-  instanceId: string;
-  definitionId: string;
-  status: InstanceStatus;
+export interface XStateInstanceRecord extends StoredInstanceRecord {
   snapshot: XStatePersistedSnapshot;
   /** Leaf states the instance can be signalled at, by dotted path. */
   waits: string[];
@@ -38,35 +33,22 @@ export interface XStateInstanceRecord {
   timers: XStateTimer[];
   /** Every leaf state entered, in order. */
   history: string[];
-  fault?: InstanceFault;
-  startedAt: number;
-  endedAt?: number;
 }
 
 export function parseXStateInstanceRecord(instanceId: string, json: string): XStateInstanceRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (error) {
-    throw new EngineStateError(instanceId, 'it is not JSON', { cause: error });
-  }
-  const record = value as Partial<XStateInstanceRecord> | null;
-  if (
-    !record ||
-    record.version !== 1 ||
-    typeof record.definitionId !== 'string' ||
-    typeof record.status !== 'string' ||
-    !Array.isArray(record.waits) ||
-    !Array.isArray(record.timers) ||
-    !Array.isArray(record.history) ||
-    typeof record.activations !== 'object' ||
-    record.activations === null ||
-    typeof record.snapshot !== 'object' ||
-    record.snapshot === null ||
-    typeof record.snapshot.context !== 'object' ||
-    record.snapshot.context === null
-  ) {
-    throw new EngineStateError(instanceId, 'it is not an xstate instance record of version 1');
-  }
-  return record as XStateInstanceRecord;
+  return parseStoredRecord<XStateInstanceRecord>(
+    instanceId,
+    json,
+    'an xstate instance record',
+    (record) =>
+      Array.isArray(record.waits) &&
+      Array.isArray(record.timers) &&
+      Array.isArray(record.history) &&
+      typeof record.activations === 'object' &&
+      record.activations !== null &&
+      typeof record.snapshot === 'object' &&
+      record.snapshot !== null &&
+      typeof record.snapshot.context === 'object' &&
+      record.snapshot.context !== null,
+  );
 }

@@ -35,6 +35,7 @@ import { InstanceTimers, type WantedTimer } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { storedRecordSnapshot } from '../shared/stored-instance-record';
 import {
   ENTERED_ACTION,
   PSI_FAULT_EVENT_PREFIX,
@@ -593,16 +594,9 @@ function waitStatesOf(record: XStateInstanceRecord): string[] {
 }
 
 function toSnapshot(record: XStateInstanceRecord): InstanceSnapshot {
-  const waitStates = waitStatesOf(record);
-  const snapshot: InstanceSnapshot = {
-    instanceId: record.instanceId,
-    definitionId: record.definitionId,
-    status: record.status,
-    waitStates,
-    variables: JSON.parse(JSON.stringify(record.snapshot.context)) as Variables,
+  return storedRecordSnapshot(record, {
+    waitStates: waitStatesOf(record),
+    variables: record.snapshot.context,
     history: [...record.history],
-  };
-  if (waitStates[0] !== undefined) snapshot.currentStep = waitStates[0];
-  if (record.fault) snapshot.fault = { ...record.fault };
-  return snapshot;
+  });
 }
