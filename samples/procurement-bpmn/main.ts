@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { formatTrace } from '../procurement/trace-printer';
+import { printProcurementScenario } from '../procurement/procurement-scenario';
 import { runProcurementBpmn } from './run-procurement-bpmn';
 
 /**
@@ -8,29 +8,12 @@ import { runProcurementBpmn } from './run-procurement-bpmn';
  * the order is still being printed and archived, is parked in the SQLite store, and is delivered
  * the moment the instance reaches the receive task "await-confirmation".
  */
-async function main(): Promise<void> {
-  const startedAt = Date.now();
-  const sqlitePath = process.env.PSI_SQLITE_PATH ?? '.psi/procurement-bpmn-demo.sqlite';
-  const at = (): string => `+${String(Date.now() - startedAt).padStart(4)} ms`;
-  console.log(`PSI procurement demo on bpmn-engine — store: ${sqlitePath}\n`);
-  const run = await runProcurementBpmn({
-    sqlitePath,
-    onTrace: (event) => console.log(formatTrace(event, startedAt)),
-    onStep: (kind, text) => console.log(`${at()}  ${kind.padEnd(13)} ${text}`),
-  });
-  console.log(`\nInstance ${run.final.status} (bpmn-engine)`);
-  console.log(
+printProcurementScenario({
+  engine: 'bpmn-engine',
+  defaultSqlitePath: '.psi/procurement-bpmn-demo.sqlite',
+  run: runProcurementBpmn,
+  summary: (run) => [
+    `\nInstance ${run.final.status} (bpmn-engine)`,
     `Live bpmn-engine Engines while the instance waited at the manual step: ${run.liveEnginesWhileWaiting}`,
-  );
-  console.log('Final variables:');
-  for (const [name, value] of Object.entries(run.final.variables))
-    console.log(`  ${name.padEnd(15)} ${JSON.stringify(value)}`);
-  const ours = run.deadLetters.filter((l) => l.instanceId === run.instanceId);
-  console.log(`Dead letters: ${ours.length}`);
-  if (run.final.status !== 'completed') process.exitCode = 1;
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
+  ],
 });

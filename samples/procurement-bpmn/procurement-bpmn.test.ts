@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { PsiStore } from '@psi/core';
 import { InsertIntoErpAdapter } from '../procurement/adapters/insert-into-erp.adapter';
 import { SendOrderAdapter } from '../procurement/adapters/send-order.adapter';
+import { PROCUREMENT_ORDER } from '../procurement/procurement-scenario';
 import { loadProcurementBpmn, procurementBpmnCandidates } from './procurement-bpmn-source';
 import { runProcurementBpmn } from './run-procurement-bpmn';
 
@@ -21,9 +22,7 @@ describe('sample: procurement on bpmn-engine (procurement.bpmn)', () => {
     expect(run.final.status).toBe('completed');
     expect(run.final.waitStates).toEqual([]);
     expect(run.final.variables).toEqual({
-      customer: 'ACME Tools',
-      item: 'M8 steel bolts',
-      quantity: 500,
+      ...PROCUREMENT_ORDER,
       orderNumber: expect.stringMatching(/^PO-[0-9A-F]{8}$/),
       archiveRef: 'ARCH-2026-0042',
       confirmationId: expect.stringMatching(/^CONF-/),

@@ -5,6 +5,7 @@ import { SendOrderAdapter } from './adapters/send-order.adapter';
 import type { DemoTransport } from './demo-options';
 import { createDemoWiring, type DemoKafkaOptions } from './demo-wiring';
 import { procurementProcess } from './procurement.process';
+import { MANUAL_STEP, PRINTED_SIGNAL, PROCUREMENT_ORDER } from './procurement-scenario';
 import { formatTrace } from './trace-printer';
 
 export interface ProcurementRunOptions {
@@ -69,20 +70,13 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
 
     print(`PSI procurement demo — store: ${options.sqlitePath}`);
     print(`transport: ${options.transport ?? 'in-process'} — ${wiring.description}\n`);
-    const instanceId = await engine.start('procurement', {
-      customer: 'ACME Tools',
-      item: 'M8 steel bolts',
-      quantity: 500,
-    });
+    const instanceId = await engine.start('procurement', PROCUREMENT_ORDER);
     print(`${at()}  started       instance ${instanceId}`);
 
     // The slow manual step: printing and archiving finishes only after the confirmation is in.
     await parked.promise;
     print(`${at()}  manual step   order printed and archived`);
-    await engine.signal(instanceId, 'print-and-archive', {
-      transition: 'printed',
-      variables: { archiveRef: 'ARCH-2026-0042' },
-    });
+    await engine.signal(instanceId, MANUAL_STEP, PRINTED_SIGNAL);
 
     const final = await engine.whenEnded(instanceId);
     await coordinator.idle();

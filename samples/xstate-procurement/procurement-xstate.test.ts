@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PsiStore } from '@psi/core';
+import { PROCUREMENT_ORDER, PROCUREMENT_PATH } from '../procurement/procurement-scenario';
 import { PRINT_REMINDER_MS } from './procurement.machine';
 import { runProcurementXState } from './run-procurement-xstate';
 
@@ -18,18 +19,9 @@ describe('sample: procurement on XState', () => {
     const run = await runProcurementXState({ sqlitePath });
 
     expect(run.final).toMatchObject({ status: 'completed', waitStates: [] });
-    expect(run.final.history).toEqual([
-      'create-order',
-      'send-to-supplier',
-      'print-and-archive',
-      'await-confirmation',
-      'insert-into-erp',
-      'done',
-    ]);
+    expect(run.final.history).toEqual(PROCUREMENT_PATH);
     expect(run.final.variables).toEqual({
-      customer: 'ACME Tools',
-      item: 'M8 steel bolts',
-      quantity: 500,
+      ...PROCUREMENT_ORDER,
       orderNumber: expect.stringMatching(/^PO-[0-9A-F]{8}$/),
       archiveRef: 'ARCH-2026-0042',
       confirmationId: expect.stringMatching(/^CONF-/),
