@@ -304,21 +304,30 @@ export class Coordinator implements InboundSink {
   /** Another node published `instanceId`: release it if this node's engine has it waiting. */
   private async releaseIfWaitingHere(instanceId: string): Promise<void> {
     if (this.state !== 'started') return;
-    let states: readonly string[];
-    try {
-      states = await this.options.engine.getWaitStates(instanceId);
-    } catch (error) {
-      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return;
-      throw error;
-    }
-    if (states.length > 0) await this.correlator.release(instanceId);
+    const states = await this.waitStatesHere(instanceId);
+    if (states && states.length > 0) await this.correlator.release(instanceId);
   }
 
+  /**
+   * Tells the other nodes about `instanceId`, unless this node's engine knows the instance: then
+   * this node releases it itself when the engine reports it ready.
+   */
   private announce(instanceId: string): void {
     if (this.state !== 'started') return;
-    this.tasks.track(`readiness notice for ${instanceId}`, () =>
-      this.options.readiness.publish(this.origin, instanceId),
-    );
+    this.tasks.track(`readiness notice for ${instanceId}`, async () => {
+      if ((await this.waitStatesHere(instanceId)) !== undefined) return;
+      await this.options.readiness.publish(this.origin, instanceId);
+    });
+  }
+
+  /** The instance's wait states in this node's engine; undefined when the engine does not know it. */
+  private async waitStatesHere(instanceId: string): Promise<readonly string[] | undefined> {
+    try {
+      return await this.options.engine.getWaitStates(instanceId);
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return undefined;
+      throw error;
+    }
   }
 
   private delay(ms: number): Promise<void> {
