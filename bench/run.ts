@@ -6,6 +6,7 @@ import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
 import { plannedEntries } from './entries/planned';
+import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { sqliteBaseline } from './entries/sqlite-baseline';
 import { formatTable, type BenchResult } from './report';
@@ -14,6 +15,7 @@ import { formatTable, type BenchResult } from './report';
 const entries: BenchEntry[] = [
   sqliteBaseline,
   psiCorrelation,
+  postgresCorrelation,
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,

@@ -1,0 +1,183 @@
+import 'reflect-metadata';
+import { performance } from 'node:perf_hooks';
+import { InProcessTransport } from '@psi/adapters';
+import {
+  Coordinator,
+  OnResponse,
+  Output,
+  PsiStore,
+  ServiceAdapter,
+  UseService,
+  type EngineStateRepository,
+} from '@psi/core';
+import { ReferenceEngine, defineProcess } from '@psi/engines';
+import { StaticRegistry } from '@psi/registry';
+import { runClosedLoop, type ClosedLoop, type ClosedLoopResult } from './closed-loop';
+
+/**
+ * One PSI node for the PostgreSQL benchmark: store on a schema, reference engine on the store,
+ * coordinator with an in-process service that answers every request asynchronously. A full
+ * correlation = start → service step → invoke (expectation + outbox commit) → dispatch → answer
+ * → receive (dedupe, match, claim or park) → handler → engine signal → end.
+ *
+ * Run as a script (`node postgres-node.js`) it is a child of the postgres entry: it warms up,
+ * says `ready`, runs one closed loop when told `go`, reports the result and exits.
+ */
+
+const pgBenchProcess = defineProcess({
+  id: 'pg-bench',
+  start: 'call',
+  steps: {
+    call: { kind: 'service', next: 'await-answer' },
+    'await-answer': { kind: 'wait', transitions: { answered: 'done' } },
+    done: { kind: 'end' },
+  },
+});
+
+export abstract class PgEchoService {
+  abstract ping(request: { n: number }): Promise<void>;
+}
+
+@ServiceAdapter({ step: 'call', service: 'pg-echo' })
+export class PgPingAdapter {
+  @Output() answer?: string;
+  @UseService() echo!: PgEchoService;
+
+  async callService(): Promise<void> {
+    await this.echo.ping({ n: 1 });
+  }
+
+  @OnResponse('pong', { waitState: 'await-answer' })
+  pong(payload: { answer: string }): string {
+    this.answer = payload.answer;
+    return 'answered';
+  }
+}
+
+export interface PgNode {
+  /** One full correlation; resolves when the instance ended. */
+  correlate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startPgNode(options: {
+  url: string;
+  schema: string;
+  nodeId: string;
+  poolSize: number;
+  log: (message: string) => void;
+}): Promise<PgNode> {
+  const store = await PsiStore.open({
+    url: options.url,
+    schema: options.schema,
+    poolSize: options.poolSize,
+  });
+  const engine = new ReferenceEngine({
+    definitions: [pgBenchProcess],
+    stateRepository: ownedStates(store.engineStates(), `${options.nodeId}-`),
+  });
+  const transport = new InProcessTransport().register('pg-echo', {
+    ping: (_payload, call) => {
+      setImmediate(() => {
+        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
+          options.log(`respond failed: ${String(error)}`);
+        });
+      });
+      return undefined;
+    },
+  });
+  const coordinator = await Coordinator.create({
+    store,
+    engine,
+    registry: new StaticRegistry({ 'pg-echo': { transport: 'in-process', address: 'pg-echo' } }),
+    transports: [transport],
+    adapters: [PgPingAdapter],
+    nodeId: options.nodeId,
+    logger: {
+      warn: () => undefined,
+      error: (message, detail) =>
+        options.log(`[psi ${options.nodeId}] ${message} ${String(detail)}`),
+    },
+  });
+  await coordinator.start();
+  const ended = new Map<string, () => void>();
+  const unsubscribe = engine.subscribe((event) => {
+    if (event.type === 'instance-ended') ended.get(event.instanceId)?.();
+  });
+  let next = 0;
+  return {
+    async correlate() {
+      const instanceId = `${options.nodeId}-${next++}`;
+      const done = new Promise<void>((resolve) => ended.set(instanceId, resolve));
+      await engine.start(pgBenchProcess.id, {}, { instanceId });
+      await done;
+      ended.delete(instanceId);
+    },
+    async close() {
+      unsubscribe();
+      await coordinator.close();
+      await engine.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Each node owns the instances it starts (ids prefixed with its node id): their state is persisted
+ * in the shared store, but only the owner's engine sees them. The answers come back to the node
+ * that sent the request (as a Kafka consumer group keyed by instance would route them), so every
+ * correlation stays on one node and the nodes share only the database.
+ */
+function ownedStates(shared: EngineStateRepository, prefix: string): EngineStateRepository {
+  const own = (id: string): boolean => id.startsWith(prefix);
+  return {
+    save: (engine, id, state) => shared.save(engine, id, state),
+    load: (engine, id) => (own(id) ? shared.load(engine, id) : Promise.resolve(undefined)),
+    delete: (engine, id) => shared.delete(engine, id),
+    list: async (engine) => (await shared.list(engine)).filter(own),
+  };
+}
+
+/** Messages between the postgres entry and its child nodes. */
+export type ParentMessage = { cmd: 'go'; loop: ClosedLoop };
+export type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'result'; result: ClosedLoopResult }
+  | { type: 'failed'; message: string };
+
+async function child(): Promise<void> {
+  const send = (message: ChildMessage): void => void process.send?.(message);
+  const log = (message: string): void => void process.stderr.write(`${message}\n`);
+  const node = await startPgNode({
+    url: process.env.PSI_URL ?? '',
+    schema: process.env.PSI_SCHEMA ?? 'public',
+    nodeId: process.env.NODE_ID ?? `node-${process.pid}`,
+    poolSize: Number(process.env.POOL_SIZE ?? 10),
+    log,
+  });
+  // Warm up (connections, JIT, plans) before saying ready, so all nodes measure the same window.
+  const concurrency = Number(process.env.CONCURRENCY ?? 64);
+  await runClosedLoop(
+    { concurrency, warmup: Number(process.env.WARMUP ?? 200), operations: 0, maxSeconds: 0 },
+    () => node.correlate(),
+  );
+  send({ type: 'ready' });
+  const command = await new Promise<ParentMessage>((resolve) =>
+    process.once('message', (message) => resolve(message as ParentMessage)),
+  );
+  const t0 = performance.now();
+  const result = await runClosedLoop(command.loop, () => node.correlate());
+  log(
+    `  ${process.env.NODE_ID}: ${result.operations} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  send({ type: 'result', result });
+  await node.close();
+  process.disconnect();
+}
+
+if (require.main === module) {
+  child().catch((error: unknown) => {
+    process.send?.({ type: 'failed', message: String(error) } satisfies ChildMessage);
+    process.exitCode = 1;
+  });
+}
