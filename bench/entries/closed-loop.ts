@@ -24,7 +24,8 @@ export interface ClosedLoopResult {
 
 /** Hooks around the measured window (after the warm-up), e.g. to count statements. */
 export interface MeasuredWindow {
-  begin(): void;
+  /** Called after the warm-up; the measurement starts once it resolves. */
+  begin(): void | Promise<void>;
   end(): void;
 }
 
@@ -49,7 +50,7 @@ export async function runClosedLoop(
   };
   await drive(loop.warmup, [], Infinity);
   const latencies: number[] = [];
-  window?.begin();
+  await window?.begin();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   try {
@@ -99,7 +100,9 @@ export function skippedRow(name: string, reason: string): BenchResult {
 }
 
 /** Counts SQLite statements in the measured window; `perOperation` formats them for a note. */
-export function statementWindow(): MeasuredWindow & {
+export function statementWindow(): {
+  begin(): void;
+  end(): void;
   perOperation(operations: number): string;
   breakdown(operations: number): string;
 } {

@@ -9,17 +9,8 @@ import {
   KafkaTransport,
   type KafkaTransportOptions,
 } from '@psi/adapters';
-import {
-  Coordinator,
-  OnResponse,
-  Output,
-  PsiStore,
-  ServiceAdapter,
-  UseService,
-  type InboundMessage,
-  type ReceiveOutcome,
-} from '@psi/core';
-import { ReferenceEngine, defineProcess } from '@psi/engines';
+import { Coordinator, PsiStore, type InboundMessage, type ReceiveOutcome } from '@psi/core';
+import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { percentile, type BenchResult } from '../report';
@@ -33,6 +24,7 @@ import {
   type ClosedLoopResult,
 } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
+import { PingAdapter, pingProcess } from './ping-process';
 
 /**
  * Kafka request/reply on librdkafka's mock cluster (scripts/kafka-mock/start.sh, built on first
@@ -383,37 +375,6 @@ class TransportOnly {
   }
 }
 
-const pingProcess = defineProcess({
-  id: 'bench-kafka-ping',
-  start: 'kafka-ping',
-  steps: {
-    'kafka-ping': { kind: 'service', next: 'await-pong' },
-    'await-pong': { kind: 'wait', transitions: { answered: 'done' } },
-    done: { kind: 'end' },
-  },
-});
-
-/** The service contract: `ping` is accepted, `pong` comes later on the reply topic. */
-export abstract class KafkaEchoService {
-  abstract ping(request: { n: number }): Promise<void>;
-}
-
-@ServiceAdapter({ step: 'kafka-ping', service: 'kafka-echo' })
-export class KafkaPingAdapter {
-  @Output() answer?: string;
-  @UseService() echo!: KafkaEchoService;
-
-  async callService(): Promise<void> {
-    await this.echo.ping({ n: 1 });
-  }
-
-  @OnResponse('pong', { waitState: 'await-pong' })
-  pong(payload: { answer: string }): string {
-    this.answer = payload.answer;
-    return 'answered';
-  }
-}
-
 /** Coordinator + KafkaTransport + the pong service host, on a fresh SQLite file. */
 class PsiKafka {
   failures = 0;
@@ -473,7 +434,7 @@ async function psiNode(
     store,
     engine,
     registry: new StaticRegistry({
-      'kafka-echo': { transport: 'kafka', address: `${prefix}-requests` },
+      echo: { transport: 'kafka', address: `${prefix}-requests` },
     }),
     transports: [
       new KafkaTransport({
@@ -483,7 +444,7 @@ async function psiNode(
         receiveConcurrency: options.receiveConcurrency,
       }),
     ],
-    adapters: [KafkaPingAdapter],
+    adapters: [PingAdapter],
     logger: {
       warn: (message) => context.log(`[psi] ${message}`),
       error: (message, detail) => context.log(`[psi] ${message} ${JSON.stringify(detail)}`),

@@ -1,18 +1,11 @@
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import { InProcessTransport } from '@psi/adapters';
-import {
-  Coordinator,
-  OnResponse,
-  Output,
-  PsiStore,
-  ServiceAdapter,
-  UseService,
-  type EngineStateRepository,
-} from '@psi/core';
-import { ReferenceEngine, defineProcess } from '@psi/engines';
+import { Coordinator, PsiStore, type EngineStateRepository } from '@psi/core';
+import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import { runClosedLoop, type ClosedLoop, type ClosedLoopResult } from './closed-loop';
+import { PingAdapter, pingProcess } from './ping-process';
 
 /**
  * One PSI node for the PostgreSQL benchmark: store on a schema, reference engine on the store,
@@ -23,36 +16,6 @@ import { runClosedLoop, type ClosedLoop, type ClosedLoopResult } from './closed-
  * Run as a script (`node postgres-node.js`) it is a child of the postgres entry: it warms up,
  * says `ready`, runs one closed loop when told `go`, reports the result and exits.
  */
-
-const pgBenchProcess = defineProcess({
-  id: 'pg-bench',
-  start: 'call',
-  steps: {
-    call: { kind: 'service', next: 'await-answer' },
-    'await-answer': { kind: 'wait', transitions: { answered: 'done' } },
-    done: { kind: 'end' },
-  },
-});
-
-export abstract class PgEchoService {
-  abstract ping(request: { n: number }): Promise<void>;
-}
-
-@ServiceAdapter({ step: 'call', service: 'pg-echo' })
-export class PgPingAdapter {
-  @Output() answer?: string;
-  @UseService() echo!: PgEchoService;
-
-  async callService(): Promise<void> {
-    await this.echo.ping({ n: 1 });
-  }
-
-  @OnResponse('pong', { waitState: 'await-answer' })
-  pong(payload: { answer: string }): string {
-    this.answer = payload.answer;
-    return 'answered';
-  }
-}
 
 export interface PgNode {
   /** One full correlation; resolves when the instance ended. */
@@ -73,10 +36,10 @@ export async function startPgNode(options: {
     poolSize: options.poolSize,
   });
   const engine = new ReferenceEngine({
-    definitions: [pgBenchProcess],
+    definitions: [pingProcess],
     stateRepository: ownedStates(store.engineStates(), `${options.nodeId}-`),
   });
-  const transport = new InProcessTransport().register('pg-echo', {
+  const transport = new InProcessTransport().register('echo', {
     ping: (_payload, call) => {
       setImmediate(() => {
         call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
@@ -89,9 +52,9 @@ export async function startPgNode(options: {
   const coordinator = await Coordinator.create({
     store,
     engine,
-    registry: new StaticRegistry({ 'pg-echo': { transport: 'in-process', address: 'pg-echo' } }),
+    registry: new StaticRegistry({ echo: { transport: 'in-process', address: 'echo' } }),
     transports: [transport],
-    adapters: [PgPingAdapter],
+    adapters: [PingAdapter],
     nodeId: options.nodeId,
     logger: {
       warn: () => undefined,
@@ -109,7 +72,7 @@ export async function startPgNode(options: {
     async correlate() {
       const instanceId = `${options.nodeId}-${next++}`;
       const done = new Promise<void>((resolve) => ended.set(instanceId, resolve));
-      await engine.start(pgBenchProcess.id, {}, { instanceId });
+      await engine.start(pingProcess.id, {}, { instanceId });
       await done;
       ended.delete(instanceId);
     },

@@ -1,22 +1,14 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import {
-  Coordinator,
-  OnResponse,
-  Output,
-  PsiStore,
-  ServiceAdapter,
-  UseService,
-  type CoordinatorStats,
-} from '@psi/core';
+import { Coordinator, PsiStore, type CoordinatorStats } from '@psi/core';
 import { InProcessTransport } from '@psi/adapters';
-import { ReferenceEngine, defineProcess } from '@psi/engines';
+import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
-import { percentile, type BenchResult } from '../report';
+import type { BenchResult } from '../report';
+import { runClosedLoop, statementWindow, toResult } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
+import { PingAdapter, pingProcess } from './ping-process';
 import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
-import { countStatements, formatPerOperation, total, type StatementCounts } from './sql-counter';
 
 /**
  * Full correlations on SQLite: start → service step → invoke (expectation + outbox commit) →
@@ -79,37 +71,6 @@ export const psiCorrelation: BenchEntry = {
   },
 };
 
-const benchProcess = defineProcess({
-  id: 'bench-correlation',
-  start: 'call',
-  steps: {
-    call: { kind: 'service', next: 'await-answer' },
-    'await-answer': { kind: 'wait', transitions: { answered: 'done' } },
-    done: { kind: 'end' },
-  },
-});
-
-/** The service contract: `ping` is accepted at once, `pong` comes later. */
-export abstract class EchoService {
-  abstract ping(request: { n: number }): Promise<void>;
-}
-
-@ServiceAdapter({ step: 'call', service: 'echo' })
-export class PingAdapter {
-  @Output() answer?: string;
-  @UseService() echo!: EchoService;
-
-  async callService(): Promise<void> {
-    await this.echo.ping({ n: 1 });
-  }
-
-  @OnResponse('pong', { waitState: 'await-answer' })
-  pong(payload: { answer: string }): string {
-    this.answer = payload.answer;
-    return 'answered';
-  }
-}
-
 /** One measurement: `correlations` instances, `concurrency` in flight, after `warmup` others. */
 export interface CorrelationRun {
   concurrency: number;
@@ -128,7 +89,7 @@ export async function measureCorrelations(
   const file = path.join(context.tmpDir, `psi-c${run.concurrency}.sqlite`);
   const store = await PsiStore.open({ sqlitePath: file });
   const engine = new ReferenceEngine({
-    definitions: [benchProcess],
+    definitions: [pingProcess],
     stateRepository: store.engineStates(),
   });
   const transport = new InProcessTransport().register('echo', {
@@ -159,73 +120,50 @@ export async function measureCorrelations(
   const unsubscribe = engine.subscribe((event) => {
     if (event.type === 'instance-ended') ended.get(event.instanceId)?.(event.outcome);
   });
-
-  let nextId = 0;
   let failures = 0;
-  const correlate = async (): Promise<number> => {
-    const instanceId = `bench-${run.concurrency}-${nextId++}`;
+  const correlate = async (n: number): Promise<void> => {
+    const instanceId = `bench-${run.concurrency}-${n}`;
     const done = new Promise<string>((resolve) => ended.set(instanceId, resolve));
-    const t0 = performance.now();
-    await engine.start(benchProcess.id, {}, { instanceId });
-    const outcome = await done;
+    await engine.start(pingProcess.id, {}, { instanceId });
+    if ((await done) !== 'completed') failures++;
     ended.delete(instanceId);
-    if (outcome !== 'completed') failures++;
-    return performance.now() - t0;
-  };
-  const drive = async (count: number, latencies: number[], deadline = Infinity): Promise<void> => {
-    let remaining = count;
-    const worker = async (): Promise<void> => {
-      while (remaining > 0 && performance.now() < deadline) {
-        remaining--;
-        latencies.push(await correlate());
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(run.concurrency, count) }, worker));
   };
 
   try {
-    await drive(run.warmup, []);
-    await coordinator.idle();
-    const statsBefore = coordinator.stats();
-    const counts: StatementCounts = new Map();
-    const uncount = countStatements(counts);
-    const latencies: number[] = [];
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    try {
-      await drive(run.correlations, latencies, started + run.maxSeconds * 1000);
-    } finally {
-      uncount();
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
+    const statsBefore = { ...coordinator.stats() };
+    const statements = statementWindow();
+    const window = {
+      begin: async () => {
+        await coordinator.idle(); // warm-up answers still being counted
+        Object.assign(statsBefore, coordinator.stats());
+        statements.begin();
+      },
+      end: () => statements.end(),
+    };
+    const measured = await runClosedLoop(
+      {
+        concurrency: run.concurrency,
+        warmup: run.warmup,
+        operations: run.correlations,
+        maxSeconds: run.maxSeconds,
+      },
+      correlate,
+      window,
+    );
     await coordinator.idle();
     const stats = diff(coordinator.stats(), statsBefore);
-    const n = latencies.length;
-    const statements = total(counts);
-    context.log(
-      `  c=${run.concurrency}: statements/correlation ${(statements / n).toFixed(1)} — ` +
-        formatPerOperation(counts, n),
-    );
+    const n = measured.operations;
+    context.log(`  c=${run.concurrency}: statements/correlation — ${statements.breakdown(n)}`);
     context.log(
       `  c=${run.concurrency}: delivered ${stats.delivered}, parked ${stats.parked}, ` +
         `dead-lettered ${stats.deadLettered}, duplicates ${stats.duplicates}, warnings ${warnings}`,
     );
-    const commits = counts.get('BEGIN') ?? 0;
-    return {
-      name: `psi/correlation c=${run.concurrency}`,
-      operations: n,
-      unit: 'correlation',
-      seconds,
-      p50Ms: percentile(latencies, 50),
-      p99Ms: percentile(latencies, 99),
+    return toResult(`psi/correlation c=${run.concurrency}`, 'correlation', measured, {
       baseline: run.concurrency === 1 ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
-      cpuMicros: cpu.user + cpu.system,
       note:
-        `${(statements / n).toFixed(0)} stmts, ${(commits / n).toFixed(2)} commits per corr; ` +
-        `parked ${Math.round((100 * stats.parked) / n)}%` +
+        `${statements.perOperation(n)}; parked ${Math.round((100 * stats.parked) / n)}%` +
         (failures > 0 ? `; ${failures} NOT completed` : ''),
-    };
+    });
   } finally {
     unsubscribe();
     await coordinator.close();
