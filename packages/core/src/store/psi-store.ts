@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataSource } from 'typeorm';
+import { DataSource, MigrationExecutor } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
@@ -98,14 +98,17 @@ async function migrate(dataSource: DataSource, options: CompiledStoreOptions): P
     await dataSource.runMigrations({ transaction: 'all' });
     return;
   }
-  const lock = dataSource.createQueryRunner();
+  // Lock, schema and migrations on one connection: a pool of one must not wait for itself.
+  const runner = dataSource.createQueryRunner();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
-    await dataSource.runMigrations({ transaction: 'all' });
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await runner.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = 'all';
+    await executor.executePendingMigrations();
   } finally {
-    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    await lock.release();
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await runner.release();
   }
 }
 

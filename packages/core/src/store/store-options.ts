@@ -6,13 +6,13 @@ export type PluginClass = new (...args: never[]) => unknown;
 
 /** Where and how PSI keeps its durable state. */
 export interface StoreOptions {
-  /** `sqlite` (embedded, one node) or `postgres` (several nodes). @default 'sqlite', or 'postgres' when `url` is set */
+  /** `sqlite` (embedded, one node) or `postgres` (several nodes). @default 'postgres' when `url` or env PSI_DATABASE_URL is set (and no `sqlitePath`), else 'sqlite' */
   type?: 'sqlite' | 'postgres';
   /** SQLite file. @default env PSI_SQLITE_PATH, else `.psi/psi.sqlite` under the working directory */
   sqlitePath?: string;
   /** PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/psi`. @default env PSI_DATABASE_URL */
   url?: string;
-  /** PostgreSQL schema for PSI's tables; created on open when missing (with `migrate`). @default 'public' */
+  /** PostgreSQL schema for PSI's tables; created on open when missing (with `migrate`). @default env PSI_DATABASE_SCHEMA, else 'public' */
   schema?: string;
   /** PostgreSQL connection pool size (one connection listens for readiness notices). @default 10 */
   poolSize?: number;
@@ -52,7 +52,9 @@ export const DEFAULT_SQLITE_PATH = path.join('.psi', 'psi.sqlite');
 
 export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOptions {
   const url = options.url ?? process.env.PSI_DATABASE_URL;
-  const type = options.type ?? (options.url ? 'postgres' : 'sqlite');
+  // An explicit sqlitePath means SQLite even when PSI_DATABASE_URL is set.
+  const type =
+    options.type ?? (options.url || (url && !options.sqlitePath) ? 'postgres' : 'sqlite');
   if (type !== 'sqlite' && type !== 'postgres') {
     throw new StoreConfigError(`type must be "sqlite" or "postgres", got "${String(type)}"`);
   }
@@ -61,7 +63,7 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
       'type "postgres" needs a url (option "url" or env PSI_DATABASE_URL)',
     );
   }
-  const schema = options.schema ?? 'public';
+  const schema = options.schema ?? process.env.PSI_DATABASE_SCHEMA ?? 'public';
   // The schema goes into the connections' search_path (raw SQL finds PSI's tables there), so it
   // must be a plain identifier.
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
