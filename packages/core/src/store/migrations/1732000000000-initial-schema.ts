@@ -216,8 +216,12 @@ export class InitialSchema1732000000000 implements MigrationInterface {
       for (const column of table.columns) {
         if (column.type === 'boolean') column.default = falseDefault;
       }
-      await queryRunner.createTable(table, true);
-      for (const index of indices) await queryRunner.createIndex(table.name, index);
+      // Indices go on the Table object itself: given only a name, TypeORM reloads the table with
+      // overlapping queries on one PostgreSQL client (deprecated in pg). createIndex adds each
+      // index to the Table it is given, hence a copy per run.
+      const created = table.clone();
+      await queryRunner.createTable(created, true);
+      for (const index of indices) await queryRunner.createIndex(created, index);
     }
   }
 
