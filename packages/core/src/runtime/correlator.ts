@@ -5,6 +5,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { insertRow } from '../store/insert-row';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
@@ -499,7 +500,7 @@ export class Correlator {
         { receivedAt: message.receivedAt },
       );
     } else if (message.inbound === 'new') {
-      await tx.insert(InboundMessageEntity, {
+      await insertRow(tx, InboundMessageEntity, {
         messageId: message.messageId,
         receivedAt: message.receivedAt,
         duplicates: 0,
