@@ -44,6 +44,11 @@ export function describeEachStore(name: string, body: () => void): void {
   }
 }
 
+/** The store kind of the describeEachStore block being defined, for cases only one kind has. */
+export function definingStoreKind(): StoreKind {
+  return definingKind;
+}
+
 /**
  * Fresh store locations for the enclosing describeEachStore block (SQLite outside one): each
  * `file()` is a new SQLite file or a new PostgreSQL schema; all are removed after the test file.

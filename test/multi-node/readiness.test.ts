@@ -7,13 +7,20 @@ import {
   ServiceAdapter,
   UseService,
   type PsiStore,
+  type ReadinessNotifier,
   type ReceiveOutcome,
   type TraceEvent,
 } from '@psi/core';
 import { defineProcess, ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import { IsString } from 'class-validator';
-import { describeEachStore, openStoreAt, useTempDir, waitUntil } from '../correlation/fixtures';
+import {
+  definingStoreKind,
+  describeEachStore,
+  openStoreAt,
+  useTempDir,
+  waitUntil,
+} from '../correlation/fixtures';
 
 // Readiness across nodes. Each node's reference engine keeps its instances in its own memory
 // (each node owns the instances it started); expectations and parked answers are shared through
@@ -77,7 +84,11 @@ describeEachStore('readiness across nodes', () => {
     for (const node of nodes.splice(0)) await node.close();
   });
 
-  async function node(location: string, nodeId: string): Promise<Node> {
+  async function node(
+    location: string,
+    nodeId: string,
+    options: { silent?: boolean } = {},
+  ): Promise<Node> {
     const store = await openStoreAt(location);
     // The engine's instances live in this node's memory only (its default repository).
     const engine = new ReferenceEngine({ definitions: [orderProcess] });
@@ -100,6 +111,8 @@ describeEachStore('readiness across nodes', () => {
       transports: [transport],
       adapters: [OrderAdapter],
       nodeId,
+      // A silent node publishes no readiness notices (it still listens).
+      readiness: options.silent ? silently(store.readiness()) : undefined,
       onTrace: (event: TraceEvent) => {
         if (event.kind === 'delivered' && event.instanceId)
           delivered.set(event.instanceId, performance.now());
@@ -200,4 +213,40 @@ describeEachStore('readiness across nodes', () => {
     expect(b.delivered.size).toBe(0);
     expect(await a.store.dataSource.query('SELECT seq FROM psi_parked_message')).toEqual([]);
   });
+
+  // Only PostgreSQL's notifier can lose its connection (SQLite's hub is in-process).
+  (definingStoreKind() === 'postgres' ? it : it.skip)(
+    'an answer whose notice was lost while A could not listen is delivered by A once it listens again',
+    async () => {
+      const location = temp.file();
+      const a = await node(location, 'node-a');
+      const b = await node(location, 'node-b', { silent: true }); // its notices are never sent
+      const id = await startOn(a, 'missed-1');
+      await a.engine.signal(id, 'print');
+      await waitUntil(() => a.ready.has(id), 'the instance ready on A');
+      await a.coordinator.idle();
+      expect(await answerAt(b, id)).toMatchObject({ status: 'parked' });
+      await b.coordinator.idle();
+      expect(a.delivered.has(id)).toBe(false); // nobody told A
+
+      // A's listening connection drops; when A listens again it looks for what it missed.
+      await a.store.dataSource.query(
+        // This schema's channel only: other test files listen on theirs.
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE query = 'LISTEN "psi_ready_' || current_schema() || '"'`,
+      );
+      await waitUntil(() => a.delivered.has(id), 'A delivered the answer after listening again');
+      expect((await a.engine.whenEnded(id)).variables.confirmationId).toBe(`C-${id}`);
+      expect(b.delivered.size).toBe(0);
+    },
+  );
 });
+
+/** The store's notifier without publishing: this node's notices are lost. */
+function silently(notifier: ReadinessNotifier): ReadinessNotifier {
+  return {
+    publish: async () => undefined,
+    subscribe: (origin, listener, onResync) => notifier.subscribe(origin, listener, onResync),
+    close: () => notifier.close(),
+  };
+}

@@ -74,5 +74,9 @@ export { PsiStore } from './store/psi-store';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
 export type { StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
-export type { ReadinessNotifier, ReadinessListener } from './store/readiness-notifier';
+export type {
+  ReadinessNotifier,
+  ReadinessListener,
+  ResyncListener,
+} from './store/readiness-notifier';
 export type { AuditKind } from './store/entities/audit-entry.entity';

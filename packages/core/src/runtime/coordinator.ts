@@ -4,6 +4,7 @@ import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
 import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
 import type { InboundMessage, InboundSink, ReceiveOutcome, Transport } from '../spi/transport';
 import { InvocationEntity } from '../store/entities/invocation.entity';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
 import { AdapterCatalog } from './adapter-catalog';
 import { AuditLog, type TraceEvent } from './audit-log';
@@ -158,10 +159,13 @@ export class Coordinator implements InboundSink {
     this.state = 'started';
     for (const transport of this.transports.values()) await transport.start(this);
     this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
-    this.unlisten = this.options.readiness.subscribe(this.origin, (instanceId) =>
-      this.tasks.track(`release for ${instanceId} (another node's notice)`, () =>
-        this.releaseIfWaitingHere(instanceId),
-      ),
+    this.unlisten = this.options.readiness.subscribe(
+      this.origin,
+      (instanceId) =>
+        this.tasks.track(`release for ${instanceId} (another node's notice)`, () =>
+          this.releaseIfWaitingHere(instanceId),
+        ),
+      () => this.tasks.track('release after missed notices', () => this.releaseParkedHere()),
     );
     this.scheduler.start();
     for (const invocationId of await this.invoker.recover()) {
@@ -306,6 +310,22 @@ export class Coordinator implements InboundSink {
     if (this.state !== 'started') return;
     const states = await this.waitStatesHere(instanceId);
     if (states && states.length > 0) await this.correlator.release(instanceId);
+  }
+
+  /**
+   * Notices may have been lost (the listening connection dropped): release every instance with
+   * parked answers that this node's engine has waiting, as the lost notices would have.
+   */
+  private async releaseParkedHere(): Promise<void> {
+    const rows = await this.options.store.transaction((tx) =>
+      tx
+        .createQueryBuilder(ParkedMessageEntity, 'p')
+        .select('p.instanceId', 'instanceId')
+        .distinct(true)
+        .where('p.instanceId IS NOT NULL')
+        .getRawMany<{ instanceId: string }>(),
+    );
+    for (const { instanceId } of rows) await this.releaseIfWaitingHere(instanceId);
   }
 
   /**

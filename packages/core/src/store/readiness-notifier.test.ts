@@ -53,16 +53,22 @@ describe(PostgresReadinessNotifier, () => {
     return store;
   }
 
-  it('carries notices between stores over LISTEN/NOTIFY and listens again after its connection was killed', async () => {
+  it('carries notices between stores over LISTEN/NOTIFY and listens again after its connection was killed, asking for a resync', async () => {
     const a = await open();
     const b = await open();
     const seen: string[] = [];
-    a.readiness().subscribe('node-a', (id) => seen.push(id));
+    let resyncs = 0;
+    a.readiness().subscribe(
+      'node-a',
+      (id) => seen.push(id),
+      () => resyncs++,
+    );
     await (a.readiness() as PostgresReadinessNotifier).ready();
 
     await b.readiness().publish('node-b', 'i-1');
     await a.readiness().publish('node-a', 'own'); // the publisher's own notice is skipped
     await until(() => seen.includes('i-1'), 'A heard B');
+    expect(resyncs).toBe(0); // nothing was missed yet
 
     // The server drops the listening connection: the notifier reconnects and listens again.
     const [listener] = (await b.dataSource.query(
@@ -76,6 +82,8 @@ describe(PostgresReadinessNotifier, () => {
       return seen.some((id) => id.startsWith('again-'));
     }, 'A listens again');
     expect(seen).not.toContain('own');
+    // Notices published while it was down are lost: the subscriber is told to look in the store.
+    expect(resyncs).toBe(1);
   });
 
   it('names the channel after the schema, hashing names too long for an identifier', () => {

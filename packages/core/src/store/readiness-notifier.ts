@@ -5,6 +5,12 @@ import type { DataSource } from 'typeorm';
 export type ReadinessListener = (instanceId: string) => void;
 
 /**
+ * Called when a notifier listens again after losing its connection: notices published in the
+ * meantime are lost, so the subscriber should look in the store for what it may have missed.
+ */
+export type ResyncListener = () => void;
+
+/**
  * "Instance X may have work now" between the nodes sharing a store: a node that parks an answer
  * for an instance its engine cannot deliver to (or claims a timeout it cannot signal) publishes
  * the instance id, and every other node checks whether its engine has the instance at a wait state
@@ -14,8 +20,11 @@ export type ReadinessListener = (instanceId: string) => void;
 export interface ReadinessNotifier {
   /** Tells every other subscriber (every other node) about `instanceId`; `origin` is the publisher. */
   publish(origin: string, instanceId: string): Promise<void>;
-  /** Calls `listener` for ids published by anyone but `origin`; returns the unsubscribe function. */
-  subscribe(origin: string, listener: ReadinessListener): () => void;
+  /**
+   * Calls `listener` for ids published by anyone but `origin`, and `onResync` whenever notices
+   * may have been missed; returns the unsubscribe function.
+   */
+  subscribe(origin: string, listener: ReadinessListener, onResync?: ResyncListener): () => void;
   /** Stops listening (the store closes it). */
   close(): Promise<void>;
 }
@@ -23,6 +32,7 @@ export interface ReadinessNotifier {
 interface Subscriber {
   origin: string;
   listener: ReadinessListener;
+  onResync?: ResyncListener;
 }
 
 function dispatch(subscribers: Iterable<Subscriber>, origin: string, instanceId: string): void {
@@ -113,6 +123,8 @@ export class PostgresReadinessNotifier implements ReadinessNotifier {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RECONNECT_MS.first;
   private closed = false;
+  // Set when listening stopped against our will: notices sent meanwhile were lost.
+  private missedNotices = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -130,8 +142,8 @@ export class PostgresReadinessNotifier implements ReadinessNotifier {
     ]);
   }
 
-  subscribe(origin: string, listener: ReadinessListener): () => void {
-    const subscriber = { origin, listener };
+  subscribe(origin: string, listener: ReadinessListener, onResync?: ResyncListener): () => void {
+    const subscriber = { origin, listener, onResync };
     this.subscribers.add(subscriber);
     void this.listen();
     return () => {
@@ -179,8 +191,10 @@ export class PostgresReadinessNotifier implements ReadinessNotifier {
       this.connection = self;
       this.retryMs = RECONNECT_MS.first;
       if (this.closed || this.subscribers.size === 0) this.unlisten();
+      else if (this.missedNotices) this.resync();
     } catch (error) {
       if (listening) detach(listening, error instanceof Error ? error : true);
+      this.missedNotices = true;
       this.onError(error);
       this.scheduleReconnect();
     }
@@ -201,9 +215,21 @@ export class PostgresReadinessNotifier implements ReadinessNotifier {
   private dropped(listening: Listening, error?: Error): void {
     if (this.connection !== listening) return;
     this.connection = undefined;
+    this.missedNotices = true;
     detach(listening, error ?? true); // the pool discards the broken client
     if (error) this.onError(error);
     this.scheduleReconnect();
+  }
+
+  private resync(): void {
+    this.missedNotices = false;
+    for (const subscriber of [...this.subscribers]) {
+      try {
+        subscriber.onResync?.();
+      } catch {
+        // The subscriber's failure is its own, as with notices.
+      }
+    }
   }
 
   private scheduleReconnect(): void {
