@@ -5,7 +5,6 @@ import { bpmnMemory } from './entries/bpmn-memory';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
-import { plannedEntries } from './entries/planned';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { sqliteBaseline } from './entries/sqlite-baseline';
@@ -19,7 +18,6 @@ const entries: BenchEntry[] = [
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
-  ...plannedEntries,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]
@@ -72,15 +70,13 @@ function select(only: string[] | undefined): BenchEntry[] {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.list) {
-    for (const e of entries)
-      console.log(`${e.name.padEnd(18)} ${e.planned ? '(planned) ' : ''}${e.description}`);
+    for (const e of entries) console.log(`${e.name.padEnd(18)} ${e.description}`);
     return;
   }
   const selected = select(args.only);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-bench-'));
   const log = (message: string): void => void process.stderr.write(`${message}\n`);
   const results: BenchResult[] = [];
-  const planned: BenchEntry[] = [];
   const startedAt = Date.now();
   console.log(
     `PSI benchmark${args.quick ? ' (--quick: indicative only)' : ''} — node ${process.version}, ` +
@@ -89,10 +85,6 @@ async function main(): Promise<void> {
   );
   try {
     for (const entry of selected) {
-      if (!entry.run) {
-        planned.push(entry);
-        continue;
-      }
       const tmpDir = fs.mkdtempSync(path.join(root, `${entry.name}-`));
       const context: BenchContext = { quick: args.quick, tmpDir, log };
       log(`▶ ${entry.name}: ${entry.description}`);
@@ -105,12 +97,6 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(formatTable(results));
-  if (planned.length > 0) {
-    console.log('');
-    console.log(
-      `planned: ${planned.map((e) => `${e.name} (${e.planned ?? e.description})`).join('; ')}`,
-    );
-  }
   console.log(
     `\ntotal ${((Date.now() - startedAt) / 1000).toFixed(1)} s; load average now ${loadAverage()} ` +
       '(a load above the core count means other processes shared the CPUs: compare cpu µs/op)',

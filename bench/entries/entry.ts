@@ -10,17 +10,12 @@ export interface BenchContext {
   log(message: string): void;
 }
 
-/**
- * A benchmark entry: one file under bench/entries/, registered in bench/run.ts. An entry without
- * `run` is a placeholder: it is listed as planned and not executed.
- */
+/** A benchmark entry: one file under bench/entries/, registered in bench/run.ts. */
 export interface BenchEntry {
   /** Selected by `--only <name>`. */
   name: string;
   description: string;
   /** Entries whose rows this one's ratios refer to; `--only` runs them too, first. */
   baselines?: readonly string[];
-  /** Why the entry is not implemented yet (placeholders only). */
-  planned?: string;
-  run?: (context: BenchContext) => Promise<BenchResult[]>;
+  run(context: BenchContext): Promise<BenchResult[]>;
 }
