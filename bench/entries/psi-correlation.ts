@@ -20,8 +20,8 @@ import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
  * other work, load average 5–9, so compare ratios and "cpu µs/op" rather than absolute rates):
  * - Session 1 reached ~35/s at c=1 and ~70–85/s at c=64: ~90 statements in ~23 units per
  *   correlation, each unit in a SAVEPOINT, every statement prepared and finalized anew.
- * - Now 110–130/s at c=1 and 250–290/s at c=64 (quiet and loaded runs alike), with 71 and 32
- *   statements per correlation. What changed, by gain:
+ * - Now 95–130/s at c=1 and 210–290/s at c=64 (≈0.02× the raw rows of the same run; the VM's
+ *   own speed varies by ~1.5× between runs), with 71 and 32 statements per correlation. What changed, by gain:
  *   1. The driver keeps prepared statements: node-sqlite3 runs `db.run(sql)` as prepare + step +
  *      finalize, three libuv thread-pool trips; a cached statement needs one (~130 → ~50 µs per
  *      statement measured alone). TypeORM wrote numbers into the SQL text, defeating the cache:
