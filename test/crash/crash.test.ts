@@ -1,8 +1,8 @@
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PsiStore } from '@psi/core';
+import { inspectStore, readJournal, runChildNode, type ChildFiles } from '../foundation/child-node';
 
 // Crash tests: a PSI node in a child process (test/crash/crash-child.js, plain JS on the built
 // packages) is killed with SIGKILL (1) after committing an outbox entry but before sending,
@@ -31,60 +31,31 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  function files(name: string): { db: string; journal: string } {
+  function files(name: string): ChildFiles {
     return { db: path.join(dir, `${name}.sqlite`), journal: path.join(dir, `${name}.jsonl`) };
   }
 
   function run(
     scenario: string,
-    f: { db: string; journal: string },
+    f: ChildFiles,
     env: Record<string, string> = {},
   ): { signal: string | null; status: number | null } {
-    const result = spawnSync(process.execPath, [child, scenario, f.db, f.journal], {
+    return runChildNode(child, [scenario, f.db, f.journal], {
       cwd: root,
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      timeout: 30_000,
+      journal: f.journal,
+      env,
+      timeoutMs: 30_000,
     });
-    if (result.status !== 0 && result.signal !== 'SIGKILL') {
-      throw new Error(
-        `child "${scenario}" failed (${String(result.status)}): ${result.stderr}\n${readJournal(
-          f.journal,
-        )
-          .map((e) => JSON.stringify(e))
-          .join('\n')}`,
-      );
-    }
-    return { signal: result.signal, status: result.status };
-  }
-
-  function readJournal(file: string): JournalEntry[] {
-    if (!fs.existsSync(file)) return [];
-    return fs
-      .readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as JournalEntry);
-  }
-
-  async function inspect<T>(db: string, work: (store: PsiStore) => Promise<T>): Promise<T> {
-    const store = await PsiStore.open({ sqlitePath: db });
-    try {
-      return await work(store);
-    } finally {
-      await store.close();
-    }
   }
 
   it('killed after the outbox commit, before the send: the next process sends once, with the same request id', async () => {
     const f = files('outbox');
     expect(run('crash-before-send', f).signal).toBe('SIGKILL');
-    const [outboxAfterCrash] = await inspect(f.db, (s) =>
+    const [outboxAfterCrash] = await inspectStore(f.db, (s) =>
       s.dataSource.query('SELECT id, status FROM psi_outbox'),
     );
     expect(outboxAfterCrash.status).toBe('pending');
-    const expectations = await inspect(f.db, (s) =>
+    const expectations = await inspectStore(f.db, (s) =>
       s.dataSource.query('SELECT status FROM psi_expectation'),
     );
     expect(expectations).toEqual([{ status: 'open' }]);
@@ -93,7 +64,7 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     // A third start finds nothing left to send.
     expect(run('resume', f).status).toBe(0);
 
-    const journal = readJournal(f.journal);
+    const journal = readJournal<JournalEntry>(f.journal);
     expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
     const [first, second, third] = [...new Set(journal.map((e) => e.pid))];
     expect(third).toBeUndefined(); // the third process did not even try to send
@@ -103,7 +74,7 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     expect(sent[0].pid).toBe(second);
     expect(sent[0].requestId).toBe(outboxAfterCrash.id);
 
-    const { outbox, trail } = await inspect(f.db, async (s) => ({
+    const { outbox, trail } = await inspectStore(f.db, async (s) => ({
       outbox: await s.dataSource.query('SELECT id, status FROM psi_outbox'),
       trail: await s.dataSource.query(
         'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
@@ -118,21 +89,21 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     const f = files('parked');
     expect(run('start', f).status).toBe(0);
     expect(run('park-then-crash', f).signal).toBe('SIGKILL');
-    const parked = await inspect(f.db, (s) =>
+    const parked = await inspectStore(f.db, (s) =>
       s.dataSource.query('SELECT "messageId", "instanceId" FROM psi_parked_message'),
     );
     expect(parked).toEqual([{ messageId: 'confirmation-1', instanceId: 'order-1' }]);
 
     expect(run('release', f).status).toBe(0);
 
-    const journal = readJournal(f.journal);
+    const journal = readJournal<JournalEntry>(f.journal);
     expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
     expect(journal.find((e) => e.kind === 'receive')?.outcome).toMatchObject({ status: 'parked' });
     expect(journal.filter((e) => e.kind === 'sent')).toHaveLength(1);
     const ended = journal.find((e) => e.kind === 'ended')!;
     expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'done']);
     expect(ended.variables).toMatchObject({ confirmationId: 'C-1' });
-    const { rows, trail, letters } = await inspect(f.db, async (s) => ({
+    const { rows, trail, letters } = await inspectStore(f.db, async (s) => ({
       rows: await s.dataSource.query('SELECT * FROM psi_parked_message'),
       trail: await s.dataSource.query(
         'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
@@ -151,7 +122,7 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     const f = files('timer');
     expect(run('start', f).status).toBe(0);
     expect(run('arm-timer-then-crash', f).signal).toBe('SIGKILL');
-    const [expectation] = await inspect(f.db, (s) =>
+    const [expectation] = await inspectStore(f.db, (s) =>
       s.dataSource.query('SELECT status, deadline FROM psi_expectation'),
     );
     expect(expectation.status).toBe('open');
@@ -159,12 +130,12 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     // The next node starts two minutes "later" (its clock is ahead): the 60 s deadline has passed.
     expect(run('await-end', f, { PSI_CLOCK_OFFSET_MS: '120000' }).status).toBe(0);
 
-    const journal = readJournal(f.journal);
+    const journal = readJournal<JournalEntry>(f.journal);
     expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
     const ended = journal.find((e) => e.kind === 'ended')!;
     expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'timed-out']);
     expect(journal.filter((e) => e.kind === 'sent')).toHaveLength(1);
-    const { rows, trail } = await inspect(f.db, async (s) => ({
+    const { rows, trail } = await inspectStore(f.db, async (s) => ({
       rows: await s.dataSource.query('SELECT status, "timeoutPending" FROM psi_expectation'),
       trail: await s.dataSource.query(
         'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',

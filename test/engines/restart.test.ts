@@ -1,8 +1,8 @@
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PsiStore } from '@psi/core';
+import { inspectStore, readJournal, runChildNode, type ChildFiles } from '../foundation/child-node';
 
 // Restart per PEAL plugin, across real processes: a PSI node (test/engines/restart-child.js, plain
 // JS on the built packages and the built procurement sample) starts an instance and takes it to
@@ -42,46 +42,18 @@ describe('engine restart across processes (SQLite file)', () => {
   function run(
     plugin: Plugin,
     scenario: string,
-    files: { db: string; journal: string },
+    files: ChildFiles,
     extra: string[] = [],
   ): { signal: string | null; status: number | null } {
-    const result = spawnSync(
-      process.execPath,
-      [child, plugin, scenario, files.db, files.journal, ...extra],
-      { cwd: root, encoding: 'utf8', timeout: 60_000 },
-    );
-    if (result.status !== 0 && result.signal !== 'SIGKILL') {
-      throw new Error(
-        `child ${plugin} "${scenario}" failed (${String(result.status ?? result.signal)}): ` +
-          `${result.stderr}\n${readJournal(files.journal)
-            .map((e) => JSON.stringify(e))
-            .join('\n')}`,
-      );
-    }
-    return { signal: result.signal, status: result.status };
-  }
-
-  function readJournal(file: string): JournalEntry[] {
-    if (!fs.existsSync(file)) return [];
-    return fs
-      .readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as JournalEntry);
-  }
-
-  async function inspect<T>(db: string, work: (store: PsiStore) => Promise<T>): Promise<T> {
-    const store = await PsiStore.open({ sqlitePath: db });
-    try {
-      return await work(store);
-    } finally {
-      await store.close();
-    }
+    return runChildNode(child, [plugin, scenario, files.db, files.journal, ...extra], {
+      cwd: root,
+      journal: files.journal,
+      timeoutMs: 60_000,
+    });
   }
 
   async function storedInstance(db: string, engine: Plugin): Promise<{ status: string }> {
-    const rows: Array<{ state: string }> = await inspect(db, (s) =>
+    const rows: Array<{ state: string }> = await inspectStore(db, (s) =>
       s.dataSource.query(
         'SELECT state FROM psi_engine_instance WHERE engine = ? AND "instanceId" = ?',
         [engine, 'order-1'],
@@ -107,7 +79,7 @@ describe('engine restart across processes (SQLite file)', () => {
         if (scenario === 'start-then-kill') expect(first.signal).toBe('SIGKILL');
         else expect(first.status).toBe(0);
 
-        const before = readJournal(files.journal);
+        const before = readJournal<JournalEntry>(files.journal);
         const order = before.find((e) => e.kind === 'order');
         const waiting = before.find((e) => e.kind === 'waiting');
         expect(order).toMatchObject({
@@ -121,7 +93,7 @@ describe('engine restart across processes (SQLite file)', () => {
         // Between the processes, the store alone holds the waiting instance and its expectation.
         expect(await storedInstance(files.db, plugin)).toMatchObject({ status: 'running' });
         expect(
-          await inspect(files.db, (s) =>
+          await inspectStore(files.db, (s) =>
             s.dataSource.query('SELECT "waitState", status FROM psi_expectation'),
           ),
         ).toEqual([{ waitState: 'await-confirmation', status: 'open' }]);
@@ -130,7 +102,7 @@ describe('engine restart across processes (SQLite file)', () => {
           run(plugin, 'resume', files, [order!.correlationKey!, order!.orderNumber!]).status,
         ).toBe(0);
 
-        const journal = readJournal(files.journal);
+        const journal = readJournal<JournalEntry>(files.journal);
         expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
         const pids = [...new Set(journal.map((e) => e.pid))];
         expect(pids).toHaveLength(2);
@@ -159,7 +131,7 @@ describe('engine restart across processes (SQLite file)', () => {
 
         // Each plugin stores its own record format; all of them carry PEAL's status.
         expect((await storedInstance(files.db, plugin)).status).toBe('completed');
-        const tables = await inspect(files.db, async (s) => ({
+        const tables = await inspectStore(files.db, async (s) => ({
           expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
           outbox: await s.dataSource.query('SELECT status FROM psi_outbox'),
           parked: await s.dataSource.query('SELECT * FROM psi_parked_message'),
