@@ -24,7 +24,7 @@ import {
   type ClosedLoopResult,
 } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
-import { PingAdapter, pingProcess } from './ping-process';
+import { PingAdapter, pingProcess, PingRunner } from './ping-process';
 
 /**
  * Kafka request/reply on librdkafka's mock cluster (scripts/kafka-mock/start.sh, built on first
@@ -378,8 +378,7 @@ class TransportOnly {
 /** Coordinator + KafkaTransport + the pong service host, on a fresh SQLite file. */
 class PsiKafka {
   failures = 0;
-  private readonly ended = new Map<string, (outcome: string) => void>();
-  private readonly unsubscribe: () => void;
+  private readonly runner: PingRunner;
 
   private constructor(
     private readonly store: PsiStore,
@@ -387,9 +386,7 @@ class PsiKafka {
     private readonly coordinator: Coordinator,
     private readonly host: KafkaServiceHost,
   ) {
-    this.unsubscribe = engine.subscribe((event) => {
-      if (event.type === 'instance-ended') this.ended.get(event.instanceId)?.(event.outcome);
-    });
+    this.runner = new PingRunner(engine);
   }
 
   static async start(context: BenchContext, brokers: string[], prefix: string): Promise<PsiKafka> {
@@ -402,14 +399,11 @@ class PsiKafka {
   }
 
   async correlate(instanceId: string): Promise<void> {
-    const done = new Promise<string>((resolve) => this.ended.set(instanceId, resolve));
-    await this.engine.start(pingProcess.id, {}, { instanceId });
-    if ((await done) !== 'completed') this.failures++;
-    this.ended.delete(instanceId);
+    if ((await this.runner.correlate(instanceId)) !== 'completed') this.failures++;
   }
 
   async stop(): Promise<void> {
-    this.unsubscribe();
+    this.runner.stop();
     await this.coordinator.idle();
     await this.coordinator.close();
     await this.host.stop();

@@ -1,5 +1,6 @@
+import type { InProcessService } from '@psi/adapters';
 import { OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
-import { defineProcess } from '@psi/engines';
+import { defineProcess, type ReferenceEngine } from '@psi/engines';
 
 /**
  * The process every full-correlation benchmark runs: one service step whose answer comes later,
@@ -34,5 +35,46 @@ export class PingAdapter {
   pong(payload: { answer: string }): string {
     this.answer = payload.answer;
     return 'answered';
+  }
+}
+
+/** The in-process echo service: accepts `ping` and answers `pong` on the next turn of the loop. */
+export function echoService(log: (message: string) => void): InProcessService {
+  return {
+    ping: (_payload, call) => {
+      setImmediate(() => {
+        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
+          log(`respond failed: ${String(error)}`);
+        });
+      });
+      return undefined;
+    },
+  };
+}
+
+/** Starts ping instances and resolves each with its outcome once the engine reports its end. */
+export class PingRunner {
+  private readonly ended = new Map<string, (outcome: string) => void>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly engine: ReferenceEngine) {
+    this.unsubscribe = engine.subscribe((event) => {
+      if (event.type === 'instance-ended') this.ended.get(event.instanceId)?.(event.outcome);
+    });
+  }
+
+  /** One full correlation: start → … → end; resolves with the outcome (`completed` normally). */
+  async correlate(instanceId: string): Promise<string> {
+    const done = new Promise<string>((resolve) => this.ended.set(instanceId, resolve));
+    try {
+      await this.engine.start(pingProcess.id, {}, { instanceId });
+      return await done;
+    } finally {
+      this.ended.delete(instanceId);
+    }
+  }
+
+  stop(): void {
+    this.unsubscribe();
   }
 }

@@ -5,7 +5,7 @@ import { Coordinator, PsiStore, type EngineStateRepository } from '@psi/core';
 import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import { runClosedLoop, type ClosedLoop, type ClosedLoopResult } from './closed-loop';
-import { PingAdapter, pingProcess } from './ping-process';
+import { echoService, PingAdapter, pingProcess, PingRunner } from './ping-process';
 
 /**
  * One PSI node for the PostgreSQL benchmark: store on a schema, reference engine on the store,
@@ -39,16 +39,7 @@ export async function startPgNode(options: {
     definitions: [pingProcess],
     stateRepository: ownedStates(store.engineStates(), `${options.nodeId}-`),
   });
-  const transport = new InProcessTransport().register('echo', {
-    ping: (_payload, call) => {
-      setImmediate(() => {
-        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
-          options.log(`respond failed: ${String(error)}`);
-        });
-      });
-      return undefined;
-    },
-  });
+  const transport = new InProcessTransport().register('echo', echoService(options.log));
   const coordinator = await Coordinator.create({
     store,
     engine,
@@ -63,21 +54,14 @@ export async function startPgNode(options: {
     },
   });
   await coordinator.start();
-  const ended = new Map<string, () => void>();
-  const unsubscribe = engine.subscribe((event) => {
-    if (event.type === 'instance-ended') ended.get(event.instanceId)?.();
-  });
+  const runner = new PingRunner(engine);
   let next = 0;
   return {
     async correlate() {
-      const instanceId = `${options.nodeId}-${next++}`;
-      const done = new Promise<void>((resolve) => ended.set(instanceId, resolve));
-      await engine.start(pingProcess.id, {}, { instanceId });
-      await done;
-      ended.delete(instanceId);
+      await runner.correlate(`${options.nodeId}-${next++}`);
     },
     async close() {
-      unsubscribe();
+      runner.stop();
       await coordinator.close();
       await engine.stop();
       await store.close();

@@ -7,7 +7,7 @@ import { StaticRegistry } from '@psi/registry';
 import type { BenchResult } from '../report';
 import { runClosedLoop, statementWindow, toResult } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
-import { PingAdapter, pingProcess } from './ping-process';
+import { echoService, PingAdapter, pingProcess, PingRunner } from './ping-process';
 import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
 
 /**
@@ -92,16 +92,7 @@ export async function measureCorrelations(
     definitions: [pingProcess],
     stateRepository: store.engineStates(),
   });
-  const transport = new InProcessTransport().register('echo', {
-    ping: (_payload, call) => {
-      setImmediate(() => {
-        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
-          context.log(`respond failed: ${String(error)}`);
-        });
-      });
-      return undefined;
-    },
-  });
+  const transport = new InProcessTransport().register('echo', echoService(context.log));
   let warnings = 0;
   const coordinator = await Coordinator.create({
     store,
@@ -116,17 +107,10 @@ export async function measureCorrelations(
   });
   await coordinator.start();
 
-  const ended = new Map<string, (outcome: string) => void>();
-  const unsubscribe = engine.subscribe((event) => {
-    if (event.type === 'instance-ended') ended.get(event.instanceId)?.(event.outcome);
-  });
+  const runner = new PingRunner(engine);
   let failures = 0;
   const correlate = async (n: number): Promise<void> => {
-    const instanceId = `bench-${run.concurrency}-${n}`;
-    const done = new Promise<string>((resolve) => ended.set(instanceId, resolve));
-    await engine.start(pingProcess.id, {}, { instanceId });
-    if ((await done) !== 'completed') failures++;
-    ended.delete(instanceId);
+    if ((await runner.correlate(`bench-${run.concurrency}-${n}`)) !== 'completed') failures++;
   };
 
   try {
@@ -165,7 +149,7 @@ export async function measureCorrelations(
         (failures > 0 ? `; ${failures} NOT completed` : ''),
     });
   } finally {
-    unsubscribe();
+    runner.stop();
     await coordinator.close();
     await engine.stop();
     await store.close();
