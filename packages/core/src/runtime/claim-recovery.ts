@@ -10,6 +10,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { NodeLeases } from './node-leases';
 import type { ReceivedMessage } from './received-message';
+import { updateRows } from '../store/row-statements';
 
 /**
  * Settles deliveries a dead node left half done: the expectation is `claimed`, its claim lapsed.
@@ -83,7 +84,8 @@ export class ClaimRecovery {
       if (!settled) return false;
       if (expectation.groupId) {
         // The claim closed its group; nothing else could win the group since.
-        await tx.update(
+        await updateRows(
+          tx,
           ExpectationEntity,
           {
             invocationId: expectation.invocationId,
@@ -120,19 +122,22 @@ export async function overruleInterruption(
   expectation: ExpectationEntity,
   now: number,
 ): Promise<void> {
-  await tx.update(
+  await updateRows(
+    tx,
     ExpectationEntity,
     { id: expectation.id },
     { status: 'delivered', closedAt: now, ...NodeLeases.unclaimed },
   );
   if (expectation.groupId) {
-    await tx.update(
+    await updateRows(
+      tx,
       ExpectationEntity,
       { invocationId: expectation.invocationId, groupId: expectation.groupId, status: 'open' },
       { status: 'superseded', closedAt: now },
     );
   }
-  await tx.update(
+  await updateRows(
+    tx,
     DeadLetterEntity,
     { expectationId: expectation.id, reason: 'interrupted', status: 'open' },
     { status: 'discarded', resolvedAt: now },

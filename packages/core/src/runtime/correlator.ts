@@ -5,7 +5,6 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { insertRow } from '../store/insert-row';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
@@ -18,6 +17,15 @@ import { overruleInterruption } from './claim-recovery';
 import { NodeLeases } from './node-leases';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
 import type { CoordinatorStats } from './coordinator-stats';
+import {
+  countRows,
+  deleteRows,
+  findRow,
+  findRows,
+  insertRow,
+  insertRowReturningId,
+  updateRows,
+} from '../store/row-statements';
 
 export interface CorrelatorDeps {
   options: CompiledCoordinatorOptions;
@@ -148,7 +156,7 @@ export class Correlator {
       throw error;
     }
     await this.deps.audit.transaction(async (tx, audit) => {
-      await tx.update(ExpectationEntity, { id: expectation.id }, { timeoutPending: false });
+      await updateRows(tx, ExpectationEntity, { id: expectation.id }, { timeoutPending: false });
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await audit({
         kind: 'timed-out',
@@ -168,18 +176,21 @@ export class Correlator {
   async instanceEnded(instanceId: string): Promise<void> {
     await this.deps.instanceMutex.run(instanceId, () =>
       this.deps.audit.transaction(async (tx, audit) => {
-        await tx.update(
+        await updateRows(
+          tx,
           ExpectationEntity,
           { instanceId, status: 'open' },
           { status: 'cancelled', closedAt: this.deps.options.clock() },
         );
-        const parked = await tx.find(ParkedMessageEntity, {
-          where: { instanceId },
-          order: { seq: 'ASC' },
-        });
+        const parked = await findRows(
+          tx,
+          ParkedMessageEntity,
+          { instanceId },
+          { order: { seq: 'ASC' } },
+        );
         for (const row of parked) {
-          const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
-          if ((removed.affected ?? 0) === 0) continue;
+          const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+          if (removed === 0) continue;
           await this.deadLetter(
             tx,
             audit,
@@ -198,27 +209,25 @@ export class Correlator {
 
   private async releaseNow(instanceId: string): Promise<void> {
     const pendingTimeouts = await this.deps.audit.transaction((tx) =>
-      tx.find(ExpectationEntity, {
-        where: { instanceId, status: 'timed-out', timeoutPending: true },
-      }),
+      findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true }),
     );
     for (const expectation of pendingTimeouts) await this.signalTimeout(expectation);
 
     const parked = await this.deps.audit.transaction((tx) =>
-      tx.find(ParkedMessageEntity, { where: { instanceId }, order: { seq: 'ASC' } }),
+      findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } }),
     );
     for (const row of parked) {
       const expectationId = row.expectationId;
       if (!expectationId) continue;
       const expectation = await this.deps.audit.transaction((tx) =>
-        tx.findOneBy(ExpectationEntity, { id: expectationId }),
+        findRow(tx, ExpectationEntity, { id: expectationId }),
       );
       if (!expectation) continue;
       const message = messageFromParked(row);
       if (expectation.status !== 'open') {
         await this.deps.audit.transaction(async (tx, audit) => {
-          const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
-          if ((removed.affected ?? 0) === 0) return;
+          const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+          if (removed === 0) return;
           await this.deadLetter(
             tx,
             audit,
@@ -237,7 +246,7 @@ export class Correlator {
       const violations = await this.validate(expectation, message);
       if (violations.length > 0) {
         await this.deps.audit.transaction(async (tx, audit) => {
-          await tx.delete(ParkedMessageEntity, { seq: row.seq });
+          await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
           await this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation);
         });
         continue;
@@ -269,7 +278,7 @@ export class Correlator {
       await this.remember(tx, message);
       // The instance is not at the wait state because a timeout (or a group sibling) closed the
       // expectation and moved it on since we matched: the answer lost; it is late, not parked.
-      const current = await tx.findOneBy(ExpectationEntity, { id: expectation.id });
+      const current = await findRow(tx, ExpectationEntity, { id: expectation.id });
       if (current && current.status !== 'open') {
         return this.deadLetter(
           tx,
@@ -319,8 +328,8 @@ export class Correlator {
     const claim = await audit.transaction(async (tx, write) => {
       if (parkedSeq !== null) {
         // Several nodes may release the same parked answer: whoever removes it delivers it.
-        const taken = await tx.delete(ParkedMessageEntity, { seq: parkedSeq });
-        if ((taken.affected ?? 0) === 0) {
+        const taken = await deleteRows(tx, ParkedMessageEntity, { seq: parkedSeq });
+        if (taken === 0) {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
       }
@@ -392,14 +401,15 @@ export class Correlator {
     }
 
     await audit.transaction(async (tx, write) => {
-      const kept = await tx.update(
+      const kept = await updateRows(
+        tx,
         ExpectationEntity,
         { id: expectation.id, status: 'claimed', claimedBy: this.deps.leases.nodeId },
         { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
       );
       // The claim lapsed (this node stalled) and another node settled it as interrupted; the
       // engine took this answer all the same, so the delivery stands.
-      if ((kept.affected ?? 0) === 0) await overruleInterruption(tx, expectation, options.clock());
+      if (kept === 0) await overruleInterruption(tx, expectation, options.clock());
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await write({
         kind: 'delivered',
@@ -429,7 +439,7 @@ export class Correlator {
     ttlMs: number,
   ): Promise<ReceiveOutcome> {
     const expiresAt = message.receivedAt + ttlMs;
-    const inserted = await tx.insert(ParkedMessageEntity, {
+    const parkedId = await insertRowReturningId(tx, ParkedMessageEntity, {
       messageId: message.messageId,
       event: message.event,
       correlationKey: message.correlationKey,
@@ -441,21 +451,20 @@ export class Correlator {
       receivedAt: message.receivedAt,
       expiresAt,
     });
-    const seq = String((inserted.identifiers[0] as { seq: number }).seq);
     await audit({
       kind: 'parked',
       instanceId: expectation?.instanceId,
       invocationId: expectation?.invocationId,
       detail: {
         event: message.event,
-        parkedId: seq,
+        parkedId: String(parkedId),
         waitingFor: expectation?.waitState ?? 'an expectation',
         expiresAt,
       },
     });
     this.deps.stats.parked++;
     this.deps.notifyDue(expiresAt);
-    return { status: 'parked', parkedId: seq, instanceId: expectation?.instanceId };
+    return { status: 'parked', parkedId: String(parkedId), instanceId: expectation?.instanceId };
   }
 
   private async deadLetter(
@@ -479,7 +488,7 @@ export class Correlator {
     tx: EntityManager,
     message: ReceivedMessage,
   ): Promise<'duplicate' | 'new' | 'seen'> {
-    const seen = await tx.findOneBy(InboundMessageEntity, { messageId: message.messageId });
+    const seen = await findRow(tx, InboundMessageEntity, { messageId: message.messageId });
     if (seen && message.receivedAt - seen.receivedAt < this.deps.options.dedupeWindowMs) {
       await tx.increment(InboundMessageEntity, { messageId: message.messageId }, 'duplicates', 1);
       return 'duplicate';
@@ -494,7 +503,8 @@ export class Correlator {
    */
   private async remember(tx: EntityManager, message: ReceivedMessage): Promise<void> {
     if (message.inbound === 'seen') {
-      await tx.update(
+      await updateRows(
+        tx,
         InboundMessageEntity,
         { messageId: message.messageId },
         { receivedAt: message.receivedAt },
@@ -512,22 +522,15 @@ export class Correlator {
     tx: EntityManager,
     message: ReceivedMessage,
   ): Promise<ExpectationEntity[]> {
-    const query = tx
-      .createQueryBuilder(ExpectationEntity, 'e')
-      .where('e.event = :event', { event: message.event });
+    const event = message.event;
     if (message.correlationKey) {
-      const byKey = await query
-        .clone()
-        .andWhere('e.correlationKey = :key', { key: message.correlationKey })
-        .getMany();
+      const correlationKey = message.correlationKey;
+      const byKey = await findRows(tx, ExpectationEntity, { correlationKey, event });
       if (byKey.length > 0) return openFirst(byKey);
     }
     if (message.businessKeys.length === 0) return [];
     return openFirst(
-      await query
-        .clone()
-        .andWhere('e.businessKey IN (:...keys)', { keys: message.businessKeys })
-        .getMany(),
+      await findRows(tx, ExpectationEntity, { businessKey: message.businessKeys, event }),
     );
   }
 
@@ -584,14 +587,13 @@ export class Correlator {
 
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
-    const stillOpen = await tx.count(ExpectationEntity, {
-      where: [
-        { invocationId, status: 'open' },
-        { invocationId, status: 'claimed' },
-      ],
+    const unsettled = await countRows(tx, ExpectationEntity, {
+      invocationId,
+      status: ['open', 'claimed'],
     });
-    if (stillOpen === 0) {
-      await tx.update(
+    if (unsettled === 0) {
+      await updateRows(
+        tx,
         InvocationEntity,
         { id: invocationId, status: 'waiting' },
         { status: 'completed', updatedAt: this.deps.options.clock() },
@@ -627,13 +629,7 @@ export async function claimExpectation(
   fromStatus: ExpectationEntity['status'],
   changes: Partial<ExpectationEntity>,
 ): Promise<boolean> {
-  const result = await tx
-    .createQueryBuilder()
-    .update(ExpectationEntity)
-    .set(changes)
-    .where({ id, status: fromStatus })
-    .execute();
-  return (result.affected ?? 0) > 0;
+  return (await updateRows(tx, ExpectationEntity, { id, status: fromStatus }, changes)) > 0;
 }
 
 function closedReason(expectation: ExpectationEntity): 'late' | 'superseded' {

@@ -7,6 +7,7 @@ import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-
 import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
 import type { ReceivedMessage } from './received-message';
+import { findRow } from '../store/row-statements';
 
 /** A dead letter as the API returns it. */
 export interface DeadLetter {
@@ -105,7 +106,7 @@ export class DeadLetterQueue {
   }
 
   async get(id: string): Promise<DeadLetter> {
-    const row = await this.store.transaction((tx) => tx.findOneBy(DeadLetterEntity, { id }));
+    const row = await this.store.transaction((tx) => findRow(tx, DeadLetterEntity, { id }));
     if (!row) throw new DeadLetterNotFoundError(id);
     return toDeadLetter(row);
   }

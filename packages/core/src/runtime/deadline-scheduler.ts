@@ -10,6 +10,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { messageFromParked } from './received-message';
 import type { TaskTracker } from './task-tracker';
+import { countRows, deleteRows } from '../store/row-statements';
 
 // Longest single sleep; also bounds how late a deadline written by another node is noticed.
 const MAX_SLEEP_MS = 1_000;
@@ -118,7 +119,7 @@ export class DeadlineScheduler {
   private async timeOut(expectation: ExpectationEntity, now: number): Promise<void> {
     const won = await this.deps.audit.transaction(async (tx, audit) => {
       // An answer parked before the deadline wins over it: it only waits for the instance.
-      const parked = await tx.countBy(ParkedMessageEntity, { expectationId: expectation.id });
+      const parked = await countRows(tx, ParkedMessageEntity, { expectationId: expectation.id });
       if (parked > 0) return false;
       const claimed = await claimExpectation(tx, expectation.id, 'open', {
         status: 'timed-out',
@@ -174,8 +175,8 @@ export class DeadlineScheduler {
     );
     for (const row of expired) {
       await this.deps.audit.transaction(async (tx, audit) => {
-        const removed = await tx.delete(ParkedMessageEntity, { seq: row.seq });
-        if ((removed.affected ?? 0) === 0) return; // delivered meanwhile
+        const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+        if (removed === 0) return; // delivered meanwhile
         this.deps.stats.deadLettered++;
         await this.deps.deadLetters.add(tx, audit, messageFromParked(row), 'expired', {
           detail: { parkedAt: row.receivedAt, expiresAt: row.expiresAt },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { IsNull, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import type { AdapterModel } from '../adapter/adapter-model';
 import type { AdapterRunner } from '../adapter/adapter-runner';
 import {
@@ -16,7 +16,6 @@ import type { ProcessEngine, ServiceStepEnteredEvent, Variables } from '../spi/p
 import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { insertRow } from '../store/insert-row';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
@@ -30,6 +29,7 @@ import { describe } from './correlator';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { resignalFinishedStep } from './step-resignal';
+import { countRows, findRow, insertRow, updateRows } from '../store/row-statements';
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -81,7 +81,7 @@ export class Invoker {
     let createdHere: InvocationEntity | undefined;
     const creating = audit.transaction(async (tx, write) => {
       createdHere = undefined;
-      const existing = await tx.findOneBy(InvocationEntity, activation);
+      const existing = await findRow(tx, InvocationEntity, activation);
       if (existing) return existing;
       const now = options.clock();
       const created: InvocationEntity = {
@@ -98,7 +98,7 @@ export class Invoker {
         updatedAt: now,
         ...this.deps.leases.newInvocationLease(),
       };
-      await tx.insert(InvocationEntity, created);
+      await insertRow(tx, InvocationEntity, created);
       await write({
         kind: 'invoked',
         instanceId: event.instanceId,
@@ -110,7 +110,7 @@ export class Invoker {
     });
     const invocation = await creating.catch(async (error: unknown) => {
       // Another node created it meanwhile (unique activation): its lease decides who runs it.
-      const existing = await audit.transaction((tx) => tx.findOneBy(InvocationEntity, activation));
+      const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
       if (!existing) throw error;
       return existing;
     });
@@ -130,7 +130,7 @@ export class Invoker {
   /** Re-runs a frozen invocation; committed requests are replayed, failed ones re-sent. */
   async thaw(invocationId: string): Promise<InvocationResult> {
     await this.deps.audit.transaction(async (tx, write) => {
-      const invocation = await tx.findOneBy(InvocationEntity, { id: invocationId });
+      const invocation = await findRow(tx, InvocationEntity, { id: invocationId });
       if (!invocation) throw new InvocationNotFoundError(invocationId);
       const thawed = await tx
         .createQueryBuilder()
@@ -144,7 +144,8 @@ export class Invoker {
         .execute();
       if ((thawed.affected ?? 0) === 0)
         throw new InvocationNotFrozenError(invocationId, invocation.status);
-      await tx.update(
+      await updateRows(
+        tx,
         OutboxEntryEntity,
         { invocationId, status: 'failed' },
         { status: 'pending', attempts: 0 },
@@ -169,7 +170,7 @@ export class Invoker {
 
   async get(invocationId: string): Promise<InvocationEntity> {
     const row = await this.deps.audit.transaction((tx) =>
-      tx.findOneBy(InvocationEntity, { id: invocationId }),
+      findRow(tx, InvocationEntity, { id: invocationId }),
     );
     if (!row) throw new InvocationNotFoundError(invocationId);
     return row;
@@ -212,7 +213,7 @@ export class Invoker {
     let expectationsRecorded =
       !isNew &&
       (await audit.transaction(
-        async (tx) => (await tx.countBy(ExpectationEntity, { invocationId: invocation.id })) > 0,
+        async (tx) => (await countRows(tx, ExpectationEntity, { invocationId: invocation.id })) > 0,
       ));
     const caller = {
       call: async (operation: string, payload: unknown): Promise<unknown> => {
@@ -254,12 +255,13 @@ export class Invoker {
       this.afterExpectations(invocation, model);
     }
     const status = await audit.transaction(async (tx, write) => {
-      const open = await tx.countBy(ExpectationEntity, {
+      const open = await countRows(tx, ExpectationEntity, {
         invocationId: invocation.id,
         status: 'open',
       });
       const next = open > 0 ? 'waiting' : 'completed';
-      await tx.update(
+      await updateRows(
+        tx,
         InvocationEntity,
         { id: invocation.id },
         { status: next, updatedAt: this.deps.options.clock() },
@@ -305,7 +307,7 @@ export class Invoker {
   ): Promise<OutboxEntryEntity> {
     const entry = await this.deps.audit.transaction(async (tx) => {
       const existing = request.mayExist
-        ? await tx.findOneBy(OutboxEntryEntity, { id: request.requestId })
+        ? await findRow(tx, OutboxEntryEntity, { id: request.requestId })
         : null;
       if (existing) return existing;
       if (request.recordExpectations) {
@@ -377,19 +379,16 @@ export class Invoker {
       };
       await insertRow(tx, ExpectationEntity, expectation);
       // Answers that arrived before this expectation existed now belong to it.
-      const unowned = { expectationId: IsNull(), event: handler.event };
-      const matching = [
-        ...(expectation.correlationKey
-          ? [{ ...unowned, correlationKey: expectation.correlationKey }]
-          : []),
-        ...(expectation.businessKey ? [{ ...unowned, businessKey: expectation.businessKey }] : []),
-      ];
-      await tx
-        .createQueryBuilder()
-        .update(ParkedMessageEntity)
-        .set({ expectationId: expectation.id, instanceId: invocation.instanceId })
-        .where(matching)
-        .execute();
+      const unowned = { expectationId: null, event: handler.event };
+      const adopt = { expectationId: expectation.id, instanceId: invocation.instanceId };
+      if (expectation.correlationKey) {
+        const correlationKey = expectation.correlationKey;
+        await updateRows(tx, ParkedMessageEntity, { ...unowned, correlationKey }, adopt);
+      }
+      if (expectation.businessKey) {
+        const businessKey = expectation.businessKey;
+        await updateRows(tx, ParkedMessageEntity, { ...unowned, businessKey }, adopt);
+      }
     }
   }
 
@@ -437,7 +436,8 @@ export class Invoker {
         );
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
-          await tx.update(
+          await updateRows(
+            tx,
             OutboxEntryEntity,
             { id: entry.id },
             {
@@ -465,7 +465,8 @@ export class Invoker {
       } catch (error) {
         if (isBusinessError(error)) {
           await audit.transaction((tx) =>
-            tx.update(
+            updateRows(
+              tx,
               OutboxEntryEntity,
               { id: entry.id },
               { status: 'failed', attempts, lastError: JSON.stringify(describe(error)) },
@@ -478,7 +479,8 @@ export class Invoker {
         const delayMs = backoffDelay(policy, attempts);
         stats.retried++;
         await audit.transaction(async (tx, write) => {
-          await tx.update(
+          await updateRows(
+            tx,
             OutboxEntryEntity,
             { id: entry.id },
             {
@@ -516,13 +518,15 @@ export class Invoker {
     const lastError = JSON.stringify(describe(error));
     this.deps.stats.frozen++;
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(
+      await updateRows(
+        tx,
         InvocationEntity,
         { id: invocation.id },
         { status: 'frozen', lastError, updatedAt: this.deps.options.clock() },
       );
       if (entry)
-        await tx.update(
+        await updateRows(
+          tx,
           OutboxEntryEntity,
           { id: entry.id },
           { status: 'failed', attempts: entry.attempts, lastError },
@@ -539,7 +543,8 @@ export class Invoker {
 
   private async fail(invocation: InvocationEntity, error: PsiError): Promise<never> {
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(
+      await updateRows(
+        tx,
         InvocationEntity,
         { id: invocation.id },
         {
@@ -565,7 +570,8 @@ export class Invoker {
   ): Promise<InvocationResult> {
     const transition = (error as { transition?: string }).transition;
     await this.deps.audit.transaction(async (tx, write) => {
-      await tx.update(
+      await updateRows(
+        tx,
         InvocationEntity,
         { id: invocation.id },
         {
@@ -574,7 +580,8 @@ export class Invoker {
           updatedAt: this.deps.options.clock(),
         },
       );
-      await tx.update(
+      await updateRows(
+        tx,
         ExpectationEntity,
         { invocationId: invocation.id, status: 'open' },
         { status: 'cancelled', closedAt: this.deps.options.clock() },

@@ -3,6 +3,7 @@ import { LessThanOrEqual } from 'typeorm';
 import { GuardNotOwnerError } from '../errors';
 import { ProcessGuardEntity } from '../store/entities/process-guard.entity';
 import type { PsiStore } from '../store/psi-store';
+import { deleteRows, findRow, updateRows } from '../store/row-statements';
 
 /** The answer of {@link ProcessGuard.start}. */
 export type GuardStartResult =
@@ -60,7 +61,7 @@ export class ProcessGuard {
 
   status(id: string): Promise<GuardStatus> {
     return this.store.transaction(async (tx) => {
-      const holder = await tx.findOneBy(ProcessGuardEntity, { id });
+      const holder = await findRow(tx, ProcessGuardEntity, { id });
       if (!holder || holder.expiresAt <= this.clock()) return { running: false };
       return {
         running: true,
@@ -74,8 +75,8 @@ export class ProcessGuard {
   /** Frees the guard; only the holder of `ownerToken` may (GuardNotOwnerError otherwise). */
   stop(id: string, ownerToken: string): Promise<void> {
     return this.store.transaction(async (tx) => {
-      const result = await tx.delete(ProcessGuardEntity, { id, ownerToken });
-      if ((result.affected ?? 0) === 0) throw new GuardNotOwnerError(id);
+      const result = await deleteRows(tx, ProcessGuardEntity, { id, ownerToken });
+      if (result === 0) throw new GuardNotOwnerError(id);
     });
   }
 
@@ -83,8 +84,8 @@ export class ProcessGuard {
   renew(id: string, ownerToken: string, ttlMs: number): Promise<number> {
     return this.store.transaction(async (tx) => {
       const expiresAt = this.clock() + ttlMs;
-      const result = await tx.update(ProcessGuardEntity, { id, ownerToken }, { expiresAt });
-      if ((result.affected ?? 0) === 0) throw new GuardNotOwnerError(id);
+      const result = await updateRows(tx, ProcessGuardEntity, { id, ownerToken }, { expiresAt });
+      if (result === 0) throw new GuardNotOwnerError(id);
       return expiresAt;
     });
   }

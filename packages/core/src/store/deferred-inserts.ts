@@ -1,12 +1,12 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { insertRows, type RowValues } from './row-statements';
 
 /** Rows per INSERT when deferred rows are written (far below SQLite's bound-variable limit). */
 const ROWS_PER_STATEMENT = 100;
 
 interface DeferredRow {
   target: EntityTarget<ObjectLiteral>;
-  row: QueryDeepPartialEntity<ObjectLiteral>;
+  row: RowValues<ObjectLiteral>;
 }
 
 /**
@@ -50,13 +50,11 @@ export class DeferredInserts {
       let end = start + 1;
       while (end < rows.length && end - start < ROWS_PER_STATEMENT && rows[end].target === target)
         end++;
-      await tx
-        .createQueryBuilder()
-        .insert()
-        .into(target)
-        .values(rows.slice(start, end).map((r) => r.row))
-        .updateEntity(false)
-        .execute();
+      await insertRows(
+        tx,
+        target,
+        rows.slice(start, end).map((r) => r.row),
+      );
       start = end;
     }
   }
@@ -76,7 +74,7 @@ export function attachDeferredInserts(tx: EntityManager): DeferredInserts {
 export function deferInsert<Entity extends ObjectLiteral>(
   tx: EntityManager,
   target: EntityTarget<Entity>,
-  row: QueryDeepPartialEntity<Entity>,
+  row: RowValues<Entity>,
 ): void {
   const deferred = deferredByManager.get(tx);
   if (!deferred) throw new Error('deferInsert needs an EntityManager from PsiStore.transaction');

@@ -10,6 +10,7 @@ import { ParkedMessageEntity } from './entities/parked-message.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
 import { NodeLeases1733000000000 } from './migrations/1733000000000-node-leases';
+import { ExpectationByInvocation1734000000000 } from './migrations/1734000000000-expectation-by-invocation';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -23,4 +24,8 @@ export const psiEntities: PluginClass[] = [
   EngineInstanceEntity,
 ];
 
-export const psiMigrations: PluginClass[] = [InitialSchema1732000000000, NodeLeases1733000000000];
+export const psiMigrations: PluginClass[] = [
+  InitialSchema1732000000000,
+  NodeLeases1733000000000,
+  ExpectationByInvocation1734000000000,
+];

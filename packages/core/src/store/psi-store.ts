@@ -4,6 +4,7 @@ import { DataSource, MigrationExecutor } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
+import { deleteRows, findRow, upsertRow } from './row-statements';
 import { psiEntities, psiMigrations } from './entities';
 import {
   InProcessReadinessNotifier,
@@ -143,22 +144,25 @@ class StoredEngineStateRepository implements EngineStateRepository {
 
   save(engine: string, instanceId: string, state: string): Promise<void> {
     return this.store.transaction(async (tx) => {
-      await tx
-        .getRepository(EngineInstanceEntity)
-        .upsert({ engine, instanceId, state, updatedAt: Date.now() }, ['engine', 'instanceId']);
+      await upsertRow(
+        tx,
+        EngineInstanceEntity,
+        { engine, instanceId, state, updatedAt: Date.now() },
+        ['engine', 'instanceId'],
+      );
     });
   }
 
   load(engine: string, instanceId: string): Promise<string | undefined> {
     return this.store.transaction(async (tx) => {
-      const row = await tx.getRepository(EngineInstanceEntity).findOneBy({ engine, instanceId });
+      const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
       return row?.state;
     });
   }
 
   delete(engine: string, instanceId: string): Promise<void> {
     return this.store.transaction(async (tx) => {
-      await tx.getRepository(EngineInstanceEntity).delete({ engine, instanceId });
+      await deleteRows(tx, EngineInstanceEntity, { engine, instanceId });
     });
   }
 

@@ -10,6 +10,7 @@ export type ExpectationStatus =
 @Index('psi_expectation_business', ['businessKey', 'event'])
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
 @Index('psi_expectation_deadline', ['status', 'deadline'])
+@Index('psi_expectation_invocation', ['invocationId', 'status'])
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;

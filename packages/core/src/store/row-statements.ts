@@ -1,0 +1,428 @@
+import {
+  QueryFailedError,
+  type EntityManager,
+  type EntityTarget,
+  type ObjectLiteral,
+} from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata';
+
+/**
+ * The hot path's row statements: find, count, update, delete, insert and upsert by column
+ * equality. TypeORM's query builder re-parses, re-aliases and re-escapes every statement it
+ * builds, about as much main-thread time as the statement itself costs on SQLite (see
+ * bench/entries/psi-correlation.ts). Here the SQL of each shape (entity, columns compared,
+ * columns written, order) is built once from TypeORM's metadata and run on the transaction's own
+ * connection (a prepared statement on SQLite, a named one on PostgreSQL). Values go through the
+ * driver's own conversions (transformers, booleans), so rows read back exactly as TypeORM's.
+ *
+ * In a where object, `null` compares with IS NULL and an array with IN. Anything richer (ranges,
+ * OR) stays on TypeORM.
+ */
+
+/** `{ id: 'x', closedAt: null, status: ['open', 'claimed'] }` →
+ * `"id" = ? AND "closedAt" IS NULL AND "status" IN (?, ?)`. */
+export type RowWhere<Entity> = {
+  [K in keyof Entity]?: Entity[K] | null | ReadonlyArray<Entity[K]>;
+};
+
+/** Columns written; `undefined` leaves a column out (its default on insert, unchanged on update). */
+export type RowValues<Entity> = { [K in keyof Entity]?: Entity[K] | null };
+
+export interface FindRowsOptions<Entity> {
+  order?: { [K in keyof Entity]?: 'ASC' | 'DESC' };
+  limit?: number;
+}
+
+/** The rows of `target` matching `where`. */
+export async function findRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+  options: FindRowsOptions<Entity> = {},
+): Promise<Entity[]> {
+  const statements = statementsOf(tx, target);
+  const orderKeys = Object.keys(options.order ?? {});
+  const order = orderKeys.map((key) => `${key} ${options.order?.[key]}`).join(',');
+  const shape = `find|${whereShape(where)}|${order}|${options.limit ?? ''}`;
+  const compiled = statements.compile(shape, (sql) => {
+    const order = orderKeys.map(
+      (key) =>
+        `${sql.name(statements.column(key))} ${options.order?.[key] === 'DESC' ? 'DESC' : 'ASC'}`,
+    );
+    return (
+      `SELECT ${statements.metadata.columns.map((c) => sql.name(c)).join(', ')} ` +
+      `FROM ${sql.table} WHERE ${sql.where(where, 0)}` +
+      (order.length > 0 ? ` ORDER BY ${order.join(', ')}` : '') +
+      (options.limit !== undefined ? ` LIMIT ${Math.trunc(options.limit)}` : '')
+    );
+  });
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(where));
+  return rows.map((raw) => statements.hydrate(raw) as Entity);
+}
+
+/** The first row matching `where`, or null. */
+export async function findRow<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+): Promise<Entity | null> {
+  const [row] = await findRows(tx, target, where, { limit: 1 });
+  return row ?? null;
+}
+
+/** How many rows match `where`. */
+export async function countRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const compiled = statements.compile(
+    `count|${whereShape(where)}`,
+    (sql) => `SELECT COUNT(1) AS "n" FROM ${sql.table} WHERE ${sql.where(where, 0)}`,
+  );
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(where));
+  return Number((rows[0] as { n: unknown } | undefined)?.n ?? 0); // pg counts as text
+}
+
+/** Sets `values` on the rows matching `where`; resolves with how many rows changed. */
+export async function updateRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+  values: RowValues<Entity>,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const setKeys = definedKeys(values);
+  const compiled = statements.compile(`update|${setKeys.join(',')}|${whereShape(where)}`, (sql) => {
+    const set = setKeys.map((key) => `${sql.name(statements.column(key))} = ${sql.param(key, 0)}`);
+    return `UPDATE ${sql.table} SET ${set.join(', ')} WHERE ${sql.where(where, 1)}`;
+  });
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where));
+  return affected;
+}
+
+/** Deletes the rows matching `where`; resolves with how many there were. */
+export async function deleteRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const compiled = statements.compile(
+    `delete|${whereShape(where)}`,
+    (sql) => `DELETE FROM ${sql.table} WHERE ${sql.where(where, 0)}`,
+  );
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(where));
+  return affected;
+}
+
+/**
+ * Inserts one row without reading anything back (TypeORM's `insert` SELECTs the defaulted
+ * columns afterwards, one more statement that tells PSI nothing it did not write itself).
+ */
+export async function insertRow<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  row: RowValues<Entity>,
+): Promise<void> {
+  await insertRows(tx, target, [row]);
+}
+
+/** Inserts one row and resolves with the id the database generated for it (`seq` columns). */
+export async function insertRowReturningId<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  row: RowValues<Entity>,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const generated = statements.metadata.primaryColumns.find((c) => c.isGenerated);
+  if (!generated) throw new Error(`${statements.metadata.name} has no generated primary column`);
+  const keys = definedKeys(row);
+  const compiled = statements.compile(`insert-returning|${keys.join(',')}`, (sql) => {
+    const columns = keys.map((key) => sql.name(statements.column(key))).join(', ');
+    const values = keys.map((key) => sql.param(key, 0)).join(', ');
+    // SQLite reports the rowid itself (lastID); PostgreSQL has to be asked.
+    const returning = sql.dialect === 'postgres' ? ` RETURNING ${sql.name(generated)}` : '';
+    return `INSERT INTO ${sql.table} (${columns}) VALUES (${values})${returning}`;
+  });
+  const result = await compiled.run(tx, 'count', compiled.bind(row));
+  return Number(result.rows[0]?.[generated.databaseName] ?? result.lastId);
+}
+
+/** Inserts rows in one statement. */
+export async function insertRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  rows: ReadonlyArray<RowValues<Entity>>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const statements = statementsOf(tx, target);
+  // Every row binds every column any of them names: one a row leaves out is NULL there.
+  const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
+  const compiled = statements.compile(`insert|${keys.join(',')}|${rows.length}`, (sql) => {
+    const columns = keys.map((key) => sql.name(statements.column(key))).join(', ');
+    const tuples = rows.map((_, i) => `(${keys.map((key) => sql.param(key, i)).join(', ')})`);
+    return `INSERT INTO ${sql.table} (${columns}) VALUES ${tuples.join(', ')}`;
+  });
+  await compiled.run(tx, 'count', compiled.bind(...rows));
+}
+
+/** Inserts `row`, or updates the other columns of the row with the same `conflict` columns. */
+export async function upsertRow<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  row: RowValues<Entity>,
+  conflict: ReadonlyArray<keyof Entity & string>,
+): Promise<void> {
+  const statements = statementsOf(tx, target);
+  const keys = definedKeys(row);
+  const compiled = statements.compile(`upsert|${keys.join(',')}|${conflict.join(',')}`, (sql) => {
+    const name = (key: string): string => sql.name(statements.column(key));
+    const updated = keys.filter((key) => !conflict.includes(key));
+    return (
+      `INSERT INTO ${sql.table} (${keys.map(name).join(', ')}) ` +
+      `VALUES (${keys.map((key) => sql.param(key, 0)).join(', ')}) ` +
+      `ON CONFLICT (${conflict.map(name).join(', ')}) DO UPDATE SET ` +
+      updated.map((key) => `${name(key)} = EXCLUDED.${name(key)}`).join(', ')
+    );
+  });
+  await compiled.run(tx, 'count', compiled.bind(row));
+}
+
+// --- compilation --------------------------------------------------------------------------
+
+type Dialect = 'sqlite' | 'postgres';
+
+/** One bound value: which of the objects passed to `bind`, and which column of it. */
+interface Slot {
+  object: number;
+  column: ColumnMetadata;
+  /** For IN: the index in the array value. */
+  item?: number;
+}
+
+/** Writes one statement: quoted names, and a placeholder per bound value. */
+interface SqlWriter {
+  readonly dialect: Dialect;
+  readonly table: string;
+  name(column: ColumnMetadata): string;
+  /** A placeholder for column `key` of bound object `object`. */
+  param(key: string, object: number): string;
+  /** `"a" = ? AND "b" IS NULL` for the keys of `where`, read from bound object `object`. */
+  where(where: ObjectLiteral, object: number): string;
+}
+
+interface RawResult {
+  rows: ObjectLiteral[];
+  affected: number;
+  /** SQLite: the rowid of the last row inserted. */
+  lastId?: number;
+}
+
+/** One statement of one shape: its SQL, and where each placeholder's value comes from. */
+class CompiledStatement {
+  constructor(
+    readonly sql: string,
+    /** PostgreSQL prepared-statement name (one per SQL text in this process). */
+    private readonly name: string,
+    private readonly dialect: Dialect,
+    private readonly slots: readonly Slot[],
+  ) {}
+
+  bind(...objects: ObjectLiteral[]): unknown[] {
+    return this.slots.map(({ object, column, item }) => {
+      const value = objects[object][column.propertyName] as unknown;
+      return item === undefined ? value : (value as unknown[])[item];
+    });
+  }
+
+  async run(tx: EntityManager, want: 'rows' | 'count', values: unknown[]): Promise<RawResult> {
+    const runner = tx.queryRunner;
+    if (!runner) throw new Error('row statements need an EntityManager from PsiStore.transaction');
+    const driver = tx.connection.driver;
+    const converted = values.map((value, i) =>
+      value === null || value === undefined
+        ? null
+        : (driver.preparePersistentValue(value, this.slots[i].column) as unknown),
+    );
+    if (tx.connection.options.logging) tx.connection.logger.logQuery(this.sql, converted, runner);
+    const connection: unknown = await runner.connect();
+    try {
+      return this.dialect === 'postgres'
+        ? await runPostgres(connection as PostgresClient, this.name, this.sql, converted)
+        : await runSqlite(connection as SqliteDatabase, want, this.sql, converted);
+    } catch (error) {
+      throw new QueryFailedError(this.sql, converted, error as Error);
+    }
+  }
+}
+
+interface PostgresClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{
+    rows: ObjectLiteral[];
+    rowCount: number | null;
+  }>;
+}
+
+interface SqliteDatabase {
+  all(
+    sql: string,
+    params: unknown[],
+    callback: (error: Error | null, rows: ObjectLiteral[]) => void,
+  ): unknown;
+  run(
+    sql: string,
+    params: unknown[],
+    callback: (this: { changes: number; lastID: number }, error: Error | null) => void,
+  ): unknown;
+}
+
+async function runPostgres(
+  client: PostgresClient,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<RawResult> {
+  const result = await client.query({ name, text, values });
+  return { rows: result.rows, affected: result.rowCount ?? 0 };
+}
+
+function runSqlite(
+  database: SqliteDatabase,
+  want: 'rows' | 'count',
+  sql: string,
+  values: unknown[],
+): Promise<RawResult> {
+  return new Promise((resolve, reject) => {
+    if (want === 'rows') {
+      database.all(sql, values, (error, rows) =>
+        error ? reject(error) : resolve({ rows, affected: rows.length }),
+      );
+    } else {
+      database.run(sql, values, function (error) {
+        if (error) reject(error);
+        else resolve({ rows: [], affected: this.changes, lastId: this.lastID });
+      });
+    }
+  });
+}
+
+/** The compiled statements of one entity on one data source. */
+class EntityStatements {
+  private readonly compiled = new Map<string, CompiledStatement>();
+
+  constructor(
+    readonly metadata: EntityMetadata,
+    private readonly dialect: Dialect,
+    private readonly escape: (name: string) => string,
+  ) {}
+
+  column(key: string): ColumnMetadata {
+    const column = this.metadata.findColumnWithPropertyName(key);
+    if (!column) throw new Error(`${this.metadata.name} has no column "${key}"`);
+    return column;
+  }
+
+  compile(shape: string, write: (sql: SqlWriter) => string): CompiledStatement {
+    const found = this.compiled.get(shape);
+    if (found) return found;
+    const slots: Slot[] = [];
+    const placeholder = (key: string, object: number, item?: number): string => {
+      slots.push({ object, column: this.column(key), item });
+      return this.dialect === 'postgres' ? `$${slots.length}` : '?';
+    };
+    const sql = write({
+      dialect: this.dialect,
+      table: this.escape(this.metadata.tableName),
+      name: (column) => this.escape(column.databaseName),
+      param: placeholder,
+      where: (where, object) => {
+        const keys = definedKeys(where);
+        if (keys.length === 0) return '1 = 1';
+        return keys
+          .map((key) => {
+            const column = this.escape(this.column(key).databaseName);
+            const value: unknown = where[key];
+            if (value === null) return `${column} IS NULL`;
+            if (!Array.isArray(value)) return `${column} = ${placeholder(key, object)}`;
+            if (value.length === 0) return '1 = 0';
+            return `${column} IN (${value.map((_, i) => placeholder(key, object, i)).join(', ')})`;
+          })
+          .join(' AND ');
+      },
+    });
+    const compiled = new CompiledStatement(sql, statementName(sql), this.dialect, slots);
+    this.compiled.set(shape, compiled);
+    return compiled;
+  }
+
+  /** An entity instance from a raw row, converted as TypeORM's own reads convert it. */
+  hydrate(raw: ObjectLiteral): ObjectLiteral {
+    const driver = this.metadata.connection.driver;
+    const target = this.metadata.target;
+    const entity = (
+      typeof target === 'function' ? Object.create(target.prototype as object) : {}
+    ) as ObjectLiteral;
+    for (const column of this.metadata.columns) {
+      entity[column.propertyName] = driver.prepareHydratedValue(raw[column.databaseName], column);
+    }
+    return entity;
+  }
+}
+
+// Per data source (a process may open several stores), per entity.
+const statementsBySource = new WeakMap<
+  object,
+  Map<EntityTarget<ObjectLiteral>, EntityStatements>
+>();
+
+function statementsOf(tx: EntityManager, target: EntityTarget<ObjectLiteral>): EntityStatements {
+  const dataSource = tx.connection;
+  let byTarget = statementsBySource.get(dataSource);
+  if (!byTarget) {
+    byTarget = new Map();
+    statementsBySource.set(dataSource, byTarget);
+  }
+  let statements = byTarget.get(target);
+  if (!statements) {
+    const type = dataSource.options.type;
+    if (type !== 'sqlite' && type !== 'postgres') {
+      throw new Error(`row statements support sqlite and postgres, not ${type}`);
+    }
+    const driver = dataSource.driver;
+    statements = new EntityStatements(dataSource.getMetadata(target), type, (name) =>
+      driver.escape(name),
+    );
+    byTarget.set(target, statements);
+  }
+  return statements;
+}
+
+/** A where object's shape: its keys, which compare with NULL, and how many values each IN has. */
+function whereShape(where: ObjectLiteral): string {
+  return definedKeys(where)
+    .map((key) => {
+      const value: unknown = where[key];
+      if (value === null) return `${key} null`;
+      return Array.isArray(value) ? `${key} in ${value.length}` : key;
+    })
+    .join(',');
+}
+
+function definedKeys(values: ObjectLiteral): string[] {
+  return Object.keys(values).filter((key) => values[key] !== undefined);
+}
+
+const statementNames = new Map<string, string>();
+
+/** pg prepares a named statement once per connection; one name per SQL text. */
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (!name) {
+    name = `psi_${statementNames.size + 1}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
