@@ -2,6 +2,7 @@ import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core
 import { defineProcess } from '@psi/engines';
 import { IsString } from 'class-validator';
 import {
+  definingStoreKind,
   describeEachStore,
   kinds,
   openHarness,
@@ -10,6 +11,7 @@ import {
   waitUntil,
   type Harness,
 } from './fixtures';
+import { openTestStore } from '../foundation/test-stores';
 
 // Semantic 2: parking. An answer whose instance is not yet at the wait state is parked and
 // delivered, in arrival order, on readiness; an answer with no expectation yet is parked and
@@ -198,6 +200,97 @@ describeEachStore('parking', () => {
     expect(registrar.calls).toHaveLength(1);
     expect(await h.coordinator.deadLetters.list()).toEqual([]);
   });
+
+  it('never strands an early answer that races the recording of its expectation (400 instances)', async () => {
+    // Each answer's receive and its instance's start run concurrently: either the receive sees
+    // the expectation, or the expectation adopts the parked answer. On PostgreSQL the two run in
+    // separate transactions, so neither may miss the other's uncommitted row.
+    await open();
+    const tickets = Array.from({ length: 400 }, (_, i) => `RACE-${i}`);
+    const ids = await Promise.all(
+      tickets.map(async (ticket, i) => {
+        const answer = async (): Promise<void> => {
+          await h.coordinator.receive({
+            event: 'registered',
+            businessKey: { ticket },
+            payload: { ticket, status: 'approved' },
+          });
+        };
+        // The answer comes 0–19 ms after the start returns: most land before the expectation
+        // is recorded, some while it is being recorded (the race), some after.
+        const at = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+        await at(4 * i);
+        const id = await h.engine.start('register', { ticket });
+        await at(i % 20).then(answer);
+        return id;
+      }),
+    );
+
+    // Every answer ends delivered: none is left parked without owner (it would expire unread).
+    await waitUntil(async () => {
+      await h.coordinator.idle();
+      const [{ n }] = await h.query<{ n: number }>(
+        'SELECT COUNT(*) AS n FROM psi_expectation WHERE status = ?',
+        ['delivered'],
+      );
+      const stranded = await h.query(
+        'SELECT * FROM psi_parked_message WHERE "expectationId" IS NULL',
+      );
+      if (stranded.length > 0) throw new Error(`${stranded.length} answers parked without owner`);
+      return Number(n) === tickets.length;
+    }, 'every expectation is delivered');
+    for (const id of ids) expect((await h.engine.whenEnded(id)).variables.status).toBe('approved');
+    expect(await h.query('SELECT * FROM psi_parked_message')).toEqual([]);
+    expect(await h.coordinator.deadLetters.list()).toEqual([]);
+    expect(h.problems).toEqual([]);
+  });
+
+  const onPostgres = definingStoreKind() === 'postgres' ? it : it.skip;
+
+  onPostgres(
+    'adopts an answer parked while its expectation is being recorded, at the worst interleaving',
+    async () => {
+      await open();
+      // A third connection holds the parked-message table, so the invoke stops at adopting with its
+      // expectation inserted but not committed. The receive then comes: without serialising the
+      // two on the answer's key it would miss the uncommitted expectation and park the answer
+      // where the (already running) adoption cannot see it.
+      // Its own pool: the harness's connections are all needed by the coordinator here.
+      const other = await openTestStore(h.file, { migrate: false, poolSize: 1 });
+      const blocker = other.dataSource.createQueryRunner();
+      await blocker.startTransaction();
+      const waiters = async (): Promise<number> => {
+        const [{ n }] = (await blocker.query(
+          `SELECT COUNT(*) AS n FROM pg_locks
+          WHERE NOT granted AND (relation = 'psi_parked_message'::regclass OR locktype = 'advisory')`,
+        )) as Array<{ n: string }>;
+        return Number(n);
+      };
+      try {
+        await blocker.query('LOCK TABLE psi_parked_message IN EXCLUSIVE MODE');
+        const id = await h.engine.start('register', { ticket: 'T-7' });
+        await waitUntil(async () => (await waiters()) >= 1, 'the invoke waits to adopt');
+        const receiving = h.coordinator.receive({
+          event: 'registered',
+          businessKey: { ticket: 'T-7' },
+          payload: { ticket: 'T-7', status: 'approved' },
+        });
+        await waitUntil(async () => (await waiters()) >= 2, 'the receive waits too');
+        await blocker.commitTransaction();
+        await receiving;
+        await h.coordinator.idle();
+
+        expect(await h.query('SELECT "expectationId" FROM psi_parked_message')).toEqual([]);
+        const final = await h.engine.whenEnded(id);
+        expect(final.variables.status).toBe('approved');
+        expect(await h.coordinator.deadLetters.list()).toEqual([]);
+      } finally {
+        if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+        await blocker.release();
+        await other.close();
+      }
+    },
+  );
 
   it('turns parked answers into `expired` dead letters when the registry TTL passes', async () => {
     await open(40);

@@ -112,9 +112,13 @@ export class Coordinator implements InboundSink {
       invocationMutex: new KeyedMutex(),
       leases: this.leases,
       stats: this.counters,
-      expectationsRecorded: (instanceId, earliestDeadline) => {
+      expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {
         if (earliestDeadline !== null) this.scheduler.notify(earliestDeadline);
-        this.tasks.track('release after expectations', () => this.correlator.release(instanceId));
+        // Answers that arrived before their expectation are now its: deliver them if the
+        // instance is ready. Answers parked later for it are released by their own receive.
+        if (adoptedParked) {
+          this.tasks.track('release after expectations', () => this.correlator.release(instanceId));
+        }
       },
       delay: (ms) => this.delay(ms),
     });

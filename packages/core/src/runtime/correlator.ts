@@ -4,6 +4,7 @@ import { PsiError, PsiErrorCode, ResponseValidationError, type FieldViolation } 
 import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
+import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
@@ -76,6 +77,11 @@ export class Correlator {
         kind: 'received',
         detail: { messageId: message.messageId, event: message.event, source: message.source },
       });
+      // Before looking: an invoke recording the expectation right now must not miss this answer.
+      await lockAnswerKeys(
+        tx,
+        answerKeys(message.event, message.correlationKey, message.businessKeys),
+      );
       const matches = await this.findExpectations(tx, message);
       const open = matches.filter((e) => e.status === 'open');
       const fresh = { ...message, inbound };

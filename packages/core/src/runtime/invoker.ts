@@ -18,6 +18,7 @@ import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
+import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { AuditLog } from './audit-log';
@@ -53,7 +54,11 @@ export interface InvokerDeps {
   leases: NodeLeases;
   stats: CoordinatorStats;
   /** Called after expectations commit: deliver early answers, arm deadlines. */
-  expectationsRecorded(instanceId: string, earliestDeadline: number | null): void;
+  expectationsRecorded(
+    instanceId: string,
+    earliestDeadline: number | null,
+    adoptedParked: boolean,
+  ): void;
   /** Resolves after `ms`, or rejects when the coordinator closes. */
   delay(ms: number): Promise<void>;
 }
@@ -249,10 +254,10 @@ export class Invoker {
     }
 
     if (!expectationsRecorded && model.handlers.size > 0) {
-      await audit.transaction((tx) =>
+      const adopted = await audit.transaction((tx) =>
         this.recordExpectations(tx, invocation, model, coordinates, variables),
       );
-      this.afterExpectations(invocation, model);
+      this.afterExpectations(invocation, model, adopted);
     }
     const status = await audit.transaction(async (tx, write) => {
       const open = await countRows(tx, ExpectationEntity, {
@@ -305,13 +310,15 @@ export class Invoker {
       mayExist: boolean;
     },
   ): Promise<OutboxEntryEntity> {
+    let adopted = 0;
     const entry = await this.deps.audit.transaction(async (tx) => {
+      adopted = 0; // a unit may run twice (group commit re-runs a batch after a failure)
       const existing = request.mayExist
         ? await findRow(tx, OutboxEntryEntity, { id: request.requestId })
         : null;
       if (existing) return existing;
       if (request.recordExpectations) {
-        await this.recordExpectations(tx, invocation, model, coordinates, variables);
+        adopted = await this.recordExpectations(tx, invocation, model, coordinates, variables);
       }
       const now = this.deps.options.clock();
       const created: OutboxEntryEntity = {
@@ -332,7 +339,7 @@ export class Invoker {
       await insertRow(tx, OutboxEntryEntity, created);
       return created;
     });
-    if (request.recordExpectations) this.afterExpectations(invocation, model);
+    if (request.recordExpectations) this.afterExpectations(invocation, model, adopted);
     return entry;
   }
 
@@ -342,9 +349,9 @@ export class Invoker {
     model: AdapterModel,
     coordinates: ServiceCoordinates,
     variables: Variables,
-  ): Promise<void> {
+  ): Promise<number> {
     const now = this.deps.options.clock();
-    for (const handler of model.handlers.values()) {
+    const expectations = [...model.handlers.values()].map((handler): ExpectationEntity => {
       const keyFields = handler.businessKey
         ? pickFields(
             Object.fromEntries(
@@ -356,7 +363,7 @@ export class Invoker {
             Object.keys(handler.businessKey),
           )
         : undefined;
-      const expectation: ExpectationEntity = {
+      return {
         id: randomUUID(),
         invocationId: invocation.id,
         instanceId: invocation.instanceId,
@@ -377,28 +384,41 @@ export class Invoker {
         claimExpiresAt: null,
         claimedMessage: null,
       };
+    });
+    // Before adopting: an answer being parked right now for one of these keys must not be missed.
+    await lockAnswerKeys(
+      tx,
+      expectations.flatMap((e) => answerKeys(e.event, e.correlationKey, [e.businessKey])),
+    );
+    let adopted = 0;
+    for (const expectation of expectations) {
       await insertRow(tx, ExpectationEntity, expectation);
       // Answers that arrived before this expectation existed now belong to it.
-      const unowned = { expectationId: null, event: handler.event };
+      const unowned = { expectationId: null, event: expectation.event };
       const adopt = { expectationId: expectation.id, instanceId: invocation.instanceId };
       if (expectation.correlationKey) {
         const correlationKey = expectation.correlationKey;
-        await updateRows(tx, ParkedMessageEntity, { ...unowned, correlationKey }, adopt);
+        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, correlationKey }, adopt);
       }
       if (expectation.businessKey) {
         const businessKey = expectation.businessKey;
-        await updateRows(tx, ParkedMessageEntity, { ...unowned, businessKey }, adopt);
+        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, businessKey }, adopt);
       }
     }
+    return adopted;
   }
 
-  private afterExpectations(invocation: InvocationEntity, model: AdapterModel): void {
+  private afterExpectations(
+    invocation: InvocationEntity,
+    model: AdapterModel,
+    adoptedParked: number,
+  ): void {
     const deadlines = [...model.handlers.values()]
       .map((h) => h.timeoutMs)
       .filter((ms): ms is number => ms !== undefined);
     const earliest =
       deadlines.length > 0 ? this.deps.options.clock() + Math.min(...deadlines) : null;
-    this.deps.expectationsRecorded(invocation.instanceId, earliest);
+    this.deps.expectationsRecorded(invocation.instanceId, earliest, adoptedParked > 0);
   }
 
   private async dispatch(
