@@ -46,6 +46,12 @@ export interface CorrelatorDeps {
   announce(instanceId: string): void;
 }
 
+/** A parked answer on its way to delivery: its row, and how long it waited. */
+interface ReleasedAnswer {
+  seq: number;
+  parkedFor: number;
+}
+
 type Decision =
   | { kind: 'done'; outcome: ReceiveOutcome }
   | { kind: 'matched'; expectation: ExpectationEntity; message: ReceivedMessage };
@@ -214,20 +220,36 @@ export class Correlator {
   }
 
   private async releaseNow(instanceId: string): Promise<void> {
-    const pendingTimeouts = await this.deps.audit.transaction((tx) =>
-      findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true }),
-    );
-    for (const expectation of pendingTimeouts) await this.signalTimeout(expectation);
+    // One read for all that waits: timeouts that won while the instance was elsewhere, parked
+    // answers in arrival order, and their expectations. Each delivery re-checks its expectation
+    // with the conditional claim; what a delivery or a timeout may have changed is read again.
+    const waiting = await this.deps.audit.transaction(async (tx) => {
+      const pendingTimeouts = await findRows(tx, ExpectationEntity, {
+        instanceId,
+        status: 'timed-out',
+        timeoutPending: true,
+      });
+      const parked = await findRows(
+        tx,
+        ParkedMessageEntity,
+        { instanceId },
+        { order: { seq: 'ASC' } },
+      );
+      const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
+      const expectations = ids.length > 0 ? await findRows(tx, ExpectationEntity, { id: ids }) : [];
+      return { pendingTimeouts, parked, expectations: new Map(expectations.map((e) => [e.id, e])) };
+    });
+    for (const expectation of waiting.pendingTimeouts) await this.signalTimeout(expectation);
 
-    const parked = await this.deps.audit.transaction((tx) =>
-      findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } }),
-    );
-    for (const row of parked) {
+    let readAgain = waiting.pendingTimeouts.length > 0;
+    for (const row of waiting.parked) {
       const expectationId = row.expectationId;
       if (!expectationId) continue;
-      const expectation = await this.deps.audit.transaction((tx) =>
-        findRow(tx, ExpectationEntity, { id: expectationId }),
-      );
+      const expectation = readAgain
+        ? await this.deps.audit.transaction((tx) =>
+            findRow(tx, ExpectationEntity, { id: expectationId }),
+          )
+        : waiting.expectations.get(expectationId);
       if (!expectation) continue;
       const message = messageFromParked(row);
       if (expectation.status !== 'open') {
@@ -257,19 +279,11 @@ export class Correlator {
         });
         continue;
       }
-      await this.deps.audit.transaction((_tx, audit) =>
-        audit({
-          kind: 'released',
-          instanceId,
-          invocationId: expectation.invocationId,
-          detail: {
-            event: message.event,
-            waitState: expectation.waitState,
-            parkedFor: this.deps.options.clock() - row.receivedAt,
-          },
-        }),
-      );
-      await this.deliver(expectation, message, row.seq);
+      await this.deliver(expectation, message, {
+        seq: row.seq,
+        parkedFor: this.deps.options.clock() - row.receivedAt,
+      });
+      readAgain = true; // the delivery may have closed other expectations (its group, say)
     }
   }
 
@@ -316,10 +330,10 @@ export class Correlator {
   private async deliver(
     expectation: ExpectationEntity,
     message: ReceivedMessage,
-    parkedSeq: number | null,
+    parked: ReleasedAnswer | null,
   ): Promise<ReceiveOutcome> {
     try {
-      return await this.deliverClaimed(expectation, message, parkedSeq);
+      return await this.deliverClaimed(expectation, message, parked);
     } finally {
       this.deps.leases.releaseDelivery(expectation.id);
     }
@@ -328,13 +342,23 @@ export class Correlator {
   private async deliverClaimed(
     expectation: ExpectationEntity,
     message: ReceivedMessage,
-    parkedSeq: number | null,
+    parked: ReleasedAnswer | null,
   ): Promise<ReceiveOutcome> {
     const { audit, engine, runner, catalog, options, stats } = this.deps;
     const claim = await audit.transaction(async (tx, write) => {
-      if (parkedSeq !== null) {
+      if (parked !== null) {
+        await write({
+          kind: 'released',
+          instanceId: expectation.instanceId,
+          invocationId: expectation.invocationId,
+          detail: {
+            event: message.event,
+            waitState: expectation.waitState,
+            parkedFor: parked.parkedFor,
+          },
+        });
         // Several nodes may release the same parked answer: whoever removes it delivers it.
-        const taken = await deleteRows(tx, ParkedMessageEntity, { seq: parkedSeq });
+        const taken = await deleteRows(tx, ParkedMessageEntity, { seq: parked.seq });
         if (taken === 0) {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
@@ -656,4 +680,8 @@ export function describe(error: unknown): unknown {
   if (PsiError.is(error)) return error.toJSON();
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { message: String(error) };
+}
+
+function isString(value: string | null): value is string {
+  return value !== null;
 }
