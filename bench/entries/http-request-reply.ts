@@ -28,17 +28,17 @@ import type { BenchContext, BenchEntry } from './entry';
  *   synchronous 200 reply → outputs written → step signalled → instance ended, on SQLite.
  *
  * FINDINGS (2-core VM shared with other agents' jobs, load average 1–8, node 20, SQLite store):
- * - The transport meets the targets: `HttpTransport.send` reaches 0.91–0.97× raw undici's
- *   requests/s at c=1 with p50 within +0.05 ms (~0.14 ms vs ~0.12 ms).
- * - The full correlation does not: 135–180 correlations/s at c=1 (p50 3.5–5.5 ms, 0.02–0.07×
- *   raw) and 270–650/s at c=16 (0.03–0.12×; the upper figures with packages/core changes that
- *   were in progress at the time). Nearly all of it is the coordinator's store work:
- *   at c=1 one synchronous HTTP step costs 43 SQLite statements in 12 separate transactions
- *   (BEGIN … COMMIT, one per unit of work: engine start, invocation, outbox + expectations,
- *   sent, completed, engine signal, end...), ~5 ms of CPU; at c=16 group commit folds them into
- *   ~1.1 transactions per correlation (19 statements) and CPU drops to ~2 ms, still ~25× the HTTP
- *   exchange. Reaching ≥ 0.85× raw needs packages/core to do a synchronous reply in one or two
- *   units (see psi-correlation.ts for the plan), not a faster transport.
+ * - The transport meets the targets: `HttpTransport.send` reaches 0.91–1.08× raw undici's
+ *   requests/s at c=1 with p50 within +0.05 ms (~0.05 ms vs ~0.04 ms).
+ * - The full correlation does not: 450–460 correlations/s at c=1 (p50 ~1.85 ms, 0.04× raw) and
+ *   1,150–1,220/s at c=16 (0.05×); session 2 measured 135–180/s and 270–650/s before the store's
+ *   hot path moved to compiled row statements. Nearly all of it is still the coordinator's store
+ *   work: at c=1 one synchronous HTTP step costs 30 SQLite statements in 8 transactions (BEGIN …
+ *   COMMIT, one per unit of work: engine start, invocation, outbox + expectations, sent,
+ *   completed, engine signal, end...), ~2 ms of CPU; at c=16 group commit folds them into ~0.9
+ *   transactions per correlation (13 statements) and CPU drops to ~0.75 ms, still ~15× the HTTP
+ *   exchange. Reaching ≥ 0.85× raw needs a synchronous reply recorded in one or two statements,
+ *   or a synchronous SQLite driver (see psi-correlation.ts), not a faster transport.
  */
 export const httpRequestReply: BenchEntry = {
   name: 'http',

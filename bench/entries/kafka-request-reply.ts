@@ -55,10 +55,12 @@ import { PingAdapter, pingProcess, PingRunner } from './ping-process';
  *   commit after receive runs at 0.78–1.03× raw kafkajs round trips at c=1 in nine runs (p50
  *   usually within ±1 ms of raw's ~12–13 ms; once +9.9 ms) and 0.95–1.48× at c=16 (the high
  *   figures in runs where raw itself ran slow).
- * - Full correlations: 0.51–0.83× raw at c=1 (p50 +2 to +14 ms: 62 statements in 16
- *   transactions per correlation, the answer is parked and released because it beats the wait
- *   state); 95–145/s at c=16 against 580–1,000/s raw (0.11–0.17×), with 8 transactions per
- *   correlation where HTTP needs 1.1.
+ * - Full correlations: 0.51–0.83× raw at c=1 before the store's row statements, 1.18–1.27× in
+ *   two runs after them (71–74/s against raw's 59–60/s, p50 within +0 / −1.5 ms: on the mock a
+ *   round trip is ~13 ms of fetch waits, which hide the store's few ms; short 2 s rows, so
+ *   noisy); at c=16 240–260/s against 1,140–1,175/s raw (0.21–0.22×, from 0.11–0.17×), with 43
+ *   statements in 8 transactions per correlation where HTTP needs 13 in 0.9: the answer is
+ *   parked and released because it beats the wait state.
  * - Concurrent receive (the reply consumer hands a partition batch to `receive` up to
  *   `receiveConcurrency` at once and commits the prefix received): in the burst rows it takes
  *   the receive side from 230–270/s with the previous one-at-a-time consumer (25 statements and

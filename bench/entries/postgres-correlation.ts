@@ -22,23 +22,28 @@ import { startPgNode, type ChildMessage, type ParentMessage } from './postgres-n
  *
  * FINDINGS (2-core VM shared with other work, load 2–5; PostgreSQL 15 on the same machine, fsync
  * and synchronous_commit on; full run of this entry):
- * - Raw pairs: ~1,200/s one at a time, ~4,300/s at c=64 over a pool of 10 (the server's group
- *   commit at work).
- * - PSI: ~70/s at c=1 (p50 ~14 ms) and ~120/s at c=64 in one process; ~120/s with three processes
- *   (c=64 each): 0.03× the pair rate, far below the issue's ≥ 0.70× target.
- * - Why: one correlation is ~76 statements in ~20 transactions on PostgreSQL (START/COMMIT 40,
- *   INSERT 15, SELECT 14, UPDATE 7, DELETE 1), against 4 statements in 1 transaction for a pair,
- *   so the pair rate overstates what a correlation can reach by ~20×. Each transaction is a pool
- *   checkout and 2+ round trips; TypeORM adds ~6.5 ms of Node CPU per correlation (cpu µs/op).
+ * - Raw pairs: ~2,000–2,400/s one at a time, ~9,300–9,600/s at c=64 over a pool of 10 (the
+ *   server's group commit at work).
+ * - PSI now: ~160–175/s at c=1 (p50 ~5.3 ms) and ~320–410/s at c=64 in one process, ~285–295/s
+ *   with three processes (c=64 each): 0.03–0.09× the pair rate, far below the issue's ≥ 0.70×
+ *   target. Session 2 measured ~70/s and ~120/s: the hot path's statements are now compiled row
+ *   statements, prepared by name on each connection (store/row-statements.ts), instead of
+ *   TypeORM's query builder, and a release reads what waits in one transaction.
+ * - Why: one correlation is ~64 statements in ~14 transactions on PostgreSQL (START/COMMIT 28,
+ *   INSERT ~10, SELECT ~14, UPDATE ~9, the two answer-key locks that close the park/adopt race,
+ *   DELETE 1), against 4 statements in 1 transaction for a pair, so the pair rate overstates
+ *   what a correlation can reach by ~15×. Each transaction is a pool checkout and 2+ round trips.
  *   The SQLite store folds concurrent units into one commit (group commit); PostgreSQL runs one
  *   transaction per unit.
- * - Three processes do not add throughput here: the 3 nodes (~9 ms CPU per correlation between
+ * - Three processes do not add throughput here: the 3 nodes (~3.4 ms CPU per correlation between
  *   them) and PostgreSQL share 2 cores, so the CPU is the limit, not a lock or a claim conflict.
  *   On separate machines the nodes' CPU would add up until the database's is the limit.
- * - What would close the gap: batching the units of concurrent correlations into shared
- *   transactions on PostgreSQL too (as the SQLite runner does), fewer units per correlation
- *   (engine state saves and audit rows inside the step's own unit), and prepared SQL on the hot
- *   path instead of the query builder.
+ * - What would close more of the gap: batching the units of concurrent correlations into shared
+ *   transactions on PostgreSQL too (several lanes, one per pooled connection). Not done: a batch
+ *   holds every unit's row locks until its COMMIT, so multi-row units (lease renewals, recovery)
+ *   could deadlock with batches in other lanes or nodes; it needs a fallback to one transaction
+ *   per unit and its own multi-process tests. Even folded to ~35 statements in well under one
+ *   transaction per correlation it would stay far from 0.70× a 4-statement pair.
  */
 export const postgresCorrelation: BenchEntry = {
   name: 'postgres',

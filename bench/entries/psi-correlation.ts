@@ -16,36 +16,39 @@ import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
  * receive (dedupe, match, park or deliver) → claim → response handler → engine signal → end.
  * One correlation = one instance from `engine.start` to its `instance-ended` event.
  *
- * FINDINGS (2-core VM, node 20, sqlite3 5.1.7, WAL + synchronous=NORMAL; the VM was shared with
- * other work, load average 5–9, so compare ratios and "cpu µs/op" rather than absolute rates):
- * - Session 1 reached ~35/s at c=1 and ~70–85/s at c=64: ~90 statements in ~23 units per
- *   correlation, each unit in a SAVEPOINT, every statement prepared and finalized anew.
- * - Now 95–130/s at c=1 and 210–290/s at c=64 (≈0.02× the raw rows of the same run; the VM's
- *   own speed varies by ~1.5× between runs), with 71 and 32 statements per correlation. What changed, by gain:
- *   1. The driver keeps prepared statements: node-sqlite3 runs `db.run(sql)` as prepare + step +
- *      finalize, three libuv thread-pool trips; a cached statement needs one (~130 → ~50 µs per
- *      statement measured alone). TypeORM wrote numbers into the SQL text, defeating the cache:
- *      they are bound now.
- *   2. Group-commit batches run without savepoints (2 statements per unit) unless a unit fails.
- *   3. Audit rows are written just before COMMIT, the whole batch's in a few multi-row INSERTs.
- *   4. No read-backs: inserts skip TypeORM's SELECT of defaulted columns; a new invocation runs
- *      without re-reading itself, counting its expectations or looking for its outbox rows.
- * - Why not 5,000/s: units run one after another on SQLite's single connection, so a correlation
- *   costs the sum of its statements' latencies. Each statement is one trip to sqlite3's worker
- *   thread (~25–50 µs even for the raw driver, see sqlite3/pair) plus TypeORM's query building and
- *   result mapping (~40–80 µs CPU per statement measured here, about the driver's own cost again).
- *   At c=64 the event loop is ~63 % busy: ~2.9 ms of main-thread work per correlation (TypeORM
- *   ~40 % of it, the sqlite3 binding's own calls ~18 %, PSI and the engine a few %), and it waits
- *   on the worker for the rest. 5,000/s on 2 cores leaves ≤ 400 µs per correlation: about 8
- *   statements at the raw driver's speed.
- * - What would close the gap, each beyond this store's current design:
+ * FINDINGS (2-core VM, node 20, sqlite3 5.1.7, WAL + synchronous=NORMAL; the VM is shared with
+ * other work, so compare ratios and "cpu µs/op" rather than absolute rates):
+ * - Session 1: ~35/s at c=1, ~70–85/s at c=64 (~90 statements in ~23 units per correlation, each
+ *   unit in a SAVEPOINT, every statement prepared and finalized anew).
+ * - Session 2: 95–130/s and 210–290/s (71 and 32 statements): prepared statements kept by the
+ *   driver with numbers bound, no savepoints unless a unit fails, audit rows written in a few
+ *   multi-row INSERTs per commit, no read-backs after INSERT.
+ * - Now 240–250/s at c=1 and 600–660/s at c=64 (≈0.035× and 0.04× the raw rows of the same run),
+ *   62 and 28 statements, CPU per correlation ~3.5 ms and ~1.4 ms (from ~5.8 and ~2.5):
+ *   1. The hot path runs compiled row statements (packages/core/src/store/row-statements.ts)
+ *      instead of TypeORM's query builder, which spent about as much main-thread time building,
+ *      aliasing and escaping each statement as SQLite spent running it (~35 % of the main
+ *      thread in the profile, now < 1 %).
+ *   2. A release reads timeouts, parked answers and their expectations in one unit, and records
+ *      `released` in the claim's unit (18 → 14 units per correlation at c=1).
+ *   3. The release after recording expectations runs only when parked answers were adopted.
+ * - Why not 5,000/s: the main thread is now idle ~75 % of the time at c=64. Units run one after
+ *   another on SQLite's single connection, and every statement is a round trip to sqlite3's
+ *   worker thread (~50 µs each here, ~33 µs for the raw pair's simple statements): 28 statements
+ *   in series ≈ 1.5 ms per correlation whatever the CPU does. 5,000/s leaves 200 µs, i.e. about 6
+ *   statements at the raw driver's latency for invocation, expectation, outbox, dedupe, parking,
+ *   claim, engine state and audit together.
+ * - What would close the gap, each beyond this store's design:
  *   a. A synchronous driver: better-sqlite3 runs a prepared statement in ~3 µs inside a
  *      transaction on this machine (measured outside the repo), with no worker round trip. The
- *      required stack names sqlite3, so this is a decision to take, not a patch.
- *   b. The hot path (~10 statements) as hand-written prepared SQL instead of the query builder.
- *   c. Overlapping independent units inside a group commit. Units are serialisable today; with
- *      overlap, read-then-write units would need their own conflict detection. Not worth the
- *      risk to the correlation guarantees for the gain on sqlite3.
+ *      main thread's own work is ~0.4 ms per correlation at c=64 (the busy quarter of 1.5 ms),
+ *      so even then ~2,500/s, not 5,000, until the engine, adapter and audit work shrink too.
+ *      The required stack names sqlite3, so the driver is a decision to take, not a patch.
+ *   b. Overlapping units inside a group commit, so that round trips overlap. Units are
+ *      serialisable today; overlapping read-then-write units (e.g. "no expectation → park"
+ *      against "record expectation → adopt parked") would need their own key locks, as
+ *      PostgreSQL now has (store/answer-locks.ts), for every such pair. Not worth the risk to the
+ *      correlation guarantees for the ~2× it could give on sqlite3.
  * - Every correlation here takes the park → release path (the answer beats the wait state).
  */
 export const psiCorrelation: BenchEntry = {
