@@ -30,7 +30,13 @@ import { describe } from './correlator';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { resignalFinishedStep } from './step-resignal';
-import { countRows, findRow, insertRow, updateRows } from '../store/row-statements';
+import {
+  countRows,
+  findRow,
+  insertRow,
+  insertRowIfAbsent,
+  updateRows,
+} from '../store/row-statements';
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -86,8 +92,6 @@ export class Invoker {
     let createdHere: InvocationEntity | undefined;
     const creating = audit.transaction(async (tx, write) => {
       createdHere = undefined;
-      const existing = await findRow(tx, InvocationEntity, activation);
-      if (existing) return existing;
       const now = options.clock();
       const created: InvocationEntity = {
         id: randomUUID(),
@@ -103,7 +107,15 @@ export class Invoker {
         updatedAt: now,
         ...this.deps.leases.newInvocationLease(),
       };
-      await insertRow(tx, InvocationEntity, created);
+      // One statement in the common case (a new step); a step already invoked (a restart, or
+      // another node first) keeps its invocation, and the unique activation decides which.
+      if (
+        !(await insertRowIfAbsent(tx, InvocationEntity, created, ['instanceId', 'activationId']))
+      ) {
+        const existing = await findRow(tx, InvocationEntity, activation);
+        if (existing) return existing;
+        throw new Error(`invocation of ${event.instanceId}/${event.activationId} vanished`);
+      }
       await write({
         kind: 'invoked',
         instanceId: event.instanceId,

@@ -13,6 +13,7 @@ import {
   findRow,
   findRows,
   insertRow,
+  insertRowIfAbsent,
   insertRowReturningId,
   insertRows,
   updateRows,
@@ -179,6 +180,23 @@ describe.each(['sqlite', 'postgres'] as const)('row statements on %s', (kind) =>
       findRows(tx, EngineInstanceEntity, { engine: 'e' }),
     );
     expect(states.map((s) => s.state)).toEqual(['two']);
+  });
+
+  it('inserts a row only while no row has the same unique key', async () => {
+    const engineRow = (state: string): EngineInstanceEntity => ({
+      engine: 'e',
+      instanceId: 'i',
+      state,
+      updatedAt: 1,
+    });
+    const insert = (state: string): Promise<boolean> =>
+      store.transaction((tx) =>
+        insertRowIfAbsent(tx, EngineInstanceEntity, engineRow(state), ['engine', 'instanceId']),
+      );
+    expect(await insert('first')).toBe(true);
+    expect(await insert('second')).toBe(false);
+    const rows = await store.transaction((tx) => findRows(tx, EngineInstanceEntity, {}));
+    expect(rows.map((r) => r.state)).toEqual(['first']);
   });
 
   it('fails with TypeORM’s QueryFailedError, and the unit rolls back', async () => {

@@ -130,6 +130,33 @@ export async function insertRow<Entity extends ObjectLiteral>(
   await insertRows(tx, target, [row]);
 }
 
+/**
+ * Inserts `row` unless a row with the same `conflict` columns (a unique index) exists; resolves
+ * with whether it inserted. Where another transaction is inserting the same key, waits for it.
+ */
+export async function insertRowIfAbsent<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  row: RowValues<Entity>,
+  conflict: ReadonlyArray<keyof Entity & string>,
+): Promise<boolean> {
+  const statements = statementsOf(tx, target);
+  const keys = definedKeys(row);
+  const compiled = statements.compile(
+    `insert-if-absent|${keys.join(',')}|${conflict.join(',')}`,
+    (sql) => {
+      const name = (key: string): string => sql.name(statements.column(key));
+      return (
+        `INSERT INTO ${sql.table} (${keys.map(name).join(', ')}) ` +
+        `VALUES (${keys.map((key) => sql.param(key, 0)).join(', ')}) ` +
+        `ON CONFLICT (${conflict.map(name).join(', ')}) DO NOTHING`
+      );
+    },
+  );
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(row));
+  return affected > 0;
+}
+
 /** Inserts one row and resolves with the id the database generated for it (`seq` columns). */
 export async function insertRowReturningId<Entity extends ObjectLiteral>(
   tx: EntityManager,
