@@ -1,14 +1,20 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
-import { Coordinator, PsiStore, type CoordinatorStats } from '@psi/core';
+import { Coordinator, PsiStore, type CoordinatorStats, type SqliteDriverName } from '@psi/core';
 import { InProcessTransport } from '@psi/adapters';
 import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import type { BenchResult } from '../report';
-import { runClosedLoop, statementWindow, toResult } from './closed-loop';
+import { runClosedLoop, skippedRow, statementWindow, toResult } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
 import { echoService, PingAdapter, pingProcess, PingRunner } from './ping-process';
-import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
+import { loadBetterSqlite3 } from './better-sqlite3';
+import {
+  RAW_BETTER_PAIR_BATCHED,
+  RAW_BETTER_PAIR_C1,
+  RAW_PAIR_BATCHED,
+  RAW_PAIR_C1,
+} from './sqlite-baseline';
 
 /**
  * Full correlations on SQLite: start → service step → invoke (expectation + outbox commit) →
@@ -23,59 +29,77 @@ import { RAW_PAIR_BATCHED, RAW_PAIR_C1 } from './sqlite-baseline';
  * - Session 2: 95–130/s and 210–290/s (71 and 32 statements): prepared statements kept by the
  *   driver with numbers bound, no savepoints unless a unit fails, audit rows written in a few
  *   multi-row INSERTs per commit, no read-backs after INSERT.
- * - Now 240–250/s at c=1 and 600–660/s at c=64 (≈0.035× and 0.04× the raw rows of the same run),
- *   62 and 28 statements, CPU per correlation ~3.5 ms and ~1.4 ms (from ~5.8 and ~2.5):
+ * - Now, through sqlite3: 240–260/s at c=1 and 600–690/s at c=64 (≈0.04× the raw rows of the
+ *   same run), 61 and 27 statements, CPU per correlation ~3.4 ms and ~1.3 ms (from ~5.8 and ~2.5):
  *   1. The hot path runs compiled row statements (packages/core/src/store/row-statements.ts)
  *      instead of TypeORM's query builder, which spent about as much main-thread time building,
  *      aliasing and escaping each statement as SQLite spent running it (~35 % of the main
  *      thread in the profile, now < 1 %).
  *   2. A release reads timeouts, parked answers and their expectations in one unit, and records
  *      `released` in the claim's unit (18 → 14 units per correlation at c=1).
- *   3. The release after recording expectations runs only when parked answers were adopted.
- * - Why not 5,000/s: the main thread is now idle ~75 % of the time at c=64. Units run one after
- *   another on SQLite's single connection, and every statement is a round trip to sqlite3's
- *   worker thread (~50 µs each here, ~33 µs for the raw pair's simple statements): 28 statements
- *   in series ≈ 1.5 ms per correlation whatever the CPU does. 5,000/s leaves 200 µs, i.e. about 6
- *   statements at the raw driver's latency for invocation, expectation, outbox, dedupe, parking,
- *   claim, engine state and audit together.
- * - What would close the gap, each beyond this store's design:
- *   a. A synchronous driver: better-sqlite3 runs a prepared statement in ~3 µs inside a
- *      transaction on this machine (measured outside the repo), with no worker round trip. The
- *      main thread's own work is ~0.4 ms per correlation at c=64 (the busy quarter of 1.5 ms),
- *      so even then ~2,500/s, not 5,000, until the engine, adapter and audit work shrink too.
- *      The required stack names sqlite3, so the driver is a decision to take, not a patch.
- *   b. Overlapping units inside a group commit, so that round trips overlap. Units are
- *      serialisable today; overlapping read-then-write units (e.g. "no expectation → park"
+ *   3. The release after recording expectations runs only when parked answers were adopted; a
+ *      new invocation is one INSERT … ON CONFLICT DO NOTHING instead of SELECT + INSERT.
+ * - Why sqlite3 cannot reach 5,000/s: the main thread is idle ~75 % of the time at c=64. Units
+ *   run one after another on SQLite's single connection, and every statement is a round trip to
+ *   sqlite3's worker thread (~50 µs each here, ~33 µs for the raw pair's simple statements): 27
+ *   statements in series ≈ 1.4 ms per correlation whatever the CPU does. 5,000/s leaves 200 µs.
+ * - Through better-sqlite3 (`sqliteDriver: 'better-sqlite3'`, the rows named so): ~1,150/s at
+ *   c=1 and ~3,000/s at c=64, 26 statements and 0.16 commits per correlation, ~0.3 ms CPU each.
+ *   Two things were needed besides the executor: the group-commit runner waits one turn of the
+ *   event loop before each batch (a synchronous driver never yields, so batches held one unit:
+ *   14 commits per correlation and ~1,200/s), and statements are prepared once per database.
+ *   The main thread is now the limit: in the profile ~23 % goes to BEGIN/COMMIT (the WAL
+ *   writes of each commit, ~0.5 ms per batch), ~20 % to the statements, the rest to PSI, the
+ *   engine, TypeORM's transaction handling and GC. 5,000/s would need the commits off the main
+ *   thread or larger batches, and the JS per correlation shrunk by about a third.
+ * - Still open:
+ *   a. The default driver: the required stack names sqlite3, so better-sqlite3 stays opt-in
+ *      until the project decides otherwise.
+ *   b. Overlapping units inside a group commit (sqlite3), so that round trips overlap. Units
+ *      are serialisable today; overlapping read-then-write units (e.g. "no expectation → park"
  *      against "record expectation → adopt parked") would need their own key locks, as
- *      PostgreSQL now has (store/answer-locks.ts), for every such pair. Not worth the risk to the
- *      correlation guarantees for the ~2× it could give on sqlite3.
+ *      PostgreSQL now has (store/answer-locks.ts), for every such pair. Not worth the risk to
+ *      the correlation guarantees for the ~2× it could give on sqlite3.
  * - Every correlation here takes the park → release path (the answer beats the wait state).
  */
 export const psiCorrelation: BenchEntry = {
   name: 'psi-correlation',
-  description: 'PSI full correlations per second on SQLite, concurrency 1 and 64',
+  description:
+    'PSI full correlations per second on SQLite (sqlite3, and better-sqlite3), concurrency 1 and 64',
   baselines: ['sqlite-baseline'],
   run: async (context) => {
     const quick = context.quick;
-    return [
-      await measureCorrelations(context, {
-        concurrency: 1,
-        correlations: quick ? 200 : 2_000,
-        maxSeconds: quick ? 5 : 20,
-        warmup: 50,
-      }),
-      await measureCorrelations(context, {
-        concurrency: 64,
-        correlations: quick ? 2_000 : 20_000,
-        maxSeconds: quick ? 10 : 45,
-        warmup: 256,
-      }),
-    ];
+    const rows: BenchResult[] = [];
+    for (const sqliteDriver of ['sqlite3', 'better-sqlite3'] as const) {
+      if (sqliteDriver === 'better-sqlite3' && !loadBetterSqlite3()) {
+        rows.push(skippedRow('psi/correlation better-sqlite3', 'better-sqlite3 is not installed'));
+        continue;
+      }
+      rows.push(
+        await measureCorrelations(context, {
+          sqliteDriver,
+          concurrency: 1,
+          correlations: quick ? 200 : 2_000,
+          maxSeconds: quick ? 5 : 20,
+          warmup: 50,
+        }),
+        await measureCorrelations(context, {
+          sqliteDriver,
+          concurrency: 64,
+          correlations: quick ? 2_000 : 20_000,
+          maxSeconds: quick ? 10 : 45,
+          warmup: 256,
+        }),
+      );
+    }
+    return rows;
   },
 };
 
 /** One measurement: `correlations` instances, `concurrency` in flight, after `warmup` others. */
 export interface CorrelationRun {
+  /** PsiStore's SQLite driver. */
+  sqliteDriver: SqliteDriverName;
   concurrency: number;
   /** Most correlations measured (after warm-up). */
   correlations: number;
@@ -89,8 +113,10 @@ export async function measureCorrelations(
   context: BenchContext,
   run: CorrelationRun,
 ): Promise<BenchResult> {
-  const file = path.join(context.tmpDir, `psi-c${run.concurrency}.sqlite`);
-  const store = await PsiStore.open({ sqlitePath: file });
+  const file = path.join(context.tmpDir, `psi-${run.sqliteDriver}-c${run.concurrency}.sqlite`);
+  const store = await PsiStore.open({ sqlitePath: file, sqliteDriver: run.sqliteDriver });
+  const better = run.sqliteDriver === 'better-sqlite3';
+  const label = `${better ? 'better-sqlite3 ' : ''}c=${run.concurrency}`;
   const engine = new ReferenceEngine({
     definitions: [pingProcess],
     stateRepository: store.engineStates(),
@@ -140,13 +166,16 @@ export async function measureCorrelations(
     await coordinator.idle();
     const stats = diff(coordinator.stats(), statsBefore);
     const n = measured.operations;
-    context.log(`  c=${run.concurrency}: statements/correlation — ${statements.breakdown(n)}`);
+    context.log(`  ${label}: statements/correlation — ${statements.breakdown(n)}`);
     context.log(
-      `  c=${run.concurrency}: delivered ${stats.delivered}, parked ${stats.parked}, ` +
+      `  ${label}: delivered ${stats.delivered}, parked ${stats.parked}, ` +
         `dead-lettered ${stats.deadLettered}, duplicates ${stats.duplicates}, warnings ${warnings}`,
     );
-    return toResult(`psi/correlation c=${run.concurrency}`, 'correlation', measured, {
-      baseline: run.concurrency === 1 ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
+    const baselines = better
+      ? [RAW_BETTER_PAIR_C1, RAW_BETTER_PAIR_BATCHED]
+      : [RAW_PAIR_C1, RAW_PAIR_BATCHED];
+    return toResult(`psi/correlation ${label}`, 'correlation', measured, {
+      baseline: run.concurrency === 1 ? baselines[0] : baselines[1],
       note:
         `${statements.perOperation(n)}; parked ${Math.round((100 * stats.parked) / n)}%` +
         (failures > 0 ? `; ${failures} NOT completed` : ''),

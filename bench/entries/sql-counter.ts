@@ -1,4 +1,5 @@
 import * as sqlite3 from 'sqlite3';
+import { loadBetterSqlite3 } from './better-sqlite3';
 
 /** Statements the sqlite3 driver executed, by leading keyword (BEGIN, INSERT, SAVEPOINT, ...). */
 export type StatementCounts = Map<string, number>;
@@ -9,7 +10,8 @@ type StatementMethod = (this: sqlite3.Statement & { sql: string }, ...rest: unkn
 
 /**
  * Counts every statement that goes through `sqlite3.Database#run/#all/#get/#exec`, and through
- * prepared `Statement#run/#all` (PsiStore's driver caches prepared statements). The wrapper costs
+ * prepared `Statement#run/#all` (PsiStore's driver caches prepared statements), and through
+ * better-sqlite3's `Statement#run/#all/#get` when it is installed. The wrapper costs
  * one Map update per statement, well under 1 % of a statement's cost. Returns a function that
  * removes the wrappers.
  */
@@ -37,7 +39,29 @@ export function countStatements(counts: StatementCounts): () => void {
       return original.apply(this, rest);
     };
   }
+  restores.push(...countBetterSqlite3Statements(count));
   return () => restores.forEach((restore) => restore());
+}
+
+/** The same for better-sqlite3's statements, when it is installed; returns the restores. */
+function countBetterSqlite3Statements(count: (sql: string) => void): Array<() => void> {
+  const BetterSqlite3 = loadBetterSqlite3();
+  if (!BetterSqlite3) return [];
+  // Its Statement class is not exported: take the prototype of one statement.
+  const probe = new BetterSqlite3(':memory:');
+  const prototype = Object.getPrototypeOf(probe.prepare('SELECT 1')) as Record<
+    string,
+    (this: { source: string }, ...rest: unknown[]) => unknown
+  >;
+  probe.close();
+  return ['run', 'all', 'get'].map((method) => {
+    const original = prototype[method];
+    prototype[method] = function (this: { source: string }, ...rest: unknown[]) {
+      count(this.source);
+      return original.apply(this, rest);
+    };
+    return () => (prototype[method] = original);
+  });
 }
 
 function keywordOf(sql: string): string {

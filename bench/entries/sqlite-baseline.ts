@@ -2,11 +2,15 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as sqlite3 from 'sqlite3';
 import { percentile, type BenchResult } from '../report';
+import { loadBetterSqlite3 } from './better-sqlite3';
+import { skippedRow } from './closed-loop';
 import type { BenchContext, BenchEntry } from './entry';
 
 /** Row names other entries use as their baseline. */
 export const RAW_PAIR_C1 = 'sqlite3/pair c=1';
 export const RAW_PAIR_BATCHED = 'sqlite3/pair batched';
+export const RAW_BETTER_PAIR_C1 = 'better-sqlite3/pair c=1';
+export const RAW_BETTER_PAIR_BATCHED = 'better-sqlite3/pair batched';
 
 const BATCH_SIZE = 256;
 
@@ -15,6 +19,8 @@ const BATCH_SIZE = 256;
  * insert + delete pairs, prepared statements, no ORM.
  * - `c=1`: one BEGIN IMMEDIATE … COMMIT per pair, the ceiling for "one transaction per step".
  * - `batched`: 256 pairs per transaction, the ceiling for group commit.
+ * The same two rows through better-sqlite3 (synchronous, no worker thread), the baseline of the
+ * PSI rows on that driver; a skipped row when it is not installed.
  * Keep it first in run.ts: opening a PsiStore lets TypeORM call `sqlite3.verbose()`, which slows
  * every later sqlite3 call in the process (long stack traces), baseline included.
  */
@@ -24,8 +30,67 @@ export const sqliteBaseline: BenchEntry = {
   run: async (context) => [
     await measurePairs(context, 'c1', context.quick ? 2_000 : 20_000, 1),
     await measurePairs(context, 'batched', context.quick ? 20_000 : 200_000, BATCH_SIZE),
+    ...measureBetterSqlite3Pairs(context),
   ],
 };
+
+function measureBetterSqlite3Pairs(context: BenchContext): BenchResult[] {
+  const BetterSqlite3 = loadBetterSqlite3();
+  if (!BetterSqlite3) {
+    return [skippedRow(RAW_BETTER_PAIR_C1, 'better-sqlite3 is not installed (optional)')];
+  }
+  const rows: BenchResult[] = [];
+  for (const [label, pairs, perTransaction] of [
+    ['c1', context.quick ? 2_000 : 20_000, 1],
+    ['batched', context.quick ? 20_000 : 200_000, BATCH_SIZE],
+  ] as const) {
+    const db = new BetterSqlite3(path.join(context.tmpDir, `raw-better-${label}.sqlite`));
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(
+        'CREATE TABLE pair (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL)',
+      );
+      const begin = db.prepare('BEGIN IMMEDIATE');
+      const commit = db.prepare('COMMIT');
+      const insert = db.prepare('INSERT INTO pair (id, payload, created_at) VALUES (?, ?, ?)');
+      const remove = db.prepare('DELETE FROM pair WHERE id = ?');
+      const payload = JSON.stringify({ event: 'pong', answer: 'x'.repeat(64) });
+      const latencies: number[] = [];
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      for (let first = 0; first < pairs; first += perTransaction) {
+        const t0 = performance.now();
+        begin.run();
+        for (let i = first; i < Math.min(first + perTransaction, pairs); i++) {
+          insert.run(`pair-${i}`, payload, Date.now());
+          remove.run(`pair-${i}`);
+        }
+        commit.run();
+        latencies.push(performance.now() - t0);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuBefore);
+      const single = perTransaction === 1;
+      rows.push({
+        name: single ? RAW_BETTER_PAIR_C1 : RAW_BETTER_PAIR_BATCHED,
+        operations: pairs,
+        unit: 'pair',
+        seconds,
+        p50Ms: single ? percentile(latencies, 50) : undefined,
+        p99Ms: single ? percentile(latencies, 99) : undefined,
+        cpuMicros: cpu.user + cpu.system,
+        baseline: single ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
+        note: single
+          ? 'better-sqlite3, synchronous: BEGIN, INSERT, DELETE, COMMIT'
+          : `better-sqlite3, ${perTransaction} pairs/transaction`,
+      });
+    } finally {
+      db.close();
+    }
+  }
+  return rows;
+}
 
 async function measurePairs(
   context: BenchContext,

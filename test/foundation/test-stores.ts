@@ -4,8 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PsiStore, type StoreOptions } from '@psi/core';
 
-/** The databases a store-parametrised test runs on. */
-export type StoreKind = 'sqlite' | 'postgres';
+/** The databases (and SQLite drivers) a store-parametrised test runs on. */
+export type StoreKind = 'sqlite' | 'better-sqlite3' | 'postgres';
+
+const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'better-sqlite3', 'postgres'];
 
 /** The machine's PostgreSQL (CI and local); PSI_TEST_POSTGRES_URL points elsewhere. */
 export const TEST_POSTGRES_URL =
@@ -13,28 +15,35 @@ export const TEST_POSTGRES_URL =
 
 /**
  * Which stores the parametrised suites run on: env `PSI_TEST_STORES` (comma separated, e.g.
- * `sqlite` or `postgres`), default both.
+ * `sqlite` or `postgres,better-sqlite3`), default all three: SQLite through the default sqlite3
+ * driver and through better-sqlite3, and PostgreSQL.
  */
 export function testStoreKinds(): StoreKind[] {
-  const wanted = (process.env.PSI_TEST_STORES ?? 'sqlite,postgres')
+  const wanted = (process.env.PSI_TEST_STORES ?? STORE_KINDS.join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   for (const kind of wanted) {
-    if (kind !== 'sqlite' && kind !== 'postgres')
-      throw new Error(`PSI_TEST_STORES: unknown store "${kind}" (sqlite, postgres)`);
+    if (!STORE_KINDS.includes(kind as StoreKind))
+      throw new Error(`PSI_TEST_STORES: unknown store "${kind}" (${STORE_KINDS.join(', ')})`);
   }
   return wanted as StoreKind[];
 }
 
 export const storeLabel = (kind: StoreKind): string =>
-  kind === 'sqlite' ? 'SQLite file' : 'PostgreSQL schema';
+  ({
+    sqlite: 'SQLite file',
+    'better-sqlite3': 'SQLite file, better-sqlite3',
+    postgres: 'PostgreSQL schema',
+  })[kind];
 
 const POSTGRES_PREFIX = 'postgres:';
+const BETTER_SQLITE3_PREFIX = 'better-sqlite3:';
 
 /**
- * Where a test's store lives, as one string: a SQLite file path, or `postgres:<schema>` on the
- * test database. Reopening the same location sees the same state (a restart).
+ * Where a test's store lives, as one string: a SQLite file path (`better-sqlite3:<path>` through
+ * that driver), or `postgres:<schema>` on the test database. Reopening the same location sees
+ * the same state (a restart).
  */
 export type StoreLocation = string;
 
@@ -44,7 +53,13 @@ export function isPostgresLocation(location: StoreLocation): boolean {
 
 /** Store options for a location (the schema is created and migrated on open). */
 export function storeOptionsFor(location: StoreLocation): StoreOptions {
-  if (!isPostgresLocation(location)) return { sqlitePath: location };
+  if (location.startsWith(BETTER_SQLITE3_PREFIX)) {
+    return {
+      sqlitePath: location.slice(BETTER_SQLITE3_PREFIX.length),
+      sqliteDriver: 'better-sqlite3',
+    };
+  }
+  if (!isPostgresLocation(location)) return { sqlitePath: location, sqliteDriver: 'sqlite3' };
   return {
     url: TEST_POSTGRES_URL,
     schema: location.slice(POSTGRES_PREFIX.length),
@@ -100,7 +115,8 @@ export function useStoreLocations(
         return `${POSTGRES_PREFIX}${schema}`;
       }
       dir ??= fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-      return path.join(dir, name ?? `store-${++n}.sqlite`);
+      const file = path.join(dir, name ?? `store-${++n}.sqlite`);
+      return kind === 'better-sqlite3' ? `${BETTER_SQLITE3_PREFIX}${file}` : file;
     },
   };
 }

@@ -72,7 +72,7 @@ export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiStore } from './store/psi-store';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
-export type { StoreOptions } from './store/store-options';
+export type { SqliteDriverName, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
 export type {
   ReadinessNotifier,

@@ -53,6 +53,36 @@ describe(PsiStore, () => {
     });
   });
 
+  describe('with better-sqlite3', () => {
+    it('opens the same kind of file: WAL, migrated, readable by the default driver', async () => {
+      const file = path.join(dir, 'psi.sqlite');
+      const store = await PsiStore.open({ sqlitePath: file, sqliteDriver: 'better-sqlite3' });
+      expect(store.dataSource.options.type).toBe('better-sqlite3');
+      const [{ journal_mode }] = (await store.dataSource.query('PRAGMA journal_mode')) as Array<{
+        journal_mode: string;
+      }>;
+      expect(journal_mode).toBe('wal');
+      await store.transaction((tx) => tx.insert(ExpectationEntity, expectation('written')));
+      await store.close();
+      const again = await PsiStore.open({ sqlitePath: file, sqliteDriver: 'sqlite3' });
+      const rows = await again.transaction((tx) => tx.find(ExpectationEntity));
+      expect(rows.map((r) => r.id)).toEqual(['written']);
+      await again.close();
+    });
+
+    it('refuses an unknown driver with a typed error', async () => {
+      await expect(
+        PsiStore.open({
+          sqlitePath: path.join(dir, 'psi.sqlite'),
+          sqliteDriver: 'sqlite4' as unknown as 'sqlite3',
+        }),
+      ).rejects.toMatchObject({
+        code: 'PSI_STORE_CONFIG_INVALID',
+        message: expect.stringContaining('sqlite4'),
+      });
+    });
+  });
+
   describe('.transaction', () => {
     it('commits concurrent units together and rolls back only the failing one', async () => {
       const store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });

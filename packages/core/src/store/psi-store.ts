@@ -12,6 +12,7 @@ import {
   type ReadinessNotifier,
 } from './readiness-notifier';
 import { bindNumberParameters, sqliteDriver } from './sqlite-driver';
+import { StoreConfigError } from '../errors';
 import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options';
 import {
   GroupCommitTransactionRunner,
@@ -34,7 +35,11 @@ export class PsiStore {
   ) {
     this.runner =
       options.type === 'sqlite'
-        ? new GroupCommitTransactionRunner(dataSource, options.maxBatchSize)
+        ? new GroupCommitTransactionRunner(
+            dataSource,
+            options.maxBatchSize,
+            options.sqliteDriver === 'better-sqlite3',
+          )
         : new ConnectionRetryRunner(
             new PooledTransactionRunner(dataSource),
             options.connectionRetryMs,
@@ -44,7 +49,7 @@ export class PsiStore {
   /** Opens (and by default migrates) the store. */
   static async open(options: StoreOptions = {}): Promise<PsiStore> {
     const compiled = compileStoreOptions(options);
-    const dataSource = new DataSource(dataSourceOptions(compiled));
+    const dataSource = newDataSource(compiled);
     if (compiled.type === 'sqlite') bindNumberParameters(dataSource);
     await dataSource.initialize();
     if (compiled.type === 'sqlite') {
@@ -88,6 +93,21 @@ export class PsiStore {
   async close(): Promise<void> {
     await this.notifier?.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}
+
+/** The DataSource for the options; a driver package the application did not install is named. */
+function newDataSource(options: CompiledStoreOptions): DataSource {
+  try {
+    return new DataSource(dataSourceOptions(options));
+  } catch (error) {
+    if (error instanceof Error && error.name === 'DriverPackageNotInstalledError') {
+      throw new StoreConfigError(
+        `${error.message} (sqliteDriver "${options.sqliteDriver}" is an optional dependency: ` +
+          `npm install ${options.sqliteDriver})`,
+      );
+    }
+    throw error;
   }
 }
 
@@ -136,6 +156,9 @@ function dataSourceOptions(
     };
   }
   fs.mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
+  if (options.sqliteDriver === 'better-sqlite3') {
+    return { ...common, type: 'better-sqlite3', database: options.sqlitePath };
+  }
   return { ...common, type: 'sqlite', database: options.sqlitePath, driver: sqliteDriver() };
 }
 

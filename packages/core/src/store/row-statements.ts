@@ -4,6 +4,7 @@ import {
   type EntityTarget,
   type ObjectLiteral,
 } from 'typeorm';
+import { rowExecutorFor, type RawResult, type RowExecutor } from './row-executors';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata';
 
@@ -241,20 +242,13 @@ interface SqlWriter {
   where(where: ObjectLiteral, object: number): string;
 }
 
-interface RawResult {
-  rows: ObjectLiteral[];
-  affected: number;
-  /** SQLite: the rowid of the last row inserted. */
-  lastId?: number;
-}
-
 /** One statement of one shape: its SQL, and where each placeholder's value comes from. */
 class CompiledStatement {
   constructor(
     readonly sql: string,
     /** PostgreSQL prepared-statement name (one per SQL text in this process). */
     private readonly name: string,
-    private readonly dialect: Dialect,
+    private readonly executor: RowExecutor,
     private readonly slots: readonly Slot[],
   ) {}
 
@@ -277,63 +271,11 @@ class CompiledStatement {
     if (tx.connection.options.logging) tx.connection.logger.logQuery(this.sql, converted, runner);
     const connection: unknown = await runner.connect();
     try {
-      return this.dialect === 'postgres'
-        ? await runPostgres(connection as PostgresClient, this.name, this.sql, converted)
-        : await runSqlite(connection as SqliteDatabase, want, this.sql, converted);
+      return await this.executor(connection, { sql: this.sql, name: this.name }, want, converted);
     } catch (error) {
       throw new QueryFailedError(this.sql, converted, error as Error);
     }
   }
-}
-
-interface PostgresClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{
-    rows: ObjectLiteral[];
-    rowCount: number | null;
-  }>;
-}
-
-interface SqliteDatabase {
-  all(
-    sql: string,
-    params: unknown[],
-    callback: (error: Error | null, rows: ObjectLiteral[]) => void,
-  ): unknown;
-  run(
-    sql: string,
-    params: unknown[],
-    callback: (this: { changes: number; lastID: number }, error: Error | null) => void,
-  ): unknown;
-}
-
-async function runPostgres(
-  client: PostgresClient,
-  name: string,
-  text: string,
-  values: unknown[],
-): Promise<RawResult> {
-  const result = await client.query({ name, text, values });
-  return { rows: result.rows, affected: result.rowCount ?? 0 };
-}
-
-function runSqlite(
-  database: SqliteDatabase,
-  want: 'rows' | 'count',
-  sql: string,
-  values: unknown[],
-): Promise<RawResult> {
-  return new Promise((resolve, reject) => {
-    if (want === 'rows') {
-      database.all(sql, values, (error, rows) =>
-        error ? reject(error) : resolve({ rows, affected: rows.length }),
-      );
-    } else {
-      database.run(sql, values, function (error) {
-        if (error) reject(error);
-        else resolve({ rows: [], affected: this.changes, lastId: this.lastID });
-      });
-    }
-  });
 }
 
 /** The compiled statements of one entity on one data source. */
@@ -343,6 +285,7 @@ class EntityStatements {
   constructor(
     readonly metadata: EntityMetadata,
     private readonly dialect: Dialect,
+    private readonly executor: RowExecutor,
     private readonly escape: (name: string) => string,
   ) {}
 
@@ -380,7 +323,7 @@ class EntityStatements {
           .join(' AND ');
       },
     });
-    const compiled = new CompiledStatement(sql, statementName(sql), this.dialect, slots);
+    const compiled = new CompiledStatement(sql, statementName(sql), this.executor, slots);
     this.compiled.set(shape, compiled);
     return compiled;
   }
@@ -415,12 +358,12 @@ function statementsOf(tx: EntityManager, target: EntityTarget<ObjectLiteral>): E
   let statements = byTarget.get(target);
   if (!statements) {
     const type = dataSource.options.type;
-    if (type !== 'sqlite' && type !== 'postgres') {
-      throw new Error(`row statements support sqlite and postgres, not ${type}`);
-    }
     const driver = dataSource.driver;
-    statements = new EntityStatements(dataSource.getMetadata(target), type, (name) =>
-      driver.escape(name),
+    statements = new EntityStatements(
+      dataSource.getMetadata(target),
+      type === 'postgres' ? 'postgres' : 'sqlite',
+      rowExecutorFor(type),
+      (name) => driver.escape(name),
     );
     byTarget.set(target, statements);
   }

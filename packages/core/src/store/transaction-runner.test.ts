@@ -6,83 +6,109 @@ import { AuditEntryEntity, type AuditKind } from './entities/audit-entry.entity'
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { PsiStore } from './psi-store';
 
-describe('GroupCommitTransactionRunner (via PsiStore on SQLite)', () => {
-  let dir: string;
-  let store: PsiStore;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-runner-'));
-    store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
-  });
-  afterEach(async () => {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const guard = (id: string) => ({
-    id,
-    ownerToken: `token-${id}`,
-    owner: 'test',
-    startedAt: 1,
-    expiresAt: 2,
-  });
-  const guardIds = async (): Promise<string[]> =>
-    (await store.transaction((tx) => tx.find(ProcessGuardEntity, { order: { id: 'ASC' } }))).map(
-      (row) => row.id,
-    );
-
-  it('rolls back a lone failing unit, including the writes it made before failing', async () => {
-    await expect(
-      store.transaction(async (tx) => {
-        await tx.insert(ProcessGuardEntity, guard('half-done'));
-        throw new Error('boom');
-      }),
-    ).rejects.toThrow('boom');
-    expect(await guardIds()).toEqual([]);
-  });
-
-  it('re-runs a batch with a failing unit so the others commit exactly once', async () => {
-    const runs = new Map<string, number>();
-    const unit = (id: string, fail: boolean) =>
-      store.transaction(async (tx) => {
-        runs.set(id, (runs.get(id) ?? 0) + 1);
-        await tx.insert(ProcessGuardEntity, guard(id));
-        if (fail) throw new Error(`unit ${id} fails`);
-        return id;
-      });
-    // Queued in one tick: b, c and d share a batch (a may start one of its own).
-    const results = await Promise.allSettled([
-      unit('a', false),
-      unit('b', true),
-      unit('c', false),
-      unit('d', false),
-    ]);
-    expect(results.map((r) => r.status)).toEqual([
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-      'fulfilled',
-    ]);
-    expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error('unit b fails'));
-    expect(await guardIds()).toEqual(['a', 'c', 'd']);
-    // The optimistic pass stops at b; the savepoint pass runs the batch once more.
-    expect(Math.max(...runs.values())).toBeLessThanOrEqual(2);
-    expect(runs.get('b')).toBe(2);
-  });
-
-  it('keeps a unit that catches a failed statement of its own (statement-level rollback)', async () => {
-    await store.transaction((tx) => tx.insert(ProcessGuardEntity, guard('taken')));
-    const outcome = await store.transaction(async (tx) => {
-      await tx.insert(ProcessGuardEntity, guard('mine'));
-      const duplicate = await tx.insert(ProcessGuardEntity, guard('taken')).then(
-        () => 'inserted',
-        () => 'refused',
-      );
-      return duplicate;
+describe.each(['sqlite3', 'better-sqlite3'] as const)(
+  'GroupCommitTransactionRunner (via PsiStore on SQLite, %s)',
+  (sqliteDriver) => {
+    let dir: string;
+    let store: PsiStore;
+    beforeEach(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-runner-'));
+      store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite'), sqliteDriver });
     });
-    expect(outcome).toBe('refused');
-    expect(await guardIds()).toEqual(['mine', 'taken']);
-  });
-});
+    afterEach(async () => {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    const guard = (id: string) => ({
+      id,
+      ownerToken: `token-${id}`,
+      owner: 'test',
+      startedAt: 1,
+      expiresAt: 2,
+    });
+    const guardIds = async (): Promise<string[]> =>
+      (await store.transaction((tx) => tx.find(ProcessGuardEntity, { order: { id: 'ASC' } }))).map(
+        (row) => row.id,
+      );
+
+    it('commits the units queued in one turn together, whether or not the driver yields', async () => {
+      // A synchronous driver never yields to I/O inside a unit: the runner waits one turn of the
+      // event loop before each batch so that callers on other turns can join it.
+      const createQueryRunner = store.dataSource.createQueryRunner.bind(store.dataSource);
+      let batches = 0;
+      jest.spyOn(store.dataSource, 'createQueryRunner').mockImplementation((...args) => {
+        batches++;
+        return createQueryRunner(...args);
+      });
+      // Twenty independent callers, each on its own turn of the event loop (as answers arrive).
+      const insertOnItsOwnTurn = (id: string): Promise<void> =>
+        new Promise((resolve, reject) =>
+          setImmediate(() => {
+            store
+              .transaction((tx) => tx.insert(ProcessGuardEntity, guard(id)))
+              .then(() => resolve(), reject);
+          }),
+        );
+      await Promise.all(Array.from({ length: 20 }, (_, i) => insertOnItsOwnTurn(`g${i}`)));
+      expect(batches).toBeLessThanOrEqual(2);
+      expect(await guardIds()).toHaveLength(20);
+    });
+
+    it('rolls back a lone failing unit, including the writes it made before failing', async () => {
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.insert(ProcessGuardEntity, guard('half-done'));
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await guardIds()).toEqual([]);
+    });
+
+    it('re-runs a batch with a failing unit so the others commit exactly once', async () => {
+      const runs = new Map<string, number>();
+      const unit = (id: string, fail: boolean) =>
+        store.transaction(async (tx) => {
+          runs.set(id, (runs.get(id) ?? 0) + 1);
+          await tx.insert(ProcessGuardEntity, guard(id));
+          if (fail) throw new Error(`unit ${id} fails`);
+          return id;
+        });
+      // Queued in one tick: b, c and d share a batch (a may start one of its own).
+      const results = await Promise.allSettled([
+        unit('a', false),
+        unit('b', true),
+        unit('c', false),
+        unit('d', false),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error('unit b fails'));
+      expect(await guardIds()).toEqual(['a', 'c', 'd']);
+      // The optimistic pass stops at b; the savepoint pass runs the batch once more.
+      expect(Math.max(...runs.values())).toBeLessThanOrEqual(2);
+      expect(runs.get('b')).toBe(2);
+    });
+
+    it('keeps a unit that catches a failed statement of its own (statement-level rollback)', async () => {
+      await store.transaction((tx) => tx.insert(ProcessGuardEntity, guard('taken')));
+      const outcome = await store.transaction(async (tx) => {
+        await tx.insert(ProcessGuardEntity, guard('mine'));
+        const duplicate = await tx.insert(ProcessGuardEntity, guard('taken')).then(
+          () => 'inserted',
+          () => 'refused',
+        );
+        return duplicate;
+      });
+      expect(outcome).toBe('refused');
+      expect(await guardIds()).toEqual(['mine', 'taken']);
+    });
+  },
+);
 
 describe('deferred inserts (audit rows) in group commits', () => {
   let dir: string;

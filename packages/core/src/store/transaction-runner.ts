@@ -47,6 +47,11 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
   constructor(
     private readonly dataSource: DataSource,
     private readonly maxBatchSize: number,
+    /**
+     * Wait one turn of the event loop before each batch. With a synchronous driver a unit never
+     * yields, so without it every batch would hold the one unit queued when it started.
+     */
+    private readonly gatherOneTurn = false,
   ) {}
 
   run<T>(work: UnitOfWork<T>): Promise<T> {
@@ -60,6 +65,7 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
     this.draining = true;
     try {
       while (this.queue.length > 0) {
+        if (this.gatherOneTurn) await new Promise((resolve) => setImmediate(resolve));
         await this.runBatch(this.queue.splice(0, this.maxBatchSize));
       }
     } finally {
