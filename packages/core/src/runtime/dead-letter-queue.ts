@@ -36,10 +36,22 @@ export interface DeadLetterFilter {
 
 /** Durable dead letters: written in the caller's transaction, listed and resolved by operators. */
 export class DeadLetterQueue {
+  private lastCreatedAt = 0;
+
   constructor(
     private readonly store: PsiStore,
     private readonly clock: () => number,
   ) {}
+
+  /**
+   * When a dead letter is recorded: the clock, but at least 1 ms after the previous one this
+   * queue recorded, so that listing by `createdAt` is recording order even for letters written
+   * within one millisecond (a fast store writes several).
+   */
+  private nextCreatedAt(): number {
+    this.lastCreatedAt = Math.max(this.clock(), this.lastCreatedAt + 1);
+    return this.lastCreatedAt;
+  }
 
   async add(
     tx: EntityManager,
@@ -79,7 +91,7 @@ export class DeadLetterQueue {
       expectationId: context.expectationId ?? null,
       status: 'open',
       receivedAt: message.receivedAt,
-      createdAt: this.clock(),
+      createdAt: this.nextCreatedAt(),
       resolvedAt: null,
     });
     await audit({
