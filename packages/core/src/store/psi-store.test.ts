@@ -42,6 +42,10 @@ describe(PsiStore, () => {
         journal_mode: string;
       }>;
       expect(journal_mode).toBe('wal');
+      const [{ wal_autocheckpoint }] = (await store.dataSource.query(
+        'PRAGMA wal_autocheckpoint',
+      )) as Array<{ wal_autocheckpoint: number }>;
+      expect(wal_autocheckpoint).toBe(10_000);
       await store.close();
       const again = await PsiStore.open({ sqlitePath: file });
       const migrations = (await again.dataSource.query(

@@ -59,6 +59,10 @@ export class PsiStore {
       await dataSource.query('PRAGMA synchronous = NORMAL');
       await dataSource.query('PRAGMA busy_timeout = 15000');
       await dataSource.query('PRAGMA foreign_keys = ON');
+      // Checkpoint the WAL every ~40 MiB instead of SQLite's ~4 MiB: the same hot pages (index
+      // roots, table tails) are rewritten by every commit, and a checkpoint copies each once.
+      // +15 % correlations/s on better-sqlite3, +3 % on sqlite3 (bench/, same run).
+      await dataSource.query(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     }
     if (compiled.migrate) await migrate(dataSource, compiled);
     return new PsiStore(dataSource, compiled);
@@ -110,6 +114,9 @@ function newDataSource(options: CompiledStoreOptions): DataSource {
     throw error;
   }
 }
+
+/** WAL pages (4 KiB) between automatic checkpoints on SQLite. */
+const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 // pg_advisory_lock key for "PSI migrates": several nodes starting at once migrate one at a time.
 const MIGRATION_LOCK = 0x70_73_69_6d;
