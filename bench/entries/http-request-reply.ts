@@ -30,8 +30,8 @@ import type { BenchContext, BenchEntry } from './entry';
  * FINDINGS (2-core VM shared with other agents' jobs, load average 1–8, node 20, SQLite store):
  * - The transport meets the targets: `HttpTransport.send` reaches 0.91–1.08× raw undici's
  *   requests/s at c=1 with p50 within +0.05 ms (~0.05 ms vs ~0.04 ms).
- * - The full correlation does not: 450–460 correlations/s at c=1 (p50 ~1.85 ms, 0.04× raw) and
- *   1,150–1,220/s at c=16 (0.05×); session 2 measured 135–180/s and 270–650/s before the store's
+ * - The full correlation does not: 450–530 correlations/s at c=1 (p50 ~1.7–1.9 ms, 0.04× raw) and
+ *   1,150–1,310/s at c=16 (0.05×); session 2 measured 135–180/s and 270–650/s before the store's
  *   hot path moved to compiled row statements. Nearly all of it is still the coordinator's store
  *   work: at c=1 one synchronous HTTP step costs 30 SQLite statements in 8 transactions (BEGIN …
  *   COMMIT, one per unit of work: engine start, invocation, outbox + expectations, sent,

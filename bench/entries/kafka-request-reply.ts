@@ -58,7 +58,7 @@ import { PingAdapter, pingProcess, PingRunner } from './ping-process';
  * - Full correlations: 0.51–0.83× raw at c=1 before the store's row statements, 1.18–1.27× in
  *   two runs after them (71–74/s against raw's 59–60/s, p50 within +0 / −1.5 ms: on the mock a
  *   round trip is ~13 ms of fetch waits, which hide the store's few ms; short 2 s rows, so
- *   noisy); at c=16 240–260/s against 1,140–1,175/s raw (0.21–0.22×, from 0.11–0.17×), with 43
+ *   noisy); at c=16 240–285/s against 1,140–1,175/s raw (0.21–0.24×, from 0.11–0.17×), with 43
  *   statements in 8 transactions per correlation where HTTP needs 13 in 0.9: the answer is
  *   parked and released because it beats the wait state.
  * - Concurrent receive (the reply consumer hands a partition batch to `receive` up to

@@ -24,7 +24,7 @@ import { startPgNode, type ChildMessage, type ParentMessage } from './postgres-n
  * and synchronous_commit on; full run of this entry):
  * - Raw pairs: ~2,000–2,400/s one at a time, ~9,300–9,600/s at c=64 over a pool of 10 (the
  *   server's group commit at work).
- * - PSI now: ~160–175/s at c=1 (p50 ~5.3 ms) and ~320–410/s at c=64 in one process, ~285–295/s
+ * - PSI now: ~160–185/s at c=1 (p50 ~5.3 ms) and ~320–410/s at c=64 in one process, ~285–295/s
  *   with three processes (c=64 each): 0.03–0.09× the pair rate, far below the issue's ≥ 0.70×
  *   target. Session 2 measured ~70/s and ~120/s: the hot path's statements are now compiled row
  *   statements, prepared by name on each connection (store/row-statements.ts), instead of

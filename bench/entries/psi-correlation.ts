@@ -29,7 +29,7 @@ import {
  * - Session 2: 95–130/s and 210–290/s (71 and 32 statements): prepared statements kept by the
  *   driver with numbers bound, no savepoints unless a unit fails, audit rows written in a few
  *   multi-row INSERTs per commit, no read-backs after INSERT.
- * - Now, through sqlite3: 240–260/s at c=1 and 600–700/s at c=64 (≈0.04× the raw rows of the
+ * - Now, through sqlite3: 240–260/s at c=1 and 600–720/s at c=64 (≈0.04× the raw rows of the
  *   same run), 61 and 27 statements, CPU per correlation ~3.4 ms and ~1.3 ms (from ~5.8 and ~2.5):
  *   1. The hot path runs compiled row statements (packages/core/src/store/row-statements.ts)
  *      instead of TypeORM's query builder, which spent about as much main-thread time building,
@@ -43,8 +43,8 @@ import {
  *   run one after another on SQLite's single connection, and every statement is a round trip to
  *   sqlite3's worker thread (~50 µs each here, ~33 µs for the raw pair's simple statements): 27
  *   statements in series ≈ 1.4 ms per correlation whatever the CPU does. 5,000/s leaves 200 µs.
- * - Through better-sqlite3 (`sqliteDriver: 'better-sqlite3'`, the rows named so): ~1,150–1,300/s
- *   at c=1 and ~3,000–3,300/s at c=64, 26 statements and 0.16 commits per correlation, ~0.3 ms
+ * - Through better-sqlite3 (`sqliteDriver: 'better-sqlite3'`, the rows named so): ~1,150–1,430/s
+ *   at c=1 and ~3,000–3,750/s at c=64, 26 statements and 0.16 commits per correlation, ~0.3 ms
  *   CPU each. Checkpointing the WAL every 10,000 pages instead of 1,000 gave +15 % here (the
  *   hot pages are copied once per checkpoint, not once per 1,000 pages); waiting two or three
  *   turns before a batch instead of one gave nothing measurable.
