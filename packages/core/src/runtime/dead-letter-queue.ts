@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { DeadLetterNotFoundError } from '../errors';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
@@ -8,6 +7,7 @@ import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
 import type { ReceivedMessage } from './received-message';
 import { findRow } from '../store/row-statements';
+import { timeOrderedId } from './time-ordered-id';
 
 /** A dead letter as the API returns it. */
 export interface DeadLetter {
@@ -65,7 +65,7 @@ export class DeadLetterQueue {
       invocationId?: string | null;
     } = {},
   ): Promise<ReceiveOutcome> {
-    const id = randomUUID();
+    const id = timeOrderedId();
     // The audit row names the invocation, so an instance's trail shows which call lost an answer.
     const invocationId =
       context.invocationId ??

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { AdapterModel } from '../adapter/adapter-model';
 import type { AdapterRunner } from '../adapter/adapter-runner';
@@ -37,6 +36,7 @@ import {
   insertRowIfAbsent,
   updateRows,
 } from '../store/row-statements';
+import { timeOrderedId } from './time-ordered-id';
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -94,13 +94,13 @@ export class Invoker {
       createdHere = undefined;
       const now = options.clock();
       const created: InvocationEntity = {
-        id: randomUUID(),
+        id: timeOrderedId(),
         instanceId: event.instanceId,
         activationId: event.activationId,
         step: event.step,
         adapter: model.name,
         service: model.service,
-        correlationKey: randomUUID(),
+        correlationKey: timeOrderedId(),
         status: 'running',
         lastError: null,
         createdAt: now,
@@ -376,7 +376,7 @@ export class Invoker {
           )
         : undefined;
       return {
-        id: randomUUID(),
+        id: timeOrderedId(),
         invocationId: invocation.id,
         instanceId: invocation.instanceId,
         adapter: model.name,
