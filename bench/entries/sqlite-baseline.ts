@@ -27,72 +27,78 @@ const BATCH_SIZE = 256;
 export const sqliteBaseline: BenchEntry = {
   name: 'sqlite-baseline',
   description: 'raw sqlite3 insert+delete pairs (WAL): one transaction per pair, and batched',
-  run: async (context) => [
-    await measurePairs(context, 'c1', context.quick ? 2_000 : 20_000, 1),
-    await measurePairs(context, 'batched', context.quick ? 20_000 : 200_000, BATCH_SIZE),
-    ...measureBetterSqlite3Pairs(context),
-  ],
+  run: async (context) => {
+    const c1 = context.quick ? 2_000 : 20_000;
+    const batched = context.quick ? 20_000 : 200_000;
+    const rows = [
+      await measureSqlite3Pairs(context, 'c1', c1, 1),
+      await measureSqlite3Pairs(context, 'batched', batched, BATCH_SIZE),
+    ];
+    if (!loadBetterSqlite3()) {
+      return [
+        ...rows,
+        skippedRow(RAW_BETTER_PAIR_C1, 'better-sqlite3 is not installed (optional)'),
+      ];
+    }
+    return [
+      ...rows,
+      await measureBetterSqlite3Pairs(context, 'c1', c1, 1),
+      await measureBetterSqlite3Pairs(context, 'batched', batched, BATCH_SIZE),
+    ];
+  },
 };
 
-function measureBetterSqlite3Pairs(context: BenchContext): BenchResult[] {
-  const BetterSqlite3 = loadBetterSqlite3();
-  if (!BetterSqlite3) {
-    return [skippedRow(RAW_BETTER_PAIR_C1, 'better-sqlite3 is not installed (optional)')];
+const CREATE_PAIR_TABLE =
+  'CREATE TABLE pair (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL)';
+const INSERT_PAIR = 'INSERT INTO pair (id, payload, created_at) VALUES (?, ?, ?)';
+const DELETE_PAIR = 'DELETE FROM pair WHERE id = ?';
+const PAYLOAD = JSON.stringify({ event: 'pong', answer: 'x'.repeat(64) });
+
+/** One transaction of `count` pairs from pair number `first`. */
+type PairTransaction = (first: number, count: number) => Promise<void> | void;
+
+/** Runs `pairs` pairs, `perTransaction` to a transaction, after a warm-up; one row. */
+async function timePairs(
+  driver: 'sqlite3' | 'better-sqlite3',
+  pairs: number,
+  perTransaction: number,
+  transaction: PairTransaction,
+): Promise<BenchResult> {
+  await transaction(0, Math.min(pairs / 10, 1_000)); // warm-up
+  const latencies: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  for (let first = 0; first < pairs; first += perTransaction) {
+    const t0 = performance.now();
+    await transaction(first, Math.min(perTransaction, pairs - first));
+    latencies.push(performance.now() - t0);
   }
-  const rows: BenchResult[] = [];
-  for (const [label, pairs, perTransaction] of [
-    ['c1', context.quick ? 2_000 : 20_000, 1],
-    ['batched', context.quick ? 20_000 : 200_000, BATCH_SIZE],
-  ] as const) {
-    const db = new BetterSqlite3(path.join(context.tmpDir, `raw-better-${label}.sqlite`));
-    try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec(
-        'CREATE TABLE pair (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL)',
-      );
-      const begin = db.prepare('BEGIN IMMEDIATE');
-      const commit = db.prepare('COMMIT');
-      const insert = db.prepare('INSERT INTO pair (id, payload, created_at) VALUES (?, ?, ?)');
-      const remove = db.prepare('DELETE FROM pair WHERE id = ?');
-      const payload = JSON.stringify({ event: 'pong', answer: 'x'.repeat(64) });
-      const latencies: number[] = [];
-      const cpuBefore = process.cpuUsage();
-      const started = performance.now();
-      for (let first = 0; first < pairs; first += perTransaction) {
-        const t0 = performance.now();
-        begin.run();
-        for (let i = first; i < Math.min(first + perTransaction, pairs); i++) {
-          insert.run(`pair-${i}`, payload, Date.now());
-          remove.run(`pair-${i}`);
-        }
-        commit.run();
-        latencies.push(performance.now() - t0);
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = process.cpuUsage(cpuBefore);
-      const single = perTransaction === 1;
-      rows.push({
-        name: single ? RAW_BETTER_PAIR_C1 : RAW_BETTER_PAIR_BATCHED,
-        operations: pairs,
-        unit: 'pair',
-        seconds,
-        p50Ms: single ? percentile(latencies, 50) : undefined,
-        p99Ms: single ? percentile(latencies, 99) : undefined,
-        cpuMicros: cpu.user + cpu.system,
-        baseline: single ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
-        note: single
-          ? 'better-sqlite3, synchronous: BEGIN, INSERT, DELETE, COMMIT'
-          : `better-sqlite3, ${perTransaction} pairs/transaction`,
-      });
-    } finally {
-      db.close();
-    }
-  }
-  return rows;
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const single = perTransaction === 1;
+  const better = driver === 'better-sqlite3';
+  const names = better
+    ? [RAW_BETTER_PAIR_C1, RAW_BETTER_PAIR_BATCHED]
+    : [RAW_PAIR_C1, RAW_PAIR_BATCHED];
+  return {
+    name: single ? names[0] : names[1],
+    operations: pairs,
+    unit: 'pair',
+    seconds,
+    p50Ms: single ? percentile(latencies, 50) : undefined,
+    p99Ms: single ? percentile(latencies, 99) : undefined,
+    cpuMicros: cpu.user + cpu.system,
+    // sqlite3's batched row against its c=1 row; better-sqlite3's rows against sqlite3's.
+    baseline: better ? (single ? RAW_PAIR_C1 : RAW_PAIR_BATCHED) : single ? undefined : RAW_PAIR_C1,
+    note:
+      (better ? 'better-sqlite3, synchronous; ' : '') +
+      (single
+        ? '4 driver calls/pair (BEGIN, INSERT, DELETE, COMMIT)'
+        : `${perTransaction} pairs/transaction; p50 per transaction ${percentile(latencies, 50)?.toFixed(1)} ms`),
+  };
 }
 
-async function measurePairs(
+async function measureSqlite3Pairs(
   context: BenchContext,
   label: 'c1' | 'batched',
   pairs: number,
@@ -107,52 +113,55 @@ async function measurePairs(
     ]) {
       await all(db, pragma);
     }
-    await exec(
-      db,
-      'CREATE TABLE pair (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL)',
-    );
-    const insert = db.prepare('INSERT INTO pair (id, payload, created_at) VALUES (?, ?, ?)');
-    const remove = db.prepare('DELETE FROM pair WHERE id = ?');
-    const payload = JSON.stringify({ event: 'pong', answer: 'x'.repeat(64) });
-    const transaction = async (first: number, count: number): Promise<void> => {
-      await exec(db, 'BEGIN IMMEDIATE');
-      for (let i = first; i < first + count; i++) {
-        const id = `pair-${i}`;
-        await statement(insert, [id, payload, Date.now()]);
-        await statement(remove, [id]);
-      }
-      await exec(db, 'COMMIT');
-    };
-
-    await transaction(0, Math.min(pairs / 10, 1_000)); // warm-up
-    const latencies: number[] = [];
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    for (let first = 0; first < pairs; first += perTransaction) {
-      const t0 = performance.now();
-      await transaction(first, Math.min(perTransaction, pairs - first));
-      latencies.push(performance.now() - t0);
+    await exec(db, CREATE_PAIR_TABLE);
+    const insert = db.prepare(INSERT_PAIR);
+    const remove = db.prepare(DELETE_PAIR);
+    try {
+      return await timePairs('sqlite3', pairs, perTransaction, async (first, count) => {
+        await exec(db, 'BEGIN IMMEDIATE');
+        for (let i = first; i < first + count; i++) {
+          await statement(insert, [`pair-${i}`, PAYLOAD, Date.now()]);
+          await statement(remove, [`pair-${i}`]);
+        }
+        await exec(db, 'COMMIT');
+      });
+    } finally {
+      await finalize(insert);
+      await finalize(remove);
     }
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
-    await finalize(insert);
-    await finalize(remove);
-    const single = perTransaction === 1;
-    return {
-      name: single ? RAW_PAIR_C1 : RAW_PAIR_BATCHED,
-      operations: pairs,
-      unit: 'pair',
-      seconds,
-      p50Ms: single ? percentile(latencies, 50) : undefined,
-      p99Ms: single ? percentile(latencies, 99) : undefined,
-      cpuMicros: cpu.user + cpu.system,
-      baseline: single ? undefined : RAW_PAIR_C1,
-      note: single
-        ? '4 driver calls/pair (BEGIN, INSERT, DELETE, COMMIT)'
-        : `${perTransaction} pairs/transaction; p50 per transaction ${percentile(latencies, 50)?.toFixed(1)} ms`,
-    };
   } finally {
     await close(db);
+  }
+}
+
+/** The same through better-sqlite3: synchronous, no worker thread. */
+async function measureBetterSqlite3Pairs(
+  context: BenchContext,
+  label: 'c1' | 'batched',
+  pairs: number,
+  perTransaction: number,
+): Promise<BenchResult> {
+  const BetterSqlite3 = loadBetterSqlite3();
+  if (!BetterSqlite3) throw new Error('better-sqlite3 is not installed');
+  const db = new BetterSqlite3(path.join(context.tmpDir, `raw-better-${label}.sqlite`));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(CREATE_PAIR_TABLE);
+    const begin = db.prepare('BEGIN IMMEDIATE');
+    const commit = db.prepare('COMMIT');
+    const insert = db.prepare(INSERT_PAIR);
+    const remove = db.prepare(DELETE_PAIR);
+    return await timePairs('better-sqlite3', pairs, perTransaction, (first, count) => {
+      begin.run();
+      for (let i = first; i < first + count; i++) {
+        insert.run(`pair-${i}`, PAYLOAD, Date.now());
+        remove.run(`pair-${i}`);
+      }
+      commit.run();
+    });
+  } finally {
+    db.close();
   }
 }
 
