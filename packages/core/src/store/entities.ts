@@ -11,6 +11,7 @@ import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
 import { NodeLeases1733000000000 } from './migrations/1733000000000-node-leases';
 import { ExpectationByInvocation1734000000000 } from './migrations/1734000000000-expectation-by-invocation';
+import { PartialIndexes1735000000000 } from './migrations/1735000000000-partial-indexes';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -28,4 +29,5 @@ export const psiMigrations: PluginClass[] = [
   InitialSchema1732000000000,
   NodeLeases1733000000000,
   ExpectationByInvocation1734000000000,
+  PartialIndexes1735000000000,
 ];

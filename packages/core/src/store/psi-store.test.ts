@@ -189,3 +189,73 @@ describe('migrations', () => {
     }
   });
 });
+
+describe('partial indexes', () => {
+  // The queries that look up business keys and deadlines must still find their rows through the
+  // (now partial) indexes: a plan that scans the table would be slow exactly when it matters.
+  const plans: Array<{ index: string; sql: string; values: unknown[] }> = [
+    {
+      index: 'psi_expectation_business',
+      sql: 'SELECT "id" FROM "psi_expectation" WHERE "businessKey" IN (?, ?) AND "event" = ?',
+      values: ['k1', 'k2', 'shipped'],
+    },
+    {
+      index: 'psi_expectation_deadline',
+      sql:
+        'SELECT MIN("deadline") FROM "psi_expectation" ' +
+        'WHERE "status" = ? AND "deadline" IS NOT NULL AND "deadline" <= ?',
+      values: ['open', Date.now()],
+    },
+    {
+      index: 'psi_parked_business',
+      sql:
+        'UPDATE "psi_parked_message" SET "expectationId" = ? ' +
+        'WHERE "expectationId" IS NULL AND "event" = ? AND "businessKey" = ?',
+      values: ['e1', 'shipped', 'k1'],
+    },
+  ];
+
+  it('hold only rows with a business key or a deadline, and still serve their queries on SQLite', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-partial-'));
+    const store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
+    try {
+      const definitions = (await store.dataSource.query(
+        `SELECT "name", "sql" FROM sqlite_master WHERE "type" = 'index' AND "name" IN (?, ?, ?)`,
+        plans.map((p) => p.index),
+      )) as Array<{ name: string; sql: string }>;
+      expect(definitions).toHaveLength(3);
+      for (const { sql } of definitions) expect(sql).toMatch(/WHERE "\w+" IS NOT NULL$/);
+      for (const { index, sql, values } of plans) {
+        const plan = (await store.dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, values)) as Array<{
+          detail: string;
+        }>;
+        expect(plan.map((step) => step.detail).join('\n')).toContain(`INDEX ${index}`);
+      }
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('are partial on PostgreSQL too', async () => {
+    const schema = `psi_partial_${process.pid}`;
+    const admin = await PsiStore.open({ url: POSTGRES_URL, migrate: false });
+    await admin.dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    try {
+      const store = await PsiStore.open({ url: POSTGRES_URL, schema });
+      try {
+        const rows = (await store.dataSource.query(
+          'SELECT "indexname", "indexdef" FROM pg_indexes WHERE "schemaname" = $1 AND "indexname" = ANY($2)',
+          [schema, plans.map((p) => p.index)],
+        )) as Array<{ indexname: string; indexdef: string }>;
+        expect(rows).toHaveLength(3);
+        for (const { indexdef } of rows) expect(indexdef).toMatch(/WHERE \("?\w+"? IS NOT NULL\)$/);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await admin.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.close();
+    }
+  });
+});

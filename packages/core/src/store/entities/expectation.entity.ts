@@ -7,9 +7,9 @@ export type ExpectationStatus =
 /** Instance I, at wait state W, expects event E, matched by correlation or business key, until D. */
 @Entity('psi_expectation')
 @Index('psi_expectation_correlation', ['correlationKey', 'event'])
-@Index('psi_expectation_business', ['businessKey', 'event'])
+@Index('psi_expectation_business', ['businessKey', 'event'], { where: '"businessKey" IS NOT NULL' })
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
-@Index('psi_expectation_deadline', ['status', 'deadline'])
+@Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;

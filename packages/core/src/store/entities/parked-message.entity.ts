@@ -4,7 +4,7 @@ import { epochMs } from '../columns';
 /** An answer that arrived before its instance was ready, or before any expectation existed. */
 @Entity('psi_parked_message')
 @Index('psi_parked_correlation', ['correlationKey', 'event'])
-@Index('psi_parked_business', ['businessKey', 'event'])
+@Index('psi_parked_business', ['businessKey', 'event'], { where: '"businessKey" IS NOT NULL' })
 @Index('psi_parked_instance', ['instanceId'])
 @Index('psi_parked_expiry', ['expiresAt'])
 export class ParkedMessageEntity {
