@@ -35,6 +35,9 @@ export interface InvocationInfo {
   correlationKey: string;
   status: InvocationEntity['status'];
   lastError?: unknown;
+  /** Epoch ms (the coordinator's clock). */
+  createdAt: number;
+  updatedAt: number;
 }
 
 /**
@@ -212,7 +215,8 @@ export class Coordinator implements InboundSink {
     filter: { instanceId?: string; status?: InvocationEntity['status'] } = {},
   ): Promise<InvocationInfo[]> {
     const rows = await this.store.transaction((tx) =>
-      tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC' } }),
+      // Ids increase with creation in a process: they order invocations created in one ms.
+      tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } }),
     );
     return rows.map(toInfo);
   }
@@ -382,5 +386,7 @@ function toInfo(row: InvocationEntity): InvocationInfo {
     correlationKey: row.correlationKey,
     status: row.status,
     lastError: row.lastError ? (JSON.parse(row.lastError) as unknown) : undefined,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
   };
 }

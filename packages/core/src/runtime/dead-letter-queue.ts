@@ -36,22 +36,10 @@ export interface DeadLetterFilter {
 
 /** Durable dead letters: written in the caller's transaction, listed and resolved by operators. */
 export class DeadLetterQueue {
-  private lastCreatedAt = 0;
-
   constructor(
     private readonly store: PsiStore,
     private readonly clock: () => number,
   ) {}
-
-  /**
-   * When a dead letter is recorded: the clock, but at least 1 ms after the previous one this
-   * queue recorded, so that listing by `createdAt` is recording order even for letters written
-   * within one millisecond (a fast store writes several).
-   */
-  private nextCreatedAt(): number {
-    this.lastCreatedAt = Math.max(this.clock(), this.lastCreatedAt + 1);
-    return this.lastCreatedAt;
-  }
 
   async add(
     tx: EntityManager,
@@ -91,7 +79,7 @@ export class DeadLetterQueue {
       expectationId: context.expectationId ?? null,
       status: 'open',
       receivedAt: message.receivedAt,
-      createdAt: this.nextCreatedAt(),
+      createdAt: this.clock(),
       resolvedAt: null,
     });
     await audit({
@@ -111,7 +99,8 @@ export class DeadLetterQueue {
           status: filter.status ?? 'open',
           instanceId: filter.instanceId,
         },
-        order: { createdAt: 'ASC' },
+        // Ids increase with creation in a process: they order letters written in one ms.
+        order: { createdAt: 'ASC', id: 'ASC' },
       }),
     );
     return rows.map(toDeadLetter);
