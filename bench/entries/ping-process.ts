@@ -1,6 +1,7 @@
-import type { InProcessService } from '@psi/adapters';
-import { OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
+import type { InProcessCallContext, InProcessService } from '@psi/adapters';
+import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess, type ReferenceEngine } from '@psi/engines';
+import { IsString } from 'class-validator';
 
 /**
  * The process every full-correlation benchmark runs: one service step whose answer comes later,
@@ -52,12 +53,84 @@ export function echoService(log: (message: string) => void): InProcessService {
   };
 }
 
+/**
+ * The same process for a service that answers once the instance waits for the answer, as a
+ * remote service usually does (its answer takes longer than the step): the answer is delivered
+ * at once instead of parked and released. The instance passes its id, so the service knows
+ * whose wait state to watch.
+ */
+export const pingWhenWaitingProcess = defineProcess({
+  id: 'bench-ping-when-waiting',
+  start: 'call-when-waiting',
+  steps: {
+    'call-when-waiting': { kind: 'service', next: 'await-answer-when-waiting' },
+    'await-answer-when-waiting': { kind: 'wait', transitions: { answered: 'done' } },
+    done: { kind: 'end' },
+  },
+});
+
+/** `echo.pingWhenWaiting` is accepted at once; its `pong` comes when the caller waits for it. */
+export abstract class EchoWhenWaitingService {
+  abstract pingWhenWaiting(request: { instance: string }): Promise<void>;
+}
+
+@ServiceAdapter({ step: 'call-when-waiting', service: 'echo' })
+export class PingWhenWaitingAdapter {
+  @Input() @IsString() instance!: string;
+  @Output() answer?: string;
+  @UseService() echo!: EchoWhenWaitingService;
+
+  async callService(): Promise<void> {
+    await this.echo.pingWhenWaiting({ instance: this.instance });
+  }
+
+  @OnResponse('pong', { waitState: 'await-answer-when-waiting' })
+  pong(payload: { answer: string }): string {
+    this.answer = payload.answer;
+    return 'answered';
+  }
+}
+
+/**
+ * The in-process echo for {@link PingWhenWaitingAdapter}: answers `pong` when the engine reports
+ * the calling instance at its wait state. `stop()` ends the subscription.
+ */
+export function echoWhenWaitingService(
+  engine: ReferenceEngine,
+  log: (message: string) => void,
+): { service: InProcessService; stop(): void } {
+  const calls = new Map<string, InProcessCallContext>();
+  const stop = engine.subscribe((event) => {
+    if (event.type !== 'wait-state-entered') return;
+    const call = calls.get(event.instanceId);
+    if (!call) return;
+    calls.delete(event.instanceId);
+    call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
+      log(`respond failed: ${String(error)}`);
+    });
+  });
+  return {
+    service: {
+      pingWhenWaiting: (payload, call) => {
+        // The call comes from the service step, before the engine moves to the wait state.
+        calls.set((payload as { instance: string }).instance, call);
+        return undefined;
+      },
+    },
+    stop,
+  };
+}
+
 /** Starts ping instances and resolves each with its outcome once the engine reports its end. */
 export class PingRunner {
   private readonly ended = new Map<string, (outcome: string) => void>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly engine: ReferenceEngine) {
+  constructor(
+    private readonly engine: ReferenceEngine,
+    /** The process to start: {@link pingProcess} or {@link pingWhenWaitingProcess}. */
+    private readonly processId: string = pingProcess.id,
+  ) {
     this.unsubscribe = engine.subscribe((event) => {
       if (event.type === 'instance-ended') this.ended.get(event.instanceId)?.(event.outcome);
     });
@@ -67,7 +140,9 @@ export class PingRunner {
   async correlate(instanceId: string): Promise<string> {
     const done = new Promise<string>((resolve) => this.ended.set(instanceId, resolve));
     try {
-      await this.engine.start(pingProcess.id, {}, { instanceId });
+      const variables =
+        this.processId === pingWhenWaitingProcess.id ? { instance: instanceId } : {};
+      await this.engine.start(this.processId, variables, { instanceId });
       return await done;
     } finally {
       this.ended.delete(instanceId);
