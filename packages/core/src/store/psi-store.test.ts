@@ -172,21 +172,10 @@ describe('migrations', () => {
   });
 
   it('leave nothing for the schema builder to change on PostgreSQL', async () => {
-    const schema = `psi_schema_${process.pid}`;
-    const admin = await PsiStore.open({ url: POSTGRES_URL, migrate: false });
-    await admin.dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    try {
-      const store = await PsiStore.open({ url: POSTGRES_URL, schema });
-      try {
-        const diff = await store.dataSource.driver.createSchemaBuilder().log();
-        expect(diff.upQueries.map((q) => q.query)).toEqual([]);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await admin.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.close();
-    }
+    await withPostgresSchema(`psi_schema_${process.pid}`, async (store) => {
+      const diff = await store.dataSource.driver.createSchemaBuilder().log();
+      expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+    });
   });
 });
 
@@ -239,23 +228,33 @@ describe('partial indexes', () => {
 
   it('are partial on PostgreSQL too', async () => {
     const schema = `psi_partial_${process.pid}`;
-    const admin = await PsiStore.open({ url: POSTGRES_URL, migrate: false });
-    await admin.dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    try {
-      const store = await PsiStore.open({ url: POSTGRES_URL, schema });
-      try {
-        const rows = (await store.dataSource.query(
-          'SELECT "indexname", "indexdef" FROM pg_indexes WHERE "schemaname" = $1 AND "indexname" = ANY($2)',
-          [schema, plans.map((p) => p.index)],
-        )) as Array<{ indexname: string; indexdef: string }>;
-        expect(rows).toHaveLength(3);
-        for (const { indexdef } of rows) expect(indexdef).toMatch(/WHERE \("?\w+"? IS NOT NULL\)$/);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await admin.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.close();
-    }
+    await withPostgresSchema(schema, async (store) => {
+      const rows = (await store.dataSource.query(
+        'SELECT "indexname", "indexdef" FROM pg_indexes WHERE "schemaname" = $1 AND "indexname" = ANY($2)',
+        [schema, plans.map((p) => p.index)],
+      )) as Array<{ indexname: string; indexdef: string }>;
+      expect(rows).toHaveLength(3);
+      for (const { indexdef } of rows) expect(indexdef).toMatch(/WHERE \("?\w+"? IS NOT NULL\)$/);
+    });
   });
 });
+
+/** Runs `test` on a store migrated into a fresh PostgreSQL schema, dropped afterwards. */
+async function withPostgresSchema(
+  schema: string,
+  test: (store: PsiStore) => Promise<void>,
+): Promise<void> {
+  const admin = await PsiStore.open({ url: POSTGRES_URL, migrate: false });
+  await admin.dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  try {
+    const store = await PsiStore.open({ url: POSTGRES_URL, schema });
+    try {
+      await test(store);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await admin.dataSource.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.close();
+  }
+}
