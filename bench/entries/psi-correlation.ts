@@ -100,30 +100,24 @@ export const psiCorrelation: BenchEntry = {
         rows.push(skippedRow('psi/correlation better-sqlite3', 'better-sqlite3 is not installed'));
         continue;
       }
-      rows.push(
-        await measureCorrelations(context, {
-          sqliteDriver,
+      const concurrent = {
+        concurrency: 64,
+        correlations: quick ? 2_000 : 20_000,
+        maxSeconds: quick ? 10 : 45,
+        warmup: 256,
+      };
+      const runs: Array<Omit<CorrelationRun, 'sqliteDriver'>> = [
+        {
           concurrency: 1,
           correlations: quick ? 200 : 2_000,
           maxSeconds: quick ? 5 : 20,
           warmup: 50,
-        }),
-        await measureCorrelations(context, {
-          sqliteDriver,
-          concurrency: 64,
-          correlations: quick ? 2_000 : 20_000,
-          maxSeconds: quick ? 10 : 45,
-          warmup: 256,
-        }),
-        await measureCorrelations(context, {
-          sqliteDriver,
-          answer: 'when-waiting',
-          concurrency: 64,
-          correlations: quick ? 2_000 : 20_000,
-          maxSeconds: quick ? 10 : 45,
-          warmup: 256,
-        }),
-      );
+        },
+        concurrent,
+        { ...concurrent, answer: 'when-waiting' },
+      ];
+      for (const run of runs)
+        rows.push(await measureCorrelations(context, { sqliteDriver, ...run }));
     }
     return rows;
   },
