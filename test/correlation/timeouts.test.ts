@@ -8,6 +8,7 @@ import {
   RecordingService,
   TestClock,
   useTempDir,
+  waitUntil,
   type Harness,
 } from './fixtures';
 
@@ -74,6 +75,24 @@ class SlowFaxAdapter {
   }
 }
 
+/** Sends again after each timeout: one step, one wait state, visited once per attempt. */
+@ServiceAdapter({ step: 'retry-fax', service: 'fax' })
+class RetryFaxAdapter {
+  @Input() @IsString() to!: string;
+  @UseService(Fax) fax!: Fax;
+  async callService(): Promise<void> {
+    await this.fax.send({ to: this.to });
+  }
+  @OnResponse('retry-sent', {
+    waitState: 'await-retry',
+    timeoutMs: 60_000,
+    timeoutTransition: 'timeout',
+  })
+  sent(): string {
+    return 'sent';
+  }
+}
+
 const faxProcess = defineProcess({
   id: 'fax',
   start: 'fax',
@@ -106,6 +125,16 @@ const slowProcess = defineProcess({
   },
 });
 
+const retryProcess = defineProcess({
+  id: 'retry',
+  start: 'retry-fax',
+  steps: {
+    'retry-fax': { kind: 'service', next: 'await-retry' },
+    'await-retry': { kind: 'wait', transitions: { sent: 'done', timeout: 'retry-fax' } },
+    done: { kind: 'end' },
+  },
+});
+
 describeEachStore('timeouts', () => {
   const temp = useTempDir();
   let h: Harness;
@@ -116,8 +145,8 @@ describeEachStore('timeouts', () => {
     fax = new RecordingService({ send: undefined });
     h = await openHarness({
       file,
-      definitions: [faxProcess, strictProcess, slowProcess],
-      adapters: [FaxAdapter, StrictFaxAdapter, SlowFaxAdapter],
+      definitions: [faxProcess, strictProcess, slowProcess, retryProcess],
+      adapters: [FaxAdapter, StrictFaxAdapter, SlowFaxAdapter, RetryFaxAdapter],
       services: { fax: fax.service },
       registry: { fax: { transport: 'in-process', address: 'fax' } },
       clock: clock?.now,
@@ -241,5 +270,52 @@ describeEachStore('timeouts', () => {
     expect(second.coordinator.stats().timedOut).toBe(1);
     // The restarted coordinator did not send the fax again.
     expect(fax.calls).toHaveLength(0);
+  });
+
+  it('a timeout signalled just before a crash does not fire again when its step comes round again', async () => {
+    const clock = new TestClock();
+    const file = temp.file();
+    const first = await open(file, clock);
+    const id = await first.engine.start('retry', { to: 'x' });
+    await first.atStep(id, 'await-retry');
+    await first.close();
+    harnesses.splice(harnesses.indexOf(first), 1);
+
+    // The first visit's deadline passes while nothing runs: the next coordinator times it out,
+    // and the instance goes round to its second visit of the step.
+    clock.advance(120_000);
+    const second = await open(file, clock, true);
+    const secondVisit = ['retry-fax', 'await-retry', 'retry-fax', 'await-retry'];
+    await waitUntil(async () => {
+      const snapshot = await second.engine.getInstance(id);
+      return snapshot.history.length === secondVisit.length ? snapshot : undefined;
+    }, 'the second visit');
+    await second.coordinator.idle();
+    // What a crash between the timeout's signal and its bookkeeping leaves: the engine took the
+    // signal, the store still says the timeout waits to be signalled.
+    // (1 = 1): true on both databases, whatever the driver binds.
+    await second.query('UPDATE psi_expectation SET "timeoutPending" = (1 = 1) WHERE status = ?', [
+      'timed-out',
+    ]);
+    await second.close();
+    harnesses.splice(harnesses.indexOf(second), 1);
+
+    // The restarted engine reports the instance at the wait state again (its second visit).
+    const third = await open(file, clock, true);
+    await third.coordinator.idle();
+    const snapshot = await third.engine.getInstance(id);
+    expect(snapshot.history).toEqual(secondVisit);
+    expect(snapshot.waitStates).toEqual(['await-retry']);
+    const expectations = await third.query<{ status: string; timeoutPending: unknown }>(
+      'SELECT status, "timeoutPending" FROM psi_expectation ORDER BY "createdAt", id',
+    );
+    expect(expectations.map((e) => [e.status, Boolean(e.timeoutPending)])).toEqual([
+      ['timed-out', false],
+      ['open', false],
+    ]);
+    expect(await third.coordinator.invocations({ instanceId: id })).toHaveLength(2);
+    const timeouts = (await third.coordinator.auditTrail(id)).filter((e) => e.kind === 'timed-out');
+    expect(timeouts.map((e) => e.detail?.signalled)).toEqual([undefined, 'timeout', false]);
+    expect(third.problems).toEqual([]);
   });
 });

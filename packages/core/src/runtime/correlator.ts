@@ -16,6 +16,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { overruleInterruption } from './claim-recovery';
 import { NodeLeases } from './node-leases';
+import { timeoutsOfEarlierVisits } from './stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
 import type { CoordinatorStats } from './coordinator-stats';
 import {
@@ -184,6 +185,31 @@ export class Correlator {
     return true;
   }
 
+  /** Records a pending timeout whose signal the engine took before a crash, without signalling. */
+  private async settleStaleTimeout(expectation: ExpectationEntity): Promise<void> {
+    await this.deps.audit.transaction(async (tx, audit) => {
+      const settled = await updateRows(
+        tx,
+        ExpectationEntity,
+        { id: expectation.id, timeoutPending: true },
+        { timeoutPending: false },
+      );
+      if (settled === 0) return; // another node settled it meanwhile
+      await audit({
+        kind: 'timed-out',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        detail: {
+          event: expectation.event,
+          waitState: expectation.waitState,
+          signalled: false,
+          reason:
+            'the instance entered the step again since: the signal was taken before a restart',
+        },
+      });
+    });
+  }
+
   /** Closes what an ended instance still expected; its parked answers become `late` dead letters. */
   async instanceEnded(instanceId: string): Promise<void> {
     await this.deps.instanceMutex.run(instanceId, () =>
@@ -229,6 +255,8 @@ export class Correlator {
         status: 'timed-out',
         timeoutPending: true,
       });
+      const staleTimeouts =
+        pendingTimeouts.length > 0 ? await timeoutsOfEarlierVisits(tx, pendingTimeouts) : null;
       const parked = await findRows(
         tx,
         ParkedMessageEntity,
@@ -237,9 +265,17 @@ export class Correlator {
       );
       const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
       const expectations = ids.length > 0 ? await findRows(tx, ExpectationEntity, { id: ids }) : [];
-      return { pendingTimeouts, parked, expectations: new Map(expectations.map((e) => [e.id, e])) };
+      return {
+        pendingTimeouts,
+        staleTimeouts,
+        parked,
+        expectations: new Map(expectations.map((e) => [e.id, e])),
+      };
     });
-    for (const expectation of waiting.pendingTimeouts) await this.signalTimeout(expectation);
+    for (const expectation of waiting.pendingTimeouts) {
+      if (waiting.staleTimeouts?.has(expectation.id)) await this.settleStaleTimeout(expectation);
+      else await this.signalTimeout(expectation);
+    }
 
     let readAgain = waiting.pendingTimeouts.length > 0;
     for (const row of waiting.parked) {
