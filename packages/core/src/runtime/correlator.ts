@@ -171,16 +171,11 @@ export class Correlator {
     await this.deps.audit.transaction(async (tx, audit) => {
       await updateRows(tx, ExpectationEntity, { id: expectation.id }, { timeoutPending: false });
       await this.completeInvocationIfDone(tx, expectation.invocationId);
-      await audit({
-        kind: 'timed-out',
-        instanceId: expectation.instanceId,
-        invocationId: expectation.invocationId,
-        detail: {
-          event: expectation.event,
-          waitState: expectation.waitState,
+      await audit(
+        timedOutEntry(expectation, {
           signalled: expectation.timeoutTransition ?? PsiErrorCode.Timeout,
-        },
-      });
+        }),
+      );
     });
     return true;
   }
@@ -195,18 +190,13 @@ export class Correlator {
         { timeoutPending: false },
       );
       if (settled === 0) return; // another node settled it meanwhile
-      await audit({
-        kind: 'timed-out',
-        instanceId: expectation.instanceId,
-        invocationId: expectation.invocationId,
-        detail: {
-          event: expectation.event,
-          waitState: expectation.waitState,
+      await audit(
+        timedOutEntry(expectation, {
           signalled: false,
           reason:
             'the instance entered the step again since: the signal was taken before a restart',
-        },
-      });
+        }),
+      );
     });
   }
 
@@ -696,6 +686,19 @@ export async function claimExpectation(
   changes: Partial<ExpectationEntity>,
 ): Promise<boolean> {
   return (await updateRows(tx, ExpectationEntity, { id, status: fromStatus }, changes)) > 0;
+}
+
+/** The audit entry of a timeout: claimed by the scheduler, signalled, or settled unsignalled. */
+export function timedOutEntry(
+  expectation: ExpectationEntity,
+  detail: Record<string, unknown>,
+): Parameters<Audit>[0] {
+  return {
+    kind: 'timed-out',
+    instanceId: expectation.instanceId,
+    invocationId: expectation.invocationId,
+    detail: { event: expectation.event, waitState: expectation.waitState, ...detail },
+  };
 }
 
 function closedReason(expectation: ExpectationEntity): 'late' | 'superseded' {

@@ -5,7 +5,7 @@ import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import { claimExpectation, type Correlator } from './correlator';
+import { claimExpectation, timedOutEntry, type Correlator } from './correlator';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { messageFromParked } from './received-message';
@@ -142,17 +142,7 @@ export class DeadlineScheduler {
       // The invocation is done once the claim commits, whether or not the signal follows (a node
       // that dies between signal and bookkeeping must not leave it `waiting`).
       await this.deps.correlator.completeInvocationIfDone(tx, expectation.invocationId);
-      await audit({
-        kind: 'timed-out',
-        instanceId: expectation.instanceId,
-        invocationId: expectation.invocationId,
-        detail: {
-          event: expectation.event,
-          waitState: expectation.waitState,
-          deadline: expectation.deadline,
-          claimed: true,
-        },
-      });
+      await audit(timedOutEntry(expectation, { deadline: expectation.deadline, claimed: true }));
       return true;
     });
     if (!won) return;
