@@ -18,6 +18,31 @@ import { ManualTimers } from './manual-timers';
 import { ReferenceEngine } from './reference-engine';
 import type { ReferenceEngineOptions } from './reference-engine-options';
 
+/** Holds the next load (with the state it read then) until the test releases it. */
+class HeldLoads extends InMemoryEngineStateRepository {
+  private hold: { called: () => void; released: Promise<void> } | undefined;
+
+  holdNextLoad(): { called: Promise<void>; release: () => void } {
+    let called!: () => void;
+    let release!: () => void;
+    const calledPromise = new Promise<void>((resolve) => (called = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.hold = { called, released };
+    return { called: calledPromise, release };
+  }
+
+  override async load(engine: string, instanceId: string): Promise<string | undefined> {
+    const state = await super.load(engine, instanceId);
+    const hold = this.hold;
+    this.hold = undefined;
+    if (hold) {
+      hold.called();
+      await hold.released;
+    }
+    return state;
+  }
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const procurement = defineProcess({
@@ -580,6 +605,26 @@ describe(ReferenceEngine, () => {
       await uncached.engine.signal(id, 'send-to-supplier');
       expect(await other.getWaitStates(id)).toEqual(['print-and-archive']);
       await Promise.all([uncached.engine.stop(), other.stop()]);
+    });
+    it('never keeps a read that a save overtook', async () => {
+      // A read that loads from the repository while a signal saves newer state may return the
+      // older state, but must not cache it: later reads would miss the wait state for good.
+      const repository = new HeldLoads();
+      const cached = new ReferenceEngine({
+        definitions: [procurement],
+        stateRepository: repository,
+        cacheSize: 1,
+      });
+      const id = await cached.start('procurement', { customer: 'ACME' });
+      await cached.start('procurement', {}); // evicts `id` from the one-entry cache
+      const held = repository.holdNextLoad();
+      const concurrentRead = cached.getWaitStates(id);
+      await held.called;
+      await cached.signal(id, 'send-to-supplier');
+      held.release();
+      expect(await concurrentRead).toEqual(['send-to-supplier']);
+      expect(await cached.getWaitStates(id)).toEqual(['print-and-archive']);
+      await cached.stop();
     });
   });
 

@@ -409,13 +409,10 @@ export class ReferenceEngine implements ProcessEngine {
   }
 
   private async read(instanceId: string): Promise<InstanceState | undefined> {
-    let json = this.cache.get(instanceId);
-    if (json === undefined) {
-      json = await this.repository.load(this.name, instanceId);
-      if (json === undefined) return undefined;
-      this.cache.set(instanceId, json);
-    }
-    return parseInstanceState(instanceId, json);
+    const json = await this.cache.readThrough(instanceId, () =>
+      this.repository.load(this.name, instanceId),
+    );
+    return json === undefined ? undefined : parseInstanceState(instanceId, json);
   }
 
   private require(instanceId: string): Promise<InstanceState> {
