@@ -38,12 +38,13 @@ import { startPgNode, type ChildMessage, type ParentMessage } from './postgres-n
  * - Three processes do not add throughput here: the 3 nodes (~3.4 ms CPU per correlation between
  *   them) and PostgreSQL share 2 cores, so the CPU is the limit, not a lock or a claim conflict.
  *   On separate machines the nodes' CPU would add up until the database's is the limit.
- * - What would close more of the gap: batching the units of concurrent correlations into shared
- *   transactions on PostgreSQL too (several lanes, one per pooled connection). Not done: a batch
- *   holds every unit's row locks until its COMMIT, so multi-row units (lease renewals, recovery)
- *   could deadlock with batches in other lanes or nodes; it needs a fallback to one transaction
- *   per unit and its own multi-process tests. Even folded to ~35 statements in well under one
- *   transaction per correlation it would stay far from 0.70× a 4-statement pair.
+ * - Group commit in lanes (session 5, store/postgres-group-commit.ts; a later VM 2–3× slower
+ *   than the numbers above, so compare within a run): the units that queue up while a lane's
+ *   transaction runs share its next one. At c=64: ~63 → ~36 statements and 14 → ~3 transactions
+ *   per correlation, node CPU ~3.2–3.7 → ~2.4–2.7 ms; 209–238/s → 268–332/s in one process (the
+ *   `lanes 0` row is the same node with a transaction per unit, same run), 221 → 409/s with three
+ *   processes. 40 % of the node's CPU had been socket writes (writev), one or more per statement.
+ *   Still 0.04–0.06× the pair rate: ~36 statements are 9× a pair's 4.
  */
 export const postgresCorrelation: BenchEntry = {
   name: 'postgres',
@@ -100,6 +101,29 @@ async function measure(
     toResult('pg/pair c=64', 'pair', rawC64, { note: `pool ${POOL_SIZE}` }),
   ];
 
+  const pg = (admin.dataSource.driver as unknown as { postgres: PgModule }).postgres;
+  // The same node without group commit (a transaction per unit of work), for the lanes' effect.
+  const perUnit = await startPgNode({
+    url,
+    schema,
+    nodeId: 'bench-0',
+    poolSize: POOL_SIZE,
+    postgresLanes: 0,
+    log: context.log,
+  });
+  try {
+    const counted = countQueries(pg);
+    const psi = await runClosedLoop(c64, () => perUnit.correlate(), counted.window);
+    rows.push(
+      toResult('psi/pg 1 process c=64, lanes 0', 'correlation', psi, {
+        baseline: 'pg/pair c=64',
+        note: `a transaction per unit; ${counted.perOperation(psi.operations)}`,
+      }),
+    );
+  } finally {
+    await perUnit.close();
+  }
+
   const node = await startPgNode({
     url,
     schema,
@@ -107,7 +131,6 @@ async function measure(
     poolSize: POOL_SIZE,
     log: context.log,
   });
-  const pg = (admin.dataSource.driver as unknown as { postgres: PgModule }).postgres;
   try {
     const counted1 = countQueries(pg);
     const psiC1 = await runClosedLoop(c1, () => node.correlate(), counted1.window);

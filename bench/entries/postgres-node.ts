@@ -28,12 +28,15 @@ export async function startPgNode(options: {
   schema: string;
   nodeId: string;
   poolSize: number;
+  /** PostgreSQL group-commit lanes; the store's default when absent. */
+  postgresLanes?: number;
   log: (message: string) => void;
 }): Promise<PgNode> {
   const store = await PsiStore.open({
     url: options.url,
     schema: options.schema,
     poolSize: options.poolSize,
+    postgresLanes: options.postgresLanes,
   });
   const engine = new ReferenceEngine({
     definitions: [pingProcess],

@@ -4,6 +4,7 @@ import { DataSource, MigrationExecutor } from 'typeorm';
 import type { EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
+import { PostgresGroupCommitRunner } from './postgres-group-commit';
 import { deleteRows, findRow, upsertRow } from './row-statements';
 import { psiEntities, psiMigrations } from './entities';
 import {
@@ -20,6 +21,21 @@ import {
   type TransactionRunner,
   type UnitOfWork,
 } from './transaction-runner';
+
+function postgresRunner(dataSource: DataSource, options: CompiledStoreOptions): TransactionRunner {
+  const single = new ConnectionRetryRunner(
+    new PooledTransactionRunner(dataSource),
+    options.connectionRetryMs,
+  );
+  if (options.postgresLanes === 0) return single;
+  return new PostgresGroupCommitRunner(
+    dataSource,
+    options.postgresLanes,
+    options.maxBatchSize,
+    single,
+    options.connectionRetryMs > 0,
+  );
+}
 
 /**
  * PSI's durable state: a TypeORM DataSource on SQLite (default, WAL) or PostgreSQL, migrated on
@@ -40,10 +56,7 @@ export class PsiStore {
             options.maxBatchSize,
             options.sqliteDriver === 'better-sqlite3',
           )
-        : new ConnectionRetryRunner(
-            new PooledTransactionRunner(dataSource),
-            options.connectionRetryMs,
-          );
+        : postgresRunner(dataSource, options);
   }
 
   /** Opens (and by default migrates) the store. */

@@ -29,8 +29,14 @@ export interface StoreOptions {
   entities?: PluginClass[];
   /** Extra migrations from plugins, run with PSI's own. */
   migrations?: PluginClass[];
-  /** SQLite: most units of work committed in one transaction (group commit). @default 256 */
+  /** Most units of work committed in one transaction (group commit). @default 256 */
   maxBatchSize?: number;
+  /**
+   * PostgreSQL group commit: how many pooled connections at a time run the queued units of work,
+   * each as one shared transaction; 0 gives every unit its own transaction.
+   * @default half the pool, at most 4 (a pool of 1: 0)
+   */
+  postgresLanes?: number;
   /**
    * SQLite driver: `sqlite3` (asynchronous, a worker-thread round trip per statement) or
    * `better-sqlite3` (synchronous, ~3 µs per statement; an optional dependency the application
@@ -53,6 +59,7 @@ export interface CompiledStoreOptions {
   entities: PluginClass[];
   migrations: PluginClass[];
   maxBatchSize: number;
+  postgresLanes: number;
   sqliteDriver: SqliteDriverName;
   logging: boolean;
 }
@@ -86,6 +93,14 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
       `sqliteDriver must be "sqlite3" or "better-sqlite3", got "${String(sqliteDriver)}"`,
     );
   }
+  const poolSize = options.poolSize ?? 10;
+  // Lanes leave connections to the readiness listener and to units re-run alone.
+  const postgresLanes = options.postgresLanes ?? Math.min(4, Math.floor(poolSize / 2));
+  if (!Number.isInteger(postgresLanes) || postgresLanes < 0 || postgresLanes >= poolSize) {
+    throw new StoreConfigError(
+      `postgresLanes must be an integer from 0 to poolSize - 1 (${poolSize - 1}), got ${String(postgresLanes)}`,
+    );
+  }
   return {
     type,
     sqlitePath: path.resolve(
@@ -93,12 +108,13 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     ),
     url,
     schema,
-    poolSize: options.poolSize ?? 10,
+    poolSize,
     connectionRetryMs: options.connectionRetryMs ?? 10_000,
     migrate: options.migrate ?? true,
     entities: options.entities ?? [],
     migrations: options.migrations ?? [],
     maxBatchSize: options.maxBatchSize ?? 256,
+    postgresLanes,
     sqliteDriver,
     logging: options.logging ?? false,
   };
