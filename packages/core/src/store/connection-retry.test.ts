@@ -60,6 +60,14 @@ describe(ConnectionRetryRunner, () => {
     expect(isConnectionError({ code: '08006' })).toBe(true);
     expect(isConnectionError(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isConnectionError({ driverError: { code: 'ECONNREFUSED' } })).toBe(true);
+    expect(
+      isConnectionError(new Error('Query runner already released. Cannot run queries anymore.')),
+    ).toBe(true);
+    expect(
+      isConnectionError(
+        new Error('Database connection provided by a query runner was already released, …'),
+      ),
+    ).toBe(true);
     expect(isConnectionError({ code: '40001' })).toBe(false);
     expect(isConnectionError(new Error('boom'))).toBe(false);
   });

@@ -19,8 +19,9 @@ const CONNECTION_CODES = new Set([
   'ENETUNREACH',
   'EAI_AGAIN',
 ]);
+// TypeORM releases a query runner whose connection failed; its next use then says so.
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection error|terminating connection|timeout exceeded when trying to connect|Client was closed|Connection ended/i;
+  /Connection terminated|connection error|terminating connection|timeout exceeded when trying to connect|Client was closed|Connection ended|Query runner already released|query runner was already released/i;
 
 /** True for an error that says the database connection was lost or could not be made. */
 export function isConnectionError(error: unknown): boolean {
