@@ -41,10 +41,10 @@ import { startPgNode, type ChildMessage, type ParentMessage } from './postgres-n
  * - Group commit in lanes (session 5, store/postgres-group-commit.ts; a later VM 2–3× slower
  *   than the numbers above, so compare within a run): the units that queue up while a lane's
  *   transaction runs share its next one. At c=64: ~63 → ~36 statements and 14 → ~3 transactions
- *   per correlation, node CPU ~3.2–3.7 → ~2.4–2.7 ms; 209–238/s → 268–332/s in one process (the
- *   `lanes 0` row is the same node with a transaction per unit, same run), 221 → 409/s with three
- *   processes. 40 % of the node's CPU had been socket writes (writev), one or more per statement.
- *   Still 0.04–0.06× the pair rate: ~36 statements are 9× a pair's 4.
+ *   per correlation, node CPU ~2.9–3.7 → ~2.2–2.7 ms; 209–276/s → 268–332/s in one process (the
+ *   `lanes 0` row is the same node with a transaction per unit, same run: +13–58 %), 221 →
+ *   409–467/s with three processes. 40 % of the node's CPU had been socket writes (writev), one
+ *   or more per statement. Still 0.04–0.07× the pair rate: ~36 statements are 9× a pair's 4.
  */
 export const postgresCorrelation: BenchEntry = {
   name: 'postgres',
