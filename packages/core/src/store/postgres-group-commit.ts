@@ -32,8 +32,8 @@ const NO_ERROR = Symbol('no unit error');
  * connection), it is rolled back and every unit runs again alone through `single` (one
  * transaction each, with its connection retries): the failing unit fails alone, the others
  * commit. With connection retries off, a lost connection fails every unit of its batch, as it
- * would have failed each of them alone. Units must therefore be safe to run twice (they only touch the database and their own
- * locals), as for the SQLite runner.
+ * would have failed each of them alone. Units must therefore be safe to run twice (they only
+ * touch the database and their own locals), as for the SQLite runner.
  */
 export class PostgresGroupCommitRunner implements TransactionRunner {
   private readonly queue: Pending[] = [];
