@@ -93,6 +93,42 @@ class RetryFaxAdapter {
   }
 }
 
+/** First of two steps that wait at one wait state: its timeout leads to the fallback step. */
+@ServiceAdapter({ step: 'fax-first', service: 'fax' })
+class FirstFaxAdapter {
+  @Input() @IsString() to!: string;
+  @UseService(Fax) fax!: Fax;
+  async callService(): Promise<void> {
+    await this.fax.send({ to: this.to });
+  }
+  @OnResponse('first-sent', {
+    waitState: 'await-shared',
+    timeoutMs: 60_000,
+    timeoutTransition: 'timeout',
+  })
+  sent(): string {
+    return 'sent';
+  }
+}
+
+/** The fallback: a different step, waiting at the same wait state as the first. */
+@ServiceAdapter({ step: 'fax-fallback', service: 'fax' })
+class FallbackFaxAdapter {
+  @Input() @IsString() to!: string;
+  @UseService(Fax) fax!: Fax;
+  async callService(): Promise<void> {
+    await this.fax.send({ to: this.to });
+  }
+  @OnResponse('fallback-sent', {
+    waitState: 'await-shared',
+    timeoutMs: 60_000,
+    timeoutTransition: 'timeout',
+  })
+  sent(): string {
+    return 'sent';
+  }
+}
+
 const faxProcess = defineProcess({
   id: 'fax',
   start: 'fax',
@@ -125,6 +161,17 @@ const slowProcess = defineProcess({
   },
 });
 
+const fallbackProcess = defineProcess({
+  id: 'fallback',
+  start: 'fax-first',
+  steps: {
+    'fax-first': { kind: 'service', next: 'await-shared' },
+    'await-shared': { kind: 'wait', transitions: { sent: 'done', timeout: 'fax-fallback' } },
+    'fax-fallback': { kind: 'service', next: 'await-shared' },
+    done: { kind: 'end' },
+  },
+});
+
 const retryProcess = defineProcess({
   id: 'retry',
   start: 'retry-fax',
@@ -145,8 +192,15 @@ describeEachStore('timeouts', () => {
     fax = new RecordingService({ send: undefined });
     h = await openHarness({
       file,
-      definitions: [faxProcess, strictProcess, slowProcess, retryProcess],
-      adapters: [FaxAdapter, StrictFaxAdapter, SlowFaxAdapter, RetryFaxAdapter],
+      definitions: [faxProcess, strictProcess, slowProcess, retryProcess, fallbackProcess],
+      adapters: [
+        FaxAdapter,
+        StrictFaxAdapter,
+        SlowFaxAdapter,
+        RetryFaxAdapter,
+        FirstFaxAdapter,
+        FallbackFaxAdapter,
+      ],
       services: { fax: fax.service },
       registry: { fax: { transport: 'in-process', address: 'fax' } },
       clock: clock?.now,
@@ -316,6 +370,52 @@ describeEachStore('timeouts', () => {
     expect(await third.coordinator.invocations({ instanceId: id })).toHaveLength(2);
     const timeouts = (await third.coordinator.auditTrail(id)).filter((e) => e.kind === 'timed-out');
     expect(timeouts.map((e) => e.detail?.signalled)).toEqual([undefined, 'timeout', false]);
+    expect(third.problems).toEqual([]);
+  });
+  it('a timeout signalled just before a crash does not fire again when a different step leads to the same wait state', async () => {
+    const clock = new TestClock();
+    const file = temp.file();
+    const first = await open(file, clock);
+    const id = await first.engine.start('fallback', { to: 'x' });
+    await first.atStep(id, 'await-shared');
+    await first.close();
+    harnesses.splice(harnesses.indexOf(first), 1);
+
+    // The first step's deadline passes while nothing runs: the next coordinator times it out,
+    // and the instance goes through the fallback step back to the same wait state.
+    clock.advance(120_000);
+    const second = await open(file, clock, true);
+    const viaFallback = ['fax-first', 'await-shared', 'fax-fallback', 'await-shared'];
+    await waitUntil(async () => {
+      const snapshot = await second.engine.getInstance(id);
+      return snapshot.history.length === viaFallback.length ? snapshot : undefined;
+    }, 'the visit through the fallback step');
+    await second.coordinator.idle();
+    // What a crash between the timeout's signal and its bookkeeping leaves (see above). Only
+    // the engine can tell that it took this signal: no later invocation of the same step exists.
+    await second.query('UPDATE psi_expectation SET "timeoutPending" = (1 = 1) WHERE status = ?', [
+      'timed-out',
+    ]);
+    await second.close();
+    harnesses.splice(harnesses.indexOf(second), 1);
+
+    const third = await open(file, clock, true);
+    await third.coordinator.idle();
+    const snapshot = await third.engine.getInstance(id);
+    expect(snapshot.history).toEqual(viaFallback);
+    expect(snapshot.waitStates).toEqual(['await-shared']);
+    const expectations = await third.query<{
+      event: string;
+      status: string;
+      timeoutPending: unknown;
+    }>('SELECT event, status, "timeoutPending" FROM psi_expectation ORDER BY "createdAt", id');
+    expect(expectations.map((e) => [e.event, e.status, Boolean(e.timeoutPending)])).toEqual([
+      ['first-sent', 'timed-out', false],
+      ['fallback-sent', 'open', false],
+    ]);
+    const timeouts = (await third.coordinator.auditTrail(id)).filter((e) => e.kind === 'timed-out');
+    expect(timeouts.map((e) => e.detail?.signalled)).toEqual([undefined, 'timeout', false]);
+    expect(timeouts[2]?.detail?.reason).toBe('the engine took this signal before a restart');
     expect(third.problems).toEqual([]);
   });
 });

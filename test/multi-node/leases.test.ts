@@ -2,6 +2,7 @@ import {
   Input,
   OnResponse,
   Output,
+  PsiSignalIds,
   ServiceAdapter,
   TransportTechnicalError,
   UseService,
@@ -59,6 +60,18 @@ const pickProcess = defineProcess({
   },
 });
 
+/** Like `pick`, but a recount brings the instance back to the same wait state. */
+const pickAgainProcess = defineProcess({
+  id: 'pick-again',
+  start: 'pick',
+  steps: {
+    pick: { kind: 'service', next: 'await-picked' },
+    'await-picked': { kind: 'wait', transitions: { picked: 'recount', finished: 'done' } },
+    recount: { kind: 'wait', next: 'await-picked' },
+    done: { kind: 'end' },
+  },
+});
+
 describeEachStore('leases and claims across nodes', () => {
   const temp = useTempDir('psi-leases-');
   const harnesses: Harness[] = [];
@@ -75,7 +88,7 @@ describeEachStore('leases and claims across nodes', () => {
   ): Promise<Harness> {
     const h = await openHarness({
       file,
-      definitions: [pickProcess],
+      definitions: [pickProcess, pickAgainProcess],
       adapters: [PickAdapter],
       services: { warehouse: service.service },
       registry: {
@@ -234,6 +247,50 @@ describeEachStore('leases and claims across nodes', () => {
       { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
     ]);
     expect((await h.engine.getInstance(id)).variables.picker).toBe('Bo');
+  });
+
+  it('a claim lapsed after the engine took the answer, the instance back at the wait state since: recorded as delivered, not interrupted', async () => {
+    const h = await node(
+      temp.file(),
+      'node-b',
+      new RecordingService({ pick: () => undefined }),
+      300,
+    );
+    const id = await h.engine.start('pick-again', { sku: 'SKU-6' });
+    await h.atStep(id, 'await-picked');
+    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    // The dead node signalled the answer under the id PSI gives it, then died before its last
+    // commit; a recount has brought the instance back to the wait state since.
+    await h.engine.signal(id, 'await-picked', {
+      transition: 'picked',
+      variables: { picker: 'Cy' },
+      signalId: PsiSignalIds.answer(expectation.id),
+    });
+    await h.engine.signal(id, 'recount');
+    await h.atStep(id, 'await-picked');
+    await h.query(
+      `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
+      [
+        Date.now() - 1,
+        JSON.stringify({ messageId: 'answer-SKU-6', event: 'picked' }),
+        expectation.id,
+      ],
+    );
+
+    await waitUntil(async () => {
+      const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
+      return row.status === 'delivered';
+    }, 'the lapsed claim is recorded as delivered');
+    await h.coordinator.idle();
+    expect(await h.coordinator.deadLetters.list()).toEqual([]);
+    const delivered = (await h.coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
+    expect(delivered.map((e) => e.detail)).toEqual([
+      { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
+    ]);
+    const snapshot = await h.engine.getInstance(id);
+    expect(snapshot.waitStates).toEqual(['await-picked']);
+    expect(snapshot.history).toEqual(['pick', 'await-picked', 'recount', 'await-picked']);
+    expect(snapshot.variables.picker).toBe('Cy');
   });
 
   it('a step whose outcome was recorded but not signalled (its node died in between) is signalled once the engine reports it again', async () => {

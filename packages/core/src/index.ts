@@ -70,6 +70,7 @@ export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
 export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
+export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
 export type { SqliteDriverName, StoreOptions } from './store/store-options';

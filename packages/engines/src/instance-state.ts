@@ -30,6 +30,8 @@ export interface InstanceState {
   slaMs?: number;
   variables: Variables;
   history: string[];
+  /** The ids of the latest signals the instance took (see `SignalOptions.signalId`). */
+  signalIds?: string[];
   fault?: InstanceFault;
   startedAt: number;
   endedAt?: number;

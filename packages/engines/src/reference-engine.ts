@@ -36,6 +36,7 @@ import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './proc
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
 import { EngineEventHub } from './shared/engine-event-hub';
 import { PluginLifecycle } from './shared/plugin-lifecycle';
+import { recordApplied, wasApplied } from './shared/signal-ids';
 import { StateCache } from './state-cache';
 
 /**
@@ -149,6 +150,8 @@ export class ReferenceEngine implements ProcessEngine {
    * Leaves `waitState`: merges `variables`, then raises `fault` (step faults, then process
    * faults, else the instance is aborted), or follows `transition`, or the step's `next`.
    *
+   * A signal whose `signalId` the instance already took resolves and changes nothing.
+   *
    * @throws InstanceNotFoundError for an unknown id; EngineSignalRejectedError, naming the
    * current states, when the instance is not at `waitState` (e.g. an earlier signal moved it);
    * TransitionUnknownError for a transition the step does not have.
@@ -159,6 +162,7 @@ export class ReferenceEngine implements ProcessEngine {
       options.variables === undefined ? undefined : toJsonVariables(options.variables);
     await this.mutex.run(instanceId, async () => {
       const state = await this.require(instanceId);
+      if (wasApplied(state, options.signalId)) return;
       if (
         state.status !== 'running' ||
         !state.at ||
@@ -184,8 +188,14 @@ export class ReferenceEngine implements ProcessEngine {
         if (variables) Object.assign(state.variables, variables);
         await this.runner.enter(definition, state, target, events);
       }
+      recordApplied(state, options.signalId);
       await this.commit(state, events);
     });
+  }
+
+  /** Whether the instance took the signal named `signalId`. @throws InstanceNotFoundError */
+  async hasAppliedSignal(instanceId: string, signalId: string): Promise<boolean> {
+    return wasApplied(await this.require(instanceId), signalId);
   }
 
   /** The instance's variables (a copy). @throws InstanceNotFoundError */

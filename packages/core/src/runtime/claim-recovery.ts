@@ -10,6 +10,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { NodeLeases } from './node-leases';
 import type { ReceivedMessage } from './received-message';
+import { PsiSignalIds } from './signal-ids';
 import { updateRows } from '../store/row-statements';
 
 /**
@@ -18,12 +19,15 @@ import { updateRows } from '../store/row-statements';
  * The dead node claimed the expectation (with the answer), then ran the handler and signalled the
  * engine, then would have marked it delivered. Which of these happened is read from the engine:
  *
- * - the instance has left the wait state: the signal went through, so the delivery is recorded
- *   as done (`delivered`, audit entry with `recovered: true`); the handler is not run again;
- * - the instance is still at the wait state: the handler may or may not have run (its side
- *   effects are unknown), so it is **not** run again: the answer becomes an `interrupted` dead
- *   letter (replay delivers it) and the expectation (and the group it closed) is open again, so
- *   its deadline or a replay decides.
+ * - the instance has left the wait state, or the engine says it took the answer's signal (an
+ *   engine that keeps signal ids knows even when the instance has come back to the same wait
+ *   state since): the signal went through, so the delivery is recorded as done (`delivered`,
+ *   audit entry with `recovered: true`); the handler is not run again;
+ * - the instance is still at the wait state (and, where the engine can tell, did not take the
+ *   signal): the handler may or may not have run (its side effects are unknown), so it is
+ *   **not** run again: the answer becomes an `interrupted` dead letter (replay delivers it) and
+ *   the expectation (and the group it closed) is open again, so its deadline or a replay
+ *   decides.
  *
  * An instance this node's engine does not know (an engine whose instances live in one node) is
  * left to a node whose engine does.
@@ -57,7 +61,7 @@ export class ClaimRecovery {
     }
     const interruptedNode = expectation.claimedBy;
     const message = parseMessage(expectation.claimedMessage);
-    if (!states.includes(expectation.waitState)) {
+    if (!states.includes(expectation.waitState) || (await this.answerTaken(expectation))) {
       await audit.transaction(async (tx, write) => {
         const settled = await leases.settleLapsedClaim(tx, expectation, {
           status: 'delivered',
@@ -108,6 +112,13 @@ export class ClaimRecovery {
       return true;
     });
     if (deadLettered) this.deps.stats.deadLettered++;
+  }
+
+  /** Whether the engine took the claimed answer's signal; false when it cannot tell. */
+  private async answerTaken(expectation: ExpectationEntity): Promise<boolean> {
+    const engine = this.deps.engine;
+    if (!engine.hasAppliedSignal) return false;
+    return engine.hasAppliedSignal(expectation.instanceId, PsiSignalIds.answer(expectation.id));
   }
 }
 

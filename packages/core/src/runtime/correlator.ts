@@ -16,6 +16,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { overruleInterruption } from './claim-recovery';
 import { NodeLeases } from './node-leases';
+import { PsiSignalIds } from './signal-ids';
 import { timeoutsOfEarlierVisits } from './stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
 import type { CoordinatorStats } from './coordinator-stats';
@@ -152,18 +153,17 @@ export class Correlator {
     const states = await this.waitStatesOf(expectation.instanceId);
     if (!states.includes(expectation.waitState)) return false;
     try {
-      await this.deps.engine.signal(
-        expectation.instanceId,
-        expectation.waitState,
-        expectation.timeoutTransition
+      await this.deps.engine.signal(expectation.instanceId, expectation.waitState, {
+        ...(expectation.timeoutTransition
           ? { transition: expectation.timeoutTransition }
           : {
               fault: {
                 code: PsiErrorCode.Timeout,
                 message: `No "${expectation.event}" arrived before the deadline`,
               },
-            },
-      );
+            }),
+        signalId: PsiSignalIds.timeout(expectation.id),
+      });
     } catch (error) {
       if (isSignalRejected(error)) return false; // moved meanwhile; pending for the next readiness
       throw error;
@@ -180,6 +180,28 @@ export class Correlator {
     return true;
   }
 
+  /**
+   * Whether the engine already took a pending timeout's signal (a crash came between the signal
+   * and its bookkeeping). Asked of the engine when it keeps signal ids; otherwise inferred: a
+   * later invocation of the same step shows the instance left the visit the timeout was for.
+   */
+  private async timeoutAlreadyTaken(
+    expectation: ExpectationEntity,
+    laterVisits: ReadonlySet<string> | null,
+  ): Promise<boolean> {
+    const engine = this.deps.engine;
+    if (!engine.hasAppliedSignal) return laterVisits?.has(expectation.id) ?? false;
+    try {
+      return await engine.hasAppliedSignal(
+        expectation.instanceId,
+        PsiSignalIds.timeout(expectation.id),
+      );
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return false;
+      throw error;
+    }
+  }
+
   /** Records a pending timeout whose signal the engine took before a crash, without signalling. */
   private async settleStaleTimeout(expectation: ExpectationEntity): Promise<void> {
     await this.deps.audit.transaction(async (tx, audit) => {
@@ -193,8 +215,9 @@ export class Correlator {
       await audit(
         timedOutEntry(expectation, {
           signalled: false,
-          reason:
-            'the instance entered the step again since: the signal was taken before a restart',
+          reason: this.deps.engine.hasAppliedSignal
+            ? 'the engine took this signal before a restart'
+            : 'the instance entered the step again since: the signal was taken before a restart',
         }),
       );
     });
@@ -245,8 +268,11 @@ export class Correlator {
         status: 'timed-out',
         timeoutPending: true,
       });
-      const staleTimeouts =
-        pendingTimeouts.length > 0 ? await timeoutsOfEarlierVisits(tx, pendingTimeouts) : null;
+      // Engines that keep signal ids are asked instead (timeoutAlreadyTaken).
+      const laterVisits =
+        pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
+          ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
+          : null;
       const parked = await findRows(
         tx,
         ParkedMessageEntity,
@@ -257,14 +283,15 @@ export class Correlator {
       const expectations = ids.length > 0 ? await findRows(tx, ExpectationEntity, { id: ids }) : [];
       return {
         pendingTimeouts,
-        staleTimeouts,
+        laterVisits,
         parked,
         expectations: new Map(expectations.map((e) => [e.id, e])),
       };
     });
     for (const expectation of waiting.pendingTimeouts) {
-      if (waiting.staleTimeouts?.has(expectation.id)) await this.settleStaleTimeout(expectation);
-      else await this.signalTimeout(expectation);
+      if (await this.timeoutAlreadyTaken(expectation, waiting.laterVisits)) {
+        await this.settleStaleTimeout(expectation);
+      } else await this.signalTimeout(expectation);
     }
 
     let readAgain = waiting.pendingTimeouts.length > 0;
@@ -437,6 +464,7 @@ export class Correlator {
       await engine.signal(expectation.instanceId, expectation.waitState, {
         variables: outcome.variables,
         transition: outcome.transition,
+        signalId: PsiSignalIds.answer(expectation.id),
       });
     } catch (error) {
       // The instance left the wait state between our check and the signal: keep the answer.

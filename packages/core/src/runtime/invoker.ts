@@ -11,7 +11,12 @@ import {
   PsiErrorCode,
   UnknownTransportError,
 } from '../errors';
-import type { ProcessEngine, ServiceStepEnteredEvent, Variables } from '../spi/process-engine';
+import type {
+  ProcessEngine,
+  ServiceStepEnteredEvent,
+  SignalOptions,
+  Variables,
+} from '../spi/process-engine';
 import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
@@ -28,6 +33,7 @@ import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './correlator';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
+import { PsiSignalIds } from './signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import {
   countRows,
@@ -37,6 +43,9 @@ import {
   updateRows,
 } from '../store/row-statements';
 import { timeOrderedId } from './time-ordered-id';
+
+/** The entry into a service step that an outcome is signalled to. */
+type StepActivation = Pick<InvocationEntity, 'instanceId' | 'step' | 'activationId'>;
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
@@ -84,7 +93,7 @@ export class Invoker {
     const { audit, catalog, options } = this.deps;
     if (!catalog.hasStep(event.step)) {
       const notFound = new AdapterNotFoundError(event.step);
-      await this.fault(event.instanceId, event.step, notFound);
+      await this.fault(event, notFound);
       throw notFound;
     }
     const model = catalog.byStep(event.step);
@@ -592,7 +601,7 @@ export class Invoker {
         detail: { error: describe(error) },
       });
     });
-    await this.fault(invocation.instanceId, invocation.step, error);
+    await this.fault(invocation, error);
     throw error;
   }
 
@@ -626,22 +635,22 @@ export class Invoker {
       });
     });
     if (transition) await this.signalStep(invocation, { transition });
-    else await this.fault(invocation.instanceId, invocation.step, error);
+    else await this.fault(invocation, error);
     return { invocationId: invocation.id, status: 'completed', transition, error: describe(error) };
   }
 
-  private async fault(instanceId: string, step: string, error: unknown): Promise<void> {
+  private async fault(target: StepActivation, error: unknown): Promise<void> {
     const code = PsiError.is(error) ? error.code : 'PSI_ADAPTER_FAILED';
     const message = error instanceof Error ? error.message : String(error);
-    await this.signalStep({ instanceId, step }, { fault: { code, message } });
+    await this.signalStep(target, { fault: { code, message } });
   }
 
-  private async signalStep(
-    target: Pick<InvocationEntity, 'instanceId' | 'step'>,
-    options: Parameters<ProcessEngine['signal']>[2],
-  ): Promise<void> {
+  private async signalStep(target: StepActivation, options: SignalOptions): Promise<void> {
     try {
-      await this.deps.engine.signal(target.instanceId, target.step, options);
+      await this.deps.engine.signal(target.instanceId, target.step, {
+        ...options,
+        signalId: PsiSignalIds.step(target.activationId),
+      });
     } catch (error) {
       this.deps.options.logger.warn(
         `Instance ${target.instanceId} is no longer at service step "${target.step}"; its outcome was recorded but not signalled`,

@@ -9,6 +9,9 @@ import { findRow } from '../store/row-statements';
  * pending although the engine took it; once the instance comes round to the same step and wait
  * state, signalling it would time out the later visit. A later invocation of the same step
  * shows the instance left the visit the timeout was for.
+ *
+ * The fallback for engines without signal ids: one that has `hasAppliedSignal` is asked instead,
+ * which also covers an instance that reached the same wait state through a different step.
  */
 export async function timeoutsOfEarlierVisits(
   tx: EntityManager,

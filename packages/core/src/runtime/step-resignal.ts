@@ -4,6 +4,7 @@ import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
 import { AuditEntryEntity } from '../store/entities/audit-entry.entity';
 import type { InvocationEntity } from '../store/entities/invocation.entity';
 import type { PsiStore } from '../store/psi-store';
+import { PsiSignalIds } from './signal-ids';
 
 interface OutcomeDetail {
   transition?: string;
@@ -45,6 +46,8 @@ export async function resignalFinishedStep(
           },
         }
       : { variables: detail.variables, transition: detail.transition };
+  // The same id as the first signal: an engine that took it before the crash ignores this one.
+  options.signalId = PsiSignalIds.step(invocation.activationId);
   try {
     await deps.engine.signal(invocation.instanceId, invocation.step, options);
     return true;

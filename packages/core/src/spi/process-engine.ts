@@ -9,6 +9,14 @@ export interface SignalOptions {
   variables?: Variables;
   /** A fault (e.g. an SLA breach) the process can catch; takes precedence over `transition`. */
   fault?: { code: string; message: string };
+  /**
+   * Names this signal so that it takes effect once. An engine that keeps signal ids (one that
+   * has {@link ProcessEngine.hasAppliedSignal}) ignores a signal whose id it already applied to
+   * the instance, wherever the instance is now: the repeat resolves and changes nothing, even
+   * when the instance has come back to the same wait state or has ended. PSI names every signal
+   * it may have to repeat after a crash; engines without signal ids ignore the field.
+   */
+  signalId?: string;
 }
 
 /** Raised by the engine when an instance reaches a service step: PSI's "ActionHandler" hook. */
@@ -57,6 +65,14 @@ export interface ProcessEngine {
   signal(instanceId: string, waitState: string, options?: SignalOptions): Promise<void>;
   /** Registers a listener for engine events; returns the function that removes it. */
   subscribe(listener: EngineEventListener): () => void;
+  /**
+   * Optional: whether the instance took the signal named `signalId` (see
+   * {@link SignalOptions.signalId}); engines that have it keep the ids of an instance's latest
+   * signals with its state and apply each id once. PSI asks it to settle a signal whose
+   * bookkeeping a crash interrupted, instead of inferring from where the instance is now.
+   * @throws InstanceNotFoundError for an unknown instance
+   */
+  hasAppliedSignal?(instanceId: string, signalId: string): Promise<boolean>;
 }
 
 /** DI token for {@link ProcessEngine}. */

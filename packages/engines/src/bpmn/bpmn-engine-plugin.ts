@@ -24,6 +24,7 @@ import { InstanceTimers } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
 import type {
   BpmnDefinition,
@@ -299,7 +300,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
   /**
    * Leaves `waitState`: merges `variables` into the process environment, writes `transition` to
    * `psiTransition`, then completes the activity, or throws `fault` as a BPMN error (caught by a
-   * matching error boundary event, else the instance is aborted).
+   * matching error boundary event, else the instance is aborted). A signal whose `signalId` the
+   * instance already took resolves and changes nothing.
    * @throws InstanceNotFoundError; EngineSignalRejectedError naming the current wait states.
    */
   async signal(instanceId: string, waitState: string, options: SignalOptions = {}): Promise<void> {
@@ -307,6 +309,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     const variables = options.variables === undefined ? {} : toJsonVariables(options.variables);
     await this.mutex.run(instanceId, async () => {
       const record = await this.require(instanceId);
+      if (wasApplied(record, options.signalId)) return;
       const point =
         record.status === 'running' ? record.waits.find((w) => w.id === waitState) : undefined;
       if (!point)
@@ -329,6 +332,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
           throw error;
         }
       }
+      // Saved with the signal's effect by `abort` or `settle` below.
+      recordApplied(record, options.signalId);
       const environment = this.processEnvironment(live);
       environment.assignVariables({ ...variables });
       if (options.transition === undefined) delete environment.variables[PSI_TRANSITION_VARIABLE];
@@ -358,6 +363,11 @@ export class BpmnEnginePlugin implements ProcessEngine {
       }
       await this.settle(record, live, { force: true });
     });
+  }
+
+  /** Whether the instance took the signal named `signalId`. @throws InstanceNotFoundError */
+  async hasAppliedSignal(instanceId: string, signalId: string): Promise<boolean> {
+    return wasApplied(await this.require(instanceId), signalId);
   }
 
   /** The instance's variables (a copy). @throws InstanceNotFoundError */

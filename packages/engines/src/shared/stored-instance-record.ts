@@ -8,6 +8,8 @@ export interface StoredInstanceRecord {
   instanceId: string;
   definitionId: string;
   status: InstanceStatus;
+  /** The ids of the latest signals the instance took (see `SignalOptions.signalId`). */
+  signalIds?: string[];
   fault?: InstanceFault;
   startedAt: number;
   endedAt?: number;

@@ -242,6 +242,68 @@ export function describeEngineConformance(name: string, harness: EngineConforman
       });
     });
 
+    describe('signal ids', () => {
+      it('applies a signal id once: a repeat changes nothing, wherever the instance is, also after a restart and the end', async () => {
+        const file = freshFile();
+        const world = await open(file);
+        const engine = world.engine;
+        expect(typeof engine.hasAppliedSignal).toBe('function');
+        const applied = (id: string, signalId: string) => engine.hasAppliedSignal!(id, signalId);
+        const id = await startOrder(world, 'PO-S1');
+        await world.at(id, order.prepare);
+        expect(await applied(id, 'conformance:prepared')).toBe(false);
+
+        await engine.signal(id, order.prepare, {
+          transition: transitions.prepared,
+          variables: { preparedBy: 'alice' },
+          signalId: 'conformance:prepared',
+        });
+        expect(await engine.getWaitStates(id)).toEqual([order.awaitConfirmation]);
+        expect(await applied(id, 'conformance:prepared')).toBe(true);
+
+        // A repeat resolves without effect: at the state it left, and at the state it is in
+        // now (which would take it), as at a later visit of the same wait state.
+        const eventsBefore = world.events.length;
+        await engine.signal(id, order.prepare, {
+          transition: transitions.prepared,
+          variables: { preparedBy: 'bob' },
+          signalId: 'conformance:prepared',
+        });
+        await engine.signal(id, order.awaitConfirmation, {
+          transition: transitions.rejected,
+          signalId: 'conformance:prepared',
+        });
+        expect(await engine.getWaitStates(id)).toEqual([order.awaitConfirmation]);
+        expect(await engine.getVariables(id)).toMatchObject({ preparedBy: 'alice' });
+        expect(world.events.length).toBe(eventsBefore);
+
+        // The ids are kept with the instance's state: a restarted engine knows them.
+        const second = await restart(world, file);
+        await second.engine.signal(id, order.awaitConfirmation, {
+          transition: transitions.rejected,
+          signalId: 'conformance:prepared',
+        });
+        expect(await second.engine.getWaitStates(id)).toEqual([order.awaitConfirmation]);
+
+        // A new id is a new signal; an ended instance still knows its ids; a refused signal's
+        // id is not kept.
+        await second.engine.signal(id, order.awaitConfirmation, {
+          transition: transitions.rejected,
+          signalId: 'conformance:rejected',
+        });
+        expect(await second.ended(id)).toMatchObject({ outcome: 'completed' });
+        await second.engine.signal(id, order.awaitConfirmation, {
+          transition: transitions.rejected,
+          signalId: 'conformance:rejected',
+        });
+        await expectRejected(second, id, order.awaitConfirmation, {
+          transition: transitions.rejected,
+          signalId: 'conformance:too-late',
+        });
+        expect(await second.engine.hasAppliedSignal!(id, 'conformance:too-late')).toBe(false);
+      });
+    });
+
     describe('early answer', () => {
       it('parks an answer that comes before the instance waits for it, and delivers it on readiness', async () => {
         const world = await open(freshFile());

@@ -35,6 +35,7 @@ import { InstanceTimers, type WantedTimer } from '../instance-timers';
 import { toJsonVariables } from '../json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
 import {
   ENTERED_ACTION,
@@ -176,7 +177,8 @@ export class XStatePlugin implements ProcessEngine {
   /**
    * Leaves `waitState` with an event: merges `variables` into `context`, then sends
    * `fault.<code>` for a fault (uncaught: the instance is aborted), else `transition` (or the
-   * `defaultEvent`).
+   * `defaultEvent`). A signal whose `signalId` the instance already took resolves and changes
+   * nothing.
    *
    * @throws InstanceNotFoundError; EngineSignalRejectedError, naming the current wait states,
    * when the instance is not at `waitState`; TransitionUnknownError when neither the state nor
@@ -188,6 +190,7 @@ export class XStatePlugin implements ProcessEngine {
       options.variables === undefined ? undefined : toJsonVariables(options.variables);
     await this.mutex.run(instanceId, async () => {
       const record = await this.require(instanceId);
+      if (wasApplied(record, options.signalId)) return;
       if (record.status !== 'running' || !record.waits.includes(waitState)) {
         throw new EngineSignalRejectedError(instanceId, waitState, waitStatesOf(record));
       }
@@ -202,6 +205,7 @@ export class XStatePlugin implements ProcessEngine {
         if (!takesEvent(process, snapshot, leaf, event)) {
           record.snapshot.context = context;
           this.end(record, 'aborted', { code, message }, events);
+          recordApplied(record, options.signalId);
           await this.commit(record, events);
           return;
         }
@@ -228,8 +232,14 @@ export class XStatePlugin implements ProcessEngine {
           events,
         );
       }
+      recordApplied(record, options.signalId);
       await this.commit(record, events);
     });
+  }
+
+  /** Whether the instance took the signal named `signalId`. @throws InstanceNotFoundError */
+  async hasAppliedSignal(instanceId: string, signalId: string): Promise<boolean> {
+    return wasApplied(await this.require(instanceId), signalId);
   }
 
   /** The instance's variables (a copy of its `context`). @throws InstanceNotFoundError */
