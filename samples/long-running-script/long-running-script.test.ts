@@ -15,7 +15,7 @@ describe('sample: long-running external script', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('accepts a report in time (200), stops a runaway at the timeout and refuses its late report (409), refuses an expired token (410)', async () => {
+  it('accepts a report in time (200, and 200 `repeated` when sent again), stops a runaway at the timeout and refuses its late report (409), refuses an expired token (410)', async () => {
     const sqlitePath = path.join(dir, 'jobs.sqlite');
 
     const results = await runScriptJobs({
@@ -33,12 +33,18 @@ describe('sample: long-running external script', () => {
       ScriptJobResult
     >;
 
-    // In time: signalled with the script's transition and variables; a replay finds it gone.
+    // In time: signalled with the script's transition and variables. The same report sent again
+    // (a script retrying) is recognised by its signal id: 200 `repeated`, nothing changes.
     expect(by.quick!.branch).toBe('script-succeeded');
     expect(by.quick!.reports).toEqual([expect.objectContaining({ event: 'done', status: 200 })]);
     expect(by.quick!.final.variables).toMatchObject({ rowsProcessed: 1200 });
     expect(by.quick!.exit).toEqual({ code: 0, signal: null });
     expect(by.quick!.replay).toMatchObject({
+      status: 200,
+      body: { signalled: true, transition: 'done', repeated: true },
+    });
+    // A `done` after the timeout's `failed` path is a new signal, refused where the job is now.
+    expect(by.runaway!.replay).toMatchObject({
       status: 409,
       body: { code: PsiErrorCode.EngineSignalRejected, currentStates: [] },
     });

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const reports = r.reports.map((p) => `"${p.event}" → ${p.status ?? 'error'}`).join(', ');
     console.log(
       `${r.job.name.padEnd(16)} → ${r.branch.padEnd(17)} script ${reports || 'never reported'}; ` +
-        `replayed callback → ${r.replay?.status ?? '—'}`,
+        `replayed callback → ${r.replay?.status ?? '—'}${repeated(r.replay?.body) ? ' (repeated)' : ''}`,
     );
   }
   if (results.some((r) => r.final.status !== 'completed')) process.exitCode = 1;
@@ -59,3 +59,10 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
+
+/** True for the answer to a callback the engine had already taken. */
+function repeated(body: unknown): boolean {
+  return (
+    typeof body === 'object' && body !== null && (body as { repeated?: unknown }).repeated === true
+  );
+}

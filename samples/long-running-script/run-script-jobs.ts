@@ -24,7 +24,10 @@ export interface ScriptJobResult {
   /** What the script's callbacks were answered (from its stdout). */
   reports: ScriptReport[];
   exit: ScriptExit;
-  /** When `replayCallbacks`: the answer to the same callback sent again after the job ended. */
+  /**
+   * When `replayCallbacks`: the answer to a `done` report sent again after the job ended (200
+   * `repeated` where `done` was taken before, 409 where the instance went elsewhere).
+   */
   replay?: { status: number; body: unknown };
 }
 

@@ -16,11 +16,18 @@ import { AdaptersErrorCode } from '../errors';
 import { RecordingSink } from '../testing';
 import { HttpInboundServer, type HttpInboundServerOptions } from './http-inbound.server';
 
-/** An engine whose instances sit in the wait states a test gives them; records signals. */
+/**
+ * An engine whose instances sit in the wait states a test gives them; records signals, and
+ * applies each signal id once, as the engine plugins do.
+ */
 class StubEngine implements ProcessEngine {
   readonly name = 'stub';
   readonly signals: Array<{ instanceId: string; waitState: string; options?: SignalOptions }> = [];
+  private readonly applied = new Set<string>();
   constructor(readonly states: Map<string, string[]>) {}
+  async hasAppliedSignal(instanceId: string, signalId: string): Promise<boolean> {
+    return this.applied.has(`${instanceId}/${signalId}`);
+  }
   async getVariables(): Promise<Variables> {
     return {};
   }
@@ -39,6 +46,7 @@ class StubEngine implements ProcessEngine {
       throw new PsiError('PSI_ENGINE_TRANSITION_UNKNOWN', `No transition "${options.transition}"`);
     }
     this.signals.push({ instanceId, waitState, options });
+    if (options?.signalId) this.applied.add(`${instanceId}/${options.signalId}`);
     this.states.set(instanceId, ['next']);
   }
   subscribe(_listener: EngineEventListener): () => void {
@@ -374,6 +382,30 @@ describe(HttpInboundServer, () => {
       ]);
     });
 
+    it('applies a signal with a `signalId` once: a retry answers 200 `repeated`', async () => {
+      await serve();
+      const body = { waitState: 'scriptRunning', transition: 'done', signalId: 'script-42:done' };
+
+      const first = await call('POST', '/instances/i-1/signal', body);
+      const retry = await call('POST', '/instances/i-1/signal', body);
+
+      expect(first).toEqual({ status: 200, body: { signalled: true } });
+      expect(retry).toEqual({ status: 200, body: { signalled: true, repeated: true } });
+      expect(engine.signals).toEqual([
+        {
+          instanceId: 'i-1',
+          waitState: 'scriptRunning',
+          options: { transition: 'done', signalId: 'script-42:done' },
+        },
+      ]);
+      // Without the id, the same request is a new signal, refused where the instance is now.
+      const anonymous = { waitState: body.waitState, transition: body.transition };
+      expect(await call('POST', '/instances/i-1/signal', anonymous)).toMatchObject({
+        status: 409,
+        body: { code: PsiErrorCode.EngineSignalRejected, currentStates: ['next'] },
+      });
+    });
+
     it('answers 409 with the current states when the instance is elsewhere', async () => {
       await serve();
 
@@ -417,6 +449,9 @@ describe(HttpInboundServer, () => {
       ['no waitState', {}],
       ['a non-string transition', { waitState: 'w', transition: 3 }],
       ['variables that are no object', { waitState: 'w', variables: [1] }],
+      ['a non-string signalId', { waitState: 'w', signalId: 7 }],
+      ['an empty signalId', { waitState: 'w', signalId: '' }],
+      ['a signalId over 200 characters', { waitState: 'w', signalId: 'x'.repeat(201) }],
     ])('answers 400 PSI_HTTP_REQUEST_INVALID for %s', async (_case, body) => {
       await serve();
 
@@ -500,9 +535,41 @@ describe(HttpInboundServer, () => {
           {
             instanceId: 'i-1',
             waitState: 'scriptRunning',
-            options: { transition: 'done', variables: { exitCode: 0 } },
+            options: {
+              transition: 'done',
+              variables: { exitCode: 0 },
+              signalId: expect.stringMatching(/^psi:callback:.+:done$/),
+            },
           },
         ]);
+      });
+
+      it('answers a retried callback (same token, same event) 200 `repeated`; nothing changes', async () => {
+        await serve();
+        const token = tokens.issue({
+          instanceId: 'i-1',
+          waitState: 'scriptRunning',
+          ttlMs: 60_000,
+        });
+        await call('POST', `/callbacks/${token}`, { event: 'done', data: { exitCode: 0 } });
+
+        const retry = await call('POST', `/callbacks/${token}`, {
+          event: 'done',
+          data: { exitCode: 1 },
+        });
+
+        expect(retry).toEqual({
+          status: 200,
+          body: {
+            signalled: true,
+            instanceId: 'i-1',
+            waitState: 'scriptRunning',
+            transition: 'done',
+            repeated: true,
+          },
+        });
+        expect(engine.signals).toHaveLength(1);
+        expect(engine.states.get('i-1')).toEqual(['next']);
       });
 
       it('answers 409 with the current states when the instance has moved on', async () => {
@@ -514,9 +581,9 @@ describe(HttpInboundServer, () => {
         });
         await call('POST', `/callbacks/${token}`, { event: 'done' });
 
-        const replay = await call('POST', `/callbacks/${token}`, { event: 'done' });
+        const other = await call('POST', `/callbacks/${token}`, { event: 'failed' });
 
-        expect(replay).toMatchObject({
+        expect(other).toMatchObject({
           status: 409,
           body: { code: PsiErrorCode.EngineSignalRejected, currentStates: ['next'] },
         });

@@ -6,6 +6,7 @@ import {
   type InboundMessage,
   type InboundSink,
   type ProcessEngine,
+  type SignalOptions,
   type Variables,
 } from '@psi/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -193,15 +194,19 @@ export class HttpInboundServer {
           return reply.code(202).send({ outcome });
         }
         const variables = optionalVariables(body.data, 'data');
-        await this.engine().signal(claims.instanceId, claims.waitState, {
+        // A script that retries a callback it saw fail gets 200 again, not 409: same token and
+        // event, same signal id.
+        const repeated = await this.signalOnce(claims.instanceId, claims.waitState, {
           transition: event,
           ...(variables !== undefined ? { variables } : {}),
+          signalId: `psi:callback:${claims.tokenId}:${event}`,
         });
         return reply.code(200).send({
           signalled: true,
           instanceId: claims.instanceId,
           waitState: claims.waitState,
           transition: event,
+          ...(repeated ? { repeated } : {}),
         });
       });
     }
@@ -219,13 +224,36 @@ export class HttpInboundServer {
           (p) => new HttpRequestInvalidError(p),
         );
         const variables = optionalVariables(body.variables, 'variables');
-        await this.engine().signal(request.params.instanceId, body.waitState, {
+        const signalId = optionalString(body, 'signalId', (p) => new HttpRequestInvalidError(p));
+        if (signalId !== undefined && (signalId.length === 0 || signalId.length > 200)) {
+          throw new HttpRequestInvalidError('"signalId" must be 1 to 200 characters long.');
+        }
+        const repeated = await this.signalOnce(request.params.instanceId, body.waitState, {
           ...(transition !== undefined ? { transition } : {}),
           ...(variables !== undefined ? { variables } : {}),
+          ...(signalId !== undefined ? { signalId } : {}),
         });
-        return reply.code(200).send({ signalled: true });
+        return reply.code(200).send({ signalled: true, ...(repeated ? { repeated } : {}) });
       },
     );
+  }
+
+  /**
+   * Signals, unless the engine says it already took `options.signalId` (a retried request):
+   * then nothing changes and the answer is `true`, "repeated".
+   */
+  private async signalOnce(
+    instanceId: string,
+    waitState: string,
+    options: SignalOptions,
+  ): Promise<boolean> {
+    const engine = this.engine();
+    const { signalId } = options;
+    if (signalId !== undefined && (await engine.hasAppliedSignal?.(instanceId, signalId))) {
+      return true;
+    }
+    await engine.signal(instanceId, waitState, options);
+    return false;
   }
 
   private engine(): ProcessEngine {
