@@ -326,27 +326,33 @@ describeEachStore('timeouts', () => {
     expect(fax.calls).toHaveLength(0);
   });
 
-  it('a timeout signalled just before a crash does not fire again when its step comes round again', async () => {
+  /**
+   * Starts `processId`, lets its first deadline pass while nothing runs (the next coordinator
+   * times it out and the instance comes back to `waitState`, its history then `revisited`),
+   * then leaves what a crash between the timeout's signal and its bookkeeping leaves: the engine
+   * took the signal, the store still says the timeout waits to be signalled. Returns the
+   * coordinator restarted on that state, idle.
+   */
+  async function crashAfterTimeoutSignal(
+    processId: string,
+    waitState: string,
+    revisited: string[],
+  ): Promise<{ third: Harness; id: string }> {
     const clock = new TestClock();
     const file = temp.file();
     const first = await open(file, clock);
-    const id = await first.engine.start('retry', { to: 'x' });
-    await first.atStep(id, 'await-retry');
+    const id = await first.engine.start(processId, { to: 'x' });
+    await first.atStep(id, waitState);
     await first.close();
     harnesses.splice(harnesses.indexOf(first), 1);
 
-    // The first visit's deadline passes while nothing runs: the next coordinator times it out,
-    // and the instance goes round to its second visit of the step.
     clock.advance(120_000);
     const second = await open(file, clock, true);
-    const secondVisit = ['retry-fax', 'await-retry', 'retry-fax', 'await-retry'];
     await waitUntil(async () => {
       const snapshot = await second.engine.getInstance(id);
-      return snapshot.history.length === secondVisit.length ? snapshot : undefined;
-    }, 'the second visit');
+      return snapshot.history.length === revisited.length ? snapshot : undefined;
+    }, `the second visit of ${waitState}`);
     await second.coordinator.idle();
-    // What a crash between the timeout's signal and its bookkeeping leaves: the engine took the
-    // signal, the store still says the timeout waits to be signalled.
     // (1 = 1): true on both databases, whatever the driver binds.
     await second.query('UPDATE psi_expectation SET "timeoutPending" = (1 = 1) WHERE status = ?', [
       'timed-out',
@@ -354,12 +360,22 @@ describeEachStore('timeouts', () => {
     await second.close();
     harnesses.splice(harnesses.indexOf(second), 1);
 
-    // The restarted engine reports the instance at the wait state again (its second visit).
     const third = await open(file, clock, true);
     await third.coordinator.idle();
     const snapshot = await third.engine.getInstance(id);
-    expect(snapshot.history).toEqual(secondVisit);
-    expect(snapshot.waitStates).toEqual(['await-retry']);
+    expect(snapshot.history).toEqual(revisited);
+    expect(snapshot.waitStates).toEqual([waitState]);
+    return { third, id };
+  }
+
+  it('a timeout signalled just before a crash does not fire again when its step comes round again', async () => {
+    const { third, id } = await crashAfterTimeoutSignal('retry', 'await-retry', [
+      'retry-fax',
+      'await-retry',
+      'retry-fax',
+      'await-retry',
+    ]);
+
     const expectations = await third.query<{ status: string; timeoutPending: unknown }>(
       'SELECT status, "timeoutPending" FROM psi_expectation ORDER BY "createdAt", id',
     );
@@ -372,38 +388,17 @@ describeEachStore('timeouts', () => {
     expect(timeouts.map((e) => e.detail?.signalled)).toEqual([undefined, 'timeout', false]);
     expect(third.problems).toEqual([]);
   });
+
   it('a timeout signalled just before a crash does not fire again when a different step leads to the same wait state', async () => {
-    const clock = new TestClock();
-    const file = temp.file();
-    const first = await open(file, clock);
-    const id = await first.engine.start('fallback', { to: 'x' });
-    await first.atStep(id, 'await-shared');
-    await first.close();
-    harnesses.splice(harnesses.indexOf(first), 1);
-
-    // The first step's deadline passes while nothing runs: the next coordinator times it out,
-    // and the instance goes through the fallback step back to the same wait state.
-    clock.advance(120_000);
-    const second = await open(file, clock, true);
-    const viaFallback = ['fax-first', 'await-shared', 'fax-fallback', 'await-shared'];
-    await waitUntil(async () => {
-      const snapshot = await second.engine.getInstance(id);
-      return snapshot.history.length === viaFallback.length ? snapshot : undefined;
-    }, 'the visit through the fallback step');
-    await second.coordinator.idle();
-    // What a crash between the timeout's signal and its bookkeeping leaves (see above). Only
-    // the engine can tell that it took this signal: no later invocation of the same step exists.
-    await second.query('UPDATE psi_expectation SET "timeoutPending" = (1 = 1) WHERE status = ?', [
-      'timed-out',
+    // No later invocation of the same step exists here: only the engine can tell it took the
+    // timeout's signal.
+    const { third, id } = await crashAfterTimeoutSignal('fallback', 'await-shared', [
+      'fax-first',
+      'await-shared',
+      'fax-fallback',
+      'await-shared',
     ]);
-    await second.close();
-    harnesses.splice(harnesses.indexOf(second), 1);
 
-    const third = await open(file, clock, true);
-    await third.coordinator.idle();
-    const snapshot = await third.engine.getInstance(id);
-    expect(snapshot.history).toEqual(viaFallback);
-    expect(snapshot.waitStates).toEqual(['await-shared']);
     const expectations = await third.query<{
       event: string;
       status: string;

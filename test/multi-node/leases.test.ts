@@ -172,11 +172,36 @@ describeEachStore('leases and claims across nodes', () => {
       source: 'test',
       receivedAt: Date.now(),
     };
+    await lapsedClaim(h, expectation.id, message);
+    return { id, expectationId: expectation.id };
+  }
+
+  /** Leaves the expectation as a node that claimed it and died leaves it: the claim lapsed. */
+  async function lapsedClaim(
+    h: Harness,
+    expectationId: string,
+    message: object | null,
+  ): Promise<void> {
     await h.query(
       `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
-      [Date.now() - 1, JSON.stringify(message), expectation.id],
+      [Date.now() - 1, message && JSON.stringify(message), expectationId],
     );
-    return { id, expectationId: expectation.id };
+  }
+
+  /** Waits for the lapsed claim to be settled as delivered: no dead letter, the audit says so. */
+  async function settledAsDelivered(h: Harness, instanceId: string): Promise<void> {
+    await waitUntil(async () => {
+      const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
+      return row.status === 'delivered';
+    }, 'the lapsed claim is recorded as delivered');
+    await h.coordinator.idle();
+    expect(await h.coordinator.deadLetters.list()).toEqual([]);
+    const delivered = (await h.coordinator.auditTrail(instanceId)).filter(
+      (e) => e.kind === 'delivered',
+    );
+    expect(delivered.map((e) => e.detail)).toEqual([
+      { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
+    ]);
   }
 
   it('a claim lapsed with the instance still at the wait state: the answer becomes an `interrupted` dead letter (handler not re-run), the expectation reopens, a replay delivers', async () => {
@@ -229,23 +254,11 @@ describeEachStore('leases and claims across nodes', () => {
       variables: { picker: 'Bo' },
     });
     const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
-    await h.query(
-      `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
-      [Date.now() - 1, null, expectation.id],
-    );
+    await lapsedClaim(h, expectation.id, null);
 
-    await waitUntil(async () => {
-      const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
-      return row.status === 'delivered';
-    }, 'the lapsed claim is recorded as delivered');
-    await h.coordinator.idle();
-    expect(await h.coordinator.deadLetters.list()).toEqual([]);
+    await settledAsDelivered(h, id);
     const [invocation] = await h.coordinator.invocations({ instanceId: id });
     expect(invocation.status).toBe('completed');
-    const delivered = (await h.coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
-    expect(delivered.map((e) => e.detail)).toEqual([
-      { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
-    ]);
     expect((await h.engine.getInstance(id)).variables.picker).toBe('Bo');
   });
 
@@ -268,25 +281,9 @@ describeEachStore('leases and claims across nodes', () => {
     });
     await h.engine.signal(id, 'recount');
     await h.atStep(id, 'await-picked');
-    await h.query(
-      `UPDATE psi_expectation SET status = 'claimed', "claimedBy" = 'dead-node', "claimExpiresAt" = ?, "claimedMessage" = ? WHERE id = ?`,
-      [
-        Date.now() - 1,
-        JSON.stringify({ messageId: 'answer-SKU-6', event: 'picked' }),
-        expectation.id,
-      ],
-    );
+    await lapsedClaim(h, expectation.id, { messageId: 'answer-SKU-6', event: 'picked' });
 
-    await waitUntil(async () => {
-      const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
-      return row.status === 'delivered';
-    }, 'the lapsed claim is recorded as delivered');
-    await h.coordinator.idle();
-    expect(await h.coordinator.deadLetters.list()).toEqual([]);
-    const delivered = (await h.coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
-    expect(delivered.map((e) => e.detail)).toEqual([
-      { event: 'picked', waitState: 'await-picked', recovered: true, interruptedNode: 'dead-node' },
-    ]);
+    await settledAsDelivered(h, id);
     const snapshot = await h.engine.getInstance(id);
     expect(snapshot.waitStates).toEqual(['await-picked']);
     expect(snapshot.history).toEqual(['pick', 'await-picked', 'recount', 'await-picked']);
