@@ -219,6 +219,49 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
       { id: 'y', txid: '11' },
     ]);
   });
+
+  it('a unit re-run alone that loses a deadlock again runs again, until it commits', async () => {
+    const store = await open({ postgresLanes: 1 });
+    await admin.dataSource.query(
+      `INSERT INTO ${schema}.lane_row (id, txid) VALUES ('x', 0), ('y', 0)`,
+    );
+    const others: Array<Promise<void>> = [];
+    let runs = 0;
+    // Its first run (in the lane's batch) and its re-run alone each meet a transaction that
+    // holds y and wants x; this unit holds x and wants y. The other transaction waits 30 s before
+    // it looks for deadlocks, so PostgreSQL aborts this unit each time (after 1 s), and the
+    // other one commits.
+    const unit = store.transaction(async (tx) => {
+      runs++;
+      await tx.query(`UPDATE lane_row SET txid = txid + 1 WHERE id = 'x'`);
+      if (runs <= 2) others.push((await holdYThenWantX()).committed);
+      await tx.query(`UPDATE lane_row SET txid = txid + 1 WHERE id = 'y'`);
+    });
+    await unit;
+    await Promise.all(others);
+    expect(runs).toBe(3);
+    expect(await rows()).toEqual([
+      { id: 'x', txid: '201' },
+      { id: 'y', txid: '201' },
+    ]);
+  });
+
+  /**
+   * Starts a transaction outside PSI that updates y, then x (waiting for whoever holds x), and
+   * commits once it has both; resolves once y is held (`committed` settles with the commit).
+   */
+  async function holdYThenWantX(): Promise<{ committed: Promise<void> }> {
+    const other = admin.dataSource.createQueryRunner();
+    await other.connect();
+    await other.startTransaction();
+    await other.query(`SET LOCAL deadlock_timeout = '30s'`);
+    await other.query(`UPDATE ${schema}.lane_row SET txid = txid + 100 WHERE id = 'y'`);
+    const committed = other
+      .query(`UPDATE ${schema}.lane_row SET txid = txid + 100 WHERE id = 'x'`)
+      .then(() => other.commitTransaction())
+      .finally(() => other.release());
+    return { committed };
+  }
 });
 
 /** Polls `condition` until it holds, for up to 5 s. */

@@ -21,6 +21,13 @@ type BatchOutcome =
 const NO_ERROR = Symbol('no unit error');
 
 /**
+ * How often a unit re-run alone may lose a deadlock before its error is its outcome. The other
+ * lanes' batches still hold locks in an order of their own, so one re-run may lose again; each
+ * loss rolled the unit back, so running it again is safe.
+ */
+const DEADLOCK_ATTEMPTS = 5;
+
+/**
  * PostgreSQL group commit: units of work queue up, and each of up to `lanes` pooled connections
  * takes whatever has queued and runs it as one transaction (units back to back, one START and one
  * COMMIT). A correlation's ~14 units then cost far fewer round trips and commits than with one
@@ -31,9 +38,10 @@ const NO_ERROR = Symbol('no unit error');
  * Whenever a batch of several units fails before COMMIT (a unit's error, a deadlock, a lost
  * connection), it is rolled back and every unit runs again alone through `single` (one
  * transaction each, with its connection retries): the failing unit fails alone, the others
- * commit. With connection retries off, a lost connection fails every unit of its batch, as it
- * would have failed each of them alone. Units must therefore be safe to run twice (they only
- * touch the database and their own locals), as for the SQLite runner.
+ * commit; one that loses a deadlock again runs again (up to {@link DEADLOCK_ATTEMPTS} times).
+ * With connection retries off, a lost connection fails every unit of its batch, as it would have
+ * failed each of them alone. Units must therefore be safe to run twice (they only touch the
+ * database and their own locals), as for the SQLite runner.
  */
 export class PostgresGroupCommitRunner implements TransactionRunner {
   private readonly queue: Pending[] = [];
@@ -82,8 +90,19 @@ export class PostgresGroupCommitRunner implements TransactionRunner {
       case 'rolled-back':
         // Not awaited: the lane goes on with the queue while these get connections of their own.
         for (const pending of batch) {
-          this.single.run(pending.work).then(pending.resolve, pending.reject);
+          this.runAlone(pending.work).then(pending.resolve, pending.reject);
         }
+    }
+  }
+
+  /** Runs a unit in a transaction of its own, again while it is chosen as a deadlock victim. */
+  private async runAlone(work: UnitOfWork<unknown>): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.single.run(work);
+      } catch (error) {
+        if (!isDeadlock(error) || attempt >= DEADLOCK_ATTEMPTS) throw error;
+      }
     }
   }
 
