@@ -509,13 +509,13 @@ describe(HttpInboundServer, () => {
     });
 
     describe('when the token carries no correlation key', () => {
+      /** A token for instance i-1 waiting in `scriptRunning`, valid for a minute. */
+      const scriptRunningToken = (): string =>
+        tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
+
       it('signals the token`s wait state with event as transition and data as variables', async () => {
         await serve();
-        const token = tokens.issue({
-          instanceId: 'i-1',
-          waitState: 'scriptRunning',
-          ttlMs: 60_000,
-        });
+        const token = scriptRunningToken();
 
         const answer = await call('POST', `/callbacks/${token}`, {
           event: 'done',
@@ -546,11 +546,7 @@ describe(HttpInboundServer, () => {
 
       it('answers a retried callback (same token, same event) 200 `repeated`; nothing changes', async () => {
         await serve();
-        const token = tokens.issue({
-          instanceId: 'i-1',
-          waitState: 'scriptRunning',
-          ttlMs: 60_000,
-        });
+        const token = scriptRunningToken();
         await call('POST', `/callbacks/${token}`, { event: 'done', data: { exitCode: 0 } });
 
         const retry = await call('POST', `/callbacks/${token}`, {
@@ -574,11 +570,7 @@ describe(HttpInboundServer, () => {
 
       it('answers 409 with the current states when the instance has moved on', async () => {
         await serve();
-        const token = tokens.issue({
-          instanceId: 'i-1',
-          waitState: 'scriptRunning',
-          ttlMs: 60_000,
-        });
+        const token = scriptRunningToken();
         await call('POST', `/callbacks/${token}`, { event: 'done' });
 
         const other = await call('POST', `/callbacks/${token}`, { event: 'failed' });
