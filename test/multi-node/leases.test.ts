@@ -248,12 +248,13 @@ describeEachStore('leases and claims across nodes', () => {
     );
     const id = await h.engine.start('pick', { sku: 'SKU-3' });
     await h.atStep(id, 'await-picked');
+    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
     // The dead node had run the handler and signalled the engine, then died before its last commit.
     await h.engine.signal(id, 'await-picked', {
       transition: 'picked',
       variables: { picker: 'Bo' },
+      signalId: PsiSignalIds.answer(expectation.id),
     });
-    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
     await lapsedClaim(h, expectation.id, null);
 
     await settledAsDelivered(h, id);
@@ -288,6 +289,55 @@ describeEachStore('leases and claims across nodes', () => {
     expect(snapshot.waitStates).toEqual(['await-picked']);
     expect(snapshot.history).toEqual(['pick', 'await-picked', 'recount', 'await-picked']);
     expect(snapshot.variables.picker).toBe('Cy');
+  });
+
+  it('a claim lapsed, the instance moved on without the answer since: the answer becomes a `late` dead letter, the expectation is cancelled', async () => {
+    const h = await node(
+      temp.file(),
+      'node-b',
+      new RecordingService({ pick: () => undefined }),
+      300,
+    );
+    const id = await h.engine.start('pick', { sku: 'SKU-7' });
+    await h.atStep(id, 'await-picked');
+    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    // The dead node claimed the answer and died before signalling; meanwhile a signal from
+    // outside PSI moved the instance on.
+    await h.engine.signal(id, 'await-picked', {
+      transition: 'picked',
+      variables: { picker: 'Outside' },
+    });
+    await lapsedClaim(h, expectation.id, {
+      messageId: 'answer-SKU-7',
+      event: 'picked',
+      correlationKey: 'k-7',
+      businessKeys: [],
+      payload: { picker: 'Dee' },
+      payloadText: JSON.stringify({ picker: 'Dee' }),
+      source: 'test',
+      receivedAt: Date.now(),
+    });
+
+    const [letter] = await waitUntil(async () => {
+      const letters = await h.coordinator.deadLetters.list({ reason: 'late' });
+      return letters.length > 0 ? letters : undefined;
+    }, 'the lapsed claim is settled');
+    expect(letter).toMatchObject({
+      messageId: 'answer-SKU-7',
+      instanceId: id,
+      expectationId: expectation.id,
+      payload: { picker: 'Dee' },
+      detail: { interruptedNode: 'dead-node', waitState: 'await-picked' },
+    });
+    const [row] = await h.query<{ status: string; claimedBy: string | null }>(
+      'SELECT status, "claimedBy" FROM psi_expectation',
+    );
+    expect(row).toEqual({ status: 'cancelled', claimedBy: null });
+    const [invocation] = await h.coordinator.invocations({ instanceId: id });
+    expect(invocation.status).toBe('completed');
+    const trail = await h.coordinator.auditTrail(id);
+    expect(trail.filter((e) => e.kind === 'delivered')).toEqual([]);
+    expect((await h.engine.getInstance(id)).variables.picker).toBe('Outside');
   });
 
   it('a step whose outcome was recorded but not signalled (its node died in between) is signalled once the engine reports it again', async () => {

@@ -19,15 +19,18 @@ import { updateRows } from '../store/row-statements';
  * The dead node claimed the expectation (with the answer), then ran the handler and signalled the
  * engine, then would have marked it delivered. Which of these happened is read from the engine:
  *
- * - the instance has left the wait state, or the engine says it took the answer's signal (an
- *   engine that keeps signal ids knows even when the instance has come back to the same wait
- *   state since): the signal went through, so the delivery is recorded as done (`delivered`,
+ * - the engine took the answer's signal (an engine that keeps signal ids knows, even when the
+ *   instance has come back to the same wait state since; for one that does not, the instance
+ *   having left the wait state stands for it): the delivery is recorded as done (`delivered`,
  *   audit entry with `recovered: true`); the handler is not run again;
- * - the instance is still at the wait state (and, where the engine can tell, did not take the
- *   signal): the handler may or may not have run (its side effects are unknown), so it is
- *   **not** run again: the answer becomes an `interrupted` dead letter (replay delivers it) and
- *   the expectation (and the group it closed) is open again, so its deadline or a replay
- *   decides.
+ * - the instance is still at the wait state and did not take the signal: the handler may or may
+ *   not have run (its side effects are unknown), so it is **not** run again: the answer becomes
+ *   an `interrupted` dead letter (replay delivers it) and the expectation (and the group it
+ *   closed) is open again, so its deadline or a replay decides;
+ * - the instance has left the wait state and the engine says it did not take the signal (it
+ *   moved on by another way, e.g. a signal from outside): the answer can no longer be delivered,
+ *   so it becomes a `late` dead letter and the expectation is `cancelled`, as when an instance
+ *   ends with answers still parked. Without signal ids this case cannot be told from the first.
  *
  * An instance this node's engine does not know (an engine whose instances live in one node) is
  * left to a node whose engine does.
@@ -61,7 +64,9 @@ export class ClaimRecovery {
     }
     const interruptedNode = expectation.claimedBy;
     const message = parseMessage(expectation.claimedMessage);
-    if (!states.includes(expectation.waitState) || (await this.answerTaken(expectation))) {
+    const atWaitState = states.includes(expectation.waitState);
+    const taken = await this.answerTaken(expectation);
+    if (taken === 'unknown' ? !atWaitState : taken) {
       await audit.transaction(async (tx, write) => {
         const settled = await leases.settleLapsedClaim(tx, expectation, {
           status: 'delivered',
@@ -83,7 +88,20 @@ export class ClaimRecovery {
       });
       return;
     }
-    const deadLettered = await audit.transaction(async (tx, write) => {
+    const deadLettered = atWaitState
+      ? await this.reopen(expectation, interruptedNode, message)
+      : await this.cancel(expectation, interruptedNode, message);
+    if (deadLettered) this.deps.stats.deadLettered++;
+  }
+
+  /** The instance still waits: the expectation is open again, the answer an `interrupted` letter. */
+  private reopen(
+    expectation: ExpectationEntity,
+    interruptedNode: string | null,
+    message: ReceivedMessage | null,
+  ): Promise<boolean> {
+    const { audit, leases } = this.deps;
+    return audit.transaction(async (tx, write) => {
       const settled = await leases.settleLapsedClaim(tx, expectation, { status: 'open' });
       if (!settled) return false;
       if (expectation.groupId) {
@@ -111,13 +129,40 @@ export class ClaimRecovery {
       });
       return true;
     });
-    if (deadLettered) this.deps.stats.deadLettered++;
   }
 
-  /** Whether the engine took the claimed answer's signal; false when it cannot tell. */
-  private async answerTaken(expectation: ExpectationEntity): Promise<boolean> {
+  /** The instance moved on without the answer: the expectation is cancelled, the answer `late`. */
+  private cancel(
+    expectation: ExpectationEntity,
+    interruptedNode: string | null,
+    message: ReceivedMessage | null,
+  ): Promise<boolean> {
+    const { audit, leases, correlator, clock } = this.deps;
+    return audit.transaction(async (tx, write) => {
+      const settled = await leases.settleLapsedClaim(tx, expectation, {
+        status: 'cancelled',
+        closedAt: clock(),
+      });
+      if (!settled) return false;
+      await correlator.completeInvocationIfDone(tx, expectation.invocationId);
+      if (!message) return false;
+      await this.deps.deadLetters.add(tx, write, message, 'late', {
+        detail: {
+          interruptedNode,
+          waitState: expectation.waitState,
+          note: 'the node delivering this answer stopped after claiming it, and the instance left the wait state without it',
+        },
+        instanceId: expectation.instanceId,
+        expectationId: expectation.id,
+      });
+      return true;
+    });
+  }
+
+  /** Whether the engine took the claimed answer's signal; `unknown` without signal ids. */
+  private async answerTaken(expectation: ExpectationEntity): Promise<boolean | 'unknown'> {
     const engine = this.deps.engine;
-    if (!engine.hasAppliedSignal) return false;
+    if (!engine.hasAppliedSignal) return 'unknown';
     return engine.hasAppliedSignal(expectation.instanceId, PsiSignalIds.answer(expectation.id));
   }
 }
