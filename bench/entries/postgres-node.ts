@@ -30,6 +30,8 @@ export async function startPgNode(options: {
   poolSize: number;
   /** PostgreSQL group-commit lanes; the store's default when absent. */
   postgresLanes?: number;
+  /** Waiting units that open a further lane; the store's default when absent. */
+  postgresLaneBacklog?: number;
   log: (message: string) => void;
 }): Promise<PgNode> {
   const store = await PsiStore.open({
@@ -37,6 +39,7 @@ export async function startPgNode(options: {
     schema: options.schema,
     poolSize: options.poolSize,
     postgresLanes: options.postgresLanes,
+    postgresLaneBacklog: options.postgresLaneBacklog,
   });
   const engine = new ReferenceEngine({
     definitions: [pingProcess],

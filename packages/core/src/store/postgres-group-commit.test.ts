@@ -35,6 +35,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   async function open(options: {
     postgresLanes?: number;
+    postgresLaneBacklog?: number;
     poolSize?: number;
     connectionRetryMs?: number;
   }): Promise<PsiStore> {
@@ -80,6 +81,10 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
     expect((await open({ poolSize: 10 })).options.postgresLanes).toBe(4);
     expect((await open({ poolSize: 4 })).options.postgresLanes).toBe(2);
     expect((await open({ poolSize: 1 })).options.postgresLanes).toBe(0);
+    expect((await open({})).options.postgresLaneBacklog).toBe(32);
+    await expect(open({ postgresLaneBacklog: -1 })).rejects.toMatchObject({
+      code: 'PSI_STORE_CONFIG_INVALID',
+    });
     await expect(open({ poolSize: 3, postgresLanes: 3 })).rejects.toMatchObject({
       code: 'PSI_STORE_CONFIG_INVALID',
     });
@@ -99,6 +104,38 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
     expect(new Set(txids).size).toBe(1);
     expect(txids[0]).not.toBe(firstTxid);
     expect(await rows()).toHaveLength(21);
+  });
+
+  it('opens a second lane only once the backlog is reached, and it takes the whole backlog', async () => {
+    const store = await open({ postgresLanes: 2, postgresLaneBacklog: 5 });
+    const busy = occupyTheLane(store, 'first');
+    // Four waiting units open no lane; the fifth does, while the first lane is still busy, and
+    // the new lane commits all five in one transaction. (With a lane per waiting unit, the first
+    // would have run alone.)
+    const queued = Array.from({ length: 5 }, (_, i) =>
+      store.transaction((tx) => insertRow(tx, `queued-${i}`)),
+    );
+    const txids = await Promise.all(queued);
+    expect(new Set(txids).size).toBe(1);
+    expect(await busy.release()).not.toBe(txids[0]);
+    expect(await rows()).toHaveLength(6);
+  });
+
+  it('opens a second lane for a unit that has waited 20 ms, whatever the backlog', async () => {
+    // The first lane may be waiting on a lock; the unit behind it must not wait as long.
+    const store = await open({ postgresLanes: 2, postgresLaneBacklog: 32 });
+    const busy = occupyTheLane(store, 'first');
+    const queuedAt = Date.now();
+    const waited = await store.transaction((tx) => insertRow(tx, 'second'));
+    expect(Date.now() - queuedAt).toBeGreaterThanOrEqual(19);
+    expect(await busy.release()).not.toBe(waited);
+  });
+
+  it('with a backlog of 0, opens a lane for any waiting unit', async () => {
+    const store = await open({ postgresLanes: 2, postgresLaneBacklog: 0 });
+    const busy = occupyTheLane(store, 'first');
+    const alone = await store.transaction((tx) => insertRow(tx, 'second'));
+    expect(await busy.release()).not.toBe(alone);
   });
 
   it('with 0 lanes, gives every unit its own transaction', async () => {
@@ -189,7 +226,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
   });
 
   it('a unit chosen as a deadlock victim by PostgreSQL runs again and commits', async () => {
-    const store = await open({ postgresLanes: 2 });
+    const store = await open({ postgresLanes: 2, postgresLaneBacklog: 0 });
     await admin.dataSource.query(
       `INSERT INTO ${schema}.lane_row (id, txid) VALUES ('x', 0), ('y', 0)`,
     );

@@ -30,7 +30,7 @@ function postgresRunner(dataSource: DataSource, options: CompiledStoreOptions): 
   if (options.postgresLanes === 0) return single;
   return new PostgresGroupCommitRunner(
     dataSource,
-    options.postgresLanes,
+    { lanes: options.postgresLanes, laneBacklog: options.postgresLaneBacklog },
     options.maxBatchSize,
     single,
     options.connectionRetryMs > 0,

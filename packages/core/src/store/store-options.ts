@@ -38,6 +38,15 @@ export interface StoreOptions {
    */
   postgresLanes?: number;
   /**
+   * PostgreSQL group commit: one lane always runs; each further lane (up to `postgresLanes`)
+   * opens only while at least this many units of work wait, or once a unit has waited 20 ms.
+   * Fewer, fuller transactions cost the node and the server less than many small ones; a backlog
+   * this deep or a wait this long means the running lanes do not keep up (a remote server's
+   * round trips, a unit waiting on a lock), and more lanes help. 0 opens a lane for any waiting
+   * unit. @default 32
+   */
+  postgresLaneBacklog?: number;
+  /**
    * SQLite driver: `sqlite3` (asynchronous, a worker-thread round trip per statement) or
    * `better-sqlite3` (synchronous, ~3 µs per statement; an optional dependency the application
    * installs). Same file format, same tables. @default env PSI_SQLITE_DRIVER, else 'sqlite3'
@@ -60,6 +69,7 @@ export interface CompiledStoreOptions {
   migrations: PluginClass[];
   maxBatchSize: number;
   postgresLanes: number;
+  postgresLaneBacklog: number;
   sqliteDriver: SqliteDriverName;
   logging: boolean;
 }
@@ -101,6 +111,12 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
       `postgresLanes must be an integer from 0 to poolSize - 1 (${poolSize - 1}), got ${String(postgresLanes)}`,
     );
   }
+  const postgresLaneBacklog = options.postgresLaneBacklog ?? 32;
+  if (!Number.isInteger(postgresLaneBacklog) || postgresLaneBacklog < 0) {
+    throw new StoreConfigError(
+      `postgresLaneBacklog must be a non-negative integer, got ${String(postgresLaneBacklog)}`,
+    );
+  }
   return {
     type,
     sqlitePath: path.resolve(
@@ -115,6 +131,7 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     migrations: options.migrations ?? [],
     maxBatchSize: options.maxBatchSize ?? 256,
     postgresLanes,
+    postgresLaneBacklog,
     sqliteDriver,
     logging: options.logging ?? false,
   };
