@@ -113,49 +113,48 @@ async function measure(
   ];
 
   const pg = (admin.dataSource.driver as unknown as { postgres: PgModule }).postgres;
-  // The same node without group commit (a transaction per unit of work), for the lanes' effect.
-  const perUnit = await startPgNode({
-    url,
-    schema,
-    nodeId: 'bench-0',
-    poolSize: POOL_SIZE,
-    postgresLanes: 0,
-    log: context.log,
-  });
-  try {
-    const counted = countQueries(pg);
-    const psi = await runClosedLoop(c64, () => perUnit.correlate(), counted.window);
-    rows.push(
-      toResult('psi/pg 1 process c=64, lanes 0', 'correlation', psi, {
-        baseline: 'pg/pair c=64',
-        note: `a transaction per unit; ${counted.perOperation(psi.operations)}`,
-      }),
-    );
-  } finally {
-    await perUnit.close();
-  }
-
-  // Lanes opened for any waiting unit (the default before the lane backlog), for its effect.
-  const eager = await startPgNode({
-    url,
-    schema,
-    nodeId: 'bench-e',
-    poolSize: POOL_SIZE,
-    postgresLaneBacklog: 0,
-    log: context.log,
-  });
-  try {
-    const counted = countQueries(pg);
-    const psi = await runClosedLoop(c64, () => eager.correlate(), counted.window);
-    rows.push(
-      toResult('psi/pg 1 process c=64, eager lanes', 'correlation', psi, {
-        baseline: 'pg/pair c=64',
-        note: `lane backlog 0; ${counted.perOperation(psi.operations)}`,
-      }),
-    );
-  } finally {
-    await eager.close();
-  }
+  /** One node with other store options, measured at c=64, for their effect in the same run. */
+  const variant = async (
+    name: string,
+    nodeId: string,
+    store: { postgresLanes?: number; postgresLaneBacklog?: number },
+    note: string,
+  ): Promise<void> => {
+    const other = await startPgNode({
+      url,
+      schema,
+      nodeId,
+      poolSize: POOL_SIZE,
+      log: context.log,
+      ...store,
+    });
+    try {
+      const counted = countQueries(pg);
+      const psi = await runClosedLoop(c64, () => other.correlate(), counted.window);
+      rows.push(
+        toResult(name, 'correlation', psi, {
+          baseline: 'pg/pair c=64',
+          note: `${note}; ${counted.perOperation(psi.operations)}`,
+        }),
+      );
+    } finally {
+      await other.close();
+    }
+  };
+  // Without group commit (a transaction per unit of work), and with the lanes opened for any
+  // waiting unit (the default before the lane backlog).
+  await variant(
+    'psi/pg 1 process c=64, lanes 0',
+    'bench-0',
+    { postgresLanes: 0 },
+    'a transaction per unit',
+  );
+  await variant(
+    'psi/pg 1 process c=64, eager lanes',
+    'bench-e',
+    { postgresLaneBacklog: 0 },
+    'lane backlog 0',
+  );
 
   const node = await startPgNode({
     url,

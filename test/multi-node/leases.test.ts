@@ -1,6 +1,7 @@
 import {
   Input,
   OnResponse,
+  type DeadLetter,
   Output,
   PsiSignalIds,
   ServiceAdapter,
@@ -162,18 +163,54 @@ describeEachStore('leases and claims across nodes', () => {
       'SELECT id, "correlationKey" FROM psi_expectation WHERE "instanceId" = ?',
       [id],
     );
-    const message = {
+    await lapsedClaim(h, expectation.id, claimedAnswer(sku, 'Ann', expectation.correlationKey));
+    return { id, expectationId: expectation.id };
+  }
+
+  /** The answer for `sku`, as a claim stores it. */
+  function claimedAnswer(sku: string, picker: string, correlationKey: string): object {
+    return {
       messageId: `answer-${sku}`,
       event: 'picked',
-      correlationKey: expectation.correlationKey,
+      correlationKey,
       businessKeys: [],
-      payload: { picker: 'Ann' },
-      payloadText: JSON.stringify({ picker: 'Ann' }),
+      payload: { picker },
+      payloadText: JSON.stringify({ picker }),
       source: 'test',
       receivedAt: Date.now(),
     };
-    await lapsedClaim(h, expectation.id, message);
-    return { id, expectationId: expectation.id };
+  }
+
+  /** Waits for the lapsed claim to be settled as a dead letter; returns it and the expectation. */
+  async function settledAsDeadLetter(
+    h: Harness,
+    reason: 'interrupted' | 'late',
+  ): Promise<{ letter: DeadLetter; expectation: { status: string; claimedBy: string | null } }> {
+    const [letter] = await waitUntil(async () => {
+      const letters = await h.coordinator.deadLetters.list({ reason });
+      return letters.length > 0 ? letters : undefined;
+    }, 'the lapsed claim is settled');
+    const [expectation] = await h.query<{ status: string; claimedBy: string | null }>(
+      'SELECT status, "claimedBy" FROM psi_expectation',
+    );
+    return { letter, expectation };
+  }
+
+  /** A node whose instance of `process` waits for the answer to its pick of `sku`. */
+  async function waitingForPick(
+    process: 'pick' | 'pick-again',
+    sku: string,
+  ): Promise<{ h: Harness; id: string; expectationId: string }> {
+    const h = await node(
+      temp.file(),
+      'node-b',
+      new RecordingService({ pick: () => undefined }),
+      300,
+    );
+    const id = await h.engine.start(process, { sku });
+    await h.atStep(id, 'await-picked');
+    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    return { h, id, expectationId: expectation.id };
   }
 
   /** Leaves the expectation as a node that claimed it and died leaves it: the claim lapsed. */
@@ -213,10 +250,7 @@ describeEachStore('leases and claims across nodes', () => {
     );
     const { id, expectationId } = await claimedByDeadNode(h, 'SKU-2');
 
-    const [letter] = await waitUntil(async () => {
-      const letters = await h.coordinator.deadLetters.list({ reason: 'interrupted' });
-      return letters.length > 0 ? letters : undefined;
-    }, 'the lapsed claim is settled');
+    const { letter, expectation } = await settledAsDeadLetter(h, 'interrupted');
     expect(letter).toMatchObject({
       messageId: 'answer-SKU-2',
       instanceId: id,
@@ -224,10 +258,7 @@ describeEachStore('leases and claims across nodes', () => {
       payload: { picker: 'Ann' },
       detail: { interruptedNode: 'dead-node', waitState: 'await-picked' },
     });
-    const [row] = await h.query<{ status: string; claimedBy: string | null }>(
-      'SELECT status, "claimedBy" FROM psi_expectation',
-    );
-    expect(row).toEqual({ status: 'open', claimedBy: null });
+    expect(expectation).toEqual({ status: 'open', claimedBy: null });
     const snapshot = await h.engine.getInstance(id);
     expect(snapshot.currentStep).toBe('await-picked');
     expect(snapshot.variables.picker).toBeUndefined();
@@ -240,22 +271,14 @@ describeEachStore('leases and claims across nodes', () => {
   });
 
   it('a claim lapsed after the engine was signalled: recorded as delivered, nothing dead-lettered, handler not re-run', async () => {
-    const h = await node(
-      temp.file(),
-      'node-b',
-      new RecordingService({ pick: () => undefined }),
-      300,
-    );
-    const id = await h.engine.start('pick', { sku: 'SKU-3' });
-    await h.atStep(id, 'await-picked');
-    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    const { h, id, expectationId } = await waitingForPick('pick', 'SKU-3');
     // The dead node had run the handler and signalled the engine, then died before its last commit.
     await h.engine.signal(id, 'await-picked', {
       transition: 'picked',
       variables: { picker: 'Bo' },
-      signalId: PsiSignalIds.answer(expectation.id),
+      signalId: PsiSignalIds.answer(expectationId),
     });
-    await lapsedClaim(h, expectation.id, null);
+    await lapsedClaim(h, expectationId, null);
 
     await settledAsDelivered(h, id);
     const [invocation] = await h.coordinator.invocations({ instanceId: id });
@@ -264,25 +287,17 @@ describeEachStore('leases and claims across nodes', () => {
   });
 
   it('a claim lapsed after the engine took the answer, the instance back at the wait state since: recorded as delivered, not interrupted', async () => {
-    const h = await node(
-      temp.file(),
-      'node-b',
-      new RecordingService({ pick: () => undefined }),
-      300,
-    );
-    const id = await h.engine.start('pick-again', { sku: 'SKU-6' });
-    await h.atStep(id, 'await-picked');
-    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    const { h, id, expectationId } = await waitingForPick('pick-again', 'SKU-6');
     // The dead node signalled the answer under the id PSI gives it, then died before its last
     // commit; a recount has brought the instance back to the wait state since.
     await h.engine.signal(id, 'await-picked', {
       transition: 'picked',
       variables: { picker: 'Cy' },
-      signalId: PsiSignalIds.answer(expectation.id),
+      signalId: PsiSignalIds.answer(expectationId),
     });
     await h.engine.signal(id, 'recount');
     await h.atStep(id, 'await-picked');
-    await lapsedClaim(h, expectation.id, { messageId: 'answer-SKU-6', event: 'picked' });
+    await lapsedClaim(h, expectationId, { messageId: 'answer-SKU-6', event: 'picked' });
 
     await settledAsDelivered(h, id);
     const snapshot = await h.engine.getInstance(id);
@@ -292,47 +307,24 @@ describeEachStore('leases and claims across nodes', () => {
   });
 
   it('a claim lapsed, the instance moved on without the answer since: the answer becomes a `late` dead letter, the expectation is cancelled', async () => {
-    const h = await node(
-      temp.file(),
-      'node-b',
-      new RecordingService({ pick: () => undefined }),
-      300,
-    );
-    const id = await h.engine.start('pick', { sku: 'SKU-7' });
-    await h.atStep(id, 'await-picked');
-    const [expectation] = await h.query<{ id: string }>('SELECT id FROM psi_expectation');
+    const { h, id, expectationId } = await waitingForPick('pick', 'SKU-7');
     // The dead node claimed the answer and died before signalling; meanwhile a signal from
     // outside PSI moved the instance on.
     await h.engine.signal(id, 'await-picked', {
       transition: 'picked',
       variables: { picker: 'Outside' },
     });
-    await lapsedClaim(h, expectation.id, {
-      messageId: 'answer-SKU-7',
-      event: 'picked',
-      correlationKey: 'k-7',
-      businessKeys: [],
-      payload: { picker: 'Dee' },
-      payloadText: JSON.stringify({ picker: 'Dee' }),
-      source: 'test',
-      receivedAt: Date.now(),
-    });
+    await lapsedClaim(h, expectationId, claimedAnswer('SKU-7', 'Dee', 'k-7'));
 
-    const [letter] = await waitUntil(async () => {
-      const letters = await h.coordinator.deadLetters.list({ reason: 'late' });
-      return letters.length > 0 ? letters : undefined;
-    }, 'the lapsed claim is settled');
+    const { letter, expectation } = await settledAsDeadLetter(h, 'late');
     expect(letter).toMatchObject({
       messageId: 'answer-SKU-7',
       instanceId: id,
-      expectationId: expectation.id,
+      expectationId,
       payload: { picker: 'Dee' },
       detail: { interruptedNode: 'dead-node', waitState: 'await-picked' },
     });
-    const [row] = await h.query<{ status: string; claimedBy: string | null }>(
-      'SELECT status, "claimedBy" FROM psi_expectation',
-    );
-    expect(row).toEqual({ status: 'cancelled', claimedBy: null });
+    expect(expectation).toEqual({ status: 'cancelled', claimedBy: null });
     const [invocation] = await h.coordinator.invocations({ instanceId: id });
     expect(invocation.status).toBe('completed');
     const trail = await h.coordinator.auditTrail(id);

@@ -3,7 +3,7 @@ import { PsiError, PsiErrorCode } from '../errors';
 import type { ProcessEngine } from '../spi/process-engine';
 import { DeadLetterEntity } from '../store/entities/dead-letter.entity';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
-import type { AuditLog } from './audit-log';
+import type { Audit, AuditLog } from './audit-log';
 import type { CoordinatorStats } from './coordinator-stats';
 import type { Correlator } from './correlator';
 import type { DeadLetterQueue } from './dead-letter-queue';
@@ -118,14 +118,9 @@ export class ClaimRecovery {
         );
       }
       if (!message) return false;
-      await this.deps.deadLetters.add(tx, write, message, 'interrupted', {
-        detail: {
-          interruptedNode,
-          waitState: expectation.waitState,
-          note: 'the node delivering this answer stopped after claiming it; the handler may have run, so it was not run again; replay to deliver it',
-        },
-        instanceId: expectation.instanceId,
-        expectationId: expectation.id,
+      await this.deadLetter(tx, write, expectation, message, 'interrupted', {
+        interruptedNode,
+        note: 'the node delivering this answer stopped after claiming it; the handler may have run, so it was not run again; replay to deliver it',
       });
       return true;
     });
@@ -146,16 +141,30 @@ export class ClaimRecovery {
       if (!settled) return false;
       await correlator.completeInvocationIfDone(tx, expectation.invocationId);
       if (!message) return false;
-      await this.deps.deadLetters.add(tx, write, message, 'late', {
-        detail: {
-          interruptedNode,
-          waitState: expectation.waitState,
-          note: 'the node delivering this answer stopped after claiming it, and the instance left the wait state without it',
-        },
-        instanceId: expectation.instanceId,
-        expectationId: expectation.id,
+      await this.deadLetter(tx, write, expectation, message, 'late', {
+        interruptedNode,
+        note: 'the node delivering this answer stopped after claiming it, and the instance left the wait state without it',
       });
       return true;
+    });
+  }
+
+  private async deadLetter(
+    tx: EntityManager,
+    write: Audit,
+    expectation: ExpectationEntity,
+    message: ReceivedMessage,
+    reason: 'interrupted' | 'late',
+    detail: { interruptedNode: string | null; note: string },
+  ): Promise<void> {
+    await this.deps.deadLetters.add(tx, write, message, reason, {
+      detail: {
+        interruptedNode: detail.interruptedNode,
+        waitState: expectation.waitState,
+        note: detail.note,
+      },
+      instanceId: expectation.instanceId,
+      expectationId: expectation.id,
     });
   }
 
