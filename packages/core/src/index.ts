@@ -21,6 +21,12 @@ export {
   CoordinatorClosedError,
   StoreConfigError,
   InboundMessageError,
+  OperationInvalidError,
+  OperationReasonRequiredError,
+  OperationNotConfirmedError,
+  OperationNotFoundError,
+  ParkedAnswerNotFoundError,
+  GuardNotHeldError,
 } from './errors';
 export type { FieldViolation } from './errors';
 
@@ -81,3 +87,40 @@ export type {
   ResyncListener,
 } from './store/readiness-notifier';
 export type { AuditKind } from './store/entities/audit-entry.entity';
+
+export { PsiOperations, isFinished } from './operations/psi-operations';
+export type { PsiOperationsOptions } from './operations/psi-operations';
+export { OperationRunner } from './operations/operation-runner';
+export type { OperationRunnerOptions } from './operations/operation-runner';
+export type { ActionExecutor, OperationContext } from './operations/action-executor';
+export { RECORD_LISTS, OPERATOR_ACTIONS, ACTION_LISTS } from './operations/record-filter';
+export type {
+  RecordList,
+  RecordFilter,
+  RecordView,
+  Page,
+  PageRequest,
+  ExpectationView,
+  ParkedView,
+  ParkedReason,
+  DeadLetterView,
+  DeadLetterGroup,
+  InvocationView,
+  GuardView,
+  AuditEntryView,
+  TimelineEntry,
+  InstanceTimeline,
+  Overview,
+  ActivitySeries,
+  OperatorAction,
+  OperatorContext,
+  InjectedAnswer,
+  ActionTarget,
+  ActionRequest,
+  ActionPreview,
+  OperationView,
+  OperationItemView,
+  ItemOutcome,
+} from './operations/operation-types';
+export type { OperationStatus } from './store/entities/operation.entity';
+export type { OperationItemStatus } from './store/entities/operation-item.entity';

@@ -55,13 +55,21 @@ export interface CoordinatorOptions {
    * (PostgreSQL LISTEN/NOTIFY; within the process on SQLite)
    */
   readiness?: ReadinessNotifier;
+  /**
+   * Operator actions (`coordinator.operations`, the `psi` CLI, the console): this node runs
+   * the action runs submitted by any process sharing the store, woken by a notice (PostgreSQL)
+   * or by looking every `pollMs`. `run: false` leaves them to other nodes.
+   * @default { run: true, pollMs: 500 }
+   */
+  operations?: { run?: boolean; pollMs?: number };
 }
 
 export interface CompiledCoordinatorOptions extends Required<
-  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry'>
+  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'operations'>
 > {
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
+  operations: { run: boolean; pollMs: number };
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -87,6 +95,10 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),
+    operations: {
+      run: options.operations?.run ?? true,
+      pollMs: options.operations?.pollMs ?? 500,
+    },
   };
 }
 

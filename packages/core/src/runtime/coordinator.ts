@@ -24,6 +24,11 @@ import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { TaskTracker } from './task-tracker';
+import { StoreActions } from '../operations/action-executor';
+import { OperationRunner } from '../operations/operation-runner';
+import type { OperatorContext } from '../operations/operation-types';
+import { PsiOperations } from '../operations/psi-operations';
+import { APPLICATION, OperatorActions } from './operator-actions';
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -60,6 +65,10 @@ export class Coordinator implements InboundSink {
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly tasks: TaskTracker;
+  private readonly storeActions: StoreActions;
+  private readonly operatorActions: OperatorActions;
+  private readonly operationRunner: OperationRunner;
+  private operationsApi: PsiOperations | undefined;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
@@ -141,6 +150,26 @@ export class Coordinator implements InboundSink {
       tasks: this.tasks,
     });
     this.guard = new ProcessGuard(store, clock);
+    this.storeActions = new StoreActions(this.audit, this.deadLetterQueue, clock);
+    this.operatorActions = new OperatorActions({
+      audit: this.audit,
+      deadLetters: this.deadLetterQueue,
+      correlator: this.correlator,
+      invoker: this.invoker,
+      storeActions: this.storeActions,
+      tasks: this.tasks,
+      receive: (message) => this.receive(message),
+      waitStatesHere: (instanceId) => this.waitStatesHere(instanceId),
+      announce: (instanceId) => this.announce(instanceId),
+    });
+    this.operationRunner = new OperationRunner({
+      store,
+      executor: this.operatorActions,
+      nodeId: this.options.nodeId,
+      leaseMs: this.options.leaseMs,
+      pollMs: this.options.operations.pollMs,
+      onError: (error, what) => logger.error(`${what} failed`, describe(error)),
+    });
   }
 
   /** Builds a coordinator; validates every adapter class (AdapterDefinitionError). Call `start()` next. */
@@ -183,6 +212,19 @@ export class Coordinator implements InboundSink {
     // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
     await this.leaseKeeper.settleLapsedClaims();
     this.leaseKeeper.start();
+    if (this.options.operations.run) this.operationRunner.start();
+  }
+
+  /**
+   * The operations API on this coordinator's store: lists, timelines, overview and operator
+   * actions (run by this node's runner at once, or by any node's). See {@link PsiOperations}.
+   */
+  get operations(): PsiOperations {
+    this.operationsApi ??= new PsiOperations(this.store, {
+      clock: this.options.clock,
+      wake: () => this.operationRunner.wake(),
+    });
+    return this.operationsApi;
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
@@ -201,10 +243,10 @@ export class Coordinator implements InboundSink {
     return this.correlator.receive(message);
   }
 
-  /** Re-runs a frozen invocation. */
-  thaw(invocationId: string): Promise<InvocationResult> {
+  /** Re-runs a frozen invocation; `by` is recorded in the `thawed` audit entry. */
+  thaw(invocationId: string, by: OperatorContext = APPLICATION): Promise<InvocationResult> {
     this.assertOpen();
-    return this.invoker.thaw(invocationId);
+    return this.invoker.thaw(invocationId, by);
   }
 
   async invocation(invocationId: string): Promise<InvocationInfo> {
@@ -221,32 +263,24 @@ export class Coordinator implements InboundSink {
     return rows.map(toInfo);
   }
 
-  /** Dead letters: list, replay (correlate again) and discard. */
+  /**
+   * Dead letters: list, replay (correlate again) and discard; `by` (who and why) goes into the
+   * `replayed` / `discarded` audit entry. The operations API (`operations`) has more filters,
+   * paging and bulk actions.
+   */
   readonly deadLetters = {
     list: (filter?: DeadLetterFilter): Promise<DeadLetter[]> => this.deadLetterQueue.list(filter),
     get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
-    replay: async (id: string): Promise<ReceiveOutcome> => {
+    replay: async (id: string, by: OperatorContext = APPLICATION): Promise<ReceiveOutcome> => {
       this.assertOpen();
-      const letter = await this.deadLetterQueue.get(id);
-      const resolved = await this.store.transaction((tx) =>
-        this.deadLetterQueue.resolve(tx, id, 'replayed'),
-      );
-      if (!resolved) return { status: 'dead-lettered', deadLetterId: id, reason: letter.reason };
-      return this.correlator.receive({
-        // A fresh id: the original is remembered by dedupe.
-        messageId: `${letter.messageId}#replay-${id}`,
-        event: letter.event,
-        correlationKey: letter.correlationKey,
-        businessKey: letter.businessKey
-          ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>)
-          : undefined,
-        payload: letter.payload,
-        source: `replay:${letter.source ?? 'unknown'}`,
-      });
+      const result = await this.operatorActions.replay(id, { by });
+      if (!result.replayed)
+        return { status: 'dead-lettered', deadLetterId: id, reason: result.letter.reason };
+      return result.outcome;
     },
-    discard: async (id: string): Promise<void> => {
+    discard: async (id: string, by: OperatorContext = APPLICATION): Promise<void> => {
       await this.deadLetterQueue.get(id);
-      await this.store.transaction((tx) => this.deadLetterQueue.resolve(tx, id, 'discarded'));
+      await this.storeActions.discard(id, { by });
     },
   };
 
@@ -268,6 +302,8 @@ export class Coordinator implements InboundSink {
   /** Stops listening, stops transports and timers, and waits for work in flight. The store stays open. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    // The action in progress finishes with the runtime still up; a bulk run goes to another node.
+    await this.operationRunner.stop();
     this.state = 'closed';
     this.unsubscribe?.();
     this.unlisten?.();
