@@ -24,11 +24,9 @@ import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { TaskTracker } from './task-tracker';
-import { StoreActions } from '../operations/action-executor';
-import { OperationRunner } from '../operations/operation-runner';
 import type { OperatorContext } from '../operations/operation-types';
-import { PsiOperations } from '../operations/psi-operations';
-import { APPLICATION, OperatorActions } from './operator-actions';
+import type { PsiOperations } from '../operations/psi-operations';
+import { APPLICATION, OperatorDesk } from './operator-actions';
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -65,10 +63,7 @@ export class Coordinator implements InboundSink {
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly tasks: TaskTracker;
-  private readonly storeActions: StoreActions;
-  private readonly operatorActions: OperatorActions;
-  private readonly operationRunner: OperationRunner;
-  private operationsApi: PsiOperations | undefined;
+  private readonly desk: OperatorDesk;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
@@ -150,25 +145,15 @@ export class Coordinator implements InboundSink {
       tasks: this.tasks,
     });
     this.guard = new ProcessGuard(store, clock);
-    this.storeActions = new StoreActions(this.audit, this.deadLetterQueue, clock);
-    this.operatorActions = new OperatorActions({
+    this.desk = new OperatorDesk(this.options, {
       audit: this.audit,
       deadLetters: this.deadLetterQueue,
       correlator: this.correlator,
       invoker: this.invoker,
-      storeActions: this.storeActions,
       tasks: this.tasks,
       receive: (message) => this.receive(message),
       waitStatesHere: (instanceId) => this.waitStatesHere(instanceId),
       announce: (instanceId) => this.announce(instanceId),
-    });
-    this.operationRunner = new OperationRunner({
-      store,
-      executor: this.operatorActions,
-      nodeId: this.options.nodeId,
-      leaseMs: this.options.leaseMs,
-      pollMs: this.options.operations.pollMs,
-      onError: (error, what) => logger.error(`${what} failed`, describe(error)),
     });
   }
 
@@ -212,7 +197,7 @@ export class Coordinator implements InboundSink {
     // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
     await this.leaseKeeper.settleLapsedClaims();
     this.leaseKeeper.start();
-    if (this.options.operations.run) this.operationRunner.start();
+    if (this.options.operations.run) this.desk.runner.start();
   }
 
   /**
@@ -220,11 +205,7 @@ export class Coordinator implements InboundSink {
    * actions (run by this node's runner at once, or by any node's). See {@link PsiOperations}.
    */
   get operations(): PsiOperations {
-    this.operationsApi ??= new PsiOperations(this.store, {
-      clock: this.options.clock,
-      wake: () => this.operationRunner.wake(),
-    });
-    return this.operationsApi;
+    return this.desk.api;
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
@@ -273,14 +254,14 @@ export class Coordinator implements InboundSink {
     get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
     replay: async (id: string, by: OperatorContext = APPLICATION): Promise<ReceiveOutcome> => {
       this.assertOpen();
-      const result = await this.operatorActions.replay(id, { by });
+      const result = await this.desk.actions.replay(id, { by });
       if (!result.replayed)
         return { status: 'dead-lettered', deadLetterId: id, reason: result.letter.reason };
       return result.outcome;
     },
     discard: async (id: string, by: OperatorContext = APPLICATION): Promise<void> => {
       await this.deadLetterQueue.get(id);
-      await this.storeActions.discard(id, { by });
+      await this.desk.storeActions.discard(id, { by });
     },
   };
 
@@ -303,7 +284,7 @@ export class Coordinator implements InboundSink {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     // The action in progress finishes with the runtime still up; a bulk run goes to another node.
-    await this.operationRunner.stop();
+    await this.desk.runner.stop();
     this.state = 'closed';
     this.unsubscribe?.();
     this.unlisten?.();

@@ -1,5 +1,14 @@
-import type { ActionExecutor, OperationContext, StoreActions } from '../operations/action-executor';
-import { operatorEntry, skipped } from '../operations/action-executor';
+import {
+  operatorEntry,
+  skipped,
+  StoreActions,
+  type ActionExecutor,
+  type OperationContext,
+} from '../operations/action-executor';
+import { OperationRunner } from '../operations/operation-runner';
+import { PsiOperations } from '../operations/psi-operations';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import { describe } from './correlator';
 import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations/operation-types';
 import { findParked, takeParked } from '../operations/tables/action-rows';
 import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
@@ -240,6 +249,41 @@ export class OperatorActions implements ActionExecutor {
       instanceId,
       receive: outcome,
     };
+  }
+}
+
+/**
+ * A coordinator's operator side: its actions, the runner that carries out action runs on this
+ * node, and the operations API whose submissions wake that runner at once.
+ */
+export class OperatorDesk {
+  readonly storeActions: StoreActions;
+  readonly actions: OperatorActions;
+  readonly runner: OperationRunner;
+  private operations: PsiOperations | undefined;
+
+  constructor(
+    private readonly options: CompiledCoordinatorOptions,
+    deps: Omit<OperatorActionsDeps, 'storeActions'>,
+  ) {
+    this.storeActions = new StoreActions(deps.audit, deps.deadLetters, options.clock);
+    this.actions = new OperatorActions({ ...deps, storeActions: this.storeActions });
+    this.runner = new OperationRunner({
+      store: options.store,
+      executor: this.actions,
+      nodeId: options.nodeId,
+      leaseMs: options.leaseMs,
+      pollMs: options.operations.pollMs,
+      onError: (error, what) => options.logger.error(`${what} failed`, describe(error)),
+    });
+  }
+
+  get api(): PsiOperations {
+    this.operations ??= new PsiOperations(this.options.store, {
+      clock: this.options.clock,
+      wake: () => this.runner.wake(),
+    });
+    return this.operations;
   }
 }
 
