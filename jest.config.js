@@ -18,7 +18,7 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
-    '^@psi/(core|adapters|engines|registry)$': '<rootDir>/packages/$1/src',
+    '^@psi/(core|adapters|engines|registry|cli)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [
     '<rootDir>/packages/*/src/**/*.test.ts',

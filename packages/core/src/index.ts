@@ -78,6 +78,8 @@ export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
+export { migrateStore } from './cli/psi-migrate';
+export type { MigrationReport } from './cli/psi-migrate';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
 export type { SqliteDriverName, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
