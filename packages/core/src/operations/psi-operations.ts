@@ -143,7 +143,7 @@ export class PsiOperations {
   }
 
   /** How many records of a list match. */
-  count(list: RecordList, filter: RecordFilter = {}): Promise<number> {
+  async count(list: RecordList, filter: RecordFilter = {}): Promise<number> {
     const compiled = compileFilter(assertList(list), filter, this.clock());
     return this.store.transaction((tx) => countRecords(tx, compiled));
   }
@@ -158,13 +158,13 @@ export class PsiOperations {
   }
 
   /** Dead letters grouped by reason, event and service (largest first). */
-  deadLetterGroups(filter: RecordFilter = {}): Promise<DeadLetterGroup[]> {
+  async deadLetterGroups(filter: RecordFilter = {}): Promise<DeadLetterGroup[]> {
     const compiled = compileFilter('dead-letters', filter, this.clock());
     return this.store.transaction((tx) => deadLetterGroups(tx, compiled));
   }
 
   /** Everything about one instance: its records and its history in time order. */
-  timeline(instanceId: string): Promise<InstanceTimeline> {
+  async timeline(instanceId: string): Promise<InstanceTimeline> {
     return buildTimeline(this.store, instanceId, this.clock());
   }
 
@@ -183,7 +183,9 @@ export class PsiOperations {
   }
 
   /** The latest operator actions in the audit trail, newest first. */
-  recentActions(page: { limit?: number; beforeSeq?: number } = {}): Promise<AuditEntryView[]> {
+  async recentActions(
+    page: { limit?: number; beforeSeq?: number } = {},
+  ): Promise<AuditEntryView[]> {
     return this.store.transaction((tx) =>
       recentActivity(tx, OPERATOR_KINDS, { limit: page.limit ?? 50, before: page.beforeSeq }),
     );

@@ -50,8 +50,9 @@ export async function buildTimeline(
       entries.push({
         at: e.closedAt,
         source: 'expectation',
-        kind: e.status,
-        summary: `expectation of "${e.event}" ${e.status}`,
+        // Not the status alone: the audit trail has its own `delivered` / `timed-out` entry.
+        kind: `closed: ${e.status}`,
+        summary: `expectation of "${e.event}" closed: ${e.status}`,
         ref: e.id,
       });
     }
