@@ -5,6 +5,7 @@ import { bpmnMemory } from './entries/bpmn-memory';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
+import { operationsListing } from './entries/operations-listing';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { sqliteBaseline } from './entries/sqlite-baseline';
@@ -18,6 +19,7 @@ const entries: BenchEntry[] = [
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
+  operationsListing,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]
