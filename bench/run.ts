@@ -5,6 +5,7 @@ import { bpmnMemory } from './entries/bpmn-memory';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
+import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { sqliteBaseline } from './entries/sqlite-baseline';
@@ -15,6 +16,7 @@ const entries: BenchEntry[] = [
   sqliteBaseline,
   psiCorrelation,
   postgresCorrelation,
+  peers,
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
