@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchResult } from '../report';
 import { skippedRow } from './closed-loop';
@@ -87,7 +88,7 @@ export const peers: BenchEntry = {
       context.log(`  skipped: ${reason}`);
       return [skippedRow('peers', reason)];
     }
-    const run = new PeersRun(context, {
+    const run = new PeersRun(context, databases, {
       psi: { url: databaseUrl(url, names.psi), database: names.psi, poolSize: POOL_SIZE },
       dbos: { url: databaseUrl(url, names.dbos), database: names.dbos, poolSize: POOL_SIZE },
     });
@@ -95,7 +96,6 @@ export const peers: BenchEntry = {
       return await run.measure();
     } finally {
       await run.close();
-      await databases.drop();
     }
   },
 };
@@ -158,19 +158,26 @@ class PeersRun {
   private restate: RestateServer | undefined;
   private readonly seconds: number;
   private readonly roundCount: number;
+  /** restate-server's data; in the entry's folder, which the runner deletes at the end. */
+  private readonly restateDir: string;
   private readonly interrupted = (signal: NodeJS.Signals): void => {
-    // Stop what this run started (by pid), then exit as the signal would have.
+    // Stop what this run started (by pid), drop its databases, exit as the signal would have.
     for (const worker of this.workers.values()) worker.kill();
     if (this.restate?.pid) process.kill(this.restate.pid, 'SIGTERM');
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    fs.rmSync(this.restateDir, { recursive: true, force: true }); // RocksDB's files: ~0.3 GB
+    const exit = (): never => process.exit(signal === 'SIGINT' ? 130 : 143);
+    setTimeout(exit, 5_000).unref();
+    this.databases.drop().then(exit, exit);
   };
 
   constructor(
     private readonly context: BenchContext,
+    private readonly databases: { drop(): Promise<void> },
     private readonly configs: { psi: WorkerConfig; dbos: WorkerConfig },
   ) {
-    this.seconds = Number(process.env.PSI_BENCH_PEERS_SECONDS ?? (context.quick ? 2 : 6));
-    this.roundCount = Number(process.env.PSI_BENCH_PEERS_ROUNDS ?? (context.quick ? 1 : 3));
+    this.seconds = setting(context, 'PSI_BENCH_PEERS_SECONDS', context.quick ? 2 : 6);
+    this.roundCount = Math.round(setting(context, 'PSI_BENCH_PEERS_ROUNDS', context.quick ? 1 : 3));
+    this.restateDir = path.join(context.tmpDir, 'restate');
     process.once('SIGINT', this.interrupted);
     process.once('SIGTERM', this.interrupted);
   }
@@ -211,6 +218,7 @@ class PeersRun {
     for (const worker of this.workers.values()) await worker.close();
     this.workers.clear();
     await this.restate?.stop();
+    await this.databases.drop();
     process.off('SIGINT', this.interrupted);
     process.off('SIGTERM', this.interrupted);
   }
@@ -229,7 +237,7 @@ class PeersRun {
     this.noteAll('dbos', peerVersions('@dbos-inc/'));
     await this.startWorker('dbos', { ...this.configs.dbos, peersFolder: folder });
     try {
-      this.restate = await startRestateServer(fromPeers, path.join(this.context.tmpDir, 'restate'));
+      this.restate = await startRestateServer(fromPeers, this.restateDir);
     } catch (error) {
       this.fail('restate', `restate-server did not start: ${message(error)}`);
       return;
@@ -280,7 +288,8 @@ class PeersRun {
   /** Every row of `system` gets `reason` (a skip reason, or a note on partial rows). */
   private fail(system: SystemName, reason: string): void {
     this.context.log(`  ${system}: ${reason}`);
-    this.noteAll(system, reason);
+    // One line in the table: a server log's tail or a stack would break it.
+    this.noteAll(system, reason.replace(/\s*\n\s*/g, ' | ').slice(0, 400));
   }
 
   private noteAll(system: SystemName, text: string): void {
@@ -291,6 +300,16 @@ class PeersRun {
     const before = this.notes.get(name);
     this.notes.set(name, before ? `${before}; ${text}` : text);
   }
+}
+
+/** A positive number from the environment, else `fallback` (said in the log when it was bad). */
+function setting(context: BenchContext, name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (Number.isFinite(value) && value > 0) return value;
+  context.log(`  ${name}=${text} is not a positive number: ${fallback} instead`);
+  return fallback;
 }
 
 function describe(name: string, r: CellResult): string {

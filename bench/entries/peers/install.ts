@@ -118,9 +118,20 @@ function npmInstall(folder: string): Promise<void> {
     child.on('exit', (code) =>
       code === 0
         ? resolve()
-        : reject(
-            new Error(`npm install exited with ${String(code)}: ${output.trim().slice(-600)}`),
-          ),
+        : reject(new Error(`npm install exited with ${String(code)}: ${npmError(output)}`)),
     );
   });
+}
+
+/** The line of npm's error output that says what went wrong (not its code lines or stack). */
+function npmError(output: string): string {
+  const lines = output.split('\n').map((line) => line.replace(/^npm (error|ERR!) /, ''));
+  const said = lines.find(
+    (line) =>
+      line.trim() !== '' &&
+      !/^\s/.test(line) &&
+      !/^(code|errno|syscall) /.test(line) &&
+      !line.startsWith('A complete log'),
+  );
+  return (said ?? output.trim()).slice(0, 400);
 }
