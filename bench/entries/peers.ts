@@ -48,8 +48,9 @@ import { PeerWorker } from './peers/workers';
  * (neighbours in time, so noise on a shared machine hits both), the median reported, with the
  * client+server CPU-per-operation ratio in the note.
  *
- * Settings: 3 rounds × 6 s per cell (~6 minutes with set-up); `--quick` 1 round × 2 s (~1.5
- * minutes); PSI_BENCH_PEERS_ROUNDS and PSI_BENCH_PEERS_SECONDS override either.
+ * Settings: 3 rounds × 14 cells × 6 s (~5 minutes with set-up); `--quick` 1 round × 2 s (~40 s);
+ * PSI_BENCH_PEERS_ROUNDS and PSI_BENCH_PEERS_SECONDS override either. The first run also installs
+ * the peers (~10 s, ~240 MB). restate-server's data (~0.3 GB) lives in the entry's temp folder.
  * PSI_BENCH_POSTGRES_URL (else PSI_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
  * names the server; the role must be allowed to create databases (two, dropped at the end).
  *
