@@ -239,6 +239,7 @@ export async function measureCorrelations(
       : [RAW_PAIR_C1, RAW_PAIR_BATCHED];
     return toResult(`psi/correlation ${label}`, 'correlation', measured, {
       baseline: run.concurrency === 1 ? baselines[0] : baselines[1],
+      ...statements.counts(n),
       note:
         `${statements.perOperation(n)}; parked ${Math.round((100 * stats.parked) / n)}%` +
         (failures > 0 ? `; ${failures} NOT completed` : ''),
