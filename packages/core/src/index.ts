@@ -81,7 +81,7 @@ export { PsiStore } from './store/psi-store';
 export { migrateStore } from './cli/psi-migrate';
 export type { MigrationReport } from './cli/psi-migrate';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
-export type { SqliteDriverName, StoreOptions } from './store/store-options';
+export type { SqliteDriverName, SqliteDurability, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
 export type {
   ReadinessNotifier,
