@@ -54,7 +54,7 @@ export async function openStore(args: ParsedArgs): Promise<PsiStore> {
       : (process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH));
   // Opening a missing file would create an empty store: say where PSI looked instead.
   if (sqlitePath !== undefined && !fs.existsSync(sqlitePath))
-    throw new StoreMissingError(path.resolve(sqlitePath));
+    throw new StoreMissingError(`SQLite file ${path.resolve(sqlitePath)}`);
   const store = await PsiStore.open({ ...options, migrate: false, poolSize: 2 });
   try {
     if (store.kind === 'postgres') {
@@ -77,9 +77,9 @@ export async function openStore(args: ParsedArgs): Promise<PsiStore> {
 
 /** No SQLite file or PostgreSQL schema where the options point: exit code 1. */
 export class StoreMissingError extends Error {
-  constructor(file: string) {
+  constructor(where: string) {
     super(
-      `no PSI store at ${file} (give --sqlite <file>, --url/--schema, or PSI_DATABASE_URL; psi migrate creates one)`,
+      `no PSI store at ${where} (give --sqlite <file>, --url/--schema, or PSI_DATABASE_URL; psi migrate creates one)`,
     );
     this.name = 'StoreMissingError';
   }
