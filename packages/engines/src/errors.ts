@@ -11,6 +11,7 @@ export const EngineErrorCode = {
   EngineStopped: 'PSI_ENGINE_STOPPED',
   VariablesInvalid: 'PSI_ENGINE_VARIABLES_INVALID',
   StartOptionsInvalid: 'PSI_ENGINE_START_OPTIONS_INVALID',
+  DependencyMissing: 'PSI_ENGINE_DEPENDENCY_MISSING',
 } as const;
 export type EngineErrorCode = (typeof EngineErrorCode)[keyof typeof EngineErrorCode];
 
@@ -167,5 +168,28 @@ export class StartOptionsInvalidError extends PsiError {
   }
   protected override details(): unknown {
     return { definitionId: this.definitionId, problem: this.problem };
+  }
+}
+
+/**
+ * Thrown when a plugin is built whose engine package is not installed: `bpmn-engine` and
+ * `xstate` are optional peer dependencies of `@psi/engines`, so a user of one engine does not
+ * install the others. Install the package named in the message (the version range it gives).
+ */
+export class EngineDependencyMissingError extends PsiError {
+  constructor(
+    readonly dependency: string,
+    readonly versionRange: string,
+    readonly plugin: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      EngineErrorCode.DependencyMissing,
+      `${plugin} needs the package "${dependency}" (${versionRange}), an optional peer dependency of @psi/engines: npm install ${dependency}@"${versionRange}".`,
+      options,
+    );
+  }
+  protected override details(): unknown {
+    return { dependency: this.dependency, versionRange: this.versionRange, plugin: this.plugin };
   }
 }

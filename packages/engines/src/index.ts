@@ -1,6 +1,6 @@
-export { ReferenceEngine } from './reference-engine';
-export type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
-export { defineProcess, validateProcessDefinition } from './define-process';
+export { ReferenceEngine } from './reference/reference-engine';
+export type { ReferenceEngineOptions, StartOptions } from './reference/reference-engine-options';
+export { defineProcess, validateProcessDefinition } from './reference/define-process';
 export type {
   ProcessDefinition,
   StepDefinition,
@@ -11,12 +11,12 @@ export type {
   TimerStep,
   EndStep,
   RestingStepKind,
-} from './process-definition';
-export type { InstanceSnapshot, InstanceStatus, InstanceFault } from './instance-snapshot';
-export { EngineFaultCode } from './engine-fault-code';
-export { globalEngineTimers } from './engine-timers';
-export type { EngineTimers } from './engine-timers';
-export { ManualTimers } from './manual-timers';
+} from './reference/process-definition';
+export type { InstanceSnapshot, InstanceStatus, InstanceFault } from './shared/instance-snapshot';
+export { EngineFaultCode } from './shared/engine-fault-code';
+export { globalEngineTimers } from './shared/engine-timers';
+export type { EngineTimers } from './shared/engine-timers';
+export { ManualTimers } from './shared/manual-timers';
 export {
   EngineErrorCode,
   ProcessDefinitionError,
@@ -28,6 +28,7 @@ export {
   EngineStoppedError,
   VariablesInvalidError,
   StartOptionsInvalidError,
+  EngineDependencyMissingError,
 } from './errors';
 export { BpmnEnginePlugin, PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-engine-plugin';
 export type {

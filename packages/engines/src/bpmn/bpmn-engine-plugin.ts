@@ -11,7 +11,7 @@ import {
   type SignalOptions,
   type Variables,
 } from '@psi/core';
-import { globalEngineTimers, type EngineTimers } from '../engine-timers';
+import { globalEngineTimers, type EngineTimers } from '../shared/engine-timers';
 import {
   EngineStateError,
   InstanceExistsError,
@@ -19,9 +19,9 @@ import {
   ProcessDefinitionUnknownError,
   TransitionUnknownError,
 } from '../errors';
-import type { InstanceSnapshot } from '../instance-snapshot';
-import { InstanceTimers } from '../instance-timers';
-import { toJsonVariables } from '../json-variables';
+import type { InstanceSnapshot } from '../shared/instance-snapshot';
+import { InstanceTimers } from '../shared/instance-timers';
+import { toJsonVariables } from '../shared/json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
@@ -37,10 +37,8 @@ import type {
   BpmnPostponedApi,
   BpmnServiceCallback,
 } from './bpmn-internals';
-import { loadBpmnEngine } from './bpmn-internals';
+import { loadBpmnEngine, type BpmnEngineConstructor } from './bpmn-internals';
 import { earliestTimerDue } from './bpmn-timers';
-
-const Engine = loadBpmnEngine();
 import {
   parseBpmnInstanceRecord,
   type BpmnInstanceRecord,
@@ -185,8 +183,11 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private readonly events: EngineEventHub;
   private readonly lifecycle: PluginLifecycle<BpmnInstanceRecord>;
   private readonly deployed: Promise<void>;
+  private readonly Engine: BpmnEngineConstructor;
 
+  /** @throws EngineDependencyMissingError when bpmn-engine is not installed. */
   constructor(options: BpmnEnginePluginOptions = {}) {
+    this.Engine = loadBpmnEngine();
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
     this.timers = options.timers;
@@ -226,7 +227,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
   async deploy(source: string, id?: string): Promise<string[]> {
     let processIds: string[];
     try {
-      const definitions = (await new Engine({ source }).getDefinitions()) as unknown as
+      const definitions = (await new this.Engine({ source }).getDefinitions()) as unknown as
         BpmnDefinition[] | undefined;
       processIds = (definitions ?? []).flatMap((d) => d.getExecutableProcesses().map((p) => p.id));
     } catch (error) {
@@ -277,7 +278,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
         startedAt: this.clock(),
       };
       const holder: { live?: LiveInstance } = {};
-      const engine = new Engine({
+      const engine = new this.Engine({
         ...this.engineOptions(instanceId),
         source,
         extensions: { psi: this.serviceExtension(() => holder.live!) },
@@ -509,7 +510,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
       throw new EngineStateError(record.instanceId, 'it has no bpmn-engine state to recover');
     }
     const holder: { live?: LiveInstance } = {};
-    const engine = new Engine({
+    const engine = new this.Engine({
       ...this.engineOptions(record.instanceId),
       extensions: { psi: this.serviceExtension(() => holder.live!) },
     }).recover(JSON.parse(JSON.stringify(record.engineState)));

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { loadOptionalDependency } from '../shared/optional-dependency';
 
 /**
  * The small part of bpmn-engine / bpmn-elements internals the plugin relies on, typed locally
@@ -101,10 +101,13 @@ export interface BpmnEngineOptions {
 export type BpmnEngineConstructor = new (options?: BpmnEngineOptions) => BpmnEngineInstance;
 
 /**
- * bpmn-engine's `Engine`, loaded through `require`: the package is ESM with a CommonJS build,
- * and its typings are ESM-only, which a CommonJS TypeScript project cannot import directly.
+ * bpmn-engine's `Engine`, loaded when a BpmnEnginePlugin is built (an optional peer dependency).
+ * @throws EngineDependencyMissingError when bpmn-engine is not installed.
  */
 export function loadBpmnEngine(): BpmnEngineConstructor {
-  const load = createRequire(__filename);
-  return (load('bpmn-engine') as { Engine: BpmnEngineConstructor }).Engine;
+  return loadOptionalDependency<{ Engine: BpmnEngineConstructor }>(
+    'bpmn-engine',
+    '25.0.1',
+    'BpmnEnginePlugin',
+  ).Engine;
 }

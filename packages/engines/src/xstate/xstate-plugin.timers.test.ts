@@ -1,6 +1,6 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { createMachine, raise } from 'xstate';
-import { ManualTimers } from '../manual-timers';
+import { ManualTimers } from '../shared/manual-timers';
 import { PSI_SERVICE_TAG } from './xstate-definition';
 import type { XStateInstanceRecord } from './xstate-instance-record';
 import { XStatePlugin } from './xstate-plugin';

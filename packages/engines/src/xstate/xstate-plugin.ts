@@ -10,18 +10,15 @@ import {
   type SignalOptions,
   type Variables,
 } from '@psi/core';
-import {
-  createActor,
-  initialTransition,
-  transition,
-  type AnyMachineSnapshot,
-  type EventObject,
-  type ExecutableActionObject,
-  type Snapshot,
-  type StateValue,
+import type {
+  AnyMachineSnapshot,
+  EventObject,
+  ExecutableActionObject,
+  Snapshot,
+  StateValue,
 } from 'xstate';
-import { EngineFaultCode } from '../engine-fault-code';
-import { globalEngineTimers } from '../engine-timers';
+import { EngineFaultCode } from '../shared/engine-fault-code';
+import { globalEngineTimers } from '../shared/engine-timers';
 import {
   EngineStateError,
   InstanceExistsError,
@@ -30,9 +27,9 @@ import {
   TransitionRefusedError,
   TransitionUnknownError,
 } from '../errors';
-import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
-import { InstanceTimers, type WantedTimer } from '../instance-timers';
-import { toJsonVariables } from '../json-variables';
+import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../shared/instance-snapshot';
+import { InstanceTimers, type WantedTimer } from '../shared/instance-timers';
+import { toJsonVariables } from '../shared/json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
@@ -54,6 +51,7 @@ import {
   type XStateTimer,
 } from './xstate-instance-record';
 import type { XStatePluginOptions, XStateStartOptions } from './xstate-plugin-options';
+import { loadXState, type XStateRuntime } from './xstate-runtime';
 
 /** Actions that would create or talk to other actors: a persisted PSI instance has none. */
 const ACTOR_ACTIONS: ReadonlySet<string> = new Set([
@@ -104,9 +102,14 @@ export class XStatePlugin implements ProcessEngine {
   private readonly mutex = new KeyedMutex();
   private readonly events: EngineEventHub;
   private readonly lifecycle: PluginLifecycle<XStateInstanceRecord>;
+  private readonly xstate: XStateRuntime;
 
-  /** @throws ProcessDefinitionError when a machine cannot run here or two share an id. */
+  /**
+   * @throws ProcessDefinitionError when a machine cannot run here or two share an id;
+   * EngineDependencyMissingError when `xstate` is not installed.
+   */
   constructor(options: XStatePluginOptions) {
+    this.xstate = loadXState();
     for (const definition of options.definitions) {
       const process = compileXStateProcess(definition);
       if (this.processes.has(process.id)) {
@@ -166,7 +169,7 @@ export class XStatePlugin implements ProcessEngine {
       this.apply(
         process,
         record,
-        () => asMacrostep(initialTransition(process.machine, initial)),
+        () => asMacrostep(this.xstate.initialTransition(process.machine, initial)),
         events,
       );
       await this.commit(record, events);
@@ -212,7 +215,7 @@ export class XStatePlugin implements ProcessEngine {
         this.apply(
           process,
           record,
-          () => asMacrostep(transition(process.machine, snapshot, event)),
+          () => asMacrostep(this.xstate.transition(process.machine, snapshot, event)),
           events,
         );
       } else {
@@ -228,7 +231,7 @@ export class XStatePlugin implements ProcessEngine {
         this.apply(
           process,
           record,
-          () => asMacrostep(transition(process.machine, snapshot, event)),
+          () => asMacrostep(this.xstate.transition(process.machine, snapshot, event)),
           events,
         );
       }
@@ -360,7 +363,7 @@ export class XStatePlugin implements ProcessEngine {
     this.apply(
       process,
       record,
-      () => asMacrostep(transition(process.machine, snapshot, timer.event)),
+      () => asMacrostep(this.xstate.transition(process.machine, snapshot, timer.event)),
       events,
     );
   }
@@ -513,9 +516,11 @@ export class XStatePlugin implements ProcessEngine {
       JSON.stringify({ ...record.snapshot, context }),
     ) as Snapshot<unknown>;
     try {
-      return createActor(process.machine, {
-        snapshot: persisted,
-      }).getSnapshot() as AnyMachineSnapshot;
+      return this.xstate
+        .createActor(process.machine, {
+          snapshot: persisted,
+        })
+        .getSnapshot() as AnyMachineSnapshot;
     } catch (error) {
       throw new EngineStateError(
         record.instanceId,

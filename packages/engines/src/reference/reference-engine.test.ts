@@ -6,15 +6,15 @@ import {
   type Variables,
 } from '@psi/core';
 import { defineProcess } from './define-process';
-import { EngineFaultCode } from './engine-fault-code';
+import { EngineFaultCode } from '../shared/engine-fault-code';
 import {
   EngineStoppedError,
   InstanceExistsError,
   ProcessDefinitionUnknownError,
   TransitionUnknownError,
   VariablesInvalidError,
-} from './errors';
-import { ManualTimers } from './manual-timers';
+} from '../errors';
+import { ManualTimers } from '../shared/manual-timers';
 import { ReferenceEngine } from './reference-engine';
 import type { ReferenceEngineOptions } from './reference-engine-options';
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EngineEvent, Variables } from '@psi/core';
-import { EngineFaultCode } from './engine-fault-code';
-import { EngineStateError } from './errors';
-import { toJsonVariables } from './json-variables';
-import type { InstanceFault, InstanceStatus } from './instance-snapshot';
+import { EngineFaultCode } from '../shared/engine-fault-code';
+import { EngineStateError } from '../errors';
+import { toJsonVariables } from '../shared/json-variables';
+import type { InstanceFault, InstanceStatus } from '../shared/instance-snapshot';
 import type { InstanceState } from './instance-state';
 import type { ProcessDefinition } from './process-definition';
 

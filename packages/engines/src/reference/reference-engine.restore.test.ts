@@ -1,7 +1,7 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { defineProcess } from './define-process';
-import { EngineStateError, ProcessDefinitionUnknownError } from './errors';
-import { ManualTimers } from './manual-timers';
+import { EngineStateError, ProcessDefinitionUnknownError } from '../errors';
+import { ManualTimers } from '../shared/manual-timers';
 import type { ProcessDefinition } from './process-definition';
 import { ReferenceEngine } from './reference-engine';
 

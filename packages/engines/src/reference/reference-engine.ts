@@ -11,8 +11,8 @@ import {
   type Variables,
 } from '@psi/core';
 import { validateProcessDefinition } from './define-process';
-import { EngineFaultCode } from './engine-fault-code';
-import { globalEngineTimers } from './engine-timers';
+import { EngineFaultCode } from '../shared/engine-fault-code';
+import { globalEngineTimers } from '../shared/engine-timers';
 import {
   EngineStateError,
   InstanceExistsError,
@@ -20,9 +20,9 @@ import {
   ProcessDefinitionUnknownError,
   StartOptionsInvalidError,
   TransitionUnknownError,
-} from './errors';
+} from '../errors';
 import { InstanceRunner } from './instance-runner';
-import type { InstanceSnapshot } from './instance-snapshot';
+import type { InstanceSnapshot } from '../shared/instance-snapshot';
 import {
   parseInstanceState,
   serializeInstanceState,
@@ -30,13 +30,13 @@ import {
   waitStatesOf,
   type InstanceState,
 } from './instance-state';
-import { InstanceTimers } from './instance-timers';
-import { toJsonVariables } from './json-variables';
+import { InstanceTimers } from '../shared/instance-timers';
+import { toJsonVariables } from '../shared/json-variables';
 import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
-import { EngineEventHub } from './shared/engine-event-hub';
-import { PluginLifecycle } from './shared/plugin-lifecycle';
-import { recordApplied, wasApplied } from './shared/signal-ids';
+import { EngineEventHub } from '../shared/engine-event-hub';
+import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { StateCache } from './state-cache';
 
 /**
