@@ -32,6 +32,8 @@ export type {
   EngineEventListener,
   ServiceStepEnteredEvent,
   WaitStateEnteredEvent,
+  WaitStateLeftEvent,
+  AwaitedMessage,
   InstanceEndedEvent,
 } from './spi/process-engine';
 export { Transport } from './spi/transport';

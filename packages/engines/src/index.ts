@@ -29,13 +29,17 @@ export {
   VariablesInvalidError,
   StartOptionsInvalidError,
   EngineDependencyMissingError,
+  InstanceStalledError,
+  MessageStartUnknownError,
 } from './errors';
-export { BpmnEnginePlugin, PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-engine-plugin';
+export { BpmnEnginePlugin } from './bpmn/bpmn-engine-plugin';
+export { PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-signals';
 export type {
   BpmnEnginePluginOptions,
   BpmnProcessSource,
   BpmnStartOptions,
-} from './bpmn/bpmn-engine-plugin';
+  BpmnServiceTaskInfo,
+} from './bpmn/bpmn-plugin-options';
 export type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn/bpmn-instance-record';
 export { XStatePlugin } from './xstate/xstate-plugin';
 export type { XStatePluginOptions, XStateStartOptions } from './xstate/xstate-plugin-options';
