@@ -10,29 +10,22 @@ import {
   type Variables,
 } from '@psi/core';
 import { EngineStateError, InstanceExistsError, MessageStartUnknownError } from '../errors';
-import { globalEngineTimers } from '../shared/engine-timers';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import type { InstanceSnapshot } from '../shared/instance-snapshot';
-import { InstanceTimers } from '../shared/instance-timers';
 import { toJsonVariables } from '../shared/json-variables';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
-import { BpmnDeployments, type BpmnDeployment } from './bpmn-deployments';
+import { BpmnDeployments } from './bpmn-deployments';
 import {
   loadBpmnEngine,
   type BpmnEngineConstructor,
-  type BpmnEngineOptions,
   type BpmnSourceContext,
 } from './bpmn-internals';
-import { parseBpmnInstanceRecord, type BpmnInstanceRecord } from './bpmn-instance-record';
-import { LiveEngines, type LiveInstance } from './bpmn-live-engines';
-import type {
-  BpmnEnginePluginOptions,
-  BpmnStartOptions,
-  BpmnServiceTaskInfo,
-} from './bpmn-plugin-options';
-import { changeEvents, processEnvironment, readProgress } from './bpmn-progress';
+import type { BpmnInstanceRecord } from './bpmn-instance-record';
+import { BpmnInstanceKeeper } from './bpmn-instance-keeper';
+import type { BpmnEnginePluginOptions, BpmnStartOptions } from './bpmn-plugin-options';
+import { changeEvents, processEnvironment } from './bpmn-progress';
 import { applySignal, chooseGatewayEvent } from './bpmn-signals';
 import { EVENT_BASED_GATEWAY, activationOf, walkPostponed } from './bpmn-wait-points';
 
@@ -70,45 +63,43 @@ export class BpmnEnginePlugin implements ProcessEngine {
   readonly name = 'bpmn-engine';
 
   private readonly deployments: BpmnDeployments;
-  private readonly engines: LiveEngines;
+  private readonly keeper: BpmnInstanceKeeper;
   private readonly repository: EngineStateRepository;
   private readonly clock: () => number;
-  private readonly wake: InstanceTimers<'bpmn'>;
   private readonly mutex = new KeyedMutex();
-  private readonly syncQueued = new Set<string>();
   private readonly events: EngineEventHub;
   private readonly lifecycle: PluginLifecycle<BpmnInstanceRecord>;
   private readonly deployed: Promise<void>;
-  private readonly Engine: BpmnEngineConstructor;
 
   /** @throws EngineDependencyMissingError when bpmn-engine is not installed. */
-  constructor(private readonly options: BpmnEnginePluginOptions = {}) {
-    this.Engine = loadBpmnEngine();
+  constructor(options: BpmnEnginePluginOptions = {}) {
+    const Engine = loadBpmnEngine();
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
-    this.wake = new InstanceTimers(options.wakeTimers ?? globalEngineTimers, () => Date.now());
     this.events = new EngineEventHub(
       options.onError ??
         ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error)),
     );
-    this.deployments = new BpmnDeployments((source) => this.parse(source));
-    this.engines = new LiveEngines({
-      Engine: this.Engine,
-      options: (instanceId) => this.engineOptions(instanceId),
-      servesStep: (deployment, activityId) => this.servesStep(deployment, activityId),
-      onActivity: (live) => this.scheduleSync(live),
-      evict: (instanceId, drop) => this.events.background(this.mutex.run(instanceId, drop)),
-      limits: {
-        max: options.liveEngines?.max ?? 256,
-        idleMs: options.liveEngines?.idleMs ?? 2_000,
-      },
+    this.deployments = new BpmnDeployments((source) =>
+      parseDocument(Engine, source, options.moddleOptions),
+    );
+    this.keeper = new BpmnInstanceKeeper({
+      name: this.name,
+      Engine,
+      options,
+      repository: this.repository,
+      deployments: this.deployments,
+      mutex: this.mutex,
+      events: this.events,
+      clock: this.clock,
+      lifecycle: () => this.lifecycle,
     });
     this.lifecycle = new PluginLifecycle({
       name: this.name,
       repository: this.repository,
       mutex: this.mutex,
       events: this.events,
-      read: (instanceId) => this.read(instanceId),
+      read: (instanceId) => this.keeper.read(instanceId),
       toSnapshot,
     });
     const initial = (options.definitions ?? []).map((d) =>
@@ -153,7 +144,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
     const initial = toJsonVariables(variables);
     const instanceId = options.instanceId ?? randomUUID();
     await this.mutex.run(instanceId, async () => {
-      if ((await this.read(instanceId)) !== undefined) throw new InstanceExistsError(instanceId);
+      if ((await this.keeper.read(instanceId)) !== undefined)
+        throw new InstanceExistsError(instanceId);
       const record: BpmnInstanceRecord = {
         version: 1,
         instanceId,
@@ -165,14 +157,14 @@ export class BpmnEnginePlugin implements ProcessEngine {
         revision: 0,
         startedAt: this.clock(),
       };
-      const live = await this.engines.start(instanceId, deployment, { ...initial });
+      const live = await this.keeper.engines.start(instanceId, deployment, { ...initial });
       if (options.startEvent !== undefined && !live.outcome) {
         const walk = walkPostponed(live.execution!.getPostponed(), (id) =>
-          this.servesStep(deployment, id),
+          this.keeper.servesStep(deployment, id),
         );
         const point = walk.points.find((p) => p.id === options.startEvent);
         if (!point) {
-          await this.engines.drop(instanceId);
+          await this.keeper.engines.drop(instanceId);
           throw new EngineSignalRejectedError(
             instanceId,
             options.startEvent,
@@ -181,7 +173,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
         }
         point.api.signal(options.payload !== undefined ? options.payload : { ...initial });
       }
-      await this.settle(record, live, { force: true });
+      await this.keeper.settle(record, live, { force: true });
     });
     return instanceId;
   }
@@ -233,21 +225,21 @@ export class BpmnEnginePlugin implements ProcessEngine {
       if (record.status !== 'running' || !record.waits.some(named)) {
         throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
       }
-      const { live, deployment } = await this.liveFor(record);
+      const { live, deployment } = await this.keeper.liveFor(record);
       const walk = walkPostponed(live.execution!.getPostponed(), (id) =>
-        this.servesStep(deployment, id),
+        this.keeper.servesStep(deployment, id),
       );
       const point = walk.points.find(named);
       if (!point) {
         // The recovered engine disagrees with the record: trust the engine, refuse the signal.
-        await this.settle(record, live, { force: true });
+        await this.keeper.settle(record, live, { force: true });
         throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
       }
       if (point.api.owner.type === EVENT_BASED_GATEWAY && !options.fault) {
         try {
           chooseGatewayEvent(instanceId, point, walk, options.transition);
         } catch (error) {
-          await this.settle(record, live, { force: false });
+          await this.keeper.settle(record, live, { force: false });
           throw error;
         }
       }
@@ -262,8 +254,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
         options,
         variables,
       });
-      if (result === 'uncaught-fault') await this.abort(record, options.fault!);
-      else await this.settle(record, live, { force: true });
+      if (result === 'uncaught-fault') await this.keeper.abort(record, options.fault!);
+      else await this.keeper.settle(record, live, { force: true });
     });
   }
 
@@ -288,12 +280,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
       const record = await this.require(instanceId);
       if (record.status !== 'running') {
         Object.assign(record.variables, update);
-        await this.save(record);
+        await this.keeper.save(record);
         return;
       }
-      const { live } = await this.liveFor(record);
+      const { live } = await this.keeper.liveFor(record);
       processEnvironment(live).assignVariables(update);
-      await this.settle(record, live, { force: true });
+      await this.keeper.settle(record, live, { force: true });
     });
   }
 
@@ -331,7 +323,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     this.assertRunning();
     await this.deployed;
     await this.lifecycle.restoreAll(async (id) => {
-      const record = await this.read(id);
+      const record = await this.keeper.read(id);
       if (!record || record.status !== 'running') return;
       const deployment = this.deployments.get(record.definitionId);
       if (record.engineState === undefined) {
@@ -339,21 +331,21 @@ export class BpmnEnginePlugin implements ProcessEngine {
       }
       // The record says where the instance waits: no Engine is rebuilt until it is signalled
       // or its timer falls due.
-      await this.engines.drop(id);
+      await this.keeper.engines.drop(id);
       this.lifecycle.publish(record, changeEvents(record, deployment, []));
       if (record.timerDueAt === undefined || record.timerDueAt > Date.now()) {
-        this.syncWake(record);
+        this.keeper.syncWake(record);
         return;
       }
       // A timer fell due while nothing ran: the rebuilt Engine fires it now.
-      const { live } = await this.liveFor(record);
-      await this.settle(record, live, { force: true });
+      const { live } = await this.keeper.liveFor(record);
+      await this.keeper.settle(record, live, { force: true });
     });
   }
 
   /** Number of instances that hold a live bpmn-engine Engine right now. */
   get liveInstances(): number {
-    return this.engines.size;
+    return this.keeper.engines.size;
   }
 
   /**
@@ -362,178 +354,9 @@ export class BpmnEnginePlugin implements ProcessEngine {
    */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
-      () => this.wake.clearAll(),
-      () => this.engines.dropAll(),
+      () => this.keeper.clearTimers(),
+      () => this.keeper.engines.dropAll(),
     );
-  }
-
-  private parse(source: string): Promise<BpmnSourceContext> {
-    const probe = new this.Engine({ source, moddleOptions: this.options.moddleOptions });
-    return probe.getDefinitions().then((definitions) => {
-      const definition = definitions[0];
-      if (!definition) throw new Error('the document holds no definitions');
-      return definition.environment.options.source;
-    });
-  }
-
-  private engineOptions(instanceId: string): BpmnEngineOptions {
-    const { timers, services, scripts, expressions, settings, extensions } = this.options;
-    const options: BpmnEngineOptions = { name: instanceId };
-    if (timers) options.timers = timers;
-    if (services) options.services = services;
-    if (scripts) options.scripts = scripts;
-    if (expressions) options.expressions = expressions;
-    if (settings) options.settings = settings;
-    if (extensions) options.extensions = extensions as BpmnEngineOptions['extensions'];
-    return options;
-  }
-
-  private servesStep(deployment: BpmnDeployment, activityId: string): boolean {
-    const decide = this.options.serviceSteps;
-    if (!decide) return true;
-    const element = deployment.context.elements.activities.find((a) => a.id === activityId);
-    const task: BpmnServiceTaskInfo = {
-      definitionId: deployment.id,
-      id: activityId,
-      type: element?.type ?? 'bpmn:ServiceTask',
-    };
-    return decide(task);
-  }
-
-  /** The instance's live Engine, or one rebuilt from its record. */
-  private async liveFor(
-    record: BpmnInstanceRecord,
-  ): Promise<{ live: LiveInstance; deployment: BpmnDeployment }> {
-    const deployment = this.deployments.get(record.definitionId);
-    const live = this.engines.current(record.instanceId, record.revision ?? 0);
-    if (live) return { live, deployment };
-    if (record.engineState === undefined) {
-      throw new EngineStateError(record.instanceId, 'it has no bpmn-engine state to recover');
-    }
-    return {
-      live: await this.engines.recover(
-        record.instanceId,
-        deployment,
-        record.engineState,
-        record.revision ?? 0,
-      ),
-      deployment,
-    };
-  }
-
-  private scheduleSync(live: LiveInstance): void {
-    const instanceId = live.instanceId;
-    if (this.syncQueued.has(instanceId) || this.lifecycle.stopped) return;
-    this.syncQueued.add(instanceId);
-    this.events.background(
-      this.mutex.run(instanceId, async () => {
-        this.syncQueued.delete(instanceId);
-        if (this.lifecycle.stopped) return;
-        const record = await this.read(instanceId);
-        if (!record || record.status !== 'running') return;
-        if (this.engines.current(instanceId, record.revision ?? 0) !== live) return;
-        await this.settle(record, live, { force: false });
-      }),
-    );
-  }
-
-  /**
-   * Reads the live engine into the record; saves it and emits the differences when anything
-   * changed (always with `force`); keeps the Engine for the next signal unless the instance
-   * ended or waits for a BPMN timer.
-   */
-  private async settle(
-    record: BpmnInstanceRecord,
-    live: LiveInstance,
-    options: { force: boolean },
-  ): Promise<void> {
-    const deployment = this.deployments.get(record.definitionId);
-    const fingerprint = () =>
-      JSON.stringify([record.status, record.waits, record.variables, record.timerDueAt]);
-    const before = fingerprint();
-    const progress = readProgress(
-      record,
-      live,
-      deployment,
-      (id) => this.servesStep(deployment, id),
-      record.waits,
-      this.clock(),
-    );
-    if (progress.stalled) this.events.report(progress.stalled);
-    if (options.force || fingerprint() !== before) {
-      if (record.status === 'running') record.engineState = progress.engineState;
-      await this.save(record);
-    }
-    await this.engines.settled(
-      live,
-      record.revision ?? 0,
-      record.status === 'running' && record.timerDueAt === undefined,
-    );
-    this.syncWake(record);
-    this.lifecycle.publish(record, progress.events);
-  }
-
-  private async abort(
-    record: BpmnInstanceRecord,
-    fault: { code: string; message: string },
-  ): Promise<void> {
-    record.status = 'aborted';
-    record.fault = { code: fault.code, message: fault.message };
-    record.waits = [];
-    record.timers = false;
-    delete record.timerDueAt;
-    record.endedAt = this.clock();
-    delete record.engineState;
-    await this.save(record);
-    await this.engines.drop(record.instanceId);
-    this.syncWake(record);
-    this.lifecycle.publish(record, [
-      { type: 'instance-ended', instanceId: record.instanceId, outcome: 'aborted' },
-    ]);
-  }
-
-  private async save(record: BpmnInstanceRecord): Promise<void> {
-    record.revision = (record.revision ?? 0) + 1;
-    await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
-  }
-
-  /** Arms the wake-up for the instance's earliest BPMN timer, or clears it. */
-  private syncWake(record: BpmnInstanceRecord): void {
-    const { instanceId, timerDueAt } = record;
-    this.wake.sync(
-      instanceId,
-      'bpmn',
-      record.status === 'running' && timerDueAt !== undefined && !this.lifecycle.stopped
-        ? {
-            key: String(timerDueAt),
-            dueAt: timerDueAt,
-            fire: () => this.events.background(this.fireTimer(instanceId, timerDueAt)),
-          }
-        : undefined,
-    );
-  }
-
-  /**
-   * A BPMN timer of a waiting instance fell due: rebuild its Engine, which fires the expired
-   * timer while resuming, and persist where the instance went.
-   */
-  private async fireTimer(instanceId: string, dueAt: number): Promise<void> {
-    await this.mutex.run(instanceId, async () => {
-      if (this.lifecycle.stopped) return;
-      const record = await this.read(instanceId);
-      if (!record || record.status !== 'running' || record.timerDueAt !== dueAt) return;
-      // Woken a little early (timer rounding): bpmn-engine would arm it again; wait instead.
-      if (Date.now() < dueAt) return this.syncWake(record);
-      // A live Engine (kept while something of its own runs) fires its timers itself.
-      if (this.engines.current(instanceId, record.revision ?? 0)) return;
-      const { live } = await this.liveFor(record);
-      await this.settle(record, live, { force: true });
-    });
-  }
-
-  private async read(instanceId: string): Promise<BpmnInstanceRecord | undefined> {
-    const json = await this.repository.load(this.name, instanceId);
-    return json === undefined ? undefined : parseBpmnInstanceRecord(instanceId, json);
   }
 
   private require(instanceId: string): Promise<BpmnInstanceRecord> {
@@ -543,6 +366,17 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private assertRunning(): void {
     this.lifecycle.assertRunning();
   }
+}
+
+/** Parses BPMN XML once into bpmn-engine's serialized context (what every Engine is given). */
+async function parseDocument(
+  Engine: BpmnEngineConstructor,
+  source: string,
+  moddleOptions: object | undefined,
+): Promise<BpmnSourceContext> {
+  const [definition] = await new Engine({ source, moddleOptions }).getDefinitions();
+  if (!definition) throw new Error('the document holds no definitions');
+  return definition.environment.options.source;
 }
 
 function waitStateNames(record: BpmnInstanceRecord): string[] {

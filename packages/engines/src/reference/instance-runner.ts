@@ -22,6 +22,15 @@ export class InstanceRunner {
     stepId: string,
     events: EngineEvent[],
   ): Promise<void> {
+    const left = state.at;
+    if (left?.kind === 'wait') {
+      events.push({
+        type: 'wait-state-left',
+        instanceId: state.instanceId,
+        waitState: left.step,
+        activationId: left.activationId,
+      });
+    }
     let id = stepId;
     for (;;) {
       const step = definition.steps[id];
@@ -52,10 +61,17 @@ export class InstanceRunner {
           });
           return;
         }
-        case 'wait':
-          state.at = { step: id, kind: 'wait', activationId: randomUUID() };
-          events.push({ type: 'wait-state-entered', instanceId: state.instanceId, waitState: id });
+        case 'wait': {
+          const activationId = randomUUID();
+          state.at = { step: id, kind: 'wait', activationId };
+          events.push({
+            type: 'wait-state-entered',
+            instanceId: state.instanceId,
+            waitState: id,
+            activationId,
+          });
           return;
+        }
         case 'timer':
           state.at = {
             step: id,

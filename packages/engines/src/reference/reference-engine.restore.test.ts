@@ -75,7 +75,12 @@ describe('ReferenceEngine.restore', () => {
     const second = boot(repository, T0);
     await second.engine.restore();
     expect(second.events).toEqual([
-      { type: 'wait-state-entered', instanceId: id, waitState: 'print' },
+      {
+        type: 'wait-state-entered',
+        instanceId: id,
+        waitState: 'print',
+        activationId: expect.any(String),
+      },
     ]);
     await second.engine.stop();
   });
@@ -143,6 +148,7 @@ describe('ReferenceEngine.restore', () => {
       type: 'wait-state-entered',
       instanceId: id,
       waitState: 'escalate',
+      activationId: expect.any(String),
     });
     await second.engine.stop();
   });
@@ -155,7 +161,12 @@ describe('ReferenceEngine.restore', () => {
     const second = boot(repository, T0 + 60_000);
     await second.engine.restore();
     expect(second.events).toEqual([
-      { type: 'wait-state-entered', instanceId: id, waitState: 'escalate' },
+      {
+        type: 'wait-state-entered',
+        instanceId: id,
+        waitState: 'escalate',
+        activationId: expect.any(String),
+      },
     ]);
     expect(second.timers.size).toBe(0);
     await second.engine.stop();

@@ -156,6 +156,7 @@ describe('ReferenceEngine timers', () => {
         type: 'wait-state-entered',
         instanceId: id,
         waitState: 'escalate',
+        activationId: expect.any(String),
       });
       expect((await engine.getInstance(id)).history).toEqual(['call', 'escalate']);
       expect(events.map((e) => e.type)).toEqual(['service-step-entered', 'wait-state-entered']);

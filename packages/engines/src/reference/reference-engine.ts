@@ -299,7 +299,14 @@ export class ReferenceEngine implements ProcessEngine {
         { type: 'service-step-entered', instanceId, step: at.step, activationId: at.activationId },
       ]);
     } else if (at.kind === 'wait') {
-      this.events.emit([{ type: 'wait-state-entered', instanceId, waitState: at.step }]);
+      this.events.emit([
+        {
+          type: 'wait-state-entered',
+          instanceId,
+          waitState: at.step,
+          activationId: at.activationId,
+        },
+      ]);
     }
   }
 

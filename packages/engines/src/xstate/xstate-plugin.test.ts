@@ -138,6 +138,7 @@ describe(XStatePlugin, () => {
         type: 'wait-state-entered',
         instanceId: id,
         waitState: 'review.await-approval',
+        activationId: expect.any(String),
       });
 
       await plugin.signal(id, 'review.await-approval', {

@@ -157,6 +157,7 @@ describe('XStatePlugin delayed events', () => {
       type: 'wait-state-entered',
       instanceId: soon,
       waitState: 'escalated',
+      activationId: expect.any(String),
     });
     // "later": its 1 s reminder fired at once; its 5 s escalation waits for the 800 ms left.
     expect(await second.plugin.getWaitStates(later)).toEqual(['await-ack.reminded']);
