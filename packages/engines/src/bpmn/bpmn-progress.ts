@@ -106,6 +106,16 @@ export function changeEvents(
   const events: EngineEvent[] = [];
   const known = new Set(before.map(activationOf));
   const current = new Set(record.waits.map(activationOf));
+  // Left entries first: what PSI recorded for them is closed before a new entry records its own.
+  for (const point of before) {
+    if (point.kind !== 'wait' || current.has(activationOf(point))) continue;
+    events.push({
+      type: 'wait-state-left',
+      instanceId: record.instanceId,
+      waitState: point.id,
+      activationId: activationOf(point),
+    });
+  }
   for (const point of record.waits) {
     const activationId = activationOf(point);
     if (known.has(activationId)) continue;
@@ -126,15 +136,6 @@ export function changeEvents(
       waitState: point.id,
       activationId,
       ...(awaits ? { awaits } : {}),
-    });
-  }
-  for (const point of before) {
-    if (point.kind !== 'wait' || current.has(activationOf(point))) continue;
-    events.push({
-      type: 'wait-state-left',
-      instanceId: record.instanceId,
-      waitState: point.id,
-      activationId: activationOf(point),
     });
   }
   return events;
