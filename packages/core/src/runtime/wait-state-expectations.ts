@@ -167,6 +167,8 @@ export class WaitStateExpectations {
   /** The model's awaits, completed by the bindings at their wait states, plus bindings alone. */
   private plan(event: WaitStateEnteredEvent): PlannedWait[] {
     const { catalog } = this.deps;
+    // Declared by another entry (the event-based gateway before it).
+    if (event.awaits?.length === 0) return [];
     const planned: PlannedWait[] = [];
     const fromModel = (awaited: AwaitedMessage): PlannedWait => {
       const waitState = awaited.waitState ?? event.waitState;

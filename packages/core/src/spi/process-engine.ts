@@ -79,7 +79,12 @@ export interface WaitStateEnteredEvent {
    * be recognised. Engines give it so PSI can record what a wait state waits for.
    */
   activationId?: string;
-  /** What the model says this entry waits for; see {@link AwaitedMessage}. */
+  /**
+   * What the model says this entry waits for; see {@link AwaitedMessage}. Absent: the model says
+   * nothing (wait bindings at the wait state still apply). Empty: another entry declares what
+   * reaches this one (a catch event behind a BPMN event-based gateway), so nothing is recorded
+   * for it.
+   */
   awaits?: readonly AwaitedMessage[];
 }
 

@@ -22,7 +22,7 @@ import {
   type BpmnEngineConstructor,
   type BpmnSourceContext,
 } from './bpmn-internals';
-import type { BpmnInstanceRecord } from './bpmn-instance-record';
+import type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn-instance-record';
 import { BpmnInstanceKeeper } from './bpmn-instance-keeper';
 import type { BpmnEnginePluginOptions, BpmnStartOptions } from './bpmn-plugin-options';
 import { changeEvents, processEnvironment } from './bpmn-progress';
@@ -219,9 +219,10 @@ export class BpmnEnginePlugin implements ProcessEngine {
     await this.mutex.run(instanceId, async () => {
       const record = await this.require(instanceId);
       if (wasApplied(record, options.signalId)) return;
-      const named = (point: { id: string; executionId: string; activationId?: string }) =>
-        point.id === waitState &&
-        (options.activationId === undefined || activationOf(point) === options.activationId);
+      const { model } = this.deployments.get(record.definitionId);
+      const named = entryNamed(record, waitState, options.activationId, (id) =>
+        model.targetsOf(id),
+      );
       if (record.status !== 'running' || !record.waits.some(named)) {
         throw new EngineSignalRejectedError(instanceId, waitState, waitStateNames(record));
       }
@@ -379,6 +380,28 @@ async function parseDocument(
   return definition.environment.options.source;
 }
 
+/**
+ * Which entries a signal at `waitState` may leave: the one `activationId` names, or any when it
+ * names none. The activation of an event-based gateway's entry also names the catch events
+ * behind it (their answers are recorded under the gateway's entry).
+ */
+function entryNamed(
+  record: BpmnInstanceRecord,
+  waitState: string,
+  activationId: string | undefined,
+  targetsOf: (gatewayId: string) => readonly string[],
+): (point: BpmnWaitPoint) => boolean {
+  const gateway =
+    activationId === undefined
+      ? undefined
+      : record.waits.find(
+          (w) => activationOf(w) === activationId && targetsOf(w.id).includes(waitState),
+        );
+  return (point) =>
+    point.id === waitState &&
+    (activationId === undefined || activationOf(point) === activationId || gateway !== undefined);
+}
+
 function waitStateNames(record: BpmnInstanceRecord): string[] {
   if (record.status !== 'running') return [];
   return [...new Set(record.waits.map((w) => w.id))];
@@ -388,6 +411,6 @@ function toSnapshot(record: BpmnInstanceRecord): InstanceSnapshot {
   return storedRecordSnapshot(record, {
     waitStates: waitStateNames(record),
     variables: record.variables,
-    history: [],
+    history: [...(record.history ?? [])],
   });
 }

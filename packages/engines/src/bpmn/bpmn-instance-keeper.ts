@@ -133,7 +133,13 @@ export class BpmnInstanceKeeper {
   ): Promise<void> {
     const deployment = this.parts.deployments.get(record.definitionId);
     const fingerprint = () =>
-      JSON.stringify([record.status, record.waits, record.variables, record.timerDueAt]);
+      JSON.stringify([
+        record.status,
+        record.waits,
+        record.variables,
+        record.timerDueAt,
+        record.history?.length,
+      ]);
     const before = fingerprint();
     const progress = readProgress(
       record,

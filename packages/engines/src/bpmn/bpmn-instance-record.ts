@@ -20,6 +20,8 @@ export interface BpmnInstanceRecord extends StoredInstanceRecord {
    * (recovers its Engine) then. Absent without armed timers and once the instance ended.
    */
   timerDueAt?: number;
+  /** Every activity the instance completed, in order (absent in records of earlier versions). */
+  history?: string[];
   /**
    * Counts the saves of the record; a live Engine is reused only while it matches (absent in
    * records of earlier versions: 0).

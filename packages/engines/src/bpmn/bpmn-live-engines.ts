@@ -30,6 +30,8 @@ export interface LiveInstance {
   uses: number;
   /** Something runs by itself (a script, a service PSI does not serve): never evicted. */
   busy: boolean;
+  /** Activities completed since the record was last saved (their ids, in order). */
+  completed: string[];
 }
 
 /** How many Engines stay live between signals. */
@@ -211,9 +213,13 @@ export class LiveEngines {
       usedAt: Date.now(),
       uses: 0,
       busy: false,
+      completed: [],
     });
     const moved = () => this.parts.onActivity(live);
     for (const event of ACTIVITY_EVENTS) live.listener.on(event, moved);
+    live.listener.on('activity.end', (api: { id?: string } | undefined) => {
+      if (api?.id) live.completed.push(api.id);
+    });
     engine.on('end', () => {
       live.outcome ??= { status: 'completed' };
       moved();

@@ -107,7 +107,8 @@ export class BpmnModel {
   /**
    * What an entry into `activityId` waits for, with business keys evaluated on `variables`:
    * its own catch, or the catches behind an event-based gateway (which then declare nothing
-   * themselves). Undefined when the model says nothing (a user task, an anonymous receive task).
+   * themselves: an empty list). Undefined when the model says nothing (a user task, an anonymous
+   * message or signal, also behind a gateway: wait bindings at the element apply then).
    */
   awaitsOf(activityId: string, variables: Variables): AwaitedMessage[] | undefined {
     const targets = this.gatewayTargets.get(activityId);
@@ -119,7 +120,9 @@ export class BpmnModel {
       return awaits.length > 0 ? awaits : undefined;
     }
     const caught = this.catches.get(activityId);
-    if (!caught || this.behindGateway.has(activityId)) return undefined;
+    if (!caught) return undefined;
+    // Behind a gateway: the gateway's entry declares it (and its bindings), this one nothing.
+    if (this.behindGateway.has(activityId)) return [];
     const message = awaited(caught, variables);
     return [this.repeating.has(activityId) ? { ...message, repeats: true } : message];
   }

@@ -50,6 +50,9 @@ export function readProgress(
 ): Progress {
   const events: EngineEvent[] = [];
   record.variables = readVariables(live, record.variables);
+  if (live.completed.length > 0) {
+    record.history = [...(record.history ?? []), ...live.completed.splice(0)];
+  }
   const ended = (status: 'completed' | 'failed', fault?: { code: string; message: string }) => {
     record.status = status;
     if (fault) record.fault = fault;

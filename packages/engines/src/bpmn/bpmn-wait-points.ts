@@ -72,11 +72,15 @@ export function walkPostponed(
   const seen = new Set<string>();
   const visit = (api: BpmnPostponedApi, scopes: readonly string[]): void => {
     const type = api.owner?.type;
-    if (api.content?.isMultiInstance && api.content.isRootScope) {
-      for (const iteration of api.owner.execution?.getPostponed() ?? []) {
-        if (!iteration.content?.isRootScope) visit(iteration, scopes);
+    if (api.content?.isMultiInstance) {
+      // The activity's own entry stands for all its iterations: each is an entry of its own.
+      const iterations = (api.owner.execution?.getPostponed() ?? []).filter(
+        (iteration) => !iteration.content?.isRootScope,
+      );
+      if (!iterations.some((iteration) => iteration.executionId === api.executionId)) {
+        for (const iteration of iterations) visit(iteration, scopes);
+        return;
       }
-      return;
     }
     if (api.owner?.isSubProcess) {
       const inner = [api.id, ...scopes];
