@@ -75,20 +75,19 @@ export class WaitStateExpectations {
     const { clock } = this.deps.options;
     const result = await this.deps.audit.transaction(async (tx, audit) => {
       const now = clock();
-      if ((await findRows(tx, ExpectationEntity, { instanceId, activationId })).length > 0) {
-        return { adopted: 0, deadline: null };
-      }
-      // An answer an adapter already expects at this wait state is its, not the model's.
+      // One read: what this entry recorded already (an event raised again after a restart),
+      // and what an adapter already expects at these wait states.
       const targets = [...new Set(planned.map((p) => p.waitState))];
-      const expected = await findRows(tx, ExpectationEntity, {
-        instanceId,
-        waitState: targets,
-        status: ['open', 'claimed'],
-      });
+      const known = await findRows(tx, ExpectationEntity, { instanceId, waitState: targets });
+      if (known.some((e) => e.activationId === activationId)) return { adopted: 0, deadline: null };
       const waits = planned.filter(
         (p) =>
-          !expected.some(
-            (e) => e.activationId === null && e.waitState === p.waitState && e.event === p.event,
+          !known.some(
+            (e) =>
+              e.activationId === null &&
+              (e.status === 'open' || e.status === 'claimed') &&
+              e.waitState === p.waitState &&
+              e.event === p.event,
           ),
       );
       if (waits.length === 0) return { adopted: 0, deadline: null };

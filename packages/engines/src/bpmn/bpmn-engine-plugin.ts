@@ -246,15 +246,21 @@ export class BpmnEnginePlugin implements ProcessEngine {
       }
       // Saved with the signal's effect by `abort` or `settle` below.
       recordApplied(record, options.signalId);
-      const result = applySignal({
-        instanceId,
-        live,
-        walk,
-        point,
-        processEnvironment: processEnvironment(live),
-        options,
-        variables,
-      });
+      let result: ReturnType<typeof applySignal>;
+      try {
+        result = applySignal({
+          instanceId,
+          live,
+          walk,
+          point,
+          processEnvironment: processEnvironment(live),
+          options,
+          variables,
+        });
+      } catch (error) {
+        live.operating = false;
+        throw error;
+      }
       if (result === 'uncaught-fault') await this.keeper.abort(record, options.fault!);
       else await this.keeper.settle(record, live, { force: true });
     });

@@ -7,7 +7,11 @@ import { InstanceTimers } from '../shared/instance-timers';
 import type { PluginLifecycle } from '../shared/plugin-lifecycle';
 import type { BpmnDeployment, BpmnDeployments } from './bpmn-deployments';
 import type { BpmnEngineConstructor, BpmnEngineOptions } from './bpmn-internals';
-import { parseBpmnInstanceRecord, type BpmnInstanceRecord } from './bpmn-instance-record';
+import {
+  engineStateOf,
+  parseBpmnInstanceRecord,
+  type BpmnInstanceRecord,
+} from './bpmn-instance-record';
 import { LiveEngines, type LiveInstance } from './bpmn-live-engines';
 import type { BpmnEnginePluginOptions, BpmnServiceTaskInfo } from './bpmn-plugin-options';
 import { readProgress } from './bpmn-progress';
@@ -90,7 +94,10 @@ export class BpmnInstanceKeeper {
   ): Promise<{ live: LiveInstance; deployment: BpmnDeployment }> {
     const deployment = this.parts.deployments.get(record.definitionId);
     const live = this.engines.current(record.instanceId, record.revision ?? 0);
-    if (live) return { live, deployment };
+    if (live) {
+      live.operating = true;
+      return { live, deployment };
+    }
     if (record.engineState === undefined) {
       throw new EngineStateError(record.instanceId, 'it has no bpmn-engine state to recover');
     }
@@ -98,7 +105,7 @@ export class BpmnInstanceKeeper {
       live: await this.engines.recover(
         record.instanceId,
         deployment,
-        record.engineState,
+        engineStateOf(record),
         record.revision ?? 0,
       ),
       deployment,
@@ -107,7 +114,9 @@ export class BpmnInstanceKeeper {
 
   private scheduleSync(live: LiveInstance): void {
     const instanceId = live.instanceId;
-    if (this.syncQueued.has(instanceId) || this.parts.lifecycle().stopped) return;
+    if (live.operating || this.syncQueued.has(instanceId) || this.parts.lifecycle().stopped) {
+      return;
+    }
     this.syncQueued.add(instanceId);
     this.parts.events.background(
       this.parts.mutex.run(instanceId, async () => {
@@ -149,9 +158,11 @@ export class BpmnInstanceKeeper {
       record.waits,
       this.parts.clock(),
     );
+    // From here on, what the Engine does by itself is synced on its own.
+    live.operating = false;
     if (progress.stalled) this.parts.events.report(progress.stalled);
     if (options.force || fingerprint() !== before) {
-      if (record.status === 'running') record.engineState = progress.engineState;
+      if (record.status === 'running') record.engineState = JSON.stringify(progress.engineState);
       await this.save(record);
     }
     await this.engines.settled(

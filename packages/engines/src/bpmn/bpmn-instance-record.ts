@@ -29,9 +29,11 @@ export interface BpmnInstanceRecord extends StoredInstanceRecord {
   revision?: number;
   /**
    * bpmn-engine's state without the parsed document (the plugin keeps that per deployment and
-   * hands it to the recovered Engine); dropped once the instance ended.
+   * hands it to the recovered Engine), as a JSON string inside the record: reading the record
+   * (every wait-state query) does not parse it, only rebuilding an Engine does. Records of
+   * earlier versions hold it as an object. Dropped once the instance ended.
    */
-  engineState?: unknown;
+  engineState?: string | object;
 }
 
 export function parseBpmnInstanceRecord(instanceId: string, json: string): BpmnInstanceRecord {
@@ -48,4 +50,12 @@ export function parseBpmnInstanceRecord(instanceId: string, json: string): BpmnI
     throw new EngineStateError(instanceId, 'a running instance has no bpmn-engine state');
   }
   return record;
+}
+
+/** bpmn-engine's state of a running record, parsed (a fresh object each call). */
+export function engineStateOf(record: BpmnInstanceRecord): unknown {
+  const state = record.engineState;
+  return typeof state === 'string'
+    ? (JSON.parse(state) as unknown)
+    : (JSON.parse(JSON.stringify(state)) as unknown);
 }

@@ -32,6 +32,11 @@ export interface LiveInstance {
   busy: boolean;
   /** Activities completed since the record was last saved (their ids, in order). */
   completed: string[];
+  /**
+   * An operation (start, signal, a timer's wake-up) holds the Engine and reads it into the
+   * record when it is done: what the Engine does meanwhile needs no sync of its own.
+   */
+  operating: boolean;
 }
 
 /** How many Engines stay live between signals. */
@@ -214,6 +219,7 @@ export class LiveEngines {
       uses: 0,
       busy: false,
       completed: [],
+      operating: true,
     });
     const moved = () => this.parts.onActivity(live);
     for (const event of ACTIVITY_EVENTS) live.listener.on(event, moved);
