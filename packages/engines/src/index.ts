@@ -1,3 +1,22 @@
+/**
+ * `@psi/engines`: PEAL plugins, the engines PSI's coordinator drives. The reference engine
+ * (processes defined in TypeScript) needs nothing more; `BpmnEnginePlugin` needs `bpmn-engine`
+ * and `XStatePlugin` needs `xstate` installed (optional peer dependencies, loaded when the plugin
+ * is built). Each keeps its instances in an `EngineStateRepository` (PSI's store:
+ * `store.engineStates()`), so waiting instances survive restarts.
+ *
+ * ```ts
+ * import { BpmnEnginePlugin } from '@psi/engines';
+ *
+ * const engine = new BpmnEnginePlugin({ definitions: [xml], stateRepository: store.engineStates() });
+ * const coordinator = await Coordinator.create({ store, engine, registry, transports, adapters });
+ * await coordinator.start();
+ * await engine.restore();
+ * const id = await engine.start('order-process', { orderNumber: 'PO-1' });
+ * ```
+ *
+ * `@psi/engines/testing` holds the conformance suite every plugin passes.
+ */
 export { ReferenceEngine } from './reference/reference-engine';
 export type { ReferenceEngineOptions, StartOptions } from './reference/reference-engine-options';
 export { defineProcess, validateProcessDefinition } from './reference/define-process';

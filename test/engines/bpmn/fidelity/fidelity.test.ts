@@ -94,6 +94,12 @@ const scenarios: FidelityScenario[] = [
     ],
   },
   {
+    name: 'an event-based gateway entered by an Engine rebuilt from the store: its timer fires, the message catch is discarded',
+    source: model('gateway-after-recovery.bpmn'),
+    processId: 'gateway-after-recovery',
+    answers: [{ at: 'ask', by: 'human', variables: { asked: true } }],
+  },
+  {
     name: 'a condition that calls environment.services, and a fault at a user task caught by its boundary',
     source: model('services-and-faults.bpmn'),
     processId: 'services-and-faults',
