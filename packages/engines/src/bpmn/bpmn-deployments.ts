@@ -1,5 +1,5 @@
 import { ProcessDefinitionError, ProcessDefinitionUnknownError } from '../errors';
-import type { BpmnSourceContext } from './bpmn-internals';
+import type { BpmnEngineConstructor, BpmnSourceContext } from './bpmn-internals';
 import { BpmnModel, type BpmnStartCatch } from './bpmn-model';
 
 /** One startable process of a deployed document. */
@@ -113,4 +113,15 @@ function onlyExecutable(context: BpmnSourceContext, processId: string): BpmnSour
     },
   });
   return copy;
+}
+
+/** Parses BPMN XML once into bpmn-engine's serialized context (what every Engine is given). */
+export async function parseDocument(
+  Engine: BpmnEngineConstructor,
+  source: string,
+  moddleOptions: object | undefined,
+): Promise<BpmnSourceContext> {
+  const [definition] = await new Engine({ source, moddleOptions }).getDefinitions();
+  if (!definition) throw new Error('the document holds no definitions');
+  return definition.environment.options.source;
 }

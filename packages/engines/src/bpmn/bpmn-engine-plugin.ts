@@ -16,48 +16,29 @@ import { toJsonVariables } from '../shared/json-variables';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
-import { BpmnDeployments } from './bpmn-deployments';
-import {
-  loadBpmnEngine,
-  type BpmnEngineConstructor,
-  type BpmnSourceContext,
-} from './bpmn-internals';
-import type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn-instance-record';
+import { BpmnDeployments, parseDocument } from './bpmn-deployments';
+import { loadBpmnEngine } from './bpmn-internals';
+import type { BpmnInstanceRecord } from './bpmn-instance-record';
 import { BpmnInstanceKeeper } from './bpmn-instance-keeper';
 import type { BpmnEnginePluginOptions, BpmnStartOptions } from './bpmn-plugin-options';
 import { changeEvents, processEnvironment } from './bpmn-progress';
 import { applySignal, chooseGatewayEvent } from './bpmn-signals';
-import { EVENT_BASED_GATEWAY, activationOf, walkPostponed } from './bpmn-wait-points';
+import { EVENT_BASED_GATEWAY, entryNamed, walkPostponed } from './bpmn-wait-points';
 
 /**
  * PEAL plugin for [bpmn-engine](https://github.com/paed01/bpmn-engine) 25.x: runs real BPMN 2.0
- * XML. The README's table of BPMN elements says how each element maps; in short:
- *
- * - **Service steps.** Every `serviceTask` (also `sendTask`, `businessRuleTask`) that
- *   `serviceSteps` accepts (all, by default) is a service step bound to the adapter whose
- *   `@ServiceAdapter({ step })` is the **task id**; `service-step-entered` carries bpmn-engine's
- *   execution id as `activationId`, and PSI signals the step when the adapter is done.
- * - **Wait states** are receive, user and manual tasks, call activities, message and signal
- *   catch events (intermediate, boundary, start) and event-based gateways; the wait-state name
- *   is the **activity id**. Inside sub-processes and transactions too, and every iteration of a
- *   multi-instance activity is its own entry (its `activationId`; name it in `signal` to pick
- *   one). `wait-state-entered` says what the model waits for (`awaits`: the message or signal
- *   name, a Zeebe `subscription correlationKey`), so PSI records the expectation itself: an
- *   answer needs no service call before it. Timer events fire by themselves, across restarts.
- * - **Event-based gateways**: a signal at the gateway completes the catch event its
- *   `transition` names (id, name or message name); their awaits make one of many.
- * - **Message boundary events** are wait states while their activity runs: an interrupting one
- *   leaves the activity; a non-interrupting one runs its path for every answer and stays.
- * - **Variables** are the process's; a signal's `variables` are merged there (and into a
- *   sub-process's own copy) before the activity completes, its `payload` is the activity's
- *   message; its `transition` is written to `psiTransition` for the outgoing flows' conditions.
- * - **Faults** are thrown as a BPMN error at the innermost matching error boundary event (on the
- *   activity or a sub-process around it); else the instance is aborted.
- * - **State.** After every change the record (PSI's view plus bpmn-engine's state, without the
- *   parsed document) is saved. Each document is parsed once; an instance's Engine stays live
- *   between its signals (`liveEngines`), and is rebuilt from the record after a restart, an
- *   eviction, or when its BPMN timer falls due. An instance that can neither wait nor move is
- *   reported and ends `failed`, never left silent.
+ * XML. The README's table of BPMN elements says how each element maps; in short: service, send
+ * and business-rule tasks are **service steps** (the adapter whose `@ServiceAdapter({ step })` is
+ * the task id); receive, user and manual tasks, call activities, message and signal catch
+ * events (intermediate, boundary, start) and event-based gateways are **wait states** named by
+ * the activity id, inside sub-processes too and per multi-instance iteration (each entry has its
+ * `activationId`); `wait-state-entered` says what the model waits for (`awaits`), so PSI records
+ * the expectation itself. A signal's `variables` go to the process (and a sub-process's copy),
+ * its `transition` to `psiTransition` for conditions, its `payload` to the activity as its
+ * message; a `fault` goes to the innermost matching error boundary event, else the instance is
+ * aborted. Each document is parsed once; an instance's Engine stays live between its signals
+ * (`liveEngines`) and is rebuilt from the saved record after a restart, an eviction or a BPMN
+ * timer's wake-up. An instance that can neither wait nor move is reported and ends `failed`.
  */
 export class BpmnEnginePlugin implements ProcessEngine {
   readonly name = 'bpmn-engine';
@@ -373,39 +354,6 @@ export class BpmnEnginePlugin implements ProcessEngine {
   private assertRunning(): void {
     this.lifecycle.assertRunning();
   }
-}
-
-/** Parses BPMN XML once into bpmn-engine's serialized context (what every Engine is given). */
-async function parseDocument(
-  Engine: BpmnEngineConstructor,
-  source: string,
-  moddleOptions: object | undefined,
-): Promise<BpmnSourceContext> {
-  const [definition] = await new Engine({ source, moddleOptions }).getDefinitions();
-  if (!definition) throw new Error('the document holds no definitions');
-  return definition.environment.options.source;
-}
-
-/**
- * Which entries a signal at `waitState` may leave: the one `activationId` names, or any when it
- * names none. The activation of an event-based gateway's entry also names the catch events
- * behind it (their answers are recorded under the gateway's entry).
- */
-function entryNamed(
-  record: BpmnInstanceRecord,
-  waitState: string,
-  activationId: string | undefined,
-  targetsOf: (gatewayId: string) => readonly string[],
-): (point: BpmnWaitPoint) => boolean {
-  const gateway =
-    activationId === undefined
-      ? undefined
-      : record.waits.find(
-          (w) => activationOf(w) === activationId && targetsOf(w.id).includes(waitState),
-        );
-  return (point) =>
-    point.id === waitState &&
-    (activationId === undefined || activationOf(point) === activationId || gateway !== undefined);
 }
 
 function waitStateNames(record: BpmnInstanceRecord): string[] {

@@ -175,3 +175,25 @@ function repeatingActivation(api: BpmnPostponedApi): string | undefined {
   const attached = api.content?.inbound?.[0]?.executionId;
   return attached === undefined ? undefined : `${attached}#${api.id}`;
 }
+
+/**
+ * Which entries a signal at `waitState` may leave: the one `activationId` names, or any when it
+ * names none. The activation of an event-based gateway's entry also names the catch events
+ * behind it (their answers are recorded under the gateway's entry).
+ */
+export function entryNamed(
+  record: { waits: readonly BpmnWaitPoint[] },
+  waitState: string,
+  activationId: string | undefined,
+  targetsOf: (gatewayId: string) => readonly string[],
+): (point: BpmnWaitPoint) => boolean {
+  const gateway =
+    activationId === undefined
+      ? undefined
+      : record.waits.find(
+          (w) => activationOf(w) === activationId && targetsOf(w.id).includes(waitState),
+        );
+  return (point) =>
+    point.id === waitState &&
+    (activationId === undefined || activationOf(point) === activationId || gateway !== undefined);
+}
