@@ -5,6 +5,8 @@
  */
 export interface FidelityScenario {
   name: string;
+  /** A real model from another project, read from PSI_BPMN_FIDELITY_MODELS (not committed). */
+  real?: boolean;
   /** The BPMN XML. */
   source: string;
   /** The executable process to start. */
