@@ -21,6 +21,10 @@ export {
   CoordinatorClosedError,
   StoreConfigError,
   InboundMessageError,
+  MessageLimitError,
+  CallbackBindingError,
+  CoordinatorOptionsError,
+  isMessageRejection,
 } from './errors';
 export type { FieldViolation } from './errors';
 
@@ -40,6 +44,7 @@ export type {
   DispatchResult,
   InboundMessage,
   InboundSink,
+  AnswerBinding,
   ReceiveOutcome,
   DeadLetterReason,
 } from './spi/transport';
@@ -64,6 +69,13 @@ export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
 export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
 export type { CoordinatorStats } from './runtime/coordinator-stats';
+export {
+  DEFAULT_INBOUND_LIMITS,
+  checkIdentifier,
+  checkDepth,
+  compileInboundLimits,
+} from './runtime/inbound-limits';
+export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';

@@ -8,6 +8,11 @@ import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
+import {
+  compileInboundLimits,
+  type CompiledInboundLimits,
+  type InboundLimits,
+} from './inbound-limits';
 
 /** Where the coordinator reports what it cannot throw to anyone (background failures). */
 export interface CoordinatorLogger {
@@ -55,13 +60,19 @@ export interface CoordinatorOptions {
    * (PostgreSQL LISTEN/NOTIFY; within the process on SQLite)
    */
   readiness?: ReadinessNotifier;
+  /**
+   * Limits on inbound messages (id, key and event name lengths, payload depth), checked before
+   * anything is stored; a message over one is refused with MessageLimitError (see SECURITY.md).
+   */
+  limits?: InboundLimits;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
-  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry'>
+  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'limits'>
 > {
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
+  limits: CompiledInboundLimits;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -87,6 +98,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),
+    limits: compileInboundLimits(options.limits),
   };
 }
 

@@ -18,6 +18,7 @@ import { ClaimRecovery } from './claim-recovery';
 import { Correlator, describe } from './correlator';
 import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
 import { DeadlineScheduler } from './deadline-scheduler';
+import { checkInboundMessage } from './inbound-limits';
 import { Invoker, type InvocationResult } from './invoker';
 import { KeyedMutex } from './keyed-mutex';
 import { LeaseKeeper } from './lease-keeper';
@@ -52,6 +53,7 @@ export interface InvocationInfo {
 export class Coordinator implements InboundSink {
   readonly guard: ProcessGuard;
   private readonly options: CompiledCoordinatorOptions;
+  private readonly catalog: AdapterCatalog;
   private readonly audit: AuditLog;
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly correlator: Correlator;
@@ -73,6 +75,7 @@ export class Coordinator implements InboundSink {
     this.options = compileCoordinatorOptions(options);
     const { store, engine, registry, clock, container, logger } = this.options;
     const catalog = new AdapterCatalog(this.options.adapters, container);
+    this.catalog = catalog;
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
@@ -195,9 +198,14 @@ export class Coordinator implements InboundSink {
     return this.invoker.invoke(event);
   }
 
-  /** Hands an answer to PSI: delivered, parked, ignored as duplicate, or dead-lettered. */
-  receive(message: InboundMessage): Promise<ReceiveOutcome> {
+  /**
+   * Hands an answer to PSI: delivered, parked, ignored as duplicate, or dead-lettered. A message
+   * over the `limits` (or with a control character in an id) is refused before anything is
+   * stored: InboundMessageError / MessageLimitError (`isMessageRejection` is true for both).
+   */
+  async receive(message: InboundMessage): Promise<ReceiveOutcome> {
     this.assertOpen();
+    checkInboundMessage(message, this.options.limits, this.catalog);
     return this.correlator.receive(message);
   }
 

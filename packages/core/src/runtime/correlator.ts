@@ -15,6 +15,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { overruleInterruption } from './claim-recovery';
+import { boundExpectations } from './answer-binding';
 import { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { timeoutsOfEarlierVisits } from './stale-timeouts';
@@ -610,6 +611,7 @@ export class Correlator {
     if (message.correlationKey) {
       const correlationKey = message.correlationKey;
       const byKey = await findRows(tx, ExpectationEntity, { correlationKey, event });
+      if (message.boundTo) return openFirst(boundExpectations(byKey, message.boundTo));
       if (byKey.length > 0) return openFirst(byKey);
     }
     if (message.businessKeys.length === 0) return [];

@@ -11,6 +11,12 @@ export interface OutboundRequest {
   correlationKey: string;
   /** Where asynchronous answers should be sent, when the transport has such a notion. */
   replyTo?: string;
+  /**
+   * The process instance the request is for. Not sent on the wire by PSI's transports; lets a
+   * transport wrapper bind what it hands out to it (`withCallbackUrls` of @psi/adapters mints
+   * callback tokens for this instance and correlation key at send time).
+   */
+  instanceId?: string;
 }
 
 /** What a transport learned synchronously from sending. */
@@ -32,6 +38,19 @@ export interface InboundMessage {
   payload: unknown;
   /** Free-form origin (transport name, topic, remote address) for audit and dead letters. */
   source?: string;
+  /**
+   * Set by a transport that authenticated the sender for one visit of one wait state (the HTTP
+   * inbound server for a callback token): the answer is matched by `correlationKey` alone, never
+   * by business key, and only to an expectation of this instance at this wait state; one that
+   * leads elsewhere is refused (CallbackBindingError) and nothing is stored.
+   */
+  boundTo?: AnswerBinding;
+}
+
+/** The instance and wait state an answer is bound to; see {@link InboundMessage.boundTo}. */
+export interface AnswerBinding {
+  instanceId: string;
+  waitState: string;
 }
 
 /** What became of an inbound message. */
