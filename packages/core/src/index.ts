@@ -85,7 +85,7 @@ export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
-export type { SqliteDriverName, StoreOptions } from './store/store-options';
+export type { SqliteDriverName, SqliteDurability, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
 export type {
   ReadinessNotifier,
