@@ -45,6 +45,7 @@ export type {
   InboundMessage,
   InboundSink,
   AnswerBinding,
+  RejectedInbound,
   ReceiveOutcome,
   DeadLetterReason,
 } from './spi/transport';

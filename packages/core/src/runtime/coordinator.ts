@@ -2,7 +2,13 @@ import { AdapterRunner } from '../adapter/adapter-runner';
 import { randomUUID } from 'node:crypto';
 import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
 import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
-import type { InboundMessage, InboundSink, ReceiveOutcome, Transport } from '../spi/transport';
+import type {
+  InboundMessage,
+  InboundSink,
+  ReceiveOutcome,
+  RejectedInbound,
+  Transport,
+} from '../spi/transport';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
@@ -24,6 +30,7 @@ import { KeyedMutex } from './keyed-mutex';
 import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
+import { RejectedInboundKeeper } from './rejected-inbound';
 import { TaskTracker } from './task-tracker';
 
 /** An invocation as operators see it. */
@@ -56,6 +63,7 @@ export class Coordinator implements InboundSink {
   private readonly catalog: AdapterCatalog;
   private readonly audit: AuditLog;
   private readonly deadLetterQueue: DeadLetterQueue;
+  private readonly rejected: RejectedInboundKeeper;
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
@@ -80,6 +88,13 @@ export class Coordinator implements InboundSink {
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
+    this.rejected = new RejectedInboundKeeper({
+      audit: this.audit,
+      deadLetters: this.deadLetterQueue,
+      limits: this.options.limits,
+      stats: this.counters,
+      clock,
+    });
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
     const instanceMutex = new KeyedMutex();
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
@@ -207,6 +222,16 @@ export class Coordinator implements InboundSink {
     this.assertOpen();
     checkInboundMessage(message, this.options.limits, this.catalog);
     return this.correlator.receive(message);
+  }
+
+  /**
+   * Keeps a transport record that `receive` refused (`isMessageRejection`) or that could not be
+   * read as a `rejected` dead letter holding the record as received, once per record id. Throws
+   * only when the store cannot take it; the transport retries then.
+   */
+  reject(record: RejectedInbound): Promise<ReceiveOutcome> {
+    this.assertOpen();
+    return this.rejected.keep(record);
   }
 
   /** Re-runs a frozen invocation. */

@@ -63,13 +63,51 @@ export type ReceiveOutcome =
 /**
  * Why an answer became a dead letter. `interrupted`: the node delivering it died after claiming
  * it, before the engine was signalled; the handler may have run, so PSI did not run it again.
+ * `rejected`: a transport record PSI refused (over a limit, malformed: `isMessageRejection`) or
+ * could not read, kept as it came (see {@link InboundSink.reject}). `parking-full`: the answer
+ * would have been parked beyond the coordinator's `maxParkedPerKey`.
  */
 export type DeadLetterReason =
-  'expired' | 'ambiguous' | 'invalid' | 'late' | 'superseded' | 'handler-failed' | 'interrupted';
+  | 'expired'
+  | 'ambiguous'
+  | 'invalid'
+  | 'late'
+  | 'superseded'
+  | 'handler-failed'
+  | 'interrupted'
+  | 'rejected'
+  | 'parking-full';
+
+/** A transport record PSI refused or could not read, as {@link InboundSink.reject} keeps it. */
+export interface RejectedInbound {
+  /** Why: the error `receive` threw (`isMessageRejection`), or the failure to read the record. */
+  error: unknown;
+  /**
+   * A stable id of the record (Kafka: `topic:partition:offset`): a record handed over again
+   * after a crash or a rebalance is kept once.
+   */
+  messageId: string;
+  /** Where it came from, as in {@link InboundMessage.source}. */
+  source: string;
+  /**
+   * The record as received, JSON-safe: for Kafka its topic, partition, offset, timestamp, key,
+   * headers and value (bytes as `{ utf8 }` when they are UTF-8, else `{ base64 }`).
+   */
+  raw: Record<string, unknown>;
+  /** The event the record names, when it names one. */
+  event?: string;
+}
 
 /** The coordinator side of inbound traffic: transports hand every answer to it. */
 export interface InboundSink {
   receive(message: InboundMessage): Promise<ReceiveOutcome>;
+  /**
+   * Keeps a record that `receive` refused for what it is (sending it again cannot succeed) or
+   * that could not be read at all, as a `rejected` dead letter holding the record as received;
+   * the transport then moves on (a Kafka offset is committed). Throws only when it could not
+   * store it (the store is down): the transport retries it then, as it retries `receive`.
+   */
+  reject?(record: RejectedInbound): Promise<ReceiveOutcome>;
 }
 
 /**
