@@ -77,6 +77,8 @@ export {
   compileInboundLimits,
 } from './runtime/inbound-limits';
 export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
+export type { RetentionOptions } from './runtime/retention-options';
+export type { RetentionReport } from './runtime/retention';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';

@@ -31,6 +31,7 @@ import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { RejectedInboundKeeper } from './rejected-inbound';
+import { RetentionSweeper, type RetentionReport } from './retention';
 import { TaskTracker } from './task-tracker';
 
 /** An invocation as operators see it. */
@@ -64,6 +65,7 @@ export class Coordinator implements InboundSink {
   private readonly audit: AuditLog;
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly rejected: RejectedInboundKeeper;
+  private readonly retention: RetentionSweeper;
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
@@ -88,6 +90,7 @@ export class Coordinator implements InboundSink {
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
+    this.retention = new RetentionSweeper(store, this.options.retention, clock);
     this.rejected = new RejectedInboundKeeper({
       audit: this.audit,
       deadLetters: this.deadLetterQueue,
@@ -201,6 +204,7 @@ export class Coordinator implements InboundSink {
     // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
     await this.leaseKeeper.settleLapsedClaims();
     this.leaseKeeper.start();
+    this.retention.start((sweep) => this.tasks.track('retention sweep', sweep));
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
@@ -288,6 +292,16 @@ export class Coordinator implements InboundSink {
     return this.audit.forInstance(instanceId);
   }
 
+  /**
+   * Deletes now what is past its retention (coordinator option `retention`): resolved dead
+   * letters, audit entries, dedupe ids, and open dead letters only when configured. The
+   * coordinator also does this at start and every `retention.intervalMs`.
+   */
+  sweepRetention(): Promise<RetentionReport> {
+    this.assertOpen();
+    return this.retention.sweep();
+  }
+
   /** Counters of this process (received, duplicates, delivered, parked, dead-lettered, ...). */
   stats(): CoordinatorStats {
     return { ...this.counters };
@@ -306,6 +320,7 @@ export class Coordinator implements InboundSink {
     this.unlisten?.();
     this.scheduler.stop();
     this.leaseKeeper.stop();
+    this.retention.stop();
     for (const pending of this.delays) {
       clearTimeout(pending.timer);
       pending.reject(new CoordinatorClosedError());

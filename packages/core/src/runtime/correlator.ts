@@ -16,6 +16,7 @@ import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { overruleInterruption } from './claim-recovery';
 import { boundExpectations } from './answer-binding';
+import { parkingFull } from './parking-cap';
 import { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { timeoutsOfEarlierVisits } from './stale-timeouts';
@@ -523,6 +524,12 @@ export class Correlator {
     expectation: ExpectationEntity | null,
     ttlMs: number,
   ): Promise<ReceiveOutcome> {
+    const { maxParkedPerKey } = this.deps.options;
+    if (await parkingFull(tx, message, maxParkedPerKey)) {
+      // Junk for a key that never comes must not grow without bound: kept, not parked.
+      const where = expectation ?? undefined;
+      return this.deadLetter(tx, audit, message, 'parking-full', { maxParkedPerKey }, where);
+    }
     const expiresAt = message.receivedAt + ttlMs;
     const parkedId = await insertRowReturningId(tx, ParkedMessageEntity, {
       messageId: message.messageId,
