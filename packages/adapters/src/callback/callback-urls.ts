@@ -80,7 +80,7 @@ class CallbackUrlTransport implements Transport {
     return this.inner.stop();
   }
 
-  send(request: OutboundRequest, coordinates: ServiceCoordinates): Promise<DispatchResult> {
+  async send(request: OutboundRequest, coordinates: ServiceCoordinates): Promise<DispatchResult> {
     const payload = this.fill(request.payload, request);
     return this.inner.send(
       payload === request.payload ? request : { ...request, payload },
