@@ -95,6 +95,7 @@ export class Coordinator implements InboundSink {
       audit: this.audit,
       deadLetters: this.deadLetterQueue,
       limits: this.options.limits,
+      catalog,
       stats: this.counters,
       clock,
     });

@@ -6,7 +6,8 @@ import type { AuditLog } from './audit-log';
 import type { CoordinatorStats } from './coordinator-stats';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import { checkIdentifier, type CompiledInboundLimits } from './inbound-limits';
-import type { ReceivedMessage } from './received-message';
+import type { AdapterCatalog } from './adapter-catalog';
+import { normaliseMessage } from './received-message';
 
 /** The event name of a rejected record that names no usable one. */
 export const UNREADABLE_EVENT = '(unreadable)';
@@ -15,6 +16,7 @@ export interface RejectedInboundDeps {
   audit: AuditLog;
   deadLetters: DeadLetterQueue;
   limits: CompiledInboundLimits;
+  catalog: AdapterCatalog;
   stats: CoordinatorStats;
   clock: () => number;
 }
@@ -28,19 +30,22 @@ export class RejectedInboundKeeper {
   constructor(private readonly deps: RejectedInboundDeps) {}
 
   async keep(record: RejectedInbound): Promise<ReceiveOutcome> {
-    const { limits, clock } = this.deps;
-    const message: ReceivedMessage = {
-      messageId: usable(record.messageId, limits.maxIdBytes) ?? digest(record.messageId),
-      event:
-        (record.event !== undefined ? usable(record.event, limits.maxEventBytes) : undefined) ??
-        UNREADABLE_EVENT,
-      correlationKey: null,
-      businessKeys: [],
-      payload: record.raw,
-      payloadText: JSON.stringify(record.raw),
-      source: usable(record.source, limits.maxIdBytes) ?? null,
-      receivedAt: clock(),
-    };
+    const { limits, catalog, clock } = this.deps;
+    const source = usable(record.source, limits.maxIdBytes);
+    const normalised = normaliseMessage(
+      {
+        messageId: usable(record.messageId, limits.maxIdBytes) ?? digest(record.messageId),
+        event:
+          (record.event !== undefined ? usable(record.event, limits.maxEventBytes) : undefined) ??
+          UNREADABLE_EVENT,
+        payload: record.raw,
+        ...(source !== undefined ? { source } : {}),
+      },
+      catalog,
+      clock(),
+    );
+    // The raw record is no answer: it carries no key to match or park by.
+    const message = { ...normalised, businessKeys: [] };
     return this.deps.audit.transaction(async (tx, audit) => {
       // The partial index psi_dead_letter_rejected answers this; SQLite uses a partial index
       // only for a literal reason, not a bound one.
