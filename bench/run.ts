@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bpmnMemory } from './entries/bpmn-memory';
+import { bpmnThroughput } from './entries/bpmn-throughput';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
@@ -20,6 +21,7 @@ const entries: BenchEntry[] = [
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
+  bpmnThroughput,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--list]

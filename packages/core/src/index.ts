@@ -36,6 +36,8 @@ export type {
   EngineEventListener,
   ServiceStepEnteredEvent,
   WaitStateEnteredEvent,
+  WaitStateLeftEvent,
+  AwaitedMessage,
   InstanceEndedEvent,
 } from './spi/process-engine';
 export { Transport } from './spi/transport';
@@ -62,9 +64,14 @@ export { Input, Output } from './adapter/variable.decorators';
 export type { InputOptions } from './adapter/variable.decorators';
 export { UseService } from './adapter/service-contract.decorator';
 export { OnResponse } from './adapter/on-response.decorator';
+export { WaitBinding } from './adapter/wait-binding.decorator';
 export type { OnResponseOptions } from './adapter/on-response.decorator';
 export { readAdapterModel } from './adapter/adapter-model';
-export type { AdapterModel, ServiceAdapterInstance } from './adapter/adapter-model';
+export type {
+  AdapterModel,
+  ResponseHandlerModel,
+  ServiceAdapterInstance,
+} from './adapter/adapter-model';
 
 export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';

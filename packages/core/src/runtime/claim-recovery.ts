@@ -68,10 +68,12 @@ export class ClaimRecovery {
     const taken = await this.answerTaken(expectation);
     if (taken === 'unknown' ? !atWaitState : taken) {
       await audit.transaction(async (tx, write) => {
-        const settled = await leases.settleLapsedClaim(tx, expectation, {
-          status: 'delivered',
-          closedAt: clock(),
-        });
+        // A repeating entry stays open for its next answer.
+        const settled = await leases.settleLapsedClaim(
+          tx,
+          expectation,
+          expectation.repeats ? { status: 'open' } : { status: 'delivered', closedAt: clock() },
+        );
         if (!settled) return;
         await correlator.completeInvocationIfDone(tx, expectation.invocationId);
         await write({
@@ -172,7 +174,13 @@ export class ClaimRecovery {
   private async answerTaken(expectation: ExpectationEntity): Promise<boolean | 'unknown'> {
     const engine = this.deps.engine;
     if (!engine.hasAppliedSignal) return 'unknown';
-    return engine.hasAppliedSignal(expectation.instanceId, PsiSignalIds.answer(expectation.id));
+    const messageId = expectation.repeats
+      ? parseMessage(expectation.claimedMessage)?.messageId
+      : undefined;
+    return engine.hasAppliedSignal(
+      expectation.instanceId,
+      PsiSignalIds.answer(expectation.id, messageId),
+    );
   }
 }
 

@@ -33,6 +33,7 @@ import { ProcessGuard } from './process-guard';
 import { RejectedInboundKeeper } from './rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
 import { TaskTracker } from './task-tracker';
+import { WaitStateExpectations } from './wait-state-expectations';
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -69,6 +70,7 @@ export class Coordinator implements InboundSink {
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
+  private readonly waitStates: WaitStateExpectations;
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly tasks: TaskTracker;
@@ -84,7 +86,7 @@ export class Coordinator implements InboundSink {
   private constructor(options: CoordinatorOptions) {
     this.options = compileCoordinatorOptions(options);
     const { store, engine, registry, clock, container, logger } = this.options;
-    const catalog = new AdapterCatalog(this.options.adapters, container);
+    const catalog = new AdapterCatalog(this.options.adapters, container, this.options.waitBindings);
     this.catalog = catalog;
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
@@ -115,6 +117,13 @@ export class Coordinator implements InboundSink {
       stats: this.counters,
       notifyDue: (at) => this.scheduler.notify(at),
       announce: (instanceId) => this.announce(instanceId),
+    });
+    this.waitStates = new WaitStateExpectations({
+      options: this.options,
+      audit: this.audit,
+      engine,
+      catalog,
+      notifyDue: (at) => this.scheduler.notify(at),
     });
     this.scheduler = new DeadlineScheduler({
       options: this.options,
@@ -350,8 +359,14 @@ export class Coordinator implements InboundSink {
         );
         return;
       case 'wait-state-entered':
-        this.tasks.track(`release for ${event.instanceId}`, () =>
-          this.correlator.release(event.instanceId),
+        this.tasks.track(`release for ${event.instanceId}`, async () => {
+          await this.waitStates.entered(event);
+          await this.correlator.release(event.instanceId);
+        });
+        return;
+      case 'wait-state-left':
+        this.tasks.track(`wait state left by ${event.instanceId}`, () =>
+          this.waitStates.left(event),
         );
         return;
       case 'instance-ended':

@@ -93,7 +93,10 @@ export class Correlator {
         answerKeys(message.event, message.correlationKey, message.businessKeys),
       );
       const matches = await this.findExpectations(tx, message);
-      const open = matches.filter((e) => e.status === 'open');
+      // A repeating expectation being delivered takes this answer next (the instance lock waits).
+      const open = matches.filter(
+        (e) => e.status === 'open' || (e.repeats && e.status === 'claimed'),
+      );
       const fresh = { ...message, inbound };
       // Every outcome but a match is stored in this transaction: remember the id with it. A
       // match is stored (claimed or parked) later, and remembered then.
@@ -156,6 +159,7 @@ export class Correlator {
     if (!states.includes(expectation.waitState)) return false;
     try {
       await this.deps.engine.signal(expectation.instanceId, expectation.waitState, {
+        activationId: expectation.activationId ?? undefined,
         ...(expectation.timeoutTransition
           ? { transition: expectation.timeoutTransition }
           : {
@@ -347,7 +351,10 @@ export class Correlator {
     message: ReceivedMessage,
   ): Promise<ReceiveOutcome> {
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
-      return this.deliver(expectation, message, null);
+      const delivered = await this.deliver(expectation, message, null);
+      // A repeating entry stays: answers parked meanwhile (another node's claim) come next.
+      if (expectation.repeats) await this.releaseNow(expectation.instanceId);
+      return delivered;
     }
     const outcome = await this.deps.audit.transaction(async (tx, audit) => {
       await this.remember(tx, message);
@@ -426,6 +433,14 @@ export class Correlator {
       });
       if (!won) {
         const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
+        if (current.repeats && current.status === 'claimed') {
+          // Another node delivers this entry's previous answer: this one waits its turn.
+          const ttl = current.parkingTtlMs ?? options.defaultParkingTtlMs;
+          return {
+            won: false as const,
+            outcome: await this.park(tx, write, message, current, ttl),
+          };
+        }
         const outcome = await this.deadLetter(
           tx,
           write,
@@ -466,7 +481,12 @@ export class Correlator {
       await engine.signal(expectation.instanceId, expectation.waitState, {
         variables: outcome.variables,
         transition: outcome.transition,
-        signalId: PsiSignalIds.answer(expectation.id),
+        signalId: PsiSignalIds.answer(
+          expectation.id,
+          expectation.repeats ? message.messageId : undefined,
+        ),
+        activationId: expectation.activationId ?? undefined,
+        payload: message.payload,
       });
     } catch (error) {
       // The instance left the wait state between our check and the signal: keep the answer.
@@ -491,7 +511,9 @@ export class Correlator {
         tx,
         ExpectationEntity,
         { id: expectation.id, status: 'claimed', claimedBy: this.deps.leases.nodeId },
-        { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
+        expectation.repeats
+          ? { status: 'open', ...NodeLeases.unclaimed }
+          : { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
       );
       // The claim lapsed (this node stalled) and another node settled it as interrupted; the
       // engine took this answer all the same, so the delivery stands.

@@ -22,15 +22,14 @@ import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
-import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { AuditLog } from './audit-log';
 import { backoffDelay } from './backoff';
-import { canonicalBusinessKey, pickFields } from './business-key';
+import { businessKeyFromVariables } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './correlator';
+import { recordExpectations } from './expectation-recording';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
@@ -276,7 +275,7 @@ export class Invoker {
 
     if (!expectationsRecorded && model.handlers.size > 0) {
       const adopted = await audit.transaction((tx) =>
-        this.recordExpectations(tx, invocation, model, coordinates, variables),
+        this.recordExpectationsOf(tx, invocation, model, coordinates, variables),
       );
       this.afterExpectations(invocation, model, adopted);
     }
@@ -339,7 +338,7 @@ export class Invoker {
         : null;
       if (existing) return existing;
       if (request.recordExpectations) {
-        adopted = await this.recordExpectations(tx, invocation, model, coordinates, variables);
+        adopted = await this.recordExpectationsOf(tx, invocation, model, coordinates, variables);
       }
       const now = this.deps.options.clock();
       const created: OutboxEntryEntity = {
@@ -364,7 +363,7 @@ export class Invoker {
     return entry;
   }
 
-  private async recordExpectations(
+  private async recordExpectationsOf(
     tx: EntityManager,
     invocation: InvocationEntity,
     model: AdapterModel,
@@ -373,17 +372,6 @@ export class Invoker {
   ): Promise<number> {
     const now = this.deps.options.clock();
     const expectations = [...model.handlers.values()].map((handler): ExpectationEntity => {
-      const keyFields = handler.businessKey
-        ? pickFields(
-            Object.fromEntries(
-              Object.entries(handler.businessKey).map(([field, variable]) => [
-                field,
-                variables[variable],
-              ]),
-            ),
-            Object.keys(handler.businessKey),
-          )
-        : undefined;
       return {
         id: timeOrderedId(),
         invocationId: invocation.id,
@@ -392,7 +380,9 @@ export class Invoker {
         event: handler.event,
         waitState: handler.waitState,
         correlationKey: handler.correlationKey === false ? null : invocation.correlationKey,
-        businessKey: keyFields ? canonicalBusinessKey(keyFields) : null,
+        businessKey: handler.businessKey
+          ? businessKeyFromVariables(handler.businessKey, variables)
+          : null,
         groupId: handler.group ?? null,
         deadline: handler.timeoutMs === undefined ? null : now + handler.timeoutMs,
         timeoutTransition: handler.timeoutTransition ?? null,
@@ -404,29 +394,11 @@ export class Invoker {
         claimedBy: null,
         claimExpiresAt: null,
         claimedMessage: null,
+        activationId: null,
+        repeats: false,
       };
     });
-    // Before adopting: an answer being parked right now for one of these keys must not be missed.
-    await lockAnswerKeys(
-      tx,
-      expectations.flatMap((e) => answerKeys(e.event, e.correlationKey, [e.businessKey])),
-    );
-    let adopted = 0;
-    for (const expectation of expectations) {
-      await insertRow(tx, ExpectationEntity, expectation);
-      // Answers that arrived before this expectation existed now belong to it.
-      const unowned = { expectationId: null, event: expectation.event };
-      const adopt = { expectationId: expectation.id, instanceId: invocation.instanceId };
-      if (expectation.correlationKey) {
-        const correlationKey = expectation.correlationKey;
-        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, correlationKey }, adopt);
-      }
-      if (expectation.businessKey) {
-        const businessKey = expectation.businessKey;
-        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, businessKey }, adopt);
-      }
-    }
-    return adopted;
+    return recordExpectations(tx, invocation.instanceId, expectations);
   }
 
   private afterExpectations(
@@ -651,6 +623,7 @@ export class Invoker {
       await this.deps.engine.signal(target.instanceId, target.step, {
         ...options,
         signalId: PsiSignalIds.step(target.activationId),
+        activationId: target.activationId,
       });
     } catch (error) {
       this.deps.options.logger.warn(

@@ -44,6 +44,8 @@ function expectation(id: string, changes: Partial<ExpectationEntity> = {}): Expe
     claimedBy: null,
     claimExpiresAt: null,
     claimedMessage: null,
+    activationId: null,
+    repeats: false,
     ...changes,
   };
 }

@@ -11,6 +11,9 @@ export type ExpectationStatus =
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
 @Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
+@Index('psi_expectation_activation', ['instanceId', 'activationId'], {
+  where: '"activationId" IS NOT NULL',
+})
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;
@@ -33,4 +36,11 @@ export class ExpectationEntity {
   @Column('varchar', { nullable: true }) claimedBy!: string | null;
   @Column('bigint', { nullable: true, transformer: epochMs }) claimExpiresAt!: number | null;
   @Column('text', { nullable: true }) claimedMessage!: string | null;
+  /**
+   * The engine's entry into the wait state, for expectations the wait state declared itself
+   * (see `WaitStateEnteredEvent.awaits`); null for an adapter's.
+   */
+  @Column('varchar', { nullable: true }) activationId!: string | null;
+  /** The entry takes every answer and stays (delivery reopens it instead of closing it). */
+  @Column('boolean', { default: false }) repeats!: boolean;
 }

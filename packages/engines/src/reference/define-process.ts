@@ -1,4 +1,4 @@
-import { ProcessDefinitionError } from './errors';
+import { ProcessDefinitionError } from '../errors';
 import type { ProcessDefinition, StepDefinition, StepTargets } from './process-definition';
 
 const KINDS: ReadonlySet<string> = new Set(['script', 'service', 'wait', 'timer', 'end']);

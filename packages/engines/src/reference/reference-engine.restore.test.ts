@@ -1,7 +1,7 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { defineProcess } from './define-process';
-import { EngineStateError, ProcessDefinitionUnknownError } from './errors';
-import { ManualTimers } from './manual-timers';
+import { EngineStateError, ProcessDefinitionUnknownError } from '../errors';
+import { ManualTimers } from '../shared/manual-timers';
 import type { ProcessDefinition } from './process-definition';
 import { ReferenceEngine } from './reference-engine';
 
@@ -75,7 +75,12 @@ describe('ReferenceEngine.restore', () => {
     const second = boot(repository, T0);
     await second.engine.restore();
     expect(second.events).toEqual([
-      { type: 'wait-state-entered', instanceId: id, waitState: 'print' },
+      {
+        type: 'wait-state-entered',
+        instanceId: id,
+        waitState: 'print',
+        activationId: expect.any(String),
+      },
     ]);
     await second.engine.stop();
   });
@@ -143,6 +148,7 @@ describe('ReferenceEngine.restore', () => {
       type: 'wait-state-entered',
       instanceId: id,
       waitState: 'escalate',
+      activationId: expect.any(String),
     });
     await second.engine.stop();
   });
@@ -155,7 +161,12 @@ describe('ReferenceEngine.restore', () => {
     const second = boot(repository, T0 + 60_000);
     await second.engine.restore();
     expect(second.events).toEqual([
-      { type: 'wait-state-entered', instanceId: id, waitState: 'escalate' },
+      {
+        type: 'wait-state-entered',
+        instanceId: id,
+        waitState: 'escalate',
+        activationId: expect.any(String),
+      },
     ]);
     expect(second.timers.size).toBe(0);
     await second.engine.stop();

@@ -1,6 +1,6 @@
 import { PsiError } from '@psi/core';
 import { defineProcess, validateProcessDefinition } from './define-process';
-import { EngineErrorCode, ProcessDefinitionError } from './errors';
+import { EngineErrorCode, ProcessDefinitionError } from '../errors';
 import type { ProcessDefinition } from './process-definition';
 import { ReferenceEngine } from './reference-engine';
 

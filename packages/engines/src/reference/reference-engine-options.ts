@@ -1,5 +1,5 @@
 import type { EngineStateRepository } from '@psi/core';
-import type { EngineTimers } from './engine-timers';
+import type { EngineTimers } from '../shared/engine-timers';
 import type { ProcessDefinition } from './process-definition';
 
 /** How to build a {@link ReferenceEngine}. */

@@ -1,6 +1,6 @@
 import type { Variables } from '@psi/core';
-import { EngineStateError } from './errors';
-import type { InstanceFault, InstanceSnapshot, InstanceStatus } from './instance-snapshot';
+import { EngineStateError } from '../errors';
+import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../shared/instance-snapshot';
 import type { RestingStepKind } from './process-definition';
 
 /** Where a running instance rests: one entry into a service, wait or timer step. */

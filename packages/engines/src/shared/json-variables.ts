@@ -1,5 +1,5 @@
 import type { Variables } from '@psi/core';
-import { VariablesInvalidError } from './errors';
+import { VariablesInvalidError } from '../errors';
 
 /**
  * A copy of `variables` as it will read back from the repository, so what a running instance

@@ -1,11 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import type { EngineEvent, Variables } from '@psi/core';
-import { EngineFaultCode } from './engine-fault-code';
-import { EngineStateError } from './errors';
-import { toJsonVariables } from './json-variables';
-import type { InstanceFault, InstanceStatus } from './instance-snapshot';
+import { EngineFaultCode } from '../shared/engine-fault-code';
+import { EngineStateError } from '../errors';
+import { toJsonVariables } from '../shared/json-variables';
+import type { InstanceFault, InstanceStatus } from '../shared/instance-snapshot';
 import type { InstanceState } from './instance-state';
-import type { ProcessDefinition } from './process-definition';
+import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
+
+/** The step the instance rests at, checked against the definition. @throws EngineStateError */
+export function restingStep(
+  definition: ProcessDefinition,
+  state: InstanceState,
+): ServiceStep | WaitStep | TimerStep {
+  const at = state.at;
+  const step = at ? definition.steps[at.step] : undefined;
+  if (!at || !step || step.kind !== at.kind) {
+    throw new EngineStateError(
+      state.instanceId,
+      `it rests at ${at ? `${at.kind} step "${at.step}"` : 'no step'}, which definition "${definition.id}" does not have`,
+    );
+  }
+  return step as ServiceStep | WaitStep | TimerStep;
+}
 
 /**
  * Moves an instance's state through its definition: enters steps, runs scripts, rests at
@@ -22,6 +38,15 @@ export class InstanceRunner {
     stepId: string,
     events: EngineEvent[],
   ): Promise<void> {
+    const left = state.at;
+    if (left?.kind === 'wait') {
+      events.push({
+        type: 'wait-state-left',
+        instanceId: state.instanceId,
+        waitState: left.step,
+        activationId: left.activationId,
+      });
+    }
     let id = stepId;
     for (;;) {
       const step = definition.steps[id];
@@ -52,10 +77,17 @@ export class InstanceRunner {
           });
           return;
         }
-        case 'wait':
-          state.at = { step: id, kind: 'wait', activationId: randomUUID() };
-          events.push({ type: 'wait-state-entered', instanceId: state.instanceId, waitState: id });
+        case 'wait': {
+          const activationId = randomUUID();
+          state.at = { step: id, kind: 'wait', activationId };
+          events.push({
+            type: 'wait-state-entered',
+            instanceId: state.instanceId,
+            waitState: id,
+            activationId,
+          });
           return;
+        }
         case 'timer':
           state.at = {
             step: id,
@@ -66,6 +98,48 @@ export class InstanceRunner {
           return;
       }
     }
+  }
+
+  /**
+   * The timer of the timer step entry `activationId` fired: leave via `next`. False (nothing
+   * done) when the instance no longer rests at that entry.
+   */
+  async timerFired(
+    definition: ProcessDefinition,
+    state: InstanceState,
+    activationId: string,
+    events: EngineEvent[],
+  ): Promise<boolean> {
+    if (
+      state.status !== 'running' ||
+      state.at?.kind !== 'timer' ||
+      state.at.activationId !== activationId
+    ) {
+      return false;
+    }
+    const step = restingStep(definition, state) as TimerStep;
+    await this.enter(definition, state, step.next, events);
+    return true;
+  }
+
+  /**
+   * The SLA due at `slaDueAt` passed: raise `PSI_SLA_EXCEEDED` where the instance rests. False
+   * when it ended or its SLA changed meanwhile.
+   */
+  async slaExpired(
+    definition: ProcessDefinition,
+    state: InstanceState,
+    slaDueAt: number,
+    events: EngineEvent[],
+  ): Promise<boolean> {
+    if (state.status !== 'running' || state.slaDueAt !== slaDueAt) return false;
+    delete state.slaDueAt;
+    const fault = {
+      code: EngineFaultCode.SlaExceeded,
+      message: `Instance ${state.instanceId} of "${definition.id}" exceeded its SLA of ${String(state.slaMs ?? definition.slaMs)} ms.`,
+    };
+    await this.raiseFault(definition, state, fault, events);
+    return true;
   }
 
   /**

@@ -1,8 +1,8 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { defineProcess } from './define-process';
-import { EngineFaultCode } from './engine-fault-code';
-import { EngineErrorCode, StartOptionsInvalidError } from './errors';
-import { ManualTimers } from './manual-timers';
+import { EngineFaultCode } from '../shared/engine-fault-code';
+import { EngineErrorCode, StartOptionsInvalidError } from '../errors';
+import { ManualTimers } from '../shared/manual-timers';
 import type { ProcessDefinition } from './process-definition';
 import { ReferenceEngine } from './reference-engine';
 
@@ -156,6 +156,7 @@ describe('ReferenceEngine timers', () => {
         type: 'wait-state-entered',
         instanceId: id,
         waitState: 'escalate',
+        activationId: expect.any(String),
       });
       expect((await engine.getInstance(id)).history).toEqual(['call', 'escalate']);
       expect(events.map((e) => e.type)).toEqual(['service-step-entered', 'wait-state-entered']);

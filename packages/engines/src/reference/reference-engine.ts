@@ -11,18 +11,16 @@ import {
   type Variables,
 } from '@psi/core';
 import { validateProcessDefinition } from './define-process';
-import { EngineFaultCode } from './engine-fault-code';
-import { globalEngineTimers } from './engine-timers';
+import { globalEngineTimers } from '../shared/engine-timers';
 import {
-  EngineStateError,
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
   StartOptionsInvalidError,
   TransitionUnknownError,
-} from './errors';
-import { InstanceRunner } from './instance-runner';
-import type { InstanceSnapshot } from './instance-snapshot';
+} from '../errors';
+import { InstanceRunner, restingStep } from './instance-runner';
+import type { InstanceSnapshot } from '../shared/instance-snapshot';
 import {
   parseInstanceState,
   serializeInstanceState,
@@ -30,13 +28,13 @@ import {
   waitStatesOf,
   type InstanceState,
 } from './instance-state';
-import { InstanceTimers } from './instance-timers';
-import { toJsonVariables } from './json-variables';
-import type { ProcessDefinition, ServiceStep, TimerStep, WaitStep } from './process-definition';
+import { InstanceTimers } from '../shared/instance-timers';
+import { toJsonVariables } from '../shared/json-variables';
+import type { ProcessDefinition, ServiceStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
-import { EngineEventHub } from './shared/engine-event-hub';
-import { PluginLifecycle } from './shared/plugin-lifecycle';
-import { recordApplied, wasApplied } from './shared/signal-ids';
+import { EngineEventHub } from '../shared/engine-event-hub';
+import { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { StateCache } from './state-cache';
 
 /**
@@ -172,7 +170,7 @@ export class ReferenceEngine implements ProcessEngine {
         throw new EngineSignalRejectedError(instanceId, waitState, state.at ? [state.at.step] : []);
       }
       const definition = this.getDefinition(state.definitionId);
-      const step = this.restingStep(definition, state) as ServiceStep | WaitStep;
+      const step = restingStep(definition, state) as ServiceStep | WaitStep;
       const events: EngineEvent[] = [];
       if (options.fault) {
         if (variables) Object.assign(state.variables, variables);
@@ -265,7 +263,7 @@ export class ReferenceEngine implements ProcessEngine {
     const state = await this.read(instanceId);
     if (!state || state.status !== 'running' || !state.at) return;
     const definition = this.getDefinition(state.definitionId);
-    this.restingStep(definition, state);
+    restingStep(definition, state);
     const now = this.clock();
     type Overdue = { due: number; apply: (events: EngineEvent[]) => Promise<boolean> };
     const overdue: Overdue[] = [];
@@ -273,14 +271,14 @@ export class ReferenceEngine implements ProcessEngine {
     if (slaDueAt !== undefined && slaDueAt <= now) {
       overdue.push({
         due: slaDueAt,
-        apply: (events) => this.applySla(definition, state, slaDueAt, events),
+        apply: (events) => this.runner.slaExpired(definition, state, slaDueAt, events),
       });
     }
     const at = state.at;
     if (at.kind === 'timer' && at.dueAt !== undefined && at.dueAt <= now) {
       overdue.push({
         due: at.dueAt,
-        apply: (events) => this.applyTimer(definition, state, at.activationId, events),
+        apply: (events) => this.runner.timerFired(definition, state, at.activationId, events),
       });
     }
     // Overdue timers fire in due order, each persisted with its events as if it had fired live.
@@ -299,7 +297,14 @@ export class ReferenceEngine implements ProcessEngine {
         { type: 'service-step-entered', instanceId, step: at.step, activationId: at.activationId },
       ]);
     } else if (at.kind === 'wait') {
-      this.events.emit([{ type: 'wait-state-entered', instanceId, waitState: at.step }]);
+      this.events.emit([
+        {
+          type: 'wait-state-entered',
+          instanceId,
+          waitState: at.step,
+          activationId: at.activationId,
+        },
+      ]);
     }
   }
 
@@ -311,7 +316,12 @@ export class ReferenceEngine implements ProcessEngine {
       if (!state) return;
       const events: EngineEvent[] = [];
       if (
-        await this.applyTimer(this.getDefinition(state.definitionId), state, activationId, events)
+        await this.runner.timerFired(
+          this.getDefinition(state.definitionId),
+          state,
+          activationId,
+          events,
+        )
       ) {
         await this.commit(state, events);
       }
@@ -325,44 +335,17 @@ export class ReferenceEngine implements ProcessEngine {
       const state = await this.read(instanceId);
       if (!state) return;
       const events: EngineEvent[] = [];
-      if (await this.applySla(this.getDefinition(state.definitionId), state, slaDueAt, events)) {
+      if (
+        await this.runner.slaExpired(
+          this.getDefinition(state.definitionId),
+          state,
+          slaDueAt,
+          events,
+        )
+      ) {
         await this.commit(state, events);
       }
     });
-  }
-
-  private async applyTimer(
-    definition: ProcessDefinition,
-    state: InstanceState,
-    activationId: string,
-    events: EngineEvent[],
-  ): Promise<boolean> {
-    if (
-      state.status !== 'running' ||
-      state.at?.kind !== 'timer' ||
-      state.at.activationId !== activationId
-    ) {
-      return false;
-    }
-    const step = this.restingStep(definition, state) as TimerStep;
-    await this.runner.enter(definition, state, step.next, events);
-    return true;
-  }
-
-  private async applySla(
-    definition: ProcessDefinition,
-    state: InstanceState,
-    slaDueAt: number,
-    events: EngineEvent[],
-  ): Promise<boolean> {
-    if (state.status !== 'running' || state.slaDueAt !== slaDueAt) return false;
-    delete state.slaDueAt;
-    const fault = {
-      code: EngineFaultCode.SlaExceeded,
-      message: `Instance ${state.instanceId} of "${definition.id}" exceeded its SLA of ${String(state.slaMs ?? definition.slaMs)} ms.`,
-    };
-    await this.runner.raiseFault(definition, state, fault, events);
-    return true;
   }
 
   /** Persists, then re-arms timers, emits the events and settles `whenEnded` callers. */
@@ -400,22 +383,6 @@ export class ReferenceEngine implements ProcessEngine {
           }
         : undefined,
     );
-  }
-
-  /** The step the instance rests at, checked against the definition. */
-  private restingStep(
-    definition: ProcessDefinition,
-    state: InstanceState,
-  ): ServiceStep | WaitStep | TimerStep {
-    const at = state.at;
-    const step = at ? definition.steps[at.step] : undefined;
-    if (!at || !step || step.kind !== at.kind) {
-      throw new EngineStateError(
-        state.instanceId,
-        `it rests at ${at ? `${at.kind} step "${at.step}"` : 'no step'}, which definition "${definition.id}" does not have`,
-      );
-    }
-    return step as ServiceStep | WaitStep | TimerStep;
   }
 
   private async read(instanceId: string): Promise<InstanceState | undefined> {

@@ -6,15 +6,15 @@ import {
   type Variables,
 } from '@psi/core';
 import { defineProcess } from './define-process';
-import { EngineFaultCode } from './engine-fault-code';
+import { EngineFaultCode } from '../shared/engine-fault-code';
 import {
   EngineStoppedError,
   InstanceExistsError,
   ProcessDefinitionUnknownError,
   TransitionUnknownError,
   VariablesInvalidError,
-} from './errors';
-import { ManualTimers } from './manual-timers';
+} from '../errors';
+import { ManualTimers } from '../shared/manual-timers';
 import { ReferenceEngine } from './reference-engine';
 import type { ReferenceEngineOptions } from './reference-engine-options';
 
@@ -249,6 +249,7 @@ describe(ReferenceEngine, () => {
         type: 'wait-state-entered',
         instanceId: id,
         waitState: 'print-and-archive',
+        activationId: expect.any(String),
       });
     });
 
@@ -481,22 +482,29 @@ describe(ReferenceEngine, () => {
             ? e.step
             : e.type === 'wait-state-entered'
               ? e.waitState
-              : e.outcome,
+              : e.type === 'wait-state-left'
+                ? `left ${e.waitState}`
+                : e.outcome,
         ),
       ).toEqual([
         'send-to-supplier',
         'print-and-archive',
+        'left print-and-archive',
         'await-confirmation',
+        'left await-confirmation',
         'insert-into-erp',
         'completed',
       ]);
       const states = (await Promise.all(persisted)).map(
         (json) => JSON.parse(json!) as { at?: { step: string }; status: string },
       );
+      // A left event goes out with the entry that follows it, after the same save.
       expect(states.map((s) => s.at?.step ?? s.status)).toEqual([
         'send-to-supplier',
         'print-and-archive',
         'await-confirmation',
+        'await-confirmation',
+        'insert-into-erp',
         'insert-into-erp',
         'completed',
       ]);
