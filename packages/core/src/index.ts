@@ -21,6 +21,10 @@ export {
   CoordinatorClosedError,
   StoreConfigError,
   InboundMessageError,
+  MessageLimitError,
+  CallbackBindingError,
+  CoordinatorOptionsError,
+  isMessageRejection,
 } from './errors';
 export type { FieldViolation } from './errors';
 
@@ -42,6 +46,8 @@ export type {
   DispatchResult,
   InboundMessage,
   InboundSink,
+  AnswerBinding,
+  RejectedInbound,
   ReceiveOutcome,
   DeadLetterReason,
 } from './spi/transport';
@@ -71,6 +77,15 @@ export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
 export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
 export type { CoordinatorStats } from './runtime/coordinator-stats';
+export {
+  DEFAULT_INBOUND_LIMITS,
+  checkIdentifier,
+  checkDepth,
+  compileInboundLimits,
+} from './runtime/inbound-limits';
+export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
+export type { RetentionOptions } from './runtime/retention-options';
+export type { RetentionReport } from './runtime/retention';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
