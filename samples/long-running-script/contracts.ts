@@ -4,7 +4,11 @@ export interface StartScriptRequest {
   job: string;
   /** How long the script works before it reports (a stand-in for real work). */
   runForMs: number;
-  /** Where the script reports completion: PSI's `/callbacks/<token>`. */
+  /**
+   * Where the script reports: PSI's `/callbacks/<token>`. The adapter puts a placeholder here
+   * (`callbackUrlPlaceholder`); the transport (`withCallbackUrls`) mints the token as it sends,
+   * so the token never reaches PSI's store.
+   */
   callbackUrl: string;
 }
 

@@ -6,9 +6,9 @@ import { SCRIPT_TIMEOUT_MS } from './script-job.adapters';
 /**
  * The long-running external script demo: two jobs, each a real child process that reports to
  * PSI's inbound server with its callback token. "nightly-export" finishes in time and its report
- * is accepted (200); "runaway-reindex" would take a minute, so PSI's timeout takes `timed-out`
- * and stops it, and its parting report is refused (409: the instance has moved on). Replaying the
- * finished job's callback is refused the same way.
+ * is delivered (200; the same report sent again is recognised: 200 `repeated`);
+ * "runaway-reindex" would take a minute, so PSI's timeout takes `timed-out` and stops it, and
+ * its parting report is refused (409 PSI_CALLBACK_LATE: that visit of the wait state is over).
  */
 async function main(): Promise<void> {
   const startedAt = Date.now();
@@ -24,10 +24,11 @@ async function main(): Promise<void> {
       { name: 'runaway-reindex', runForMs: 60_000 },
     ],
     replayCallbacks: true,
-    // Tokens are long and secret-ish: the trace shows where they go, not what they are.
+    // What PSI stores and traces holds a placeholder where the callback URL goes (the token is
+    // minted as the request leaves): show it short.
     onTrace: (event) =>
       console.log(
-        formatTrace(event, startedAt).replace(/\/callbacks\/[\w.-]+/g, '/callbacks/<token>'),
+        formatTrace(event, startedAt).replace(/psi-callback-url:[\w-]+/g, '<callback url>'),
       ),
     onReport: (run, report) =>
       console.log(
@@ -48,11 +49,11 @@ async function main(): Promise<void> {
   if (results.some((r) => r.final.status !== 'completed')) process.exitCode = 1;
 }
 
-/** An error body by its code (and where the instance is); anything else as JSON. */
+/** An error body by its code (and the dead letter that kept the report); anything else as JSON. */
 function summary(body: unknown): string {
   if (typeof body !== 'object' || body === null || !('code' in body)) return JSON.stringify(body);
-  const { code, currentStates } = body as { code: unknown; currentStates?: unknown };
-  return `${String(code)}${currentStates ? ` (instance at ${JSON.stringify(currentStates)})` : ''}`;
+  const { code, deadLetterId } = body as { code: unknown; deadLetterId?: unknown };
+  return `${String(code)}${deadLetterId ? ` (kept as dead letter ${String(deadLetterId)})` : ''}`;
 }
 
 main().catch((error: unknown) => {

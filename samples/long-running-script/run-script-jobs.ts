@@ -1,10 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { CallbackTokenService, HttpInboundServer, InProcessTransport } from '@psi/adapters';
+import {
+  CallbackTokenService,
+  HttpInboundServer,
+  InProcessTransport,
+  withCallbackUrls,
+} from '@psi/adapters';
 import { Coordinator, PsiStore, type TraceEvent } from '@psi/core';
 import { ReferenceEngine, type InstanceSnapshot } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
-import { SCRIPT_TIMEOUT_MS, StartScriptAdapter, StopScriptAdapter } from './script-job.adapters';
-import { scriptJobProcess, SCRIPT_RUNNING } from './script-job.process';
+import { StartScriptAdapter, StopScriptAdapter } from './script-job.adapters';
+import { scriptJobProcess } from './script-job.process';
 import { ScriptRunner, type ScriptExit, type ScriptReport, type ScriptRun } from './script-runner';
 
 export interface ScriptJob {
@@ -24,9 +29,11 @@ export interface ScriptJobResult {
   /** What the script's callbacks were answered (from its stdout). */
   reports: ScriptReport[];
   exit: ScriptExit;
+  /** The callback URL the script got (token included; kept in memory only, for the retries). */
+  callbackUrl: string;
   /**
-   * When `replayCallbacks`: the answer to a `done` report sent again after the job ended (200
-   * `repeated` where `done` was taken before, 409 where the instance went elsewhere).
+   * When `replayCallbacks`: the answer to the script's last accepted report sent again, as a
+   * script that did not see the first answer would (200 `repeated`).
    */
   replay?: { status: number; body: unknown };
 }
@@ -42,10 +49,11 @@ export interface ScriptJobsOptions {
 
 /**
  * Runs each job as an instance of `script-job`: PSI starts the external script (a child process)
- * with a callback URL `<inbound server>/callbacks/<token>`, the token signed for that instance and
- * the wait state "script-running". The script POSTs its result there; the HttpInboundServer
- * signals the instance only if it is still at that wait state (else 409), and only while the
- * token lives (else 410). PSI's deadline catches scripts that do not report in time.
+ * with a callback URL `<inbound server>/callbacks/<token>`, the token minted as the request is
+ * sent, for that instance, its visit of "script-running" and the events `done` and `failed`. The
+ * script POSTs its result there; the HttpInboundServer hands it to the coordinator as an answer
+ * bound to that visit (the handler writes what it declares; 409 once the instance moved on), and
+ * only while the token lives (else 410). PSI's deadline catches scripts that do not report in time.
  */
 export async function runScriptJobs(options: ScriptJobsOptions): Promise<ScriptJobResult[]> {
   const store = await PsiStore.open({ sqlitePath: options.sqlitePath });
@@ -65,37 +73,48 @@ export async function runScriptJobs(options: ScriptJobsOptions): Promise<ScriptJ
       registry: new StaticRegistry({
         'script-runner': { transport: 'in-process', address: 'script-runner' },
       }),
-      transports: [new InProcessTransport().register('script-runner', runner.service())],
+      transports: [
+        // Placeholders in what the adapter sends become callback URLs with a fresh token here.
+        withCallbackUrls(new InProcessTransport().register('script-runner', runner.service()), {
+          tokens,
+          baseUrl: () => inbound?.url,
+        }),
+      ],
       adapters: [StartScriptAdapter, StopScriptAdapter],
       onTrace: options.onTrace,
     });
-    inbound = new HttpInboundServer({ sink: coordinator, engine, tokens });
-    const { url } = await inbound.start();
+    // Callbacks carry their own credential; /messages needs this bearer token, which no one here
+    // uses (a real deployment gives it to the services that post answers).
+    inbound = new HttpInboundServer({
+      sink: coordinator,
+      tokens,
+      bearerToken: randomBytes(24).toString('base64url'),
+    });
+    await inbound.start();
     await coordinator.start();
 
     const started = await Promise.all(
       options.jobs.map(async (job) => {
         const instanceId = `script-job-${job.name}-${randomUUID().slice(0, 8)}`;
-        const token = tokens.issue({
-          instanceId,
-          waitState: SCRIPT_RUNNING,
-          ttlMs: job.tokenTtlMs ?? SCRIPT_TIMEOUT_MS + 60_000,
-        });
-        const callbackUrl = `${url}/callbacks/${token}`;
         await engine.start(
           scriptJobProcess.id,
-          { job: job.name, runForMs: job.runForMs, callbackUrl },
+          {
+            job: job.name,
+            runForMs: job.runForMs,
+            ...(job.tokenTtlMs !== undefined ? { tokenTtlMs: job.tokenTtlMs } : {}),
+          },
           { instanceId },
         );
-        return { job, instanceId, callbackUrl };
+        return { job, instanceId };
       }),
     );
     const results: ScriptJobResult[] = [];
-    for (const { job, instanceId, callbackUrl } of started) {
+    for (const { job, instanceId } of started) {
       const final = await engine.whenEnded(instanceId);
       const run = runner.run(Number(final.variables.scriptPid));
       if (!run) throw new Error(`Job "${job.name}" ended without a script (${final.status}).`);
       const exit = await run.exited; // its last report is in
+      const accepted = run.reports.filter((r) => r.status !== undefined && r.status < 300).at(-1);
       results.push({
         job,
         instanceId,
@@ -103,7 +122,8 @@ export async function runScriptJobs(options: ScriptJobsOptions): Promise<ScriptJ
         final,
         reports: run.reports,
         exit,
-        replay: options.replayCallbacks ? await post(callbackUrl, 'done') : undefined,
+        callbackUrl: run.callbackUrl,
+        replay: options.replayCallbacks && accepted ? await resend(run, accepted) : undefined,
       });
     }
     await coordinator.idle();
@@ -117,11 +137,18 @@ export async function runScriptJobs(options: ScriptJobsOptions): Promise<ScriptJ
   }
 }
 
-async function post(url: string, event: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url, {
+/** Sends a report again exactly as the script sent it (same message id and data). */
+async function resend(
+  run: ScriptRun,
+  report: ScriptReport,
+): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(run.callbackUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ event, data: {} }),
+    headers: {
+      'content-type': 'application/json',
+      ...(report.messageId ? { 'x-psi-message-id': report.messageId } : {}),
+    },
+    body: JSON.stringify({ event: report.event, data: report.data }),
   });
   return { status: response.status, body: (await response.json()) as unknown };
 }

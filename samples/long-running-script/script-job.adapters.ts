@@ -1,26 +1,39 @@
+import { callbackUrlPlaceholder } from '@psi/adapters';
 import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
-import { IsInt, IsNotEmpty, IsString, Min } from 'class-validator';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Min } from 'class-validator';
 import { ScriptRunnerService } from './contracts';
 import { SCRIPT_RUNNING } from './script-job.process';
 
 /** How long a script may run before PSI takes the `timed-out` transition. */
 export const SCRIPT_TIMEOUT_MS = 4_000;
 
+/** What a script reports when it finished its work. */
+export class ScriptDone {
+  @IsInt() @Min(0) rowsProcessed!: number;
+}
+
+/** What a script reports when it gave up (stopped, crashed). */
+export class ScriptFailed {
+  @IsString() @IsNotEmpty() reason!: string;
+}
+
 /**
- * Starts the external script with its callback URL. The script reports by a guarded signal (its
- * token carries instance and wait state, no correlation key), straight to the engine, so the
- * answer handler below is not what completes the job: the expectation is there for its deadline.
- * If the instance is still at "script-running" after SCRIPT_TIMEOUT_MS, PSI claims the deadline
- * and signals `timed-out`; once the instance has moved on either way, the other side is refused
- * (the script's late report gets 409; a deadline after the job ended is cancelled with it).
+ * Starts the external script with its callback URL: a token for this invocation (one visit of
+ * "script-running") that allows `done` and `failed`, minted when the request is sent. A report
+ * is an answer like any other: the handler below runs, writes only its declared outputs and
+ * names the transition. If neither comes within SCRIPT_TIMEOUT_MS, PSI claims the deadline and
+ * takes `timed-out`; a report after that is refused (409) and kept as a dead letter.
  */
 @ServiceAdapter({ step: 'start-script', service: 'script-runner' })
 export class StartScriptAdapter {
   @Input() @IsString() @IsNotEmpty() job!: string;
   @Input() @IsInt() @Min(0) runForMs!: number;
-  @Input() @IsString() @IsNotEmpty() callbackUrl!: string;
+  /** Lifetime of the callback token; by default the timeout and a minute. */
+  @Input() @IsOptional() @IsInt() @Min(1) tokenTtlMs?: number;
 
   @Output() scriptPid?: number;
+  @Output() rowsProcessed?: number;
+  @Output() failureReason?: string;
 
   @UseService() runner!: ScriptRunnerService;
 
@@ -28,19 +41,35 @@ export class StartScriptAdapter {
     const { pid } = await this.runner.start({
       job: this.job,
       runForMs: this.runForMs,
-      callbackUrl: this.callbackUrl,
+      callbackUrl: callbackUrlPlaceholder({
+        waitState: SCRIPT_RUNNING,
+        events: ['done', 'failed'],
+        ttlMs: this.tokenTtlMs ?? SCRIPT_TIMEOUT_MS + 60_000,
+      }),
     });
     this.scriptPid = pid;
   }
 
-  /** A script may also answer as a correlated message (`script-finished`); ours signals instead. */
-  @OnResponse('script-finished', {
+  @OnResponse('done', {
     waitState: SCRIPT_RUNNING,
+    payload: ScriptDone,
+    group: 'script-report',
     timeoutMs: SCRIPT_TIMEOUT_MS,
     timeoutTransition: 'timed-out',
   })
-  finished(): string {
+  done(report: ScriptDone): string {
+    this.rowsProcessed = report.rowsProcessed;
     return 'done';
+  }
+
+  @OnResponse('failed', {
+    waitState: SCRIPT_RUNNING,
+    payload: ScriptFailed,
+    group: 'script-report',
+  })
+  failed(report: ScriptFailed): string {
+    this.failureReason = report.reason;
+    return 'failed';
   }
 }
 

@@ -2,8 +2,8 @@ import { defineProcess } from '@psi/engines';
 
 /**
  * A job run by an external script. "start-script" launches it (PSI service step); the instance
- * then waits at "script-running" until the script reports — `done` or `failed`, a guarded signal
- * through its callback token — or until PSI's deadline for a runaway script takes `timed-out`,
+ * then waits at "script-running" until the script reports — `done` or `failed`, an answer sent
+ * with its callback token — or until PSI's deadline for a runaway script takes `timed-out`,
  * which stops the script ("stop-script", another service step). Each end step names the branch.
  */
 export const scriptJobProcess = defineProcess({

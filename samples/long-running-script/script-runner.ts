@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { InProcessService } from '@psi/adapters';
 import type { StartScriptRequest, StopScriptResult } from './contracts';
 
-/** What the script printed about one of its reports: the callback's HTTP status and body. */
+/** What the script printed about one of its reports: what it sent, the HTTP status and body. */
 export interface ScriptReport {
   event: string;
+  /** The report's data and message id, as sent (so a retry can send the same). */
+  data?: unknown;
+  messageId?: string;
   status?: number;
   body?: unknown;
   /** Set when the POST itself failed (no HTTP answer). */
@@ -24,6 +28,11 @@ export interface ScriptExit {
 export interface ScriptRun {
   job: string;
   pid: number;
+  /**
+   * The callback URL the script was started with, token included. Held in this process's memory
+   * only (the script's retries are played with it); PSI's store never sees it.
+   */
+  callbackUrl: string;
   /** Reports in the order the script made them, as it printed them. */
   readonly reports: ScriptReport[];
   /** Resolves when the child process exited. */
@@ -41,7 +50,7 @@ export interface ScriptRunnerOptions {
 
 /**
  * Starts `external-script.js` as a real child process per job (env `PSI_CALLBACK_URL`,
- * `RUN_FOR_MS`) and stops it on request. Exposed to PSI as the in-process service
+ * `RUN_FOR_MS`, `PSI_REPORT_ID`) and stops it on request. Exposed to PSI as the in-process service
  * `script-runner` (see {@link ScriptRunner.service}).
  */
 export class ScriptRunner {
@@ -71,6 +80,7 @@ export class ScriptRunner {
         PATH: process.env.PATH,
         PSI_CALLBACK_URL: request.callbackUrl,
         RUN_FOR_MS: String(request.runForMs),
+        PSI_REPORT_ID: randomUUID(),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -80,7 +90,14 @@ export class ScriptRunner {
     const exited = new Promise<ScriptExit>((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal })),
     );
-    const run = { job: request.job, pid: child.pid, reports: [] as ScriptReport[], exited, child };
+    const run = {
+      job: request.job,
+      pid: child.pid,
+      callbackUrl: request.callbackUrl,
+      reports: [] as ScriptReport[],
+      exited,
+      child,
+    };
     this.runs.set(child.pid, run);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const report = parseReport(line);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { HttpInboundServer, HttpTransport, InProcessTransport } from '@psi/adapters';
 import { KafkaServiceHost, KafkaTransport, type KafkaTransportOptions } from '@psi/adapters/kafka';
 import type { Transport } from '@psi/core';
@@ -84,9 +85,11 @@ export async function createDemoWiring(
 
 async function httpWiring(): Promise<DemoWiring> {
   const transport = new HttpTransport({ defaultTimeoutMs: 5_000 });
-  const inbound = new HttpInboundServer({ sink: transport.inboundSink });
+  // The supplier authenticates its answers with this token (a real one comes from configuration).
+  const bearerToken = randomBytes(24).toString('base64url');
+  const inbound = new HttpInboundServer({ sink: transport.inboundSink, bearerToken });
   const { url: inboundUrl } = await inbound.start();
-  const services = await startHttpServices().catch(async (error: unknown) => {
+  const services = await startHttpServices(bearerToken).catch(async (error: unknown) => {
     await inbound.close();
     throw error;
   });

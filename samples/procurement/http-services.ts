@@ -14,11 +14,13 @@ export interface HttpServices {
 /**
  * A supplier and an ERP speaking PSI's HTTP conventions, as real services would:
  * - `POST /supplier/placeOrder` answers 202 at once and, a moment later, POSTs the confirmation
- *   to the request's `x-psi-reply-to` address carrying its `x-psi-correlation-key`;
+ *   to the request's `x-psi-reply-to` address carrying its `x-psi-correlation-key`, with the
+ *   bearer token PSI's inbound server gave it (`Authorization: Bearer <psiBearerToken>`);
  * - `POST /erp/insertOrder` answers 200 with the document number (a synchronous reply).
  * Failures to deliver a confirmation go to `onError` (a real supplier would retry).
  */
 export async function startHttpServices(
+  psiBearerToken: string,
   onError: (error: unknown) => void = (error) => console.error('supplier could not answer', error),
 ): Promise<HttpServices> {
   const app = Fastify({ logger: false });
@@ -41,7 +43,7 @@ export async function startHttpServices(
       messageId: `${header(request, PsiHttpHeader.MessageId) ?? order.orderNumber}:${ORDER_CONFIRMED}`,
     };
     const sending = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => deliver(replyTo, answer))
+      .then(() => deliver(replyTo, psiBearerToken, answer))
       .catch(onError)
       .finally(() => confirming.delete(sending));
     confirming.add(sending);
@@ -61,10 +63,14 @@ export async function startHttpServices(
 }
 
 /** POSTs an answer to PSI's inbound server, which says 202 once it is delivered or parked. */
-async function deliver(replyTo: string, answer: Record<string, unknown>): Promise<void> {
+async function deliver(
+  replyTo: string,
+  bearerToken: string,
+  answer: Record<string, unknown>,
+): Promise<void> {
   const response = await fetch(replyTo, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearerToken}` },
     body: JSON.stringify(answer),
   });
   const body = await response.text();

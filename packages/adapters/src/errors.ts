@@ -14,6 +14,14 @@ export const AdaptersErrorCode = {
   HttpNotImplemented: 'PSI_HTTP_NOT_IMPLEMENTED',
   HttpInternal: 'PSI_HTTP_INTERNAL',
   InboundUnavailable: 'PSI_INBOUND_UNAVAILABLE',
+  HttpUriTooLong: 'PSI_HTTP_URI_TOO_LONG',
+  HttpHeadersTooLarge: 'PSI_HTTP_HEADERS_TOO_LARGE',
+  HttpRequestTimeout: 'PSI_HTTP_REQUEST_TIMEOUT',
+  HttpRateLimited: 'PSI_HTTP_RATE_LIMITED',
+  HttpConfigInvalid: 'PSI_HTTP_CONFIG_INVALID',
+  CallbackEventNotAllowed: 'PSI_CALLBACK_EVENT_NOT_ALLOWED',
+  CallbackLate: 'PSI_CALLBACK_LATE',
+  CallbackPayloadInvalid: 'PSI_CALLBACK_PAYLOAD_INVALID',
 } as const;
 export type AdaptersErrorCode = (typeof AdaptersErrorCode)[keyof typeof AdaptersErrorCode];
 
@@ -70,13 +78,20 @@ export class HttpBodyTooLargeError extends PsiError {
   }
 }
 
-/** A JSON request body that does not parse (HTTP 400); `parseError` says where. */
+/**
+ * A JSON request body that does not parse, or holds `__proto__` keys (HTTP 400). The message
+ * says which, never what the body held.
+ */
 export class HttpBodyMalformedError extends PsiError {
-  constructor(readonly parseError: string) {
-    super(AdaptersErrorCode.HttpBodyMalformed, `Request body is not valid JSON: ${parseError}`);
-  }
-  protected override details(): unknown {
-    return { parseError: this.parseError };
+  constructor(readonly problem: 'unparseable' | 'empty' | 'proto-key') {
+    super(
+      AdaptersErrorCode.HttpBodyMalformed,
+      problem === 'proto-key'
+        ? 'Request body is refused: "__proto__" keys are not allowed.'
+        : problem === 'empty'
+          ? 'Request body is empty; send a JSON object.'
+          : 'Request body is not valid JSON.',
+    );
   }
 }
 
@@ -87,7 +102,7 @@ export class HttpRequestInvalidError extends PsiError {
   }
 }
 
-/** A missing or wrong bearer token on a server configured with `bearerToken` (HTTP 401). */
+/** A missing or wrong bearer token on a route that needs one (HTTP 401). */
 export class HttpUnauthorizedError extends PsiError {
   constructor() {
     super(
@@ -99,21 +114,126 @@ export class HttpUnauthorizedError extends PsiError {
 
 /** A request body that is not JSON (HTTP 415). */
 export class HttpUnsupportedMediaTypeError extends PsiError {
-  constructor(readonly contentType: string | undefined) {
+  constructor() {
     super(
       AdaptersErrorCode.HttpUnsupportedMediaType,
-      `Content type "${contentType ?? '(none)'}" is not supported; send application/json.`,
+      'This content type is not supported; send application/json.',
     );
   }
 }
 
-/** No route for the method and path (HTTP 404). */
+/** No route for the method and path (HTTP 404); the answer does not repeat the path. */
 export class HttpNotFoundError extends PsiError {
+  constructor() {
+    super(AdaptersErrorCode.HttpNotFound, 'No route for this method and path.');
+  }
+}
+
+/** A path segment over the router's limit, e.g. an overlong callback token (HTTP 414). */
+export class HttpUriTooLongError extends PsiError {
+  constructor() {
+    super(AdaptersErrorCode.HttpUriTooLong, 'The request path is too long.');
+  }
+}
+
+/** Request line and headers above the server's `maxHeaderBytes` (HTTP 431). */
+export class HttpHeadersTooLargeError extends PsiError {
+  constructor(readonly limitBytes: number) {
+    super(
+      AdaptersErrorCode.HttpHeadersTooLarge,
+      `Request line and headers exceed ${limitBytes} bytes.`,
+    );
+  }
+  protected override details(): unknown {
+    return { limitBytes: this.limitBytes };
+  }
+}
+
+/**
+ * A request whose headers or body did not arrive within the server's `headersTimeoutMs` /
+ * `requestTimeoutMs` (HTTP 408; the connection is closed).
+ */
+export class HttpRequestTimeoutError extends PsiError {
+  constructor() {
+    super(
+      AdaptersErrorCode.HttpRequestTimeout,
+      'The request did not arrive completely in time; the connection is closed.',
+    );
+  }
+}
+
+/**
+ * A source (remote address) above the server's `rateLimit` (HTTP 429, with `Retry-After`). Nothing
+ * was handed to PSI: send it again after `retryAfterSeconds`.
+ */
+export class HttpRateLimitedError extends PsiError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      AdaptersErrorCode.HttpRateLimited,
+      `Too many requests from this source; retry after ${retryAfterSeconds} s.`,
+    );
+  }
+  protected override details(): unknown {
+    return { retryAfterSeconds: this.retryAfterSeconds };
+  }
+}
+
+/**
+ * Thrown by the HttpInboundServer constructor for unusable options, and when it is given neither
+ * `bearerToken` nor `allowUnauthenticated: true`: the server does not run open unless told so.
+ */
+export class HttpInboundConfigError extends PsiError {
+  constructor(problem: string) {
+    super(
+      AdaptersErrorCode.HttpConfigInvalid,
+      `HTTP inbound server options are invalid: ${problem}`,
+    );
+  }
+}
+
+/** A callback whose event is not among those its token allows (HTTP 403); nothing changes. */
+export class CallbackEventNotAllowedError extends PsiError {
+  constructor() {
+    super(
+      AdaptersErrorCode.CallbackEventNotAllowed,
+      'This callback token does not allow this event.',
+    );
+  }
+}
+
+/**
+ * A callback for a visit of a wait state the instance has left: its expectation was delivered,
+ * timed out or closed by another answer (HTTP 409). The report is kept as dead letter
+ * `deadLetterId` (reason `late` or `superseded`).
+ */
+export class CallbackLateError extends PsiError {
   constructor(
-    readonly method: string,
-    readonly path: string,
+    readonly deadLetterId: string,
+    readonly reason: string,
   ) {
-    super(AdaptersErrorCode.HttpNotFound, `No route for ${method} ${path}.`);
+    super(
+      AdaptersErrorCode.CallbackLate,
+      'The wait state this callback token was issued for has been left; the report was not delivered and is kept as a dead letter.',
+    );
+  }
+  protected override details(): unknown {
+    return { deadLetterId: this.deadLetterId, reason: this.reason };
+  }
+}
+
+/**
+ * A callback whose `data` failed the response handler's validation (HTTP 422). The report is
+ * kept as dead letter `deadLetterId` (reason `invalid`); a corrected report may be sent.
+ */
+export class CallbackPayloadInvalidError extends PsiError {
+  constructor(readonly deadLetterId: string) {
+    super(
+      AdaptersErrorCode.CallbackPayloadInvalid,
+      'The callback data does not pass the validation of the answer it reports; send a corrected report.',
+    );
+  }
+  protected override details(): unknown {
+    return { deadLetterId: this.deadLetterId };
   }
 }
 

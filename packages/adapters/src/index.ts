@@ -8,7 +8,11 @@ export type {
 export { HttpTransport } from './http/http.transport';
 export type { HttpTransportOptions } from './http/http.transport';
 export { HttpInboundServer } from './http/http-inbound.server';
-export type { HttpInboundServerOptions } from './http/http-inbound.server';
+export type { HttpInboundSettings } from './http/http-inbound.server';
+export type { HttpInboundServerOptions, HttpAccessLogOptions } from './http/http-inbound-options';
+export type { HttpInboundLog } from './http/inbound-logging';
+export type { RateLimitOptions } from './http/source-rate-limiter';
+export { DEFAULT_RATE_LIMIT } from './http/source-rate-limiter';
 export { PsiHttpHeader } from './http/psi-http-header';
 export { CallbackTokenService } from './callback/callback-token.service';
 export type {
@@ -17,6 +21,8 @@ export type {
   CallbackTokenClaims,
   IssueCallbackTokenRequest,
 } from './callback/callback-token.service';
+export { callbackUrlPlaceholder, withCallbackUrls } from './callback/callback-urls';
+export type { CallbackUrlGrant, CallbackUrlOptions } from './callback/callback-urls';
 export {
   AdaptersErrorCode,
   CallbackTokenInvalidError,
@@ -30,5 +36,13 @@ export {
   HttpNotFoundError,
   HttpNotImplementedError,
   HttpInternalError,
+  HttpUriTooLongError,
+  HttpHeadersTooLargeError,
+  HttpRequestTimeoutError,
+  HttpRateLimitedError,
+  HttpInboundConfigError,
+  CallbackEventNotAllowedError,
+  CallbackLateError,
+  CallbackPayloadInvalidError,
   InboundUnavailableError,
 } from './errors';

@@ -18,6 +18,9 @@ export const PsiErrorCode = {
   StoreConfigInvalid: 'PSI_STORE_CONFIG_INVALID',
   MessageInvalid: 'PSI_MESSAGE_INVALID',
   Timeout: 'PSI_TIMEOUT',
+  MessageLimitExceeded: 'PSI_MESSAGE_LIMIT_EXCEEDED',
+  CallbackBindingViolated: 'PSI_CALLBACK_BINDING_VIOLATED',
+  CoordinatorOptionsInvalid: 'PSI_COORDINATOR_OPTIONS_INVALID',
   OperationInvalid: 'PSI_OPERATION_INVALID',
   OperationReasonRequired: 'PSI_OPERATION_REASON_REQUIRED',
   OperationNotConfirmed: 'PSI_OPERATION_NOT_CONFIRMED',
@@ -273,6 +276,63 @@ export class InboundMessageError extends PsiError {
   constructor(problem: string) {
     super(PsiErrorCode.MessageInvalid, `Inbound message is invalid: ${problem}`);
   }
+}
+
+/** Thrown by `Coordinator.create` for unusable options (a limit, cap or retention that is not a positive number). */
+export class CoordinatorOptionsError extends PsiError {
+  constructor(problem: string) {
+    super(PsiErrorCode.CoordinatorOptionsInvalid, `Coordinator options are invalid: ${problem}`);
+  }
+}
+
+/**
+ * Thrown by `receive` for a message over one of the coordinator's `limits` (an id, key or event
+ * name too long, a payload nested too deep), before anything is stored, alike on SQLite and
+ * PostgreSQL. The message names the field and the limit, never the value. The HTTP inbound
+ * server answers 400; the Kafka transport keeps the record as a `rejected` dead letter.
+ */
+export class MessageLimitError extends PsiError {
+  constructor(
+    readonly field: string,
+    readonly limit: string,
+    readonly max: number,
+  ) {
+    super(
+      PsiErrorCode.MessageLimitExceeded,
+      `Inbound message exceeds a limit: "${field}" is over ${limit} (${max}); send less, or raise the limit (coordinator option "limits").`,
+    );
+  }
+  protected override details(): unknown {
+    return { field: this.field, limit: this.limit, max: this.max };
+  }
+}
+
+/**
+ * Thrown by `receive` for an answer bound to one instance and wait state (a callback token's
+ * answer, `InboundMessage.boundTo`) whose correlation key and event lead to no expectation there.
+ * Nothing is stored; the HTTP inbound server answers 403.
+ */
+export class CallbackBindingError extends PsiError {
+  constructor() {
+    super(
+      PsiErrorCode.CallbackBindingViolated,
+      'The answer is bound to an instance and wait state that expect no such event under its correlation key; it was not delivered.',
+    );
+  }
+}
+
+/**
+ * True for errors that say the message itself is unacceptable (malformed, over a limit, bound
+ * elsewhere): sending it again cannot succeed. Transports that cannot answer the sender (Kafka)
+ * keep such a message as a `rejected` dead letter instead of retrying it.
+ */
+export function isMessageRejection(error: unknown): error is PsiError {
+  return (
+    PsiError.is(error) &&
+    (error.code === PsiErrorCode.MessageInvalid ||
+      error.code === PsiErrorCode.MessageLimitExceeded ||
+      error.code === PsiErrorCode.CallbackBindingViolated)
+  );
 }
 
 /**

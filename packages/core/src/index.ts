@@ -21,6 +21,10 @@ export {
   CoordinatorClosedError,
   StoreConfigError,
   InboundMessageError,
+  MessageLimitError,
+  CallbackBindingError,
+  CoordinatorOptionsError,
+  isMessageRejection,
   OperationInvalidError,
   OperationReasonRequiredError,
   OperationNotConfirmedError,
@@ -48,6 +52,8 @@ export type {
   DispatchResult,
   InboundMessage,
   InboundSink,
+  AnswerBinding,
+  RejectedInbound,
   ReceiveOutcome,
   DeadLetterReason,
 } from './spi/transport';
@@ -77,6 +83,15 @@ export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
 export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
 export type { CoordinatorStats } from './runtime/coordinator-stats';
+export {
+  DEFAULT_INBOUND_LIMITS,
+  checkIdentifier,
+  checkDepth,
+  compileInboundLimits,
+} from './runtime/inbound-limits';
+export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
+export type { RetentionOptions } from './runtime/retention-options';
+export type { RetentionReport } from './runtime/retention';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
@@ -102,7 +117,12 @@ export type { PsiOperationsOptions } from './operations/psi-operations';
 export { OperationRunner } from './operations/operation-runner';
 export type { OperationRunnerOptions } from './operations/operation-runner';
 export type { ActionExecutor, OperationContext } from './operations/action-executor';
-export { RECORD_LISTS, OPERATOR_ACTIONS, ACTION_LISTS } from './operations/record-filter';
+export {
+  RECORD_LISTS,
+  OPERATOR_ACTIONS,
+  ACTION_LISTS,
+  DEAD_LETTER_REASONS,
+} from './operations/record-filter';
 export type {
   RecordList,
   RecordFilter,

@@ -5,6 +5,9 @@ import { CallbackTokenService } from './callback-token.service';
 
 const secret = (): Buffer => randomBytes(32);
 
+/** What every token names besides its instance, wait state and expiry. */
+const bound = { correlationKey: 'corr-1', events: ['done'] } as const;
+
 function errorCode(run: () => unknown): string | undefined {
   try {
     run();
@@ -31,12 +34,19 @@ describe(CallbackTokenService, () => {
     it('round-trips the claims of a token issued with ttlMs', () => {
       const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
 
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
+      const token = tokens.issue({
+        instanceId: 'i-1',
+        waitState: 'scriptRunning',
+        ...bound,
+        ttlMs: 60_000,
+      });
 
       expect(token).toMatch(/^[A-Za-z0-9_-]+\.k1\.[A-Za-z0-9_-]+$/);
       expect(tokens.verify(token)).toEqual({
         instanceId: 'i-1',
         waitState: 'scriptRunning',
+        correlationKey: 'corr-1',
+        events: ['done'],
         issuedAt: new Date(clock),
         expiresAt: new Date(clock + 60_000),
         tokenId: expect.any(String),
@@ -44,20 +54,30 @@ describe(CallbackTokenService, () => {
       });
     });
 
-    it('carries a correlation key and an absolute expiry when given', () => {
+    it('carries its correlation key, its events and an absolute expiry when given', () => {
       const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
       const expiresAt = new Date(clock + 3_600_000);
 
       const claims = tokens.verify(
-        tokens.issue({ instanceId: 'i-1', waitState: 'w', correlationKey: 'corr-9', expiresAt }),
+        tokens.issue({
+          instanceId: 'i-1',
+          waitState: 'w',
+          correlationKey: 'corr-9',
+          events: ['done', 'failed'],
+          expiresAt,
+        }),
       );
 
-      expect(claims).toMatchObject({ correlationKey: 'corr-9', expiresAt });
+      expect(claims).toMatchObject({
+        correlationKey: 'corr-9',
+        events: ['done', 'failed'],
+        expiresAt,
+      });
     });
 
     it('issues a different token each time, even for the same claims', () => {
       const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
-      const request = { instanceId: 'i-1', waitState: 'w', ttlMs: 1_000 };
+      const request = { instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 1_000 };
 
       expect(tokens.issue(request)).not.toBe(tokens.issue(request));
     });
@@ -70,9 +90,9 @@ describe(CallbackTokenService, () => {
     it('signs with the first key and still verifies tokens of the older key', () => {
       const before = new CallbackTokenService({ keys: [k1], now });
       const after = new CallbackTokenService({ keys: [k2, k1], now });
-      const oldToken = before.issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 60_000 });
+      const oldToken = before.issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 60_000 });
 
-      const newToken = after.issue({ instanceId: 'i-2', waitState: 'w', ttlMs: 60_000 });
+      const newToken = after.issue({ instanceId: 'i-2', waitState: 'w', ...bound, ttlMs: 60_000 });
 
       expect(after.verify(oldToken)).toMatchObject({ instanceId: 'i-1', keyId: 'k1' });
       expect(after.verify(newToken)).toMatchObject({ instanceId: 'i-2', keyId: 'k2' });
@@ -81,7 +101,7 @@ describe(CallbackTokenService, () => {
     it('rejects tokens of a key that was removed', () => {
       const before = new CallbackTokenService({ keys: [k1], now });
       const retired = new CallbackTokenService({ keys: [k2], now });
-      const oldToken = before.issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 60_000 });
+      const oldToken = before.issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 60_000 });
 
       expect(errorCode(() => retired.verify(oldToken))).toBe(
         AdaptersErrorCode.CallbackTokenInvalid,
@@ -92,7 +112,7 @@ describe(CallbackTokenService, () => {
       const forger = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
       const tokens = new CallbackTokenService({ keys: [k1], now });
 
-      const forged = forger.issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 60_000 });
+      const forged = forger.issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 60_000 });
 
       expect(errorCode(() => tokens.verify(forged))).toBe(AdaptersErrorCode.CallbackTokenInvalid);
     });
@@ -100,7 +120,7 @@ describe(CallbackTokenService, () => {
 
   describe('when the token was tampered with', () => {
     const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }] });
-    const token = tokens.issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 60_000 });
+    const token = tokens.issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 60_000 });
     const [payload, keyId, signature] = token.split('.') as [string, string, string];
 
     it.each([
@@ -130,7 +150,7 @@ describe(CallbackTokenService, () => {
   describe('when the token expired', () => {
     it('rejects it as expired from its expiry instant on', () => {
       const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 1_000 });
+      const token = tokens.issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 1_000 });
 
       clock += 999;
       expect(tokens.verify(token).instanceId).toBe('i-1');
@@ -141,7 +161,7 @@ describe(CallbackTokenService, () => {
     it('reports a forged expired token as invalid, not expired', () => {
       const tokens = new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }], now });
       const [payload, keyId, signature] = tokens
-        .issue({ instanceId: 'i-1', waitState: 'w', ttlMs: 1_000 })
+        .issue({ instanceId: 'i-1', waitState: 'w', ...bound, ttlMs: 1_000 })
         .split('.') as [string, string, string];
       clock += 5_000;
 
@@ -175,7 +195,30 @@ describe(CallbackTokenService, () => {
           new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }] }).issue({
             instanceId: 'i',
             waitState: 'w',
+            ...bound,
             expiresAt: new Date(Date.now() - 1),
+          }),
+      ],
+      [
+        'no correlation key',
+        () =>
+          new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }] }).issue({
+            instanceId: 'i',
+            waitState: 'w',
+            correlationKey: '',
+            events: ['done'],
+            ttlMs: 1_000,
+          }),
+      ],
+      [
+        'no events',
+        () =>
+          new CallbackTokenService({ keys: [{ id: 'k1', secret: secret() }] }).issue({
+            instanceId: 'i',
+            waitState: 'w',
+            correlationKey: 'c',
+            events: [],
+            ttlMs: 1_000,
           }),
       ],
     ])('refuses %s', (_case, run) => {

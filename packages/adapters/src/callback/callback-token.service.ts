@@ -23,22 +23,31 @@ export interface CallbackTokenServiceOptions {
   now?: () => number;
 }
 
-/** What a callback token is good for: leaving one wait state of one instance, before a deadline. */
+/**
+ * What a callback token is good for: answering one visit of one wait state of one instance, with
+ * the events it names, before a deadline. A callback is handed to PSI as an answer with the
+ * invocation's correlation key, bound to the instance and wait state: the adapter's response
+ * handler for the event runs and decides what is written and which transition is taken.
+ */
 export type IssueCallbackTokenRequest = {
   instanceId: string;
+  /** The wait state the answer is for (the handler's `@OnResponse({ waitState })`). */
   waitState: string;
   /**
-   * When set, a callback with this token is handed to PSI as an inbound message carrying this
-   * correlation key (the adapter's response handler decides); otherwise it signals the engine.
+   * The correlation key of the invocation that expects the answer: one visit of the wait state.
+   * A later visit is another invocation with another key, which this token cannot reach.
    */
-  correlationKey?: string;
+  correlationKey: string;
+  /** The answer events the holder may send (each declared by `@OnResponse` at `waitState`). */
+  events: readonly string[];
 } & ({ expiresAt: Date; ttlMs?: never } | { ttlMs: number; expiresAt?: never });
 
 /** The verified content of a callback token. */
 export interface CallbackTokenClaims {
   instanceId: string;
   waitState: string;
-  correlationKey?: string;
+  correlationKey: string;
+  events: readonly string[];
   issuedAt: Date;
   expiresAt: Date;
   /** Random and unique per token: usable as a message id or an audit reference. */
@@ -50,7 +59,8 @@ export interface CallbackTokenClaims {
 interface TokenPayload {
   i: string;
   w: string;
-  c?: string;
+  c: string;
+  e: string[];
   iat: number;
   exp: number;
   n: string;
@@ -66,7 +76,9 @@ const MAX_TOKEN_LENGTH = 4096;
  *
  * A token is `<payload>.<keyId>.<signature>`: base64url JSON claims, the signing key's id, and a
  * base64url HMAC-SHA256 over the first two parts. Tokens are opaque to their holders and carry no
- * secret; they are not encrypted, so claims must not hold confidential data.
+ * secret; they are not encrypted, so claims must not hold confidential data. The signature is what
+ * makes a token a credential: never store or log a whole token. Issue it where it is handed over
+ * (`withCallbackUrls` mints it at send time, so PSI's store only holds a placeholder).
  */
 export class CallbackTokenService {
   private readonly keys: ReadonlyMap<string, Buffer>;
@@ -107,13 +119,22 @@ export class CallbackTokenService {
     if (!Number.isFinite(expiresAt) || expiresAt <= issuedAt) {
       throw new CallbackTokenConfigError('a token must expire in the future (expiresAt / ttlMs).');
     }
-    if (!request.instanceId || !request.waitState) {
-      throw new CallbackTokenConfigError('instanceId and waitState are required.');
+    if (!request.instanceId || !request.waitState || !request.correlationKey) {
+      throw new CallbackTokenConfigError('instanceId, waitState and correlationKey are required.');
+    }
+    const events = request.events as readonly unknown[] | undefined;
+    if (
+      !Array.isArray(events) ||
+      events.length === 0 ||
+      !events.every((e) => typeof e === 'string' && e !== '')
+    ) {
+      throw new CallbackTokenConfigError('events must name at least one answer event.');
     }
     const payload: TokenPayload = {
       i: request.instanceId,
       w: request.waitState,
-      ...(request.correlationKey !== undefined ? { c: request.correlationKey } : {}),
+      c: request.correlationKey,
+      e: [...(events as string[])],
       iat: issuedAt,
       exp: expiresAt,
       n: randomBytes(16).toString('base64url'),
@@ -150,7 +171,8 @@ export class CallbackTokenService {
     const claims: CallbackTokenClaims = {
       instanceId: payload.i,
       waitState: payload.w,
-      ...(payload.c !== undefined ? { correlationKey: payload.c } : {}),
+      correlationKey: payload.c,
+      events: payload.e,
       issuedAt: new Date(payload.iat),
       expiresAt: new Date(payload.exp),
       tokenId: payload.n,
@@ -178,7 +200,9 @@ function parsePayload(encoded: string): TokenPayload {
     p === null ||
     typeof p.i !== 'string' ||
     typeof p.w !== 'string' ||
-    (p.c !== undefined && typeof p.c !== 'string') ||
+    typeof p.c !== 'string' ||
+    !Array.isArray(p.e) ||
+    !p.e.every((e) => typeof e === 'string') ||
     typeof p.iat !== 'number' ||
     typeof p.exp !== 'number' ||
     typeof p.n !== 'string'

@@ -71,10 +71,34 @@ describe(HttpInboundServer, () => {
     now: () => clock,
   });
 
+  let logged: Array<{ level: string; message: string }>;
+  const log = {
+    warn: (message: string) => logged.push({ level: 'warn', message }),
+    error: (message: string) => logged.push({ level: 'error', message }),
+  };
+
+  /** Runs open unless the test gives a bearer token; PSI's own reports go to `logged`. */
   async function serve(options: Partial<HttpInboundServerOptions> = {}): Promise<void> {
-    server = new HttpInboundServer({ sink, engine, tokens, ...options });
+    server = new HttpInboundServer({
+      sink,
+      engine,
+      tokens,
+      log,
+      ...(options.bearerToken === undefined ? { allowUnauthenticated: true } : {}),
+      ...options,
+    });
     ({ url } = await server.start());
   }
+
+  /** A token for i-1's visit of `scriptRunning` (correlation key corr-7), for `done`/`failed`. */
+  const callbackToken = (ttlMs = 60_000): string =>
+    tokens.issue({
+      instanceId: 'i-1',
+      waitState: 'scriptRunning',
+      correlationKey: 'corr-7',
+      events: ['done', 'failed'],
+      ttlMs,
+    });
 
   async function call(
     method: 'GET' | 'POST',
@@ -95,6 +119,7 @@ describe(HttpInboundServer, () => {
   }
 
   beforeEach(() => {
+    logged = [];
     clock = Date.now();
     sink = new RecordingSink();
     engine = new StubEngine(new Map([['i-1', ['scriptRunning']]]));
@@ -201,7 +226,7 @@ describe(HttpInboundServer, () => {
       expect(answer).toMatchObject({ status: 400, body: { code: PsiErrorCode.MessageInvalid } });
     });
 
-    it('answers 500 PSI_HTTP_INTERNAL, without stack or internals, when the sink fails unexpectedly', async () => {
+    it('answers 500 PSI_HTTP_INTERNAL, without stack or internals, when the sink fails unexpectedly, and logs it', async () => {
       sink = new RecordingSink({
         outcome: () => {
           throw new Error('connection to db-7.internal lost');
@@ -215,6 +240,11 @@ describe(HttpInboundServer, () => {
       expect(answer.body).toEqual({
         code: AdaptersErrorCode.HttpInternal,
         message: expect.not.stringContaining('db-7'),
+      });
+      // Logged although fastify's logger is off (the default).
+      expect(logged).toContainEqual({
+        level: 'error',
+        message: expect.stringContaining('500 on POST /messages'),
       });
     });
   });
@@ -232,16 +262,16 @@ describe(HttpInboundServer, () => {
       expect(sink.messages).toHaveLength(0);
     });
 
-    it('answers 400 PSI_HTTP_BODY_MALFORMED with the parse error for broken JSON', async () => {
+    it('answers 400 PSI_HTTP_BODY_MALFORMED for broken JSON, without repeating the body', async () => {
       await serve();
 
-      const answer = await call('POST', '/messages', '{"event": "e",');
+      const answer = await call('POST', '/messages', '{"event": "e-marker-51",');
 
-      expect(answer).toMatchObject({
+      expect(answer).toEqual({
         status: 400,
-        body: { code: AdaptersErrorCode.HttpBodyMalformed, parseError: expect.any(String) },
+        body: { code: AdaptersErrorCode.HttpBodyMalformed, message: expect.any(String) },
       });
-      expect(answer.body.parseError).not.toBe('');
+      expect(JSON.stringify(answer.body)).not.toContain('marker-51');
     });
 
     it('refuses __proto__ keys as malformed', async () => {
@@ -311,7 +341,7 @@ describe(HttpInboundServer, () => {
   });
 
   describe('having a bearer token', () => {
-    const bearerToken = 's3cret-token';
+    const bearerToken = 's3cret-token-0f9a2c71';
 
     it.each([
       ['no authorization header', {}],
@@ -355,10 +385,27 @@ describe(HttpInboundServer, () => {
 
     it('leaves /health and /callbacks (authenticated by their token) open', async () => {
       await serve({ bearerToken });
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
 
       expect((await call('GET', '/health')).status).toBe(200);
-      expect((await call('POST', `/callbacks/${token}`, { event: 'done' })).status).toBe(200);
+      expect((await call('POST', `/callbacks/${callbackToken()}`, { event: 'done' })).status).toBe(
+        202,
+      );
+    });
+
+    it('accepts any of several tokens (rotation)', async () => {
+      await serve({ bearerToken: [bearerToken, 'next-token-7d1e0b52a9'] });
+
+      for (const token of [bearerToken, 'next-token-7d1e0b52a9']) {
+        const answer = await call(
+          'POST',
+          '/messages',
+          { event: 'e' },
+          {
+            authorization: `Bearer ${token}`,
+          },
+        );
+        expect(answer.status).toBe(202);
+      }
     });
   });
 
@@ -395,7 +442,8 @@ describe(HttpInboundServer, () => {
         {
           instanceId: 'i-1',
           waitState: 'scriptRunning',
-          options: { transition: 'done', signalId: 'script-42:done' },
+          // In the callers' own namespace: never one of PSI's signal ids (psi:…).
+          options: { transition: 'done', signalId: 'signal:script-42:done' },
         },
       ]);
       // Without the id, the same request is a new signal, refused where the instance is now.
@@ -411,15 +459,16 @@ describe(HttpInboundServer, () => {
 
       const answer = await call('POST', '/instances/i-1/signal', { waitState: 'approval' });
 
-      expect(answer).toMatchObject({
+      expect(answer).toEqual({
         status: 409,
         body: {
           code: PsiErrorCode.EngineSignalRejected,
-          instanceId: 'i-1',
-          waitState: 'approval',
+          message: expect.any(String),
           currentStates: ['scriptRunning'],
         },
       });
+      // What the caller sent is not repeated back.
+      expect(answer.body.message).not.toContain('approval');
     });
 
     it("answers 409 with the engine's code for a transition the wait state does not have", async () => {
@@ -451,7 +500,6 @@ describe(HttpInboundServer, () => {
       ['variables that are no object', { waitState: 'w', variables: [1] }],
       ['a non-string signalId', { waitState: 'w', signalId: 7 }],
       ['an empty signalId', { waitState: 'w', signalId: '' }],
-      ['a signalId over 200 characters', { waitState: 'w', signalId: 'x'.repeat(201) }],
     ])('answers 400 PSI_HTTP_REQUEST_INVALID for %s', async (_case, body) => {
       await serve();
 
@@ -464,8 +512,33 @@ describe(HttpInboundServer, () => {
       expect(engine.signals).toHaveLength(0);
     });
 
+    it.each([
+      ['a signalId over 200 bytes', { waitState: 'w', signalId: 'x'.repeat(201) }],
+      ['a waitState over 512 bytes', { waitState: 'w'.repeat(513) }],
+      ['variables nested deeper than 32', { waitState: 'w', variables: nested(40) }],
+    ])('answers 400 PSI_MESSAGE_LIMIT_EXCEEDED for %s', async (_case, body) => {
+      await serve();
+
+      const answer = await call('POST', '/instances/i-1/signal', body);
+
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { code: PsiErrorCode.MessageLimitExceeded, limit: expect.any(String) },
+      });
+      expect(engine.signals).toHaveLength(0);
+    });
+
+    it('answers 400 PSI_MESSAGE_INVALID for a control character in the wait state', async () => {
+      await serve();
+
+      const answer = await call('POST', '/instances/i-1/signal', { waitState: 'w\u0000x' });
+
+      expect(answer).toMatchObject({ status: 400, body: { code: PsiErrorCode.MessageInvalid } });
+      expect(engine.signals).toHaveLength(0);
+    });
+
     it('answers 501 when the server has no engine', async () => {
-      server = new HttpInboundServer({ sink });
+      server = new HttpInboundServer({ sink, allowUnauthenticated: true, log });
       ({ url } = await server.start());
 
       const answer = await call('POST', '/instances/i-1/signal', { waitState: 'scriptRunning' });
@@ -478,115 +551,80 @@ describe(HttpInboundServer, () => {
   });
 
   describe('POST /callbacks/:token', () => {
-    describe('when the token carries a correlation key', () => {
-      it('hands { event, data } to the sink with that key and answers 202', async () => {
-        await serve();
-        const token = tokens.issue({
-          instanceId: 'i-1',
-          waitState: 'scriptRunning',
-          correlationKey: 'corr-7',
-          ttlMs: 60_000,
-        });
+    it('hands { event, data } to the sink as an answer bound to the token`s visit', async () => {
+      await serve();
 
-        const answer = await call('POST', `/callbacks/${token}`, {
-          event: 'scriptFinished',
-          data: { exitCode: 0 },
-        });
-
-        expect(answer).toEqual({
-          status: 202,
-          body: { outcome: { status: 'parked', parkedId: 'recorded-0' } },
-        });
-        expect(sink.messages).toEqual([
-          expect.objectContaining({
-            event: 'scriptFinished',
-            correlationKey: 'corr-7',
-            payload: { exitCode: 0 },
-          }),
-        ]);
-        expect(engine.signals).toHaveLength(0);
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, {
+        event: 'done',
+        data: { exitCode: 0 },
       });
+
+      expect(answer).toEqual({
+        status: 202,
+        body: { outcome: { status: 'parked', parkedId: 'recorded-0' } },
+      });
+      expect(sink.messages).toEqual([
+        expect.objectContaining({
+          event: 'done',
+          correlationKey: 'corr-7',
+          payload: { exitCode: 0 },
+          boundTo: { instanceId: 'i-1', waitState: 'scriptRunning' },
+        }),
+      ]);
+      expect(sink.messages[0]!.businessKey).toBeUndefined();
+      expect(engine.signals).toHaveLength(0);
     });
 
-    describe('when the token carries no correlation key', () => {
-      /** A token for instance i-1 waiting in `scriptRunning`, valid for a minute. */
-      const scriptRunningToken = (): string =>
-        tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
+    it.each([
+      [{ status: 'delivered', instanceId: 'i-1', expectationId: 'x-1' }, 200, {}],
+      [{ status: 'duplicate' }, 200, { repeated: true }],
+      [{ status: 'dead-lettered', deadLetterId: 'dl-1', reason: 'handler-failed' }, 202, {}],
+    ] as const)('answers %j with %i', async (outcome, status, extra) => {
+      sink = new RecordingSink({ outcome: () => outcome });
+      await serve();
 
-      it('signals the token`s wait state with event as transition and data as variables', async () => {
-        await serve();
-        const token = scriptRunningToken();
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, { event: 'done' });
 
-        const answer = await call('POST', `/callbacks/${token}`, {
-          event: 'done',
-          data: { exitCode: 0 },
-        });
+      expect(answer).toEqual({ status, body: { outcome, ...extra } });
+    });
 
-        expect(answer).toEqual({
-          status: 200,
-          body: {
-            signalled: true,
-            instanceId: 'i-1',
-            waitState: 'scriptRunning',
-            transition: 'done',
-          },
-        });
-        expect(engine.signals).toEqual([
-          {
-            instanceId: 'i-1',
-            waitState: 'scriptRunning',
-            options: {
-              transition: 'done',
-              variables: { exitCode: 0 },
-              signalId: expect.stringMatching(/^psi:callback:.+:done$/),
-            },
-          },
-        ]);
+    it.each([
+      ['late', 409, AdaptersErrorCode.CallbackLate],
+      ['superseded', 409, AdaptersErrorCode.CallbackLate],
+      ['invalid', 422, AdaptersErrorCode.CallbackPayloadInvalid],
+    ] as const)('answers a report dead-lettered %s with %i', async (reason, status, code) => {
+      sink = new RecordingSink({
+        outcome: () => ({ status: 'dead-lettered', deadLetterId: 'dl-9', reason }),
       });
+      await serve();
 
-      it('answers a retried callback (same token, same event) 200 `repeated`; nothing changes', async () => {
-        await serve();
-        const token = scriptRunningToken();
-        await call('POST', `/callbacks/${token}`, { event: 'done', data: { exitCode: 0 } });
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, { event: 'done' });
 
-        const retry = await call('POST', `/callbacks/${token}`, {
-          event: 'done',
-          data: { exitCode: 1 },
-        });
+      expect(answer).toMatchObject({ status, body: { code, deadLetterId: 'dl-9' } });
+    });
 
-        expect(retry).toEqual({
-          status: 200,
-          body: {
-            signalled: true,
-            instanceId: 'i-1',
-            waitState: 'scriptRunning',
-            transition: 'done',
-            repeated: true,
-          },
-        });
-        expect(engine.signals).toHaveLength(1);
-        expect(engine.states.get('i-1')).toEqual(['next']);
+    it('answers 403 PSI_CALLBACK_EVENT_NOT_ALLOWED for an event the token does not name', async () => {
+      await serve();
+
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, { event: 'approved' });
+
+      expect(answer).toMatchObject({
+        status: 403,
+        body: { code: AdaptersErrorCode.CallbackEventNotAllowed },
       });
-
-      it('answers 409 with the current states when the instance has moved on', async () => {
-        await serve();
-        const token = scriptRunningToken();
-        await call('POST', `/callbacks/${token}`, { event: 'done' });
-
-        const other = await call('POST', `/callbacks/${token}`, { event: 'failed' });
-
-        expect(other).toMatchObject({
-          status: 409,
-          body: { code: PsiErrorCode.EngineSignalRejected, currentStates: ['next'] },
-        });
-        expect(engine.signals).toHaveLength(1);
-      });
+      expect(sink.messages).toHaveLength(0);
     });
 
     it('answers 401 PSI_CALLBACK_TOKEN_INVALID for a forged token; nothing changes', async () => {
       await serve();
       const forger = new CallbackTokenService({ keys: [{ id: 'k1', secret: randomBytes(32) }] });
-      const forged = forger.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
+      const forged = forger.issue({
+        instanceId: 'i-1',
+        waitState: 'scriptRunning',
+        correlationKey: 'corr-7',
+        events: ['done'],
+        ttlMs: 60_000,
+      });
 
       const answer = await call('POST', `/callbacks/${forged}`, { event: 'done' });
 
@@ -594,13 +632,12 @@ describe(HttpInboundServer, () => {
         status: 401,
         body: { code: AdaptersErrorCode.CallbackTokenInvalid },
       });
-      expect(engine.signals).toHaveLength(0);
       expect(sink.messages).toHaveLength(0);
     });
 
     it('answers 410 PSI_CALLBACK_TOKEN_EXPIRED for an expired token; nothing changes', async () => {
       await serve();
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 1_000 });
+      const token = callbackToken(1_000);
       clock += 1_000;
 
       const answer = await call('POST', `/callbacks/${token}`, { event: 'done' });
@@ -609,27 +646,32 @@ describe(HttpInboundServer, () => {
         status: 410,
         body: { code: AdaptersErrorCode.CallbackTokenExpired, expiredAt: expect.any(String) },
       });
-      expect(engine.signals).toHaveLength(0);
+      expect(sink.messages).toHaveLength(0);
     });
 
     it('answers 400 PSI_MESSAGE_INVALID when the event is missing', async () => {
       await serve();
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
 
-      const answer = await call('POST', `/callbacks/${token}`, { data: {} });
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, { data: {} });
 
       expect(answer).toMatchObject({ status: 400, body: { code: PsiErrorCode.MessageInvalid } });
-      expect(engine.signals).toHaveLength(0);
+      expect(sink.messages).toHaveLength(0);
     });
 
     it('does not exist without a token service', async () => {
-      server = new HttpInboundServer({ sink, engine });
+      server = new HttpInboundServer({ sink, engine, allowUnauthenticated: true, log });
       ({ url } = await server.start());
-      const token = tokens.issue({ instanceId: 'i-1', waitState: 'scriptRunning', ttlMs: 60_000 });
 
-      const answer = await call('POST', `/callbacks/${token}`, { event: 'done' });
+      const answer = await call('POST', `/callbacks/${callbackToken()}`, { event: 'done' });
 
       expect(answer).toMatchObject({ status: 404, body: { code: AdaptersErrorCode.HttpNotFound } });
     });
   });
 });
+
+/** `{ a: { a: … } }`, `depth` objects deep. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) value = { a: value };
+  return value;
+}

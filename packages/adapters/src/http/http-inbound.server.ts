@@ -1,101 +1,113 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import {
+  checkDepth,
+  checkIdentifier,
   InboundMessageError,
   PsiError,
-  PsiErrorCode,
   type InboundMessage,
-  type InboundSink,
   type ProcessEngine,
+  type ReceiveOutcome,
   type SignalOptions,
-  type Variables,
 } from '@psi/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { CallbackTokenService } from '../callback/callback-token.service';
 import {
   AdaptersErrorCode,
-  HttpBodyMalformedError,
-  HttpBodyTooLargeError,
+  CallbackEventNotAllowedError,
+  CallbackLateError,
+  CallbackPayloadInvalidError,
+  HttpHeadersTooLargeError,
   HttpInternalError,
   HttpNotFoundError,
   HttpNotImplementedError,
+  HttpRateLimitedError,
   HttpRequestInvalidError,
+  HttpRequestTimeoutError,
   HttpUnauthorizedError,
-  HttpUnsupportedMediaTypeError,
 } from '../errors';
+import { fromFastifyError, publicError } from './http-error-body';
+import {
+  compileHttpInboundOptions,
+  type CompiledHttpInboundOptions,
+  type HttpInboundServerOptions,
+} from './http-inbound-options';
+import { redactedRequest, redactUrl } from './inbound-logging';
 import { PsiHttpHeader } from './psi-http-header';
+import {
+  header,
+  isPlainObject,
+  objectBody,
+  optionalString,
+  optionalVariables,
+  parseJson,
+  requireEvent,
+} from './request-body';
+import { SourceRateLimiter } from './source-rate-limiter';
 
-export interface HttpInboundServerOptions {
-  /** Where inbound messages go: the coordinator, or an HttpTransport's `inboundSink`. */
-  sink: InboundSink;
-  /** Signalled by `/instances/:id/signal` and by callbacks whose token has no correlation key. */
-  engine?: ProcessEngine;
-  /** Verifies `/callbacks/:token`; without it that route does not exist. */
-  tokens?: CallbackTokenService;
-  /**
-   * When set, `/messages` and `/instances/:id/signal` require `Authorization: Bearer <token>`.
-   * `/callbacks/:token` (the token is the credential) and `/health` stay open.
-   */
-  bearerToken?: string;
-  /** Largest accepted request body. @default 1048576 (1 MiB) */
-  bodyLimitBytes?: number;
-  /** @default '127.0.0.1' */
-  host?: string;
-  /** 0 picks a free port. @default 0 */
-  port?: number;
-  /** Fastify's pino logger; 500s are logged with their stack there. @default false */
-  logger?: boolean;
-}
+export type { HttpInboundServerOptions } from './http-inbound-options';
 
-/** Status of each PSI error code the server may answer with; any other error is a 500. */
-const statusByCode: Record<string, number> = {
-  [AdaptersErrorCode.HttpBodyMalformed]: 400,
-  [AdaptersErrorCode.HttpRequestInvalid]: 400,
-  [PsiErrorCode.MessageInvalid]: 400,
-  [AdaptersErrorCode.HttpUnauthorized]: 401,
-  [AdaptersErrorCode.CallbackTokenInvalid]: 401,
-  [AdaptersErrorCode.HttpNotFound]: 404,
-  [PsiErrorCode.InstanceNotFound]: 404,
-  [PsiErrorCode.EngineSignalRejected]: 409,
-  // Engine plugins refusing the transition a signal names (codes of @psi/engines, which this
-  // package does not depend on): the caller's mistake, answered like a state conflict.
-  PSI_ENGINE_TRANSITION_UNKNOWN: 409,
-  PSI_ENGINE_TRANSITION_REFUSED: 409,
-  [AdaptersErrorCode.CallbackTokenExpired]: 410,
-  [AdaptersErrorCode.HttpBodyTooLarge]: 413,
-  [AdaptersErrorCode.HttpUnsupportedMediaType]: 415,
-  [AdaptersErrorCode.HttpNotImplemented]: 501,
-  [AdaptersErrorCode.InboundUnavailable]: 503,
-  [PsiErrorCode.CoordinatorClosed]: 503,
+/** What {@link HttpInboundServer.settings} reports. */
+export type HttpInboundSettings = Omit<CompiledHttpInboundOptions, 'bearerTokens' | 'log'> & {
+  /** False when the server runs open (`allowUnauthenticated`). */
+  authenticated: boolean;
 };
 
+/** Routes that need no bearer token: the health check, and callbacks (their token is the credential). */
+const OPEN_ROUTES = new Set(['/health', '/callbacks/:token']);
+/** Drops are reported at most this often. */
+const DROP_REPORT_INTERVAL_MS = 10_000;
+
 /**
- * The inbound side of HTTP: receives asynchronous answers, callback-token completions and guarded
- * signals, and hands them to PSI. Every error answer is JSON `{ code, message, ...details }`.
+ * The inbound side of HTTP: receives asynchronous answers, callback-token reports and guarded
+ * signals, and hands them to PSI. Every error answer is JSON `{ code, message, ...details }` and
+ * never repeats what the request held. SECURITY.md says who may call what and every limit.
  *
  * Routes:
- * - `POST /messages` `{ event, payload, correlationKey?, businessKey?, messageId? }` (or headers
- *   `x-psi-correlation-key` / `x-psi-message-id`) → 202 `{ outcome }`.
- * - `POST /callbacks/:token` `{ event, data }` → 202 `{ outcome }` when the token carries a
- *   correlation key, else a guarded signal (`event` is the transition, `data` the variables) →
- *   200, or 409 with `currentStates` when the instance is not at the token's wait state.
- * - `POST /instances/:instanceId/signal` `{ waitState, transition?, variables? }` → 200 / 404 / 409.
+ * - `POST /messages` (bearer) `{ event, payload, correlationKey?, businessKey?, messageId? }` (or
+ *   headers `x-psi-correlation-key` / `x-psi-message-id`) → 202 `{ outcome }`.
+ * - `POST /callbacks/:token` `{ event, data }`: an answer bound to the token's instance, wait
+ *   state and invocation, for one of its events; the adapter's handler decides what is written →
+ *   200 delivered, 202 parked (the instance is not there yet), 200 `repeated` (a duplicate),
+ *   409 `PSI_CALLBACK_LATE` (the wait state was left), 422 (invalid data), 403 (event not allowed).
+ * - `POST /instances/:instanceId/signal` (bearer; only with `engine`)
+ *   `{ waitState, transition?, variables?, signalId? }` → 200 / 404 / 409.
  * - `GET /health` → 200.
  */
 export class HttpInboundServer {
   private readonly app: FastifyInstance;
-  private readonly bearerDigest: Buffer | undefined;
-  private readonly bodyLimitBytes: number;
+  private readonly options: CompiledHttpInboundOptions;
+  private readonly bearerDigests: Buffer[];
+  private readonly limiter: SourceRateLimiter | undefined;
   private address: string | undefined;
+  private dropped = 0;
+  private lastDropReportAt = 0;
 
-  constructor(private readonly options: HttpInboundServerOptions) {
-    this.bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
-    this.bearerDigest = options.bearerToken !== undefined ? digest(options.bearerToken) : undefined;
+  constructor(private readonly input: HttpInboundServerOptions) {
+    this.options = compileHttpInboundOptions(input);
+    const o = this.options;
+    this.bearerDigests = o.bearerTokens.map(digest);
+    this.limiter = o.rateLimit ? new SourceRateLimiter(o.rateLimit) : undefined;
     this.app = Fastify({
-      logger: options.logger ?? false,
-      bodyLimit: this.bodyLimitBytes,
+      logger: accessLogger(input.logger),
+      bodyLimit: o.bodyLimitBytes,
+      requestTimeout: o.requestTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      http: {
+        headersTimeout: o.headersTimeoutMs,
+        maxHeaderSize: o.maxHeaderBytes,
+        // Node checks the two timeouts every 30 s by default, which would let a slow request
+        // live for up to 30 s past them.
+        connectionsCheckingInterval: Math.max(10, Math.min(1_000, o.headersTimeoutMs / 2)),
+      },
+      trustProxy: input.trustProxy ?? false,
       // Callback tokens are longer than the default limit of 100.
       routerOptions: { maxParamLength: 4096 },
+      frameworkErrors: (error, request, reply) => this.sendError(error, request, reply),
+      clientErrorHandler: (error, socket) => this.onClientError(error, socket),
     });
+    this.app.server.maxConnections = o.maxConnections;
+    this.app.server.on('drop', () => this.onDrop());
     this.configure();
   }
 
@@ -104,12 +116,33 @@ export class HttpInboundServer {
     return this.address;
   }
 
+  /** The limits in force, defaults filled in (for health pages and checks); no secrets. */
+  get settings(): HttpInboundSettings {
+    const o = this.options;
+    return {
+      authenticated: o.bearerTokens.length > 0,
+      allowUnauthenticated: o.allowUnauthenticated,
+      bodyLimitBytes: o.bodyLimitBytes,
+      maxHeaderBytes: o.maxHeaderBytes,
+      requestTimeoutMs: o.requestTimeoutMs,
+      headersTimeoutMs: o.headersTimeoutMs,
+      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      maxConnections: o.maxConnections,
+      rateLimit: o.rateLimit,
+      limits: o.limits,
+      host: o.host,
+      port: o.port,
+    };
+  }
+
   /** Listens on `host`:`port`. */
   async start(): Promise<{ url: string }> {
-    this.address = await this.app.listen({
-      host: this.options.host ?? '127.0.0.1',
-      port: this.options.port ?? 0,
-    });
+    this.address = await this.app.listen({ host: this.options.host, port: this.options.port });
+    if (this.bearerDigests.length === 0) {
+      this.options.log.warn(
+        `Inbound server at ${this.address} runs WITHOUT authentication (allowUnauthenticated): anyone who can reach it may post answers to /messages${this.input.engine ? ' and signal instances' : ''}.`,
+      );
+    }
     return { url: this.address };
   }
 
@@ -133,236 +166,227 @@ export class HttpInboundServer {
     }
 
     app.setErrorHandler((error, request, reply) => this.sendError(error, request, reply));
-    app.setNotFoundHandler((request, reply) => {
-      const path = request.url.split('?')[0] ?? request.url;
-      return this.sendError(new HttpNotFoundError(request.method, path), request, reply);
-    });
+    app.setNotFoundHandler((request, reply) =>
+      this.sendError(new HttpNotFoundError(), request, reply),
+    );
 
-    if (this.bearerDigest) {
-      const expected = this.bearerDigest;
-      app.addHook('onRequest', async (request) => {
-        const path = request.url.split('?')[0] ?? '';
-        if (path === '/health' || path.startsWith('/callbacks/')) return;
-        const match = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-        if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
-          throw new HttpUnauthorizedError();
-        }
-      });
-    }
+    // Before anything else: the rate limit (it also slows down guessing bearer tokens), then auth.
+    app.addHook('onRequest', async (request) => {
+      if (this.limiter) {
+        const retryAfter = this.limiter.take(request.ip);
+        if (retryAfter > 0) throw new HttpRateLimitedError(retryAfter);
+      }
+      if (this.bearerDigests.length === 0 || OPEN_ROUTES.has(request.routeOptions.url ?? '')) {
+        return;
+      }
+      const match = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+      if (!match || !this.bearerAccepted(match[1]!.trim())) throw new HttpUnauthorizedError();
+    });
 
     app.get('/health', async () => ({ status: 'ok' }));
 
     app.post('/messages', async (request, reply) => {
       const body = objectBody(request.body, (p) => new InboundMessageError(p));
-      const event = requireEvent(body.event);
-      const correlationKey = optionalString(
-        body,
-        'correlationKey',
-        (p) => new InboundMessageError(p),
-      );
-      const messageId = optionalString(body, 'messageId', (p) => new InboundMessageError(p));
+      const invalid = (p: string): PsiError => new InboundMessageError(p);
       const businessKey = body.businessKey;
       if (businessKey !== undefined && !isPlainObject(businessKey)) {
         throw new InboundMessageError('"businessKey" must be an object of key fields.');
       }
       const message: InboundMessage = {
-        event,
+        event: requireEvent(body.event),
         payload: body.payload,
-        correlationKey: correlationKey ?? header(request, PsiHttpHeader.CorrelationKey),
-        messageId: messageId ?? header(request, PsiHttpHeader.MessageId),
+        correlationKey:
+          optionalString(body, 'correlationKey', invalid) ??
+          header(request, PsiHttpHeader.CorrelationKey),
+        messageId:
+          optionalString(body, 'messageId', invalid) ?? header(request, PsiHttpHeader.MessageId),
         ...(businessKey !== undefined ? { businessKey } : {}),
         source: `http:${request.ip}`,
       };
-      const outcome = await this.options.sink.receive(message);
+      const outcome = await this.input.sink.receive(message);
       return reply.code(202).send({ outcome });
     });
 
-    const tokens = this.options.tokens;
+    const tokens = this.input.tokens;
     if (tokens) {
       app.post<{ Params: { token: string } }>('/callbacks/:token', async (request, reply) => {
         const claims = tokens.verify(request.params.token);
         const body = objectBody(request.body, (p) => new InboundMessageError(p));
         const event = requireEvent(body.event);
-        if (claims.correlationKey !== undefined) {
-          const outcome = await this.options.sink.receive({
-            event,
-            correlationKey: claims.correlationKey,
-            payload: body.data,
-            messageId: header(request, PsiHttpHeader.MessageId),
-            source: `http-callback:${claims.tokenId}`,
-          });
-          return reply.code(202).send({ outcome });
-        }
-        const variables = optionalVariables(body.data, 'data');
-        // A script that retries a callback it saw fail gets 200 again, not 409: same token and
-        // event, same signal id.
-        const repeated = await this.signalOnce(claims.instanceId, claims.waitState, {
-          transition: event,
-          ...(variables !== undefined ? { variables } : {}),
-          signalId: `psi:callback:${claims.tokenId}:${event}`,
+        if (!claims.events.includes(event)) throw new CallbackEventNotAllowedError();
+        checkDepth('data', body.data, this.options.limits.maxDepth);
+        // An answer, bound: matched by the invocation's correlation key alone and delivered
+        // only at the token's instance and wait state; the handler decides what is written.
+        const outcome = await this.input.sink.receive({
+          event,
+          correlationKey: claims.correlationKey,
+          payload: body.data,
+          messageId: header(request, PsiHttpHeader.MessageId),
+          source: `http-callback:${claims.tokenId}`,
+          boundTo: { instanceId: claims.instanceId, waitState: claims.waitState },
         });
-        return reply.code(200).send({
-          signalled: true,
-          instanceId: claims.instanceId,
-          waitState: claims.waitState,
-          transition: event,
-          ...(repeated ? { repeated } : {}),
-        });
+        return sendCallbackOutcome(reply, outcome);
       });
     }
 
     app.post<{ Params: { instanceId: string } }>(
       '/instances/:instanceId/signal',
       async (request, reply) => {
-        const body = objectBody(request.body, (p) => new HttpRequestInvalidError(p));
+        const engine = this.engine();
+        const { maxIdBytes, maxEventBytes, maxDepth } = this.options.limits;
+        const invalid = (p: string): PsiError => new HttpRequestInvalidError(p);
+        const instanceId = request.params.instanceId;
+        checkIdentifier('instanceId', instanceId, maxIdBytes, 'maxIdBytes');
+        const body = objectBody(request.body, invalid);
         if (typeof body.waitState !== 'string' || body.waitState.length === 0) {
           throw new HttpRequestInvalidError('"waitState" must be a non-empty string.');
         }
-        const transition = optionalString(
-          body,
-          'transition',
-          (p) => new HttpRequestInvalidError(p),
-        );
-        const variables = optionalVariables(body.variables, 'variables');
-        const signalId = optionalString(body, 'signalId', (p) => new HttpRequestInvalidError(p));
-        if (signalId !== undefined && (signalId.length === 0 || signalId.length > 200)) {
-          throw new HttpRequestInvalidError('"signalId" must be 1 to 200 characters long.');
+        checkIdentifier('waitState', body.waitState, maxIdBytes, 'maxIdBytes');
+        const transition = optionalString(body, 'transition', invalid);
+        if (transition !== undefined) {
+          checkIdentifier('transition', transition, maxEventBytes, 'maxEventBytes');
         }
-        const repeated = await this.signalOnce(request.params.instanceId, body.waitState, {
+        const variables = optionalVariables(body.variables, 'variables');
+        checkDepth('variables', variables, maxDepth);
+        const signalId = optionalString(body, 'signalId', invalid);
+        if (signalId !== undefined) checkIdentifier('signalId', signalId, 200, 'maxSignalIdBytes');
+        const repeated = await signalOnce(engine, instanceId, body.waitState, {
           ...(transition !== undefined ? { transition } : {}),
           ...(variables !== undefined ? { variables } : {}),
-          ...(signalId !== undefined ? { signalId } : {}),
+          // In its own namespace: a caller can never name a signal PSI sends (psi:…) and so
+          // make the engine ignore it as already applied.
+          ...(signalId !== undefined ? { signalId: `signal:${signalId}` } : {}),
         });
         return reply.code(200).send({ signalled: true, ...(repeated ? { repeated } : {}) });
       },
     );
   }
 
-  /**
-   * Signals, unless the engine says it already took `options.signalId` (a retried request):
-   * then nothing changes and the answer is `true`, "repeated".
-   */
-  private async signalOnce(
-    instanceId: string,
-    waitState: string,
-    options: SignalOptions,
-  ): Promise<boolean> {
-    const engine = this.engine();
-    const { signalId } = options;
-    if (signalId !== undefined && (await engine.hasAppliedSignal?.(instanceId, signalId))) {
-      return true;
+  private bearerAccepted(presented: string): boolean {
+    const presentedDigest = digest(presented);
+    let accepted = false;
+    // Every configured token is compared, so the time taken does not tell which one matched.
+    for (const expected of this.bearerDigests) {
+      if (timingSafeEqual(presentedDigest, expected)) accepted = true;
     }
-    await engine.signal(instanceId, waitState, options);
-    return false;
+    return accepted;
   }
 
   private engine(): ProcessEngine {
-    if (!this.options.engine) {
+    if (!this.input.engine) {
       throw new HttpNotImplementedError(
         'This server has no process engine; pass "engine" to HttpInboundServer to accept signals.',
       );
     }
-    return this.options.engine;
+    return this.input.engine;
   }
 
   private sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const known = this.toPsiError(error, request);
-    const status = known ? statusByCode[known.code] : undefined;
-    if (!known || status === undefined) {
-      request.log.error({ err: error }, 'Unexpected error in the PSI inbound server');
+    const known = fromFastifyError(error, this.options.bodyLimitBytes);
+    const answer = known ? publicError(known) : undefined;
+    const where = `${request.method} ${redactUrl(request.url)}`;
+    if (!known || !answer) {
+      this.options.log.error(`500 on ${where}: unexpected error`, describeError(error));
       const internal = new HttpInternalError();
       return reply.code(500).send({ code: internal.code, message: internal.message });
     }
-    const { details } = known.toJSON();
-    return reply.code(status).send({
-      ...(isPlainObject(details) ? details : {}),
-      code: known.code,
-      message: known.message,
-    });
+    if (answer.status >= 500) {
+      this.options.log.error(`${answer.status} ${known.code} on ${where}`, describeError(known));
+    }
+    if (known.code === AdaptersErrorCode.HttpRateLimited) {
+      reply.header('retry-after', String((known as HttpRateLimitedError).retryAfterSeconds));
+    }
+    return reply.code(answer.status).send(answer.body);
   }
 
-  /** Turns fastify's own errors into PSI errors; undefined for anything unexpected. */
-  private toPsiError(error: unknown, request: FastifyRequest): PsiError | undefined {
-    if (PsiError.is(error)) return error;
-    const code = (error as { code?: unknown } | null)?.code;
-    const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
-    const message = error instanceof Error ? error.message : String(error);
-    switch (code) {
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return new HttpBodyTooLargeError(this.bodyLimitBytes);
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return new HttpUnsupportedMediaTypeError(request.headers['content-type']);
-      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return new HttpBodyMalformedError(message);
+  /** Errors Node's HTTP parser raises before a request exists: timeouts, oversized headers. */
+  private onClientError(error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const refusal =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new HttpRequestTimeoutError()
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? new HttpHeadersTooLargeError(this.options.maxHeaderBytes)
+          : new HttpRequestInvalidError('the request is not valid HTTP/1.1.');
+    const { status, body } = publicError(refusal)!;
+    const text = JSON.stringify(body);
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
     }
-    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-      return new HttpRequestInvalidError(message);
-    }
-    return undefined;
+    socket.destroy();
   }
+
+  private onDrop(): void {
+    this.dropped += 1;
+    const now = Date.now();
+    if (now - this.lastDropReportAt < DROP_REPORT_INTERVAL_MS) return;
+    this.lastDropReportAt = now;
+    this.options.log.warn(
+      `Refused ${this.dropped} connection(s) so far: maxConnections (${this.options.maxConnections}) reached.`,
+    );
+  }
+}
+
+/** Signals unless the engine says it already took `options.signalId` (a retry): then `true`. */
+async function signalOnce(
+  engine: ProcessEngine,
+  instanceId: string,
+  waitState: string,
+  options: SignalOptions,
+): Promise<boolean> {
+  const { signalId } = options;
+  if (signalId !== undefined && (await engine.hasAppliedSignal?.(instanceId, signalId))) {
+    return true;
+  }
+  await engine.signal(instanceId, waitState, options);
+  return false;
+}
+
+/** What a callback's outcome means to the script that sent it. */
+function sendCallbackOutcome(reply: FastifyReply, outcome: ReceiveOutcome): FastifyReply {
+  switch (outcome.status) {
+    case 'delivered':
+      return reply.code(200).send({ outcome });
+    case 'duplicate':
+      return reply.code(200).send({ outcome, repeated: true });
+    case 'parked':
+      return reply.code(202).send({ outcome });
+    case 'dead-lettered':
+      if (outcome.reason === 'late' || outcome.reason === 'superseded') {
+        throw new CallbackLateError(outcome.deadLetterId, outcome.reason);
+      }
+      if (outcome.reason === 'invalid') throw new CallbackPayloadInvalidError(outcome.deadLetterId);
+      // Kept for an operator (a failing handler, say): accepted, not delivered.
+      return reply.code(202).send({ outcome });
+  }
+}
+
+function accessLogger(logger: HttpInboundServerOptions['logger']):
+  | false
+  | {
+      level: string;
+      stream?: { write(line: string): void };
+      serializers: { req: typeof redactedRequest };
+    } {
+  if (!logger) return false;
+  const options = logger === true ? {} : logger;
+  return {
+    level: options.level ?? 'info',
+    ...(options.stream ? { stream: options.stream } : {}),
+    serializers: { req: redactedRequest },
+  };
+}
+
+function describeError(error: unknown): unknown {
+  if (PsiError.is(error)) return { ...error.toJSON(), stack: error.stack };
+  if (error instanceof Error)
+    return { name: error.name, message: error.message, stack: error.stack };
+  return { message: String(error) };
 }
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
-}
-
-/** JSON.parse that refuses `__proto__` keys, which would poison objects merged from the body. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text, (key, value: unknown) => {
-      if (key === '__proto__') throw new Error('"__proto__" keys are not allowed');
-      return value;
-    }) as unknown;
-  } catch (error) {
-    throw new HttpBodyMalformedError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function objectBody(
-  body: unknown,
-  invalid: (problem: string) => PsiError,
-): Record<string, unknown> {
-  if (body === undefined) return {};
-  if (!isPlainObject(body)) throw invalid('the body must be a JSON object.');
-  return body;
-}
-
-function requireEvent(event: unknown): string {
-  if (typeof event !== 'string' || event.length === 0) {
-    throw new InboundMessageError('"event" must be a non-empty string naming the answer.');
-  }
-  return event;
-}
-
-function optionalString(
-  body: Record<string, unknown>,
-  field: string,
-  invalid: (problem: string) => PsiError,
-): string | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length === 0) {
-    throw invalid(`"${field}" must be a non-empty string when given.`);
-  }
-  return value;
-}
-
-function optionalVariables(value: unknown, field: string): Variables | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!isPlainObject(value)) {
-    throw new HttpRequestInvalidError(`"${field}" must be an object of process variables.`);
-  }
-  return value;
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined || first === '' ? undefined : first;
 }

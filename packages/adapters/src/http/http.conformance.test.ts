@@ -20,7 +20,8 @@ describeTransportConformance(
   { syncReply: true, serviceFailures: 'send' },
   async (): Promise<TransportConformanceHarness> => {
     const transport = new HttpTransport({ stopGraceMs: 2_000 });
-    const inbound = new HttpInboundServer({ sink: transport.inboundSink });
+    const bearerToken = 'conformance-bearer-token-4f1c';
+    const inbound = new HttpInboundServer({ sink: transport.inboundSink, bearerToken });
     const { url: inboundUrl } = await inbound.start();
     const services = new Map<string, ConformanceService>();
     const answers = new Agent();
@@ -52,6 +53,7 @@ describeTransportConformance(
               dispatcher: answers,
               headers: {
                 'content-type': 'application/json',
+                authorization: `Bearer ${bearerToken}`,
                 ...(options?.messageId ? { 'x-psi-message-id': options.messageId } : {}),
               },
               body: JSON.stringify({ event, payload, correlationKey }),

@@ -95,6 +95,33 @@ export const KafkaMessageCodec = {
     };
   },
 
+  /** A record's own id, `topic:partition:offset`: stable across redeliveries. */
+  recordId(topic: string, partition: number, message: KafkaMessage): string {
+    return derivedId(topic, partition, message);
+  },
+
+  /**
+   * The record as received, JSON-safe, for a `rejected` dead letter: topic, partition, offset,
+   * timestamp, key, every header (all values of a repeated one) and the value; bytes as
+   * `{ utf8 }` when they are valid UTF-8, else `{ base64 }`.
+   */
+  rawRecord(topic: string, partition: number, message: KafkaMessage): Record<string, unknown> {
+    const headers: Record<string, RawBytes | RawBytes[]> = {};
+    for (const [name, value] of Object.entries(message.headers ?? {})) {
+      if (value === undefined) continue;
+      headers[name] = Array.isArray(value) ? value.map(rawBytes) : rawBytes(value);
+    }
+    return {
+      topic,
+      partition,
+      offset: message.offset,
+      timestamp: message.timestamp,
+      key: message.key === null || message.key === undefined ? null : rawBytes(message.key),
+      headers,
+      value: message.value === null ? null : rawBytes(message.value),
+    };
+  },
+
   /** Every header as a string (the first value of a repeated header), for logs and handlers. */
   headers(headers: IHeaders | undefined): Record<string, string> {
     const result: Record<string, string> = {};
@@ -113,6 +140,17 @@ function header(headers: IHeaders | undefined, name: string): string | undefined
   if (first === undefined) return undefined;
   const value = typeof first === 'string' ? first : first.toString('utf8');
   return value === '' ? undefined : value;
+}
+
+/** Bytes in a JSON document: as text when they are valid UTF-8, else base64. */
+type RawBytes = { utf8: string } | { base64: string };
+
+function rawBytes(value: Buffer | string): RawBytes {
+  if (typeof value === 'string') return { utf8: value };
+  const text = value.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(value)
+    ? { utf8: text }
+    : { base64: value.toString('base64') };
 }
 
 function derivedId(topic: string, partition: number, message: KafkaMessage): string {

@@ -1,12 +1,14 @@
 import {
+  isMessageRejection,
   TransportTechnicalError,
   type DispatchResult,
+  type InboundMessage,
   type InboundSink,
   type OutboundRequest,
   type ServiceCoordinates,
   type Transport,
 } from '@psi/core';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
 import { loadKafkajs } from './kafka-client';
 import { LazyProducer } from './lazy-producer';
@@ -31,8 +33,11 @@ import {
  * fetched partition batch go to `receive` concurrently (`receiveConcurrency`, default 32), so the
  * store can group-commit them; offsets are committed up to the first answer whose receive has not
  * resolved. A receive that throws pauses that partition and the answers from that one on come
- * again (same message ids), so nothing is lost while the coordinator's store is down. See {@link KafkaMessageCodec} for the wire format and
- * for how malformed values reach the sink instead of being dropped.
+ * again (same message ids), so nothing is lost while the coordinator's store is down; a record
+ * the coordinator refuses for what it is (`isMessageRejection`: over a limit, a control character
+ * in an id) cannot be cured that way, so it is kept as a `rejected` dead letter holding the record
+ * as received (`sink.reject`) and the partition moves on. See {@link KafkaMessageCodec} for the
+ * wire format and for how malformed values reach the sink instead of being dropped.
  *
  * `kafkajs` is an optional peer dependency, loaded when the transport is created.
  */
@@ -62,9 +67,7 @@ export class KafkaTransport implements Transport {
       groupId,
       replyTopics,
       this.options,
-      async (topic, partition, message) => {
-        await sink.receive(KafkaMessageCodec.decodeAnswer(topic, partition, message));
-      },
+      (topic, partition, message) => receiveAnswer(sink, topic, partition, message),
     );
     this.consumer = consumer; // before the first await, so a concurrent stop() finds it
     try {
@@ -135,6 +138,52 @@ export class KafkaTransport implements Transport {
     const { brokers } = this.options.kafka;
     return Array.isArray(brokers) ? brokers.join(', ') : 'the configured brokers';
   }
+}
+
+/**
+ * Hands one reply record to the sink. A record the sink refuses for what it is (over a limit,
+ * malformed: retrying cannot cure it), or one that cannot be read, is kept by `sink.reject` as a
+ * `rejected` dead letter holding the record as received, and its offset moves on. Any other
+ * failure (a store outage) is thrown: the partition is retried from this record, nothing is lost.
+ */
+async function receiveAnswer(
+  sink: InboundSink,
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+): Promise<void> {
+  let answer: InboundMessage;
+  try {
+    answer = KafkaMessageCodec.decodeAnswer(topic, partition, message);
+  } catch (error) {
+    await keepRejected(sink, topic, partition, message, error, undefined);
+    return;
+  }
+  try {
+    await sink.receive(answer);
+  } catch (error) {
+    if (!isMessageRejection(error)) throw error;
+    await keepRejected(sink, topic, partition, message, error, answer.event);
+  }
+}
+
+async function keepRejected(
+  sink: InboundSink,
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+  error: unknown,
+  event: string | undefined,
+): Promise<void> {
+  // A sink that cannot keep it: retried like a failure, never dropped.
+  if (!sink.reject) throw error;
+  await sink.reject({
+    error,
+    messageId: KafkaMessageCodec.recordId(topic, partition, message),
+    source: `kafka:${topic}/${partition}@${message.offset}`,
+    raw: KafkaMessageCodec.rawRecord(topic, partition, message),
+    ...(event !== undefined ? { event } : {}),
+  });
 }
 
 function technical(message: string, cause: unknown): TransportTechnicalError {

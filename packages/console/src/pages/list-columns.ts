@@ -1,3 +1,4 @@
+import { DEAD_LETTER_REASONS } from '@psi/core';
 import type {
   DeadLetterView,
   ExpectationView,
@@ -23,15 +24,7 @@ export interface ListPageSpec {
 }
 
 const TIME: FilterField[] = ['from', 'to', 'olderThan', 'newerThan'];
-const REASONS = [
-  'expired',
-  'ambiguous',
-  'invalid',
-  'late',
-  'superseded',
-  'handler-failed',
-  'interrupted',
-];
+const REASONS = [...DEAD_LETTER_REASONS];
 
 const link = (ctx: PageContext, path: string, label: string) =>
   html`<a href="${ctx.prefix}${path}">${label}</a>`;

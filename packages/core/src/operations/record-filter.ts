@@ -1,7 +1,21 @@
 import { OperationInvalidError } from '../errors';
+import type { DeadLetterReason } from '../spi/transport';
 import type { OperatorAction, PageRequest, RecordFilter, RecordList } from './operation-types';
 
 type FilterField = keyof RecordFilter;
+
+/** Every DeadLetterReason, for filters and forms. */
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
+  'expired',
+  'ambiguous',
+  'invalid',
+  'late',
+  'superseded',
+  'handler-failed',
+  'interrupted',
+  'rejected',
+  'parking-full',
+];
 
 const TIME: FilterField[] = ['from', 'to', 'minAgeMs', 'maxAgeMs'];
 
@@ -49,15 +63,7 @@ const VALUES: Partial<Record<RecordList, Partial<Record<FilterField, readonly st
   parked: { reason: ['no-expectation', 'instance-not-ready'] },
   'dead-letters': {
     status: ['open', 'replayed', 'discarded'],
-    reason: [
-      'expired',
-      'ambiguous',
-      'invalid',
-      'late',
-      'superseded',
-      'handler-failed',
-      'interrupted',
-    ],
+    reason: DEAD_LETTER_REASONS,
   },
   invocations: { status: ['running', 'waiting', 'completed', 'failed', 'frozen'] },
   guards: { status: ['held', 'expired'] },

@@ -8,6 +8,17 @@ import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
+import { CoordinatorOptionsError } from '../errors';
+import {
+  compileRetention,
+  type CompiledRetention,
+  type RetentionOptions,
+} from './retention-options';
+import {
+  compileInboundLimits,
+  type CompiledInboundLimits,
+  type InboundLimits,
+} from './inbound-limits';
 
 /** Where the coordinator reports what it cannot throw to anyone (background failures). */
 export interface CoordinatorLogger {
@@ -61,6 +72,19 @@ export interface CoordinatorOptions {
    */
   readiness?: ReadinessNotifier;
   /**
+   * Limits on inbound messages (id, key and event name lengths, payload depth), checked before
+   * anything is stored; a message over one is refused with MessageLimitError (see SECURITY.md).
+   */
+  limits?: InboundLimits;
+  /**
+   * Answers parked at most under one key (event + correlation key, else business key): one more
+   * becomes a `parking-full` dead letter instead (kept, replayable), so answers for a key that
+   * never comes cannot fill the store. @default 100
+   */
+  maxParkedPerKey?: number;
+  /** How long dead letters, audit entries and dedupe ids are kept (see RetentionOptions). */
+  retention?: RetentionOptions;
+  /**
    * Operator actions (`coordinator.operations`, the `psi` CLI, the console): this node runs
    * the action runs submitted by any process sharing the store, woken by a notice (PostgreSQL)
    * or by looking every `pollMs`. `run: false` leaves them to other nodes.
@@ -70,10 +94,12 @@ export interface CoordinatorOptions {
 }
 
 export interface CompiledCoordinatorOptions extends Required<
-  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'operations'>
+  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations'>
 > {
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
+  limits: CompiledInboundLimits;
+  retention: CompiledRetention;
   operations: { run: boolean; pollMs: number };
 }
 
@@ -85,11 +111,18 @@ export const DEFAULT_RETRY: RetryPolicy = {
 };
 
 export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
+  const maxParkedPerKey = options.maxParkedPerKey ?? 100;
+  if (!Number.isInteger(maxParkedPerKey) || maxParkedPerKey < 1) {
+    throw new CoordinatorOptionsError(
+      `maxParkedPerKey must be a positive integer (got ${maxParkedPerKey}).`,
+    );
+  }
+  const dedupeWindowMs = options.dedupeWindowMs ?? 86_400_000;
   return {
     ...options,
     container: options.container ?? new Container(),
     waitBindings: options.waitBindings ?? [],
-    dedupeWindowMs: options.dedupeWindowMs ?? 86_400_000,
+    dedupeWindowMs,
     defaultParkingTtlMs: options.defaultParkingTtlMs ?? 604_800_000,
     defaultRetry: { ...DEFAULT_RETRY, ...options.defaultRetry },
     onTrace: options.onTrace,
@@ -101,6 +134,9 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),
+    limits: compileInboundLimits(options.limits),
+    maxParkedPerKey,
+    retention: compileRetention(options.retention, dedupeWindowMs),
     operations: {
       run: options.operations?.run ?? true,
       pollMs: options.operations?.pollMs ?? 500,

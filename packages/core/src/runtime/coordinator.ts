@@ -2,7 +2,13 @@ import { AdapterRunner } from '../adapter/adapter-runner';
 import { randomUUID } from 'node:crypto';
 import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
 import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
-import type { InboundMessage, InboundSink, ReceiveOutcome, Transport } from '../spi/transport';
+import type {
+  InboundMessage,
+  InboundSink,
+  ReceiveOutcome,
+  RejectedInbound,
+  Transport,
+} from '../spi/transport';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
@@ -18,11 +24,14 @@ import { ClaimRecovery } from './claim-recovery';
 import { Correlator, describe } from './correlator';
 import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
 import { DeadlineScheduler } from './deadline-scheduler';
+import { checkInboundMessage } from './inbound-limits';
 import { Invoker, type InvocationResult } from './invoker';
 import { KeyedMutex } from './keyed-mutex';
 import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
+import { RejectedInboundKeeper } from './rejected-inbound';
+import { RetentionSweeper, type RetentionReport } from './retention';
 import { TaskTracker } from './task-tracker';
 import { WaitStateExpectations } from './wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
@@ -56,8 +65,11 @@ export interface InvocationInfo {
 export class Coordinator implements InboundSink {
   readonly guard: ProcessGuard;
   private readonly options: CompiledCoordinatorOptions;
+  private readonly catalog: AdapterCatalog;
   private readonly audit: AuditLog;
   private readonly deadLetterQueue: DeadLetterQueue;
+  private readonly rejected: RejectedInboundKeeper;
+  private readonly retention: RetentionSweeper;
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
@@ -79,10 +91,20 @@ export class Coordinator implements InboundSink {
     this.options = compileCoordinatorOptions(options);
     const { store, engine, registry, clock, container, logger } = this.options;
     const catalog = new AdapterCatalog(this.options.adapters, container, this.options.waitBindings);
+    this.catalog = catalog;
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
+    this.retention = new RetentionSweeper(store, this.options.retention, clock);
+    this.rejected = new RejectedInboundKeeper({
+      audit: this.audit,
+      deadLetters: this.deadLetterQueue,
+      limits: this.options.limits,
+      catalog,
+      stats: this.counters,
+      clock,
+    });
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
     const instanceMutex = new KeyedMutex();
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
@@ -206,6 +228,7 @@ export class Coordinator implements InboundSink {
     // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
     await this.leaseKeeper.settleLapsedClaims();
     this.leaseKeeper.start();
+    this.retention.start((sweep) => this.tasks.track('retention sweep', sweep));
     if (this.options.operations.run) this.desk.runner.start();
   }
 
@@ -227,10 +250,25 @@ export class Coordinator implements InboundSink {
     return this.invoker.invoke(event);
   }
 
-  /** Hands an answer to PSI: delivered, parked, ignored as duplicate, or dead-lettered. */
-  receive(message: InboundMessage): Promise<ReceiveOutcome> {
+  /**
+   * Hands an answer to PSI: delivered, parked, ignored as duplicate, or dead-lettered. A message
+   * over the `limits` (or with a control character in an id) is refused before anything is
+   * stored: InboundMessageError / MessageLimitError (`isMessageRejection` is true for both).
+   */
+  async receive(message: InboundMessage): Promise<ReceiveOutcome> {
     this.assertOpen();
+    checkInboundMessage(message, this.options.limits, this.catalog);
     return this.correlator.receive(message);
+  }
+
+  /**
+   * Keeps a transport record that `receive` refused (`isMessageRejection`) or that could not be
+   * read as a `rejected` dead letter holding the record as received, once per record id. Throws
+   * only when the store cannot take it; the transport retries then.
+   */
+  reject(record: RejectedInbound): Promise<ReceiveOutcome> {
+    this.assertOpen();
+    return this.rejected.keep(record);
   }
 
   /** Re-runs a frozen invocation; `by` is recorded in the `thawed` audit entry. */
@@ -279,6 +317,16 @@ export class Coordinator implements InboundSink {
     return this.audit.forInstance(instanceId);
   }
 
+  /**
+   * Deletes now what is past its retention (coordinator option `retention`): resolved dead
+   * letters, audit entries, dedupe ids, and open dead letters only when configured. The
+   * coordinator also does this at start and every `retention.intervalMs`.
+   */
+  sweepRetention(): Promise<RetentionReport> {
+    this.assertOpen();
+    return this.retention.sweep();
+  }
+
   /** Counters of this process (received, duplicates, delivered, parked, dead-lettered, ...). */
   stats(): CoordinatorStats {
     return { ...this.counters };
@@ -299,6 +347,7 @@ export class Coordinator implements InboundSink {
     this.unlisten?.();
     this.scheduler.stop();
     this.leaseKeeper.stop();
+    this.retention.stop();
     for (const pending of this.delays) {
       clearTimeout(pending.timer);
       pending.reject(new CoordinatorClosedError());

@@ -15,6 +15,8 @@ import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { overruleInterruption } from './claim-recovery';
+import { boundExpectations } from './answer-binding';
+import { parkingFull } from './parking-cap';
 import { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { timeoutsOfEarlierVisits } from './stale-timeouts';
@@ -544,6 +546,12 @@ export class Correlator {
     expectation: ExpectationEntity | null,
     ttlMs: number,
   ): Promise<ReceiveOutcome> {
+    const { maxParkedPerKey } = this.deps.options;
+    if (await parkingFull(tx, message, maxParkedPerKey)) {
+      // Junk for a key that never comes must not grow without bound: kept, not parked.
+      const where = expectation ?? undefined;
+      return this.deadLetter(tx, audit, message, 'parking-full', { maxParkedPerKey }, where);
+    }
     const expiresAt = message.receivedAt + ttlMs;
     const parkedId = await insertRowReturningId(tx, ParkedMessageEntity, {
       messageId: message.messageId,
@@ -632,6 +640,7 @@ export class Correlator {
     if (message.correlationKey) {
       const correlationKey = message.correlationKey;
       const byKey = await findRows(tx, ExpectationEntity, { correlationKey, event });
+      if (message.boundTo) return openFirst(boundExpectations(byKey, message.boundTo));
       if (byKey.length > 0) return openFirst(byKey);
     }
     if (message.businessKeys.length === 0) return [];

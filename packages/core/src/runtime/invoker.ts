@@ -454,6 +454,7 @@ export class Invoker {
             payload: entry.payload === null ? undefined : JSON.parse(entry.payload),
             correlationKey: entry.correlationKey,
             replyTo: coordinates.replyAddress,
+            instanceId: invocation.instanceId,
           },
           coordinates,
         );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InboundMessageError } from '../errors';
-import type { InboundMessage } from '../spi/transport';
+import type { AnswerBinding, InboundMessage } from '../spi/transport';
 import type { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import { canonicalBusinessKey, pickFields } from './business-key';
@@ -16,6 +16,8 @@ export interface ReceivedMessage {
   payloadText: string | null;
   source: string | null;
   receivedAt: number;
+  /** The instance and wait state a callback token bound the answer to (matched by key only). */
+  boundTo?: AnswerBinding;
   /**
    * Dedupe bookkeeping still to write for a message just received: its id is `new`, or `seen`
    * outside the window. Written with the message's outcome (see Correlator), so a node that dies
@@ -54,10 +56,14 @@ export function normaliseMessage(
     payloadText,
     source: input.source ?? null,
     receivedAt: now,
+    ...(input.boundTo ? { boundTo: input.boundTo } : {}),
   };
 }
 
-function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): string[] {
+/** The canonical business keys of a message: its explicit one, or those its handlers take from the payload. */
+export function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): string[] {
+  // A bound answer (a callback token's) is matched by its correlation key alone.
+  if (input.boundTo) return [];
   if (input.businessKey) return [canonicalBusinessKey(input.businessKey)];
   const keys = new Set<string>();
   for (const model of catalog.answering(input.event)) {

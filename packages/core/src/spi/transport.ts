@@ -11,6 +11,12 @@ export interface OutboundRequest {
   correlationKey: string;
   /** Where asynchronous answers should be sent, when the transport has such a notion. */
   replyTo?: string;
+  /**
+   * The process instance the request is for. Not sent on the wire by PSI's transports; lets a
+   * transport wrapper bind what it hands out to it (`withCallbackUrls` of @psi/adapters mints
+   * callback tokens for this instance and correlation key at send time).
+   */
+  instanceId?: string;
 }
 
 /** What a transport learned synchronously from sending. */
@@ -32,6 +38,19 @@ export interface InboundMessage {
   payload: unknown;
   /** Free-form origin (transport name, topic, remote address) for audit and dead letters. */
   source?: string;
+  /**
+   * Set by a transport that authenticated the sender for one visit of one wait state (the HTTP
+   * inbound server for a callback token): the answer is matched by `correlationKey` alone, never
+   * by business key, and only to an expectation of this instance at this wait state; one that
+   * leads elsewhere is refused (CallbackBindingError) and nothing is stored.
+   */
+  boundTo?: AnswerBinding;
+}
+
+/** The instance and wait state an answer is bound to; see {@link InboundMessage.boundTo}. */
+export interface AnswerBinding {
+  instanceId: string;
+  waitState: string;
 }
 
 /** What became of an inbound message. */
@@ -44,13 +63,51 @@ export type ReceiveOutcome =
 /**
  * Why an answer became a dead letter. `interrupted`: the node delivering it died after claiming
  * it, before the engine was signalled; the handler may have run, so PSI did not run it again.
+ * `rejected`: a transport record PSI refused (over a limit, malformed: `isMessageRejection`) or
+ * could not read, kept as it came (see {@link InboundSink.reject}). `parking-full`: the answer
+ * would have been parked beyond the coordinator's `maxParkedPerKey`.
  */
 export type DeadLetterReason =
-  'expired' | 'ambiguous' | 'invalid' | 'late' | 'superseded' | 'handler-failed' | 'interrupted';
+  | 'expired'
+  | 'ambiguous'
+  | 'invalid'
+  | 'late'
+  | 'superseded'
+  | 'handler-failed'
+  | 'interrupted'
+  | 'rejected'
+  | 'parking-full';
+
+/** A transport record PSI refused or could not read, as {@link InboundSink.reject} keeps it. */
+export interface RejectedInbound {
+  /** Why: the error `receive` threw (`isMessageRejection`), or the failure to read the record. */
+  error: unknown;
+  /**
+   * A stable id of the record (Kafka: `topic:partition:offset`): a record handed over again
+   * after a crash or a rebalance is kept once.
+   */
+  messageId: string;
+  /** Where it came from, as in {@link InboundMessage.source}. */
+  source: string;
+  /**
+   * The record as received, JSON-safe: for Kafka its topic, partition, offset, timestamp, key,
+   * headers and value (bytes as `{ utf8 }` when they are UTF-8, else `{ base64 }`).
+   */
+  raw: Record<string, unknown>;
+  /** The event the record names, when it names one. */
+  event?: string;
+}
 
 /** The coordinator side of inbound traffic: transports hand every answer to it. */
 export interface InboundSink {
   receive(message: InboundMessage): Promise<ReceiveOutcome>;
+  /**
+   * Keeps a record that `receive` refused for what it is (sending it again cannot succeed) or
+   * that could not be read at all, as a `rejected` dead letter holding the record as received;
+   * the transport then moves on (a Kafka offset is committed). Throws only when it could not
+   * store it (the store is down): the transport retries it then, as it retries `receive`.
+   */
+  reject?(record: RejectedInbound): Promise<ReceiveOutcome>;
 }
 
 /**

@@ -8,6 +8,8 @@ export type DeadLetterStatus = 'open' | 'replayed' | 'discarded';
 @Entity('psi_dead_letter')
 @Index('psi_dead_letter_status', ['status', 'reason'])
 @Index('psi_dead_letter_instance', ['instanceId'])
+@Index('psi_dead_letter_rejected', ['messageId'], { where: `"reason" = 'rejected'` })
+@Index('psi_dead_letter_resolved', ['resolvedAt'], { where: '"resolvedAt" IS NOT NULL' })
 export class DeadLetterEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') messageId!: string;
