@@ -6,6 +6,7 @@ import { bpmnThroughput } from './entries/bpmn-throughput';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
+import { operationsListing } from './entries/operations-listing';
 import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
@@ -22,6 +23,7 @@ const entries: BenchEntry[] = [
   kafkaRequestReply,
   bpmnMemory,
   bpmnThroughput,
+  operationsListing,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--list]

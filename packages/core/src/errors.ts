@@ -21,6 +21,12 @@ export const PsiErrorCode = {
   MessageLimitExceeded: 'PSI_MESSAGE_LIMIT_EXCEEDED',
   CallbackBindingViolated: 'PSI_CALLBACK_BINDING_VIOLATED',
   CoordinatorOptionsInvalid: 'PSI_COORDINATOR_OPTIONS_INVALID',
+  OperationInvalid: 'PSI_OPERATION_INVALID',
+  OperationReasonRequired: 'PSI_OPERATION_REASON_REQUIRED',
+  OperationNotConfirmed: 'PSI_OPERATION_NOT_CONFIRMED',
+  OperationNotFound: 'PSI_OPERATION_NOT_FOUND',
+  ParkedAnswerNotFound: 'PSI_PARKED_ANSWER_NOT_FOUND',
+  GuardNotHeld: 'PSI_GUARD_NOT_HELD',
 } as const;
 export type PsiErrorCode = (typeof PsiErrorCode)[keyof typeof PsiErrorCode];
 
@@ -327,6 +333,66 @@ export function isMessageRejection(error: unknown): error is PsiError {
       error.code === PsiErrorCode.MessageLimitExceeded ||
       error.code === PsiErrorCode.CallbackBindingViolated)
   );
+}
+
+/**
+ * Thrown by the operations API (`PsiOperations`) for a request it cannot run: an unknown action
+ * or list, a filter that list does not have, a malformed value or cursor. `field` names the part.
+ */
+export class OperationInvalidError extends PsiError {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(PsiErrorCode.OperationInvalid, `Operation request is invalid: ${field}: ${problem}`);
+  }
+}
+
+/** Thrown for an operator action without a reason: every action is audited with why it was done. */
+export class OperationReasonRequiredError extends PsiError {
+  constructor(action: string) {
+    super(
+      PsiErrorCode.OperationReasonRequired,
+      `Action "${action}" needs a reason (CLI --reason, console form field, API by.reason); it is kept in the audit trail.`,
+    );
+  }
+}
+
+/** Thrown for a bulk action by filter submitted without `confirmed: true` (dry-run it first). */
+export class OperationNotConfirmedError extends PsiError {
+  constructor(
+    action: string,
+    readonly count: number,
+  ) {
+    super(
+      PsiErrorCode.OperationNotConfirmed,
+      `Bulk "${action}" of ${count} record(s) by filter needs confirmation: preview it (dry run), then submit with confirmed: true (CLI --yes).`,
+    );
+  }
+}
+
+/** Thrown when an operation id is not in the store. */
+export class OperationNotFoundError extends PsiError {
+  constructor(readonly operationId: string) {
+    super(PsiErrorCode.OperationNotFound, `Operation ${operationId} does not exist.`);
+  }
+}
+
+/** Thrown by actions on a parked answer that is no longer parked (delivered, expired) or never was. */
+export class ParkedAnswerNotFoundError extends PsiError {
+  constructor(readonly parkedId: string) {
+    super(
+      PsiErrorCode.ParkedAnswerNotFound,
+      `Parked answer ${parkedId} is not parked (delivered, expired or never there).`,
+    );
+  }
+}
+
+/** Thrown by an operator's guard release for a guard id nobody holds. */
+export class GuardNotHeldError extends PsiError {
+  constructor(readonly guardId: string) {
+    super(PsiErrorCode.GuardNotHeld, `Process guard "${guardId}" is not held.`);
+  }
 }
 
 function formatViolations(violations: FieldViolation[]): string {

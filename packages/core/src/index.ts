@@ -25,6 +25,12 @@ export {
   CallbackBindingError,
   CoordinatorOptionsError,
   isMessageRejection,
+  OperationInvalidError,
+  OperationReasonRequiredError,
+  OperationNotConfirmedError,
+  OperationNotFoundError,
+  ParkedAnswerNotFoundError,
+  GuardNotHeldError,
 } from './errors';
 export type { FieldViolation } from './errors';
 
@@ -94,6 +100,8 @@ export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
+export { migrateStore } from './cli/psi-migrate';
+export type { MigrationReport } from './cli/psi-migrate';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
 export type { SqliteDriverName, SqliteDurability, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
@@ -103,3 +111,45 @@ export type {
   ResyncListener,
 } from './store/readiness-notifier';
 export type { AuditKind } from './store/entities/audit-entry.entity';
+
+export { PsiOperations, isFinished } from './operations/psi-operations';
+export type { PsiOperationsOptions } from './operations/psi-operations';
+export { OperationRunner } from './operations/operation-runner';
+export type { OperationRunnerOptions } from './operations/operation-runner';
+export type { ActionExecutor, OperationContext } from './operations/action-executor';
+export {
+  RECORD_LISTS,
+  OPERATOR_ACTIONS,
+  ACTION_LISTS,
+  DEAD_LETTER_REASONS,
+} from './operations/record-filter';
+export type {
+  RecordList,
+  RecordFilter,
+  RecordView,
+  Page,
+  PageRequest,
+  ExpectationView,
+  ParkedView,
+  ParkedReason,
+  DeadLetterView,
+  DeadLetterGroup,
+  InvocationView,
+  GuardView,
+  AuditEntryView,
+  TimelineEntry,
+  InstanceTimeline,
+  Overview,
+  ActivitySeries,
+  OperatorAction,
+  OperatorContext,
+  InjectedAnswer,
+  ActionTarget,
+  ActionRequest,
+  ActionPreview,
+  OperationView,
+  OperationItemView,
+  ItemOutcome,
+} from './operations/operation-types';
+export type { OperationStatus } from './store/entities/operation.entity';
+export type { OperationItemStatus } from './store/entities/operation-item.entity';

@@ -5,6 +5,31 @@ const USAGE = `usage: psi-migrate [--url <postgres url>] [--schema <schema>] [--
   Runs PSI's pending migrations and exits. Without options: PSI_DATABASE_URL (and
   PSI_DATABASE_SCHEMA) when set, else the SQLite file PSI_SQLITE_PATH or .psi/psi.sqlite.`;
 
+/** What {@link migrateStore} did: the store it migrated and the migrations it now has. */
+export interface MigrationReport {
+  kind: 'sqlite' | 'postgres';
+  /** The SQLite file, or the PostgreSQL schema. */
+  location: string;
+  migrations: string[];
+}
+
+/** Creates the schema when missing and runs pending migrations (the `psi migrate` command too). */
+export async function migrateStore(options: StoreOptions): Promise<MigrationReport> {
+  const store = await PsiStore.open({ ...options, migrate: true, poolSize: 1 });
+  try {
+    const applied = (await store.dataSource.query(
+      'SELECT name FROM psi_migrations ORDER BY id',
+    )) as Array<{ name: string }>;
+    return {
+      kind: store.kind,
+      location: store.kind === 'postgres' ? store.options.schema : store.options.sqlitePath,
+      migrations: applied.map((m) => m.name),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
 /**
  * `psi-migrate`: brings a store's schema up to date, once, before (or while) nodes start.
  * Nodes also migrate when they open the store; on PostgreSQL an advisory lock makes concurrent
@@ -36,23 +61,17 @@ export async function runMigrateCli(
       options.sqlitePath = value;
     }
   }
-  let store: PsiStore | undefined;
   try {
-    store = await PsiStore.open({ ...options, migrate: true, poolSize: 1 });
-    const applied = (await store.dataSource.query(
-      'SELECT name FROM psi_migrations ORDER BY id',
-    )) as Array<{ name: string }>;
+    const report = await migrateStore(options);
     const where =
-      store.kind === 'postgres'
-        ? `PostgreSQL schema "${store.options.schema}"`
-        : `SQLite file ${store.options.sqlitePath}`;
-    out(`${where} is up to date: ${applied.map((m) => m.name).join(', ')}`);
+      report.kind === 'postgres'
+        ? `PostgreSQL schema "${report.location}"`
+        : `SQLite file ${report.location}`;
+    out(`${where} is up to date: ${report.migrations.join(', ')}`);
     return 0;
   } catch (error) {
     out(`psi-migrate failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
-  } finally {
-    await store?.close();
   }
 }
 

@@ -84,15 +84,23 @@ export interface CoordinatorOptions {
   maxParkedPerKey?: number;
   /** How long dead letters, audit entries and dedupe ids are kept (see RetentionOptions). */
   retention?: RetentionOptions;
+  /**
+   * Operator actions (`coordinator.operations`, the `psi` CLI, the console): this node runs
+   * the action runs submitted by any process sharing the store, woken by a notice (PostgreSQL)
+   * or by looking every `pollMs`. `run: false` leaves them to other nodes.
+   * @default { run: true, pollMs: 500 }
+   */
+  operations?: { run?: boolean; pollMs?: number };
 }
 
 export interface CompiledCoordinatorOptions extends Required<
-  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'limits' | 'retention'>
+  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations'>
 > {
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
   limits: CompiledInboundLimits;
   retention: CompiledRetention;
+  operations: { run: boolean; pollMs: number };
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -129,6 +137,10 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     limits: compileInboundLimits(options.limits),
     maxParkedPerKey,
     retention: compileRetention(options.retention, dedupeWindowMs),
+    operations: {
+      run: options.operations?.run ?? true,
+      pollMs: options.operations?.pollMs ?? 500,
+    },
   };
 }
 

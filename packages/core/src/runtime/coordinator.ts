@@ -34,6 +34,9 @@ import { RejectedInboundKeeper } from './rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
 import { TaskTracker } from './task-tracker';
 import { WaitStateExpectations } from './wait-state-expectations';
+import type { OperatorContext } from '../operations/operation-types';
+import type { PsiOperations } from '../operations/psi-operations';
+import { APPLICATION, OperatorDesk } from './operator-actions';
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -74,6 +77,7 @@ export class Coordinator implements InboundSink {
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly tasks: TaskTracker;
+  private readonly desk: OperatorDesk;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
@@ -172,6 +176,16 @@ export class Coordinator implements InboundSink {
       tasks: this.tasks,
     });
     this.guard = new ProcessGuard(store, clock);
+    this.desk = new OperatorDesk(this.options, {
+      audit: this.audit,
+      deadLetters: this.deadLetterQueue,
+      correlator: this.correlator,
+      invoker: this.invoker,
+      tasks: this.tasks,
+      receive: (message) => this.receive(message),
+      waitStatesHere: (instanceId) => this.waitStatesHere(instanceId),
+      announce: (instanceId) => this.announce(instanceId),
+    });
   }
 
   /** Builds a coordinator; validates every adapter class (AdapterDefinitionError). Call `start()` next. */
@@ -215,6 +229,15 @@ export class Coordinator implements InboundSink {
     await this.leaseKeeper.settleLapsedClaims();
     this.leaseKeeper.start();
     this.retention.start((sweep) => this.tasks.track('retention sweep', sweep));
+    if (this.options.operations.run) this.desk.runner.start();
+  }
+
+  /**
+   * The operations API on this coordinator's store: lists, timelines, overview and operator
+   * actions (run by this node's runner at once, or by any node's). See {@link PsiOperations}.
+   */
+  get operations(): PsiOperations {
+    return this.desk.api;
   }
 
   /** Runs the adapter of a service step. Engine bindings call it through `service-step-entered`. */
@@ -248,10 +271,10 @@ export class Coordinator implements InboundSink {
     return this.rejected.keep(record);
   }
 
-  /** Re-runs a frozen invocation. */
-  thaw(invocationId: string): Promise<InvocationResult> {
+  /** Re-runs a frozen invocation; `by` is recorded in the `thawed` audit entry. */
+  thaw(invocationId: string, by: OperatorContext = APPLICATION): Promise<InvocationResult> {
     this.assertOpen();
-    return this.invoker.thaw(invocationId);
+    return this.invoker.thaw(invocationId, by);
   }
 
   async invocation(invocationId: string): Promise<InvocationInfo> {
@@ -268,32 +291,24 @@ export class Coordinator implements InboundSink {
     return rows.map(toInfo);
   }
 
-  /** Dead letters: list, replay (correlate again) and discard. */
+  /**
+   * Dead letters: list, replay (correlate again) and discard; `by` (who and why) goes into the
+   * `replayed` / `discarded` audit entry. The operations API (`operations`) has more filters,
+   * paging and bulk actions.
+   */
   readonly deadLetters = {
     list: (filter?: DeadLetterFilter): Promise<DeadLetter[]> => this.deadLetterQueue.list(filter),
     get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
-    replay: async (id: string): Promise<ReceiveOutcome> => {
+    replay: async (id: string, by: OperatorContext = APPLICATION): Promise<ReceiveOutcome> => {
       this.assertOpen();
-      const letter = await this.deadLetterQueue.get(id);
-      const resolved = await this.store.transaction((tx) =>
-        this.deadLetterQueue.resolve(tx, id, 'replayed'),
-      );
-      if (!resolved) return { status: 'dead-lettered', deadLetterId: id, reason: letter.reason };
-      return this.correlator.receive({
-        // A fresh id: the original is remembered by dedupe.
-        messageId: `${letter.messageId}#replay-${id}`,
-        event: letter.event,
-        correlationKey: letter.correlationKey,
-        businessKey: letter.businessKey
-          ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>)
-          : undefined,
-        payload: letter.payload,
-        source: `replay:${letter.source ?? 'unknown'}`,
-      });
+      const result = await this.desk.actions.replay(id, { by });
+      if (!result.replayed)
+        return { status: 'dead-lettered', deadLetterId: id, reason: result.letter.reason };
+      return result.outcome;
     },
-    discard: async (id: string): Promise<void> => {
+    discard: async (id: string, by: OperatorContext = APPLICATION): Promise<void> => {
       await this.deadLetterQueue.get(id);
-      await this.store.transaction((tx) => this.deadLetterQueue.resolve(tx, id, 'discarded'));
+      await this.desk.storeActions.discard(id, { by });
     },
   };
 
@@ -325,6 +340,8 @@ export class Coordinator implements InboundSink {
   /** Stops listening, stops transports and timers, and waits for work in flight. The store stays open. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    // The action in progress finishes with the runtime still up; a bulk run goes to another node.
+    await this.desk.runner.stop();
     this.state = 'closed';
     this.unsubscribe?.();
     this.unlisten?.();

@@ -112,6 +112,12 @@ export class DeadLetterQueue {
     return toDeadLetter(row);
   }
 
+  /** A dead letter read in the caller's transaction, or null. */
+  async load(tx: EntityManager, id: string): Promise<DeadLetter | null> {
+    const row = await findRow(tx, DeadLetterEntity, { id });
+    return row ? toDeadLetter(row) : null;
+  }
+
   /** Marks an open dead letter resolved; false when it was not open (already replayed/discarded). */
   async resolve(
     tx: EntityManager,

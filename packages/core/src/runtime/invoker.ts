@@ -24,6 +24,7 @@ import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { AuditLog } from './audit-log';
+import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
 import { businessKeyFromVariables } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
@@ -153,7 +154,17 @@ export class Invoker {
   }
 
   /** Re-runs a frozen invocation; committed requests are replayed, failed ones re-sent. */
-  async thaw(invocationId: string): Promise<InvocationResult> {
+  async thaw(invocationId: string, by?: OperatorContext): Promise<InvocationResult> {
+    await this.unfreeze(invocationId, by);
+    return this.run(invocationId);
+  }
+
+  /**
+   * Makes a frozen invocation `running` again under this node's lease, with the `thawed` audit
+   * entry (who and why, when an operator asked); `run` does the rest. A node that dies before
+   * running it leaves a lease that lapses: another node runs it then.
+   */
+  async unfreeze(invocationId: string, by?: OperatorContext): Promise<void> {
     await this.deps.audit.transaction(async (tx, write) => {
       const invocation = await findRow(tx, InvocationEntity, { id: invocationId });
       if (!invocation) throw new InvocationNotFoundError(invocationId);
@@ -179,10 +190,9 @@ export class Invoker {
         kind: 'thawed',
         instanceId: invocation.instanceId,
         invocationId,
-        detail: { lastError: invocation.lastError },
+        detail: { ...by, lastError: invocation.lastError },
       });
     });
-    return this.run(invocationId);
   }
 
   /**

@@ -8,12 +8,15 @@ import { InvocationEntity } from './entities/invocation.entity';
 import { OutboxEntryEntity } from './entities/outbox-entry.entity';
 import { ParkedMessageEntity } from './entities/parked-message.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
+import { OperationEntity } from './entities/operation.entity';
+import { OperationItemEntity } from './entities/operation-item.entity';
 import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-schema';
 import { NodeLeases1733000000000 } from './migrations/1733000000000-node-leases';
 import { ExpectationByInvocation1734000000000 } from './migrations/1734000000000-expectation-by-invocation';
 import { PartialIndexes1735000000000 } from './migrations/1735000000000-partial-indexes';
 import { DeadLetterEdgeIndexes1737100000000 } from './migrations/1737100000000-dead-letter-edge-indexes';
 import { WaitStateExpectations1738100000000 } from './migrations/1738100000000-wait-state-expectations';
+import { Operations1739000000000 } from './migrations/1739000000000-operations';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -25,6 +28,8 @@ export const psiEntities: PluginClass[] = [
   AuditEntryEntity,
   ProcessGuardEntity,
   EngineInstanceEntity,
+  OperationEntity,
+  OperationItemEntity,
 ];
 
 export const psiMigrations: PluginClass[] = [
@@ -34,4 +39,5 @@ export const psiMigrations: PluginClass[] = [
   PartialIndexes1735000000000,
   DeadLetterEdgeIndexes1737100000000,
   WaitStateExpectations1738100000000,
+  Operations1739000000000,
 ];

@@ -44,6 +44,7 @@ function postgresRunner(dataSource: DataSource, options: CompiledStoreOptions): 
 export class PsiStore {
   private readonly runner: TransactionRunner;
   private notifier: ReadinessNotifier | undefined;
+  private operationNotifier: ReadinessNotifier | undefined;
 
   private constructor(
     readonly dataSource: DataSource,
@@ -108,7 +109,21 @@ export class PsiStore {
     return this.notifier;
   }
 
+  /**
+   * "An operator action waits to be run" between the processes sharing this store (a CLI, a
+   * console, the nodes): LISTEN/NOTIFY on `psi_ops_<schema>` on PostgreSQL, within the process on
+   * SQLite (nodes poll the store for runs submitted by other processes). One per store.
+   */
+  operationNotices(): ReadinessNotifier {
+    this.operationNotifier ??=
+      this.kind === 'postgres'
+        ? new PostgresReadinessNotifier(this.dataSource, this.options.schema, undefined, 'psi_ops')
+        : new InProcessReadinessNotifier(`sqlite-ops:${this.options.sqlitePath}`);
+    return this.operationNotifier;
+  }
+
   async close(): Promise<void> {
+    await this.operationNotifier?.close();
     await this.notifier?.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }

@@ -130,8 +130,10 @@ export class PostgresReadinessNotifier implements ReadinessNotifier {
     private readonly dataSource: DataSource,
     schema: string,
     private readonly onError: (error: unknown) => void = () => undefined,
+    /** Another kind of notice on its own channel (`psi_ops`: operator actions to run). */
+    channelPrefix = 'psi_ready',
   ) {
-    this.channel = channelFor(schema);
+    this.channel = channelFor(schema, channelPrefix);
   }
 
   async publish(origin: string, instanceId: string): Promise<void> {
@@ -265,8 +267,8 @@ function detach(listening: Listening, error?: Error | boolean): void {
 }
 
 /** Channel names are identifiers (at most 63 bytes): long schema names are hashed. */
-export function channelFor(schema: string): string {
-  const name = `psi_ready_${schema}`;
+export function channelFor(schema: string, prefix = 'psi_ready'): string {
+  const name = `${prefix}_${schema}`;
   if (name.length <= 63) return name;
-  return `psi_ready_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
+  return `${prefix}_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }

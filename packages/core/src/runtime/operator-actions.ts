@@ -1,0 +1,312 @@
+import {
+  operatorEntry,
+  skipped,
+  StoreActions,
+  type ActionExecutor,
+  type OperationContext,
+} from '../operations/action-executor';
+import { OperationRunner } from '../operations/operation-runner';
+import { PsiOperations } from '../operations/psi-operations';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import { describe } from './correlator';
+import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations/operation-types';
+import { findParked, takeParked } from '../operations/tables/action-rows';
+import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
+import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
+import type { AuditLog } from './audit-log';
+import type { Correlator } from './correlator';
+import type { DeadLetter, DeadLetterQueue } from './dead-letter-queue';
+import type { Invoker } from './invoker';
+import { messageFromParked } from './received-message';
+import type { TaskTracker } from './task-tracker';
+
+/** Who acts when code calls the coordinator's dead-letter API or `thaw` without saying. */
+export const APPLICATION: OperatorContext = { actor: 'application', reason: '', channel: 'api' };
+
+export interface OperatorActionsDeps {
+  audit: AuditLog;
+  deadLetters: DeadLetterQueue;
+  correlator: Correlator;
+  invoker: Invoker;
+  storeActions: StoreActions;
+  tasks: TaskTracker;
+  /** The coordinator's `receive` (refuses once it closed). */
+  receive(message: InboundMessage): Promise<ReceiveOutcome>;
+  /** The instance's wait states in this node's engine; undefined when it does not know it. */
+  waitStatesHere(instanceId: string): Promise<readonly string[] | undefined>;
+  /** Tells the other nodes that `instanceId` may have work (their engine may have it). */
+  announce(instanceId: string): void;
+}
+
+/** What a replay did: the letter was not open, or it was correlated again. */
+export type ReplayResult =
+  | { replayed: false; letter: DeadLetter }
+  | { replayed: true; letter: DeadLetter; outcome: ReceiveOutcome };
+
+/**
+ * The operator actions that need the runtime (adapters, engine, correlation): replay a dead
+ * letter, thaw a frozen invocation, release a parked answer now, inject an answer. With the
+ * store-only ones (StoreActions) this is what a coordinator's operation runner carries out; the
+ * coordinator's own dead-letter API and `thaw` go through the same code.
+ */
+export class OperatorActions implements ActionExecutor {
+  readonly actions: readonly OperatorAction[] = [
+    'replay',
+    'discard',
+    'thaw',
+    'release-guard',
+    'release-parked',
+    'expire-parked',
+    'inject',
+  ];
+
+  constructor(private readonly deps: OperatorActionsDeps) {}
+
+  async execute(
+    action: OperatorAction,
+    target: string,
+    context: OperationContext,
+    resumed: boolean,
+  ): Promise<ItemOutcome> {
+    switch (action) {
+      case 'replay':
+        return replayOutcome(await this.replay(target, context, resumed));
+      case 'thaw':
+        return this.thaw(target, context);
+      case 'release-parked':
+        return this.releaseParked(target, context, resumed);
+      case 'inject':
+        return this.inject(context);
+      default:
+        return this.deps.storeActions.execute(action, target, context);
+    }
+  }
+
+  /**
+   * Correlates a dead letter again: marked `replayed` (with the audit entry) in one transaction,
+   * then received under a fresh message id derived from it, so a replay resumed after a crash is
+   * a duplicate if the first one got through. DeadLetterNotFoundError for an unknown id.
+   */
+  async replay(id: string, context: OperationContext, resumed = false): Promise<ReplayResult> {
+    const claimed = await this.deps.audit.transaction(async (tx, write) => {
+      const letter = await this.deps.deadLetters.load(tx, id);
+      if (!letter) return null;
+      if (await this.deps.deadLetters.resolve(tx, id, 'replayed')) {
+        await write(
+          operatorEntry(
+            'replayed',
+            context,
+            { instanceId: letter.instanceId },
+            { deadLetterId: id, event: letter.event, deadLetterReason: letter.reason },
+          ),
+        );
+        return { letter, go: true };
+      }
+      // A node that died after marking it may not have received it again: receive it now.
+      return { letter, go: resumed && letter.status === 'replayed' };
+    });
+    if (!claimed) {
+      await this.deps.deadLetters.get(id); // throws DeadLetterNotFoundError
+      throw new Error(`dead letter ${id} vanished`);
+    }
+    const { letter } = claimed;
+    if (!claimed.go) return { replayed: false, letter };
+    const outcome = await this.deps.receive({
+      messageId: `${letter.messageId}#replay-${id}`,
+      event: letter.event,
+      correlationKey: letter.correlationKey,
+      businessKey: letter.businessKey
+        ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>)
+        : undefined,
+      payload: letter.payload,
+      source: `replay:${letter.source ?? 'unknown'}`,
+    });
+    return { replayed: true, letter, outcome };
+  }
+
+  /** Makes a frozen invocation run again; the run goes on in the background. */
+  private async thaw(id: string, context: OperationContext): Promise<ItemOutcome> {
+    try {
+      await this.deps.invoker.unfreeze(id, context.by);
+    } catch (error) {
+      if (
+        error instanceof InvocationNotFrozenError ||
+        isCode(error, PsiErrorCode.InvocationNotFrozen)
+      )
+        return skipped(`not frozen (${(error as InvocationNotFrozenError).status})`);
+      throw error;
+    }
+    this.deps.tasks.track(`thawed invocation ${id}`, () => this.deps.invoker.run(id));
+    return { status: 'succeeded', message: 'thawed: running again' };
+  }
+
+  /**
+   * Releases a parked answer now: one waiting for its instance is delivered if the instance is
+   * at the wait state (by this node, or by the node whose engine has it, which is told); one
+   * that came before any expectation is correlated again (it may match one now).
+   */
+  private async releaseParked(
+    target: string,
+    context: OperationContext,
+    resumed: boolean,
+  ): Promise<ItemOutcome> {
+    const seq = /^\d+$/.test(target) ? Number(target) : NaN;
+    const row = Number.isNaN(seq)
+      ? null
+      : await this.deps.audit.transaction((tx) => findParked(tx, seq));
+    if (!row) {
+      return resumed
+        ? { status: 'succeeded', message: 'released (before a restart)' }
+        : skipped('no longer parked (delivered or expired)');
+    }
+    const audit = (detail: Record<string, unknown>) =>
+      this.deps.audit.transaction(async (_tx, write) =>
+        write(
+          operatorEntry(
+            'parked-released',
+            context,
+            { instanceId: row.instanceId },
+            {
+              parkedId: target,
+              event: row.event,
+              messageId: row.messageId,
+              ...detail,
+            },
+          ),
+        ),
+      );
+    if (row.instanceId === null) {
+      const taken = await this.deps.audit.transaction((tx) => takeParked(tx, seq));
+      if (!taken) return skipped('no longer parked (delivered or expired)');
+      const message = messageFromParked(taken);
+      const outcome = await this.deps.receive({
+        messageId: `${taken.messageId}#release-${target}`,
+        event: message.event,
+        correlationKey: message.correlationKey ?? undefined,
+        payload: message.payload,
+        source: taken.source ?? undefined,
+      });
+      await audit({ outcome });
+      return {
+        status: 'succeeded',
+        message: `correlated again: ${outcome.status}`,
+        receive: outcome,
+      };
+    }
+    const instanceId = row.instanceId;
+    const states = await this.deps.waitStatesHere(instanceId);
+    if (states === undefined) {
+      this.deps.announce(instanceId);
+      await audit({ announced: true });
+      return {
+        status: 'succeeded',
+        message: 'this node does not have the instance: the other nodes were told',
+        instanceId,
+      };
+    }
+    await this.deps.correlator.release(instanceId);
+    const still = await this.deps.audit.transaction((tx) => findParked(tx, seq));
+    await audit({ released: still === null });
+    if (still) {
+      return skipped(
+        `still parked: instance is at ${states.length ? states.map((s) => `"${s}"`).join(', ') : 'no wait state'}`,
+        instanceId,
+      );
+    }
+    return { status: 'succeeded', message: 'released', instanceId };
+  }
+
+  /** Hands an operator's answer to PSI as if a transport had. */
+  private async inject(context: OperationContext): Promise<ItemOutcome> {
+    const message = context.message;
+    if (!message) throw new Error('inject without a message');
+    const messageId = message.messageId ?? `operator:${context.operationId ?? Date.now()}`;
+    const outcome = await this.deps.receive({
+      messageId,
+      event: message.event,
+      correlationKey: message.correlationKey,
+      businessKey: message.businessKey,
+      payload: message.payload,
+      source: `operator:${context.by.actor}`,
+    });
+    const instanceId =
+      outcome.status === 'delivered' || outcome.status === 'parked'
+        ? outcome.instanceId
+        : undefined;
+    await this.deps.audit.transaction(async (_tx, write) =>
+      write(
+        operatorEntry(
+          'injected',
+          context,
+          { instanceId },
+          { event: message.event, messageId, outcome },
+        ),
+      ),
+    );
+    return {
+      status: 'succeeded',
+      message: `injected: ${outcome.status}`,
+      instanceId,
+      receive: outcome,
+    };
+  }
+}
+
+/**
+ * A coordinator's operator side: its actions, the runner that carries out action runs on this
+ * node, and the operations API whose submissions wake that runner at once.
+ */
+export class OperatorDesk {
+  readonly storeActions: StoreActions;
+  readonly actions: OperatorActions;
+  readonly runner: OperationRunner;
+  private operations: PsiOperations | undefined;
+
+  constructor(
+    private readonly options: CompiledCoordinatorOptions,
+    deps: Omit<OperatorActionsDeps, 'storeActions'>,
+  ) {
+    this.storeActions = new StoreActions(deps.audit, deps.deadLetters, options.clock);
+    this.actions = new OperatorActions({ ...deps, storeActions: this.storeActions });
+    this.runner = new OperationRunner({
+      store: options.store,
+      executor: this.actions,
+      nodeId: options.nodeId,
+      leaseMs: options.leaseMs,
+      pollMs: options.operations.pollMs,
+      onError: (error, what) => options.logger.error(`${what} failed`, describe(error)),
+    });
+  }
+
+  get api(): PsiOperations {
+    this.operations ??= new PsiOperations(this.options.store, {
+      clock: this.options.clock,
+      wake: () => this.runner.wake(),
+    });
+    return this.operations;
+  }
+}
+
+function replayOutcome(result: ReplayResult): ItemOutcome {
+  const instanceId = result.letter.instanceId;
+  if (!result.replayed) return skipped(`not open (${result.letter.status})`, instanceId);
+  const outcome = result.outcome;
+  const message =
+    outcome.status === 'delivered'
+      ? `delivered to instance ${outcome.instanceId}`
+      : outcome.status === 'parked'
+        ? 'parked: waiting for its instance'
+        : outcome.status === 'duplicate'
+          ? 'already replayed before a restart'
+          : `dead-lettered again (${outcome.reason}) as ${outcome.deadLetterId}`;
+  return {
+    status: 'succeeded',
+    message,
+    instanceId: outcome.status === 'delivered' ? outcome.instanceId : instanceId,
+    receive: outcome,
+  };
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return PsiError.is(error) && error.code === code;
+}
