@@ -148,7 +148,6 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
       'sent',
       'completed',
       'timed-out',
-      'timed-out',
     ]);
   });
 });

@@ -49,6 +49,7 @@ export {
   EngineStateRepository,
   InMemoryEngineStateRepository,
 } from './spi/engine-state-repository';
+export type { EngineStateIndex } from './spi/engine-state-repository';
 
 export { ServiceAdapter } from './adapter/service-adapter.decorator';
 export type { ServiceAdapterOptions } from './adapter/service-adapter.decorator';
@@ -57,6 +58,7 @@ export type { InputOptions } from './adapter/variable.decorators';
 export { UseService } from './adapter/service-contract.decorator';
 export { OnResponse } from './adapter/on-response.decorator';
 export type { OnResponseOptions } from './adapter/on-response.decorator';
+export type { ResponseContext } from './adapter/response-context';
 export { readAdapterModel } from './adapter/adapter-model';
 export type { AdapterModel, ServiceAdapterInstance } from './adapter/adapter-model';
 
@@ -67,6 +69,7 @@ export type { CoordinatorStats } from './runtime/coordinator-stats';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
+export type { ReplayOutcome } from './runtime/dead-letter-replay';
 export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';

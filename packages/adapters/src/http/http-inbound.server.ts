@@ -172,6 +172,7 @@ export class HttpInboundServer {
         messageId: messageId ?? header(request, PsiHttpHeader.MessageId),
         ...(businessKey !== undefined ? { businessKey } : {}),
         source: `http:${request.ip}`,
+        sender: 'http',
       };
       const outcome = await this.options.sink.receive(message);
       return reply.code(202).send({ outcome });
@@ -190,6 +191,7 @@ export class HttpInboundServer {
             payload: body.data,
             messageId: header(request, PsiHttpHeader.MessageId),
             source: `http-callback:${claims.tokenId}`,
+            sender: `http-callback:${claims.tokenId}`,
           });
           return reply.code(202).send({ outcome });
         }

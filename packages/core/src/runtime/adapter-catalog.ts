@@ -37,6 +37,11 @@ export class AdapterCatalog {
     return this.byNameMap.get(name);
   }
 
+  /** Every event some adapter declares a handler for, sorted. */
+  events(): string[] {
+    return [...new Set([...this.byNameMap.values()].flatMap((m) => [...m.handlers.keys()]))].sort();
+  }
+
   /** Adapters with a handler for `event`: where business keys and parking TTLs come from. */
   handling(event: string): AdapterModel[] {
     return [...this.byNameMap.values()].filter((model) => model.handlers.has(event));

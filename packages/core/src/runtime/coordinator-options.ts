@@ -6,13 +6,22 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { RetryPolicy, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
+import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
 
-/** Where the coordinator reports what it cannot throw to anyone (background failures). */
+/**
+ * Where the coordinator reports what it cannot throw to anyone: background failures (`error`),
+ * what an operator should look at (`warn`), what recovery finished after a restart or a dead
+ * node, with counts (`info`), and expected races that PSI settles by itself (`debug`).
+ */
 export interface CoordinatorLogger {
   warn(message: string, detail?: unknown): void;
   error(message: string, detail?: unknown): void;
+  /** @default not logged when the logger has no `info` */
+  info?(message: string, detail?: unknown): void;
+  /** @default not logged when the logger has no `debug` */
+  debug?(message: string, detail?: unknown): void;
 }
 
 /** Everything a coordinator needs. */
@@ -55,6 +64,12 @@ export interface CoordinatorOptions {
    * (PostgreSQL LISTEN/NOTIFY; within the process on SQLite)
    */
   readiness?: ReadinessNotifier;
+  /**
+   * Which nodes sharing the store are alive: a dead node's claims and leases are taken over as
+   * soon as its death is known instead of once they lapse. @default `store.liveness()`
+   * (PostgreSQL: a session-level advisory lock per live node; SQLite: only a node's own id)
+   */
+  liveness?: NodeLiveness;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
@@ -82,11 +97,13 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     logger: options.logger ?? {
       warn: (message, detail) => console.warn(`[psi] ${message}`, detail ?? ''),
       error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
+      info: (message, detail) => console.info(`[psi] ${message}`, detail ?? ''),
     },
     clock: options.clock ?? Date.now,
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),
+    liveness: options.liveness ?? options.store.liveness(),
   };
 }
 

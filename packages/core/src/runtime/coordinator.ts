@@ -15,15 +15,21 @@ import {
 } from './coordinator-options';
 import { emptyStats, type CoordinatorStats } from './coordinator-stats';
 import { ClaimRecovery } from './claim-recovery';
-import { Correlator, describe } from './correlator';
+import { Correlator } from './correlator';
+import { describe } from './describe-error';
 import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
+import { replayDeadLetter, type ReplayOutcome } from './dead-letter-replay';
 import { DeadlineScheduler } from './deadline-scheduler';
 import { Invoker, type InvocationResult } from './invoker';
 import { KeyedMutex } from './keyed-mutex';
 import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
+import { Recovery } from './recovery';
 import { TaskTracker } from './task-tracker';
+
+/** How often a node looks for dead nodes' work where the store can tell (PostgreSQL). */
+const LIVENESS_SWEEP_MS = 1_000;
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -59,7 +65,11 @@ export class Coordinator implements InboundSink {
   private readonly scheduler: DeadlineScheduler;
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
+  private readonly recovery: Recovery;
+  // Engine events raised before start(), handled in order once it runs.
+  private earlyEvents: EngineEvent[] | undefined = [];
   private readonly tasks: TaskTracker;
+  private readonly instanceMutex = new KeyedMutex();
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
@@ -78,7 +88,7 @@ export class Coordinator implements InboundSink {
     this.audit = new AuditLog(store, clock, this.options.onTrace);
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
-    const instanceMutex = new KeyedMutex();
+    const instanceMutex = this.instanceMutex;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
       options: this.options,
@@ -125,21 +135,35 @@ export class Coordinator implements InboundSink {
       },
       delay: (ms) => this.delay(ms),
     });
-    this.leaseKeeper = new LeaseKeeper({
+    const recovery = new Recovery({
+      store,
+      nodeId: this.options.nodeId,
+      logger,
       leases: this.leases,
+      liveness: this.options.liveness,
       invoker: this.invoker,
-      recovery: new ClaimRecovery({
-        audit: this.audit,
+      claims: new ClaimRecovery({
         engine,
-        correlator: this.correlator,
-        deadLetters: this.deadLetterQueue,
+        delivery: this.correlator.delivery,
         leases: this.leases,
         instanceMutex,
-        stats: this.counters,
-        clock,
       }),
+      correlator: this.correlator,
       tasks: this.tasks,
     });
+    this.recovery = recovery;
+    this.leaseKeeper = new LeaseKeeper({
+      leases: this.leases,
+      recovery,
+      tasks: this.tasks,
+      // Where the store tells live nodes from dead ones, look every second; else leases decide.
+      sweepMs: this.options.liveness.seesOtherNodes
+        ? LIVENESS_SWEEP_MS
+        : Math.floor(this.options.leaseMs / 3),
+    });
+    // Listening from now on: events an engine raises before start() (a restore() called first)
+    // are kept and handled at start, so restore and start may come in either order.
+    this.unsubscribe = engine.subscribe((event) => this.onEngineEvent(event));
     this.guard = new ProcessGuard(store, clock);
   }
 
@@ -165,7 +189,6 @@ export class Coordinator implements InboundSink {
     if (this.state === 'started') return;
     this.state = 'started';
     for (const transport of this.transports.values()) await transport.start(this);
-    this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
     this.unlisten = this.options.readiness.subscribe(
       this.origin,
       (instanceId) =>
@@ -175,13 +198,12 @@ export class Coordinator implements InboundSink {
       () => this.tasks.track('release after missed notices', () => this.releaseParkedHere()),
     );
     this.scheduler.start();
-    for (const invocationId of await this.invoker.recover()) {
-      this.tasks.track(`recovery of invocation ${invocationId}`, () =>
-        this.invoker.run(invocationId),
-      );
-    }
-    // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
-    await this.leaseKeeper.settleLapsedClaims();
+    const early = this.earlyEvents ?? [];
+    this.earlyEvents = undefined;
+    for (const event of early) this.onEngineEvent(event);
+    // What stopped nodes (this one's earlier process included) and crashes left: taken over in
+    // the background, so answers are delivered meanwhile; then, every sweep, dead nodes' work.
+    this.tasks.track('recovery at start', () => this.recovery.atStart());
     this.leaseKeeper.start();
   }
 
@@ -225,24 +247,13 @@ export class Coordinator implements InboundSink {
   readonly deadLetters = {
     list: (filter?: DeadLetterFilter): Promise<DeadLetter[]> => this.deadLetterQueue.list(filter),
     get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
-    replay: async (id: string): Promise<ReceiveOutcome> => {
+    /** Correlates the letter again; a letter replayed before reports what that replay became. */
+    replay: (id: string): Promise<ReplayOutcome> => {
       this.assertOpen();
-      const letter = await this.deadLetterQueue.get(id);
-      const resolved = await this.store.transaction((tx) =>
-        this.deadLetterQueue.resolve(tx, id, 'replayed'),
+      return replayDeadLetter(
+        { store: this.store, deadLetters: this.deadLetterQueue, correlator: this.correlator },
+        id,
       );
-      if (!resolved) return { status: 'dead-lettered', deadLetterId: id, reason: letter.reason };
-      return this.correlator.receive({
-        // A fresh id: the original is remembered by dedupe.
-        messageId: `${letter.messageId}#replay-${id}`,
-        event: letter.event,
-        correlationKey: letter.correlationKey,
-        businessKey: letter.businessKey
-          ? Object.fromEntries(JSON.parse(letter.businessKey) as Array<[string, string]>)
-          : undefined,
-        payload: letter.payload,
-        source: `replay:${letter.source ?? 'unknown'}`,
-      });
     },
     discard: async (id: string): Promise<void> => {
       await this.deadLetterQueue.get(id);
@@ -250,9 +261,13 @@ export class Coordinator implements InboundSink {
     },
   };
 
-  /** The audit trail of an instance, oldest first. */
+  /**
+   * The audit trail of an instance, oldest first. Read after what this process is doing for the
+   * instance (a delivery, a timeout) is recorded, so a trail read once the engine reports the
+   * end holds the step that ended it.
+   */
   auditTrail(instanceId: string): Promise<TraceEvent[]> {
-    return this.audit.forInstance(instanceId);
+    return this.instanceMutex.run(instanceId, () => this.audit.forInstance(instanceId));
   }
 
   /** Counters of this process (received, duplicates, delivered, parked, dead-lettered, ...). */
@@ -270,6 +285,7 @@ export class Coordinator implements InboundSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
+    this.earlyEvents = undefined;
     this.unlisten?.();
     this.scheduler.stop();
     this.leaseKeeper.stop();
@@ -279,6 +295,7 @@ export class Coordinator implements InboundSink {
     }
     for (const transport of this.transports.values()) await transport.stop();
     await this.tasks.idle();
+    await this.options.liveness.leave(this.options.nodeId).catch(() => undefined);
     // What is still running (a retry waiting for its backoff) is free for the next node at once.
     if (this.store.dataSource.isInitialized) {
       await this.leases
@@ -290,6 +307,10 @@ export class Coordinator implements InboundSink {
   }
 
   private onEngineEvent(event: EngineEvent): void {
+    if (this.earlyEvents) {
+      this.earlyEvents.push(event);
+      return;
+    }
     if (this.state !== 'started') return;
     switch (event.type) {
       case 'service-step-entered':

@@ -30,7 +30,7 @@ import { backoffDelay } from './backoff';
 import { canonicalBusinessKey, pickFields } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import { describe } from './correlator';
+import { describe } from './describe-error';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
@@ -38,6 +38,7 @@ import { resignalFinishedStep } from './step-resignal';
 import {
   countRows,
   findRow,
+  findRows,
   insertRow,
   insertRowIfAbsent,
   updateRows,
@@ -184,14 +185,6 @@ export class Invoker {
       });
     });
     return this.run(invocationId);
-  }
-
-  /**
-   * Invocations left `running` by a process that stopped, whose lease lapsed or is this node's:
-   * run them again (replaying their outbox); `run` takes each lease with a conditional update.
-   */
-  recover(): Promise<string[]> {
-    return this.deps.leases.takeableInvocations();
   }
 
   async get(invocationId: string): Promise<InvocationEntity> {
@@ -404,6 +397,7 @@ export class Invoker {
         claimedBy: null,
         claimExpiresAt: null,
         claimedMessage: null,
+        deliveryId: null,
       };
     });
     // Before adopting: an answer being parked right now for one of these keys must not be missed.
@@ -414,17 +408,17 @@ export class Invoker {
     let adopted = 0;
     for (const expectation of expectations) {
       await insertRow(tx, ExpectationEntity, expectation);
-      // Answers that arrived before this expectation existed now belong to it.
-      const unowned = { expectationId: null, event: expectation.event };
-      const adopt = { expectationId: expectation.id, instanceId: invocation.instanceId };
-      if (expectation.correlationKey) {
-        const correlationKey = expectation.correlationKey;
-        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, correlationKey }, adopt);
-      }
-      if (expectation.businessKey) {
-        const businessKey = expectation.businessKey;
-        adopted += await updateRows(tx, ParkedMessageEntity, { ...unowned, businessKey }, adopt);
-      }
+      // The earliest answer that arrived before this expectation existed now belongs to it; an
+      // expectation takes one answer, so later ones stay parked, in arrival order, for the next
+      // expectation (a second catch of the same event, say).
+      const earliest = await earliestUnowned(tx, expectation);
+      if (earliest === undefined) continue;
+      adopted += await updateRows(
+        tx,
+        ParkedMessageEntity,
+        { seq: earliest, expectationId: null },
+        { expectationId: expectation.id, instanceId: invocation.instanceId },
+      );
     }
     return adopted;
   }
@@ -658,6 +652,34 @@ export class Invoker {
       );
     }
   }
+}
+
+/** The arrival number of the earliest parked answer nobody owns yet that `expectation` matches. */
+async function earliestUnowned(
+  tx: EntityManager,
+  expectation: ExpectationEntity,
+): Promise<number | undefined> {
+  const candidates: number[] = [];
+  const unowned = { expectationId: null, event: expectation.event };
+  for (const key of [
+    expectation.correlationKey === null
+      ? undefined
+      : { correlationKey: expectation.correlationKey },
+    expectation.businessKey === null ? undefined : { businessKey: expectation.businessKey },
+  ]) {
+    if (!key) continue;
+    const [row] = await findRows(
+      tx,
+      ParkedMessageEntity,
+      { ...unowned, ...key },
+      {
+        order: { seq: 'ASC' },
+        limit: 1,
+      },
+    );
+    if (row) candidates.push(row.seq);
+  }
+  return candidates.length > 0 ? Math.min(...candidates) : undefined;
 }
 
 function isBusinessError(error: unknown): error is PsiError {

@@ -73,6 +73,14 @@ export interface ProcessEngine {
    * @throws InstanceNotFoundError for an unknown instance
    */
   hasAppliedSignal?(instanceId: string, signalId: string): Promise<boolean>;
+  /**
+   * Optional: whether the instance has ended (completed, aborted, failed). PSI asks it about an
+   * instance with leftovers (parked answers, a timeout waiting to be signalled) that is at none
+   * of its wait states, to settle them at once when a crash lost the `instance-ended` event;
+   * without it they wait for their TTL. The shipped engines have it.
+   * @throws InstanceNotFoundError for an unknown instance
+   */
+  isEnded?(instanceId: string): Promise<boolean>;
 }
 
 /** DI token for {@link ProcessEngine}. */

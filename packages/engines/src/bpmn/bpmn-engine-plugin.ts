@@ -370,6 +370,11 @@ export class BpmnEnginePlugin implements ProcessEngine {
     return wasApplied(await this.require(instanceId), signalId);
   }
 
+  /** Whether the instance ended (completed, aborted, failed). @throws InstanceNotFoundError */
+  isEnded(instanceId: string): Promise<boolean> {
+    return this.lifecycle.isEnded(instanceId);
+  }
+
   /** The instance's variables (a copy). @throws InstanceNotFoundError */
   async getVariables(instanceId: string): Promise<Variables> {
     return (await this.require(instanceId)).variables;
@@ -386,7 +391,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
       const record = await this.require(instanceId);
       if (record.status !== 'running') {
         Object.assign(record.variables, update);
-        await this.repository.save(this.name, instanceId, JSON.stringify(record));
+        await this.repository.save(
+          this.name,
+          instanceId,
+          JSON.stringify(record),
+          PluginLifecycle.index(record),
+        );
         return;
       }
       const live = await this.ensureLive(record);
@@ -608,7 +618,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
       JSON.stringify([record.status, record.waits, record.variables, record.timerDueAt]);
     if (options.force || changed || options.replay) {
       if (record.status === 'running') record.engineState = engineState;
-      await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+      await this.repository.save(
+        this.name,
+        record.instanceId,
+        JSON.stringify(record),
+        PluginLifecycle.index(record),
+      );
     }
     // No live Engine between changes: PSI's own timer wakes the instance for its BPMN timers.
     await this.dropLive(record.instanceId);
@@ -629,7 +644,12 @@ export class BpmnEnginePlugin implements ProcessEngine {
     delete record.timerDueAt;
     record.endedAt = this.clock();
     delete record.engineState;
-    await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+    await this.repository.save(
+      this.name,
+      record.instanceId,
+      JSON.stringify(record),
+      PluginLifecycle.index(record),
+    );
     await this.dropLive(record.instanceId);
     this.syncWake(record);
     this.lifecycle.publish(record, [

@@ -11,6 +11,7 @@ export type ExpectationStatus =
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
 @Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
+@Index('psi_expectation_claimed', ['claimedBy'], { where: `"status" = 'claimed'` })
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;
@@ -33,4 +34,6 @@ export class ExpectationEntity {
   @Column('varchar', { nullable: true }) claimedBy!: string | null;
   @Column('bigint', { nullable: true, transformer: epochMs }) claimExpiresAt!: number | null;
   @Column('text', { nullable: true }) claimedMessage!: string | null;
+  /** The delivery's id, given by the claim; the same when recovery runs it again; kept once delivered. */
+  @Column('varchar', { nullable: true }) deliveryId!: string | null;
 }
