@@ -380,6 +380,8 @@ export class Coordinator implements InboundSink {
   }
 
   private delay(ms: number): Promise<void> {
+    // Work that reaches its wait after close() began (a take-over still starting) stops at once.
+    if (this.state === 'closed') return Promise.reject(new CoordinatorClosedError());
     return new Promise((resolve, reject) => {
       const pending = {
         timer: setTimeout(() => {

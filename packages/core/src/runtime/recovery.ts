@@ -169,10 +169,10 @@ export class Recovery {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     if (total === 0) return;
     this.deps.logger.info?.(
-      `${what}: ${counts.redelivered + counts.recorded + counts.deadLettered} claimed deliveries finished ` +
-        `(${counts.redelivered} handlers re-run, ${counts.recorded} already taken by the engine, ` +
-        `${counts.deadLettered} dead-lettered), ${counts.invocations} invocations resumed, ` +
-        `${counts.released} waiting instances released, leftovers of ${counts.ended} ended instances settled`,
+      `${what}: claimed deliveries finished: ${counts.redelivered + counts.recorded + counts.deadLettered} ` +
+        `(handler re-run: ${counts.redelivered}, already taken by the engine: ${counts.recorded}, ` +
+        `dead-lettered: ${counts.deadLettered}); invocations resumed: ${counts.invocations}; ` +
+        `waiting instances released: ${counts.released}; ended instances settled: ${counts.ended}`,
       { nodeId: this.deps.nodeId, ...counts },
     );
   }

@@ -12,6 +12,7 @@ export type ExpectationStatus =
 @Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
 @Index('psi_expectation_claimed', ['claimedBy'], { where: `"status" = 'claimed'` })
+@Index('psi_expectation_timeout_pending', ['instanceId'], { where: '"timeoutPending"' })
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;

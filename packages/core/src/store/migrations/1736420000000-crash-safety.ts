@@ -7,7 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - `psi_expectation.deliveryId`: the id a claim gives its delivery, the same on every re-run
  *   of it after a crash (handlers key their side effects on it); kept once delivered;
  * - `psi_expectation_claimed`: the claims in flight by node, so finding a dead node's claims
- *   does not scan the whole table;
+ *   does not scan the whole table; `psi_expectation_timeout_pending`: timeouts that won but wait
+ *   to be signalled, which a start looks at (ended instances' are settled);
  * - `psi_engine_instance.running` with the partial index `psi_engine_instance_running`: the
  *   instances a plugin's `restore()` needs, without reading the ended ones. Rows written before
  *   are marked from their state (a running instance's JSON holds `"status":"running"`; a
@@ -25,6 +26,9 @@ export class CrashSafety1736420000000 implements MigrationInterface {
       `CREATE INDEX "psi_expectation_claimed" ON "psi_expectation" ("claimedBy") WHERE "status" = 'claimed'`,
     );
     await queryRunner.query(
+      'CREATE INDEX "psi_expectation_timeout_pending" ON "psi_expectation" ("instanceId") WHERE "timeoutPending"',
+    );
+    await queryRunner.query(
       `ALTER TABLE "psi_engine_instance" ADD COLUMN "running" boolean NOT NULL DEFAULT ${postgres ? 'true' : '1'}`,
     );
     await queryRunner.query(
@@ -38,6 +42,7 @@ export class CrashSafety1736420000000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query('DROP INDEX "psi_engine_instance_running"');
     await queryRunner.query('ALTER TABLE "psi_engine_instance" DROP COLUMN "running"');
+    await queryRunner.query('DROP INDEX "psi_expectation_timeout_pending"');
     await queryRunner.query('DROP INDEX "psi_expectation_claimed"');
     await queryRunner.query('ALTER TABLE "psi_expectation" DROP COLUMN "deliveryId"');
   }
