@@ -7,6 +7,7 @@ import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
+import { recoveryTime } from './entries/recovery';
 import { sqliteBaseline } from './entries/sqlite-baseline';
 import { formatTable, type BenchResult } from './report';
 
@@ -18,6 +19,7 @@ const entries: BenchEntry[] = [
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
+  recoveryTime,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]

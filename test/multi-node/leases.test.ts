@@ -239,6 +239,7 @@ describeEachStore('leases and claims across nodes', () => {
     h: Harness,
     instanceId: string,
     expectationId: string,
+    messageId?: string,
   ): Promise<void> {
     await waitUntil(async () => {
       const [row] = await h.query<{ status: string }>('SELECT status FROM psi_expectation');
@@ -255,6 +256,7 @@ describeEachStore('leases and claims across nodes', () => {
         waitState: 'await-picked',
         recovered: true,
         interruptedNode: 'dead-node',
+        ...(messageId ? { messageId } : {}),
         deliveryId: `delivery-of-${expectationId}`,
       },
     ]);
@@ -283,6 +285,7 @@ describeEachStore('leases and claims across nodes', () => {
         waitState: 'await-picked',
         transition: 'picked',
         variables: { picker: 'Ann' },
+        messageId: 'answer-SKU-2',
         deliveryId: `delivery-of-${expectationId}`,
         redelivered: true,
         interruptedNode: 'dead-node',
@@ -319,7 +322,7 @@ describeEachStore('leases and claims across nodes', () => {
     await h.atStep(id, 'await-picked');
     await lapsedClaim(h, expectationId, { messageId: 'answer-SKU-6', event: 'picked' });
 
-    await settledAsDelivered(h, id, expectationId);
+    await settledAsDelivered(h, id, expectationId, 'answer-SKU-6');
     const snapshot = await h.engine.getInstance(id);
     expect(snapshot.waitStates).toEqual(['await-picked']);
     expect(snapshot.history).toEqual(['pick', 'await-picked', 'recount', 'await-picked']);

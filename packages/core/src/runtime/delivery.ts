@@ -122,6 +122,8 @@ export class DeliveryRunner {
       waitState: expectation.waitState,
       recovered: true,
       interruptedNode: claim.interruptedNode ?? null,
+      // Claims from before claims carried their answer have none.
+      ...(claim.message.messageId ? { messageId: claim.message.messageId } : {}),
       deliveryId: claim.deliveryId,
     });
   }
@@ -179,6 +181,7 @@ export class DeliveryRunner {
       event: expectation.event,
       waitState: expectation.waitState,
       ...handled.detail,
+      messageId: claim.message.messageId,
       deliveryId: claim.deliveryId,
       ...(claim.redelivered ? { redelivered: true, interruptedNode: claim.interruptedNode } : {}),
     });
