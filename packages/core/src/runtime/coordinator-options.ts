@@ -47,15 +47,17 @@ export interface CoordinatorOptions {
   clock?: () => number;
   /**
    * This node's name in leases and claims (several nodes on one PostgreSQL database). A node
-   * restarted under the same id takes its own unfinished work back at once; other nodes wait for
-   * the lease to lapse. Give each live node its own id (e.g. the pod name).
+   * restarted under the same id takes its own unfinished work back at start. Other nodes take
+   * a dead node's work over as soon as its liveness lock is gone (PostgreSQL), else once its
+   * leases lapse. Give each live node its own id (e.g. the pod name); on SQLite, processes
+   * sharing a file need distinct ids too.
    * @default 'local' on SQLite (one node), else `<hostname>-<pid>-<random>`
    */
   nodeId?: string;
   /**
    * How long a lease on a running invocation, or a claim on an answer being delivered, lasts
    * without renewal (renewed every third of it). A dead node's work is taken over this long
-   * after its last renewal. @default 30_000
+   * after its last renewal, unless its death is known sooner (liveness). @default 30_000
    */
   leaseMs?: number;
   /**

@@ -1,3 +1,5 @@
+// Over 400 lines: the facade wires every flow and holds the public API (receive, invoke, thaw,
+// dead letters, audit, lifecycle); the flows themselves live beside it.
 import { AdapterRunner } from '../adapter/adapter-runner';
 import { randomUUID } from 'node:crypto';
 import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
@@ -188,6 +190,9 @@ export class Coordinator implements InboundSink {
     if (this.state === 'closed') throw new CoordinatorClosedError();
     if (this.state === 'started') return;
     this.state = 'started';
+    // Live before any claim or lease of this process exists: another node that saw this node's
+    // work without its liveness lock would take it for a dead node's.
+    const ownIdIsFree = await this.options.liveness.join(this.options.nodeId);
     for (const transport of this.transports.values()) await transport.start(this);
     this.unlisten = this.options.readiness.subscribe(
       this.origin,
@@ -203,7 +208,7 @@ export class Coordinator implements InboundSink {
     for (const event of early) this.onEngineEvent(event);
     // What stopped nodes (this one's earlier process included) and crashes left: taken over in
     // the background, so answers are delivered meanwhile; then, every sweep, dead nodes' work.
-    this.tasks.track('recovery at start', () => this.recovery.atStart());
+    this.tasks.track('recovery at start', () => this.recovery.atStart(ownIdIsFree));
     this.leaseKeeper.start();
   }
 

@@ -1,3 +1,6 @@
+// Over 400 lines: the receive flow (dedupe, match, park, release) shares its collaborators and
+// helpers; delivery, dedupe, replay and ended instances already live beside it. Issue 17 (a
+// records layer under the flows) is where core gets split further.
 import type { EntityManager } from 'typeorm';
 import type { AdapterRunner } from '../adapter/adapter-runner';
 import { PsiError, PsiErrorCode, type FieldViolation } from '../errors';

@@ -1,3 +1,6 @@
+// Over 400 lines: the invoke flow (outbox, expectations, dispatch with retry, freeze, thaw)
+// shares its collaborators and helpers. Issue 17 (a records layer under the flows) is where core
+// gets split further.
 import type { EntityManager } from 'typeorm';
 import type { AdapterModel } from '../adapter/adapter-model';
 import type { AdapterRunner } from '../adapter/adapter-runner';

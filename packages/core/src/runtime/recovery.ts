@@ -60,10 +60,12 @@ export class Recovery {
     },
   ) {}
 
-  /** The start-up round: own work, dead nodes' and lapsed work, leftovers. */
-  async atStart(): Promise<RecoveryCounts> {
-    const { liveness, nodeId } = this.deps;
-    const own = await liveness.join(nodeId);
+  /**
+   * The start-up round: own work (when `own`: this process holds its id's liveness mark, so
+   * no other live process has it), dead nodes' and lapsed work, leftovers.
+   */
+  async atStart(own: boolean): Promise<RecoveryCounts> {
+    const { nodeId } = this.deps;
     if (!own) {
       this.deps.logger.warn(
         `Another live session holds node id "${nodeId}": its claims and leases are left to it. Give every live node its own nodeId.`,
