@@ -41,7 +41,6 @@ import { resignalFinishedStep } from './step-resignal';
 import {
   countRows,
   findRow,
-  findRows,
   insertRow,
   insertRowIfAbsent,
   updateRows,
@@ -103,11 +102,14 @@ export class Invoker {
     const model = catalog.byStep(event.step);
     const activation = { instanceId: event.instanceId, activationId: event.activationId };
     let createdHere: InvocationEntity | undefined;
+    // Held before it commits: a take-over sweep never sees it as nobody's.
+    const newId = timeOrderedId();
+    this.deps.leases.adoptInvocation(newId);
     const creating = audit.transaction(async (tx, write) => {
       createdHere = undefined;
       const now = options.clock();
       const created: InvocationEntity = {
-        id: timeOrderedId(),
+        id: newId,
         instanceId: event.instanceId,
         activationId: event.activationId,
         step: event.step,
@@ -138,12 +140,16 @@ export class Invoker {
       createdHere = created;
       return created;
     });
-    const invocation = await creating.catch(async (error: unknown) => {
-      // Another node created it meanwhile (unique activation): its lease decides who runs it.
-      const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
-      if (!existing) throw error;
-      return existing;
-    });
+    const invocation = await creating
+      .catch(async (error: unknown) => {
+        // Another node created it meanwhile (unique activation): its lease decides who runs it.
+        const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
+        if (!existing) throw error;
+        return existing;
+      })
+      .finally(() => {
+        if (createdHere === undefined) this.deps.leases.releaseInvocation(newId);
+      });
     if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
       this.deps.leases.adoptInvocation(invocation.id);
     }
@@ -414,14 +420,7 @@ export class Invoker {
       // The earliest answer that arrived before this expectation existed now belongs to it; an
       // expectation takes one answer, so later ones stay parked, in arrival order, for the next
       // expectation (a second catch of the same event, say).
-      const earliest = await earliestUnowned(tx, expectation);
-      if (earliest === undefined) continue;
-      adopted += await updateRows(
-        tx,
-        ParkedMessageEntity,
-        { seq: earliest, expectationId: null },
-        { expectationId: expectation.id, instanceId: invocation.instanceId },
-      );
+      adopted += await adoptEarliest(tx, expectation);
     }
     return adopted;
   }
@@ -657,32 +656,30 @@ export class Invoker {
   }
 }
 
-/** The arrival number of the earliest parked answer nobody owns yet that `expectation` matches. */
-async function earliestUnowned(
-  tx: EntityManager,
-  expectation: ExpectationEntity,
-): Promise<number | undefined> {
-  const candidates: number[] = [];
-  const unowned = { expectationId: null, event: expectation.event };
-  for (const key of [
-    expectation.correlationKey === null
-      ? undefined
-      : { correlationKey: expectation.correlationKey },
-    expectation.businessKey === null ? undefined : { businessKey: expectation.businessKey },
-  ]) {
-    if (!key) continue;
-    const [row] = await findRows(
-      tx,
-      ParkedMessageEntity,
-      { ...unowned, ...key },
+/**
+ * Gives `expectation` the earliest parked answer nobody owns yet that matches it, in one UPDATE
+ * (its row lock serialises it with a release or an expiry of the same row); resolves with 0 or 1.
+ */
+async function adoptEarliest(tx: EntityManager, expectation: ExpectationEntity): Promise<number> {
+  const keys: string[] = [];
+  if (expectation.correlationKey !== null) keys.push('p."correlationKey" = :correlationKey');
+  if (expectation.businessKey !== null) keys.push('p."businessKey" = :businessKey');
+  if (keys.length === 0) return 0;
+  const result = await tx
+    .createQueryBuilder()
+    .update(ParkedMessageEntity)
+    .set({ expectationId: expectation.id, instanceId: expectation.instanceId })
+    .where(
+      `seq = (SELECT MIN(p.seq) FROM psi_parked_message p WHERE p."expectationId" IS NULL AND p.event = :event AND (${keys.join(' OR ')}))`,
       {
-        order: { seq: 'ASC' },
-        limit: 1,
+        event: expectation.event,
+        correlationKey: expectation.correlationKey,
+        businessKey: expectation.businessKey,
       },
-    );
-    if (row) candidates.push(row.seq);
-  }
-  return candidates.length > 0 ? Math.min(...candidates) : undefined;
+    )
+    .andWhere('"expectationId" IS NULL')
+    .execute();
+  return result.affected ?? 0;
 }
 
 function isBusinessError(error: unknown): error is PsiError {
