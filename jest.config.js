@@ -18,6 +18,7 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
+    '^@psi/adapters/kafka$': '<rootDir>/packages/adapters/src/kafka',
     '^@psi/(core|adapters|engines|registry)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [

@@ -13,10 +13,31 @@ export interface BenchResult {
   p99Ms?: number;
   /** CPU time (user + system, all threads) this process spent in the measured window. */
   cpuMicros?: number;
+  /** CPU time of the server processes the operations ran on (database backends, a server). */
+  serverCpuMicros?: number;
+  /** Statements sent to the database per operation, counted at the driver. */
+  statementsPerOp?: number;
+  /** Transactions per operation, counted at the driver (BEGIN/START, or an autocommit statement). */
+  commitsPerOp?: number;
   /** Name of the row (measured in the same run) this one's ops/s is divided by. */
   baseline?: string;
+  /** Ratios measured otherwise than against `baseline` (e.g. per round); shown instead of it. */
+  ratios?: readonly RowRatio[];
   /** Free-form context: statements per operation, RSS, batch size, ... */
   note?: string;
+}
+
+/** This row's ops/s divided by another row's. */
+export interface RowRatio {
+  /** The row divided by. */
+  against: string;
+  value: number;
+  /** How it was taken, e.g. "median of the rounds' ratios". */
+  how?: string;
+  /** Lowest and highest of the values it is the median of. */
+  range?: readonly [number, number];
+  /** CPU per operation (client + server), this row's over the other's. */
+  cpuRatio?: number;
 }
 
 /** Latency percentile (nearest rank) of `samples` in ms; `samples` need not be sorted. */
@@ -29,6 +50,17 @@ export function percentile(samples: readonly number[], p: number): number | unde
 
 export function opsPerSecond(result: BenchResult): number {
   return result.seconds > 0 ? result.operations / result.seconds : 0;
+}
+
+/** The ratios a row reports: its own `ratios`, else its ops/s over its baseline's in this run. */
+export function rowRatios(
+  result: BenchResult,
+  byName: ReadonlyMap<string, BenchResult>,
+): readonly RowRatio[] {
+  if (result.ratios) return result.ratios;
+  const base = result.baseline ? byName.get(result.baseline) : undefined;
+  if (!base || opsPerSecond(base) <= 0) return [];
+  return [{ against: base.name, value: opsPerSecond(result) / opsPerSecond(base) }];
 }
 
 /** Formats `results` as a fixed-width table; ratios refer to baselines found among `results`. */
@@ -47,8 +79,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     'note',
   ];
   const rows = results.map((r) => {
-    const base = r.baseline ? byName.get(r.baseline) : undefined;
-    const ratio = base && opsPerSecond(base) > 0 ? opsPerSecond(r) / opsPerSecond(base) : undefined;
+    const ratios = rowRatios(r, byName);
     return [
       r.name,
       String(r.operations),
@@ -57,10 +88,16 @@ export function formatTable(results: readonly BenchResult[]): string {
       formatRate(opsPerSecond(r)),
       formatMs(r.p50Ms),
       formatMs(r.p99Ms),
-      r.cpuMicros === undefined
+      formatCpu(r),
+      ratios.length === 0
         ? '—'
-        : Math.round(r.cpuMicros / r.operations).toLocaleString('en-US'),
-      ratio === undefined ? '—' : `${ratio.toFixed(3)}× ${r.baseline ?? ''}`,
+        : ratios
+            .map((x) =>
+              r.ratios
+                ? `${x.value.toFixed(2)}× ${withoutCommonEnd(x.against, r.name)}`
+                : `${x.value.toFixed(3)}× ${x.against}`,
+            )
+            .join('; '),
       r.note ?? '',
     ];
   });
@@ -72,6 +109,70 @@ export function formatTable(results: readonly BenchResult[]): string {
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** `name` without the words it ends with in common with `row` ("dbos pg c=1" → "dbos"). */
+function withoutCommonEnd(name: string, row: string): string {
+  const words = name.split(' ');
+  const other = row.split(' ');
+  let keep = words.length;
+  while (keep > 1 && words[keep - 1] === other[other.length - words.length + keep - 1]) keep--;
+  return words.slice(0, keep).join(' ');
+}
+
+/** This process's CPU per operation, and the server's after a "+" when it was measured. */
+function formatCpu(r: BenchResult): string {
+  const per = (micros: number | undefined): string =>
+    micros === undefined || r.operations === 0
+      ? '—'
+      : Math.round(micros / r.operations).toLocaleString('en-US');
+  if (r.cpuMicros === undefined) return '—';
+  return r.serverCpuMicros === undefined
+    ? per(r.cpuMicros)
+    : `${per(r.cpuMicros)} + ${per(r.serverCpuMicros)}`;
+}
+
+/** One row as `--json` writes it: per-operation figures, ratios with what they are against. */
+export interface BenchJsonRow {
+  name: string;
+  unit: string;
+  operations: number;
+  seconds: number;
+  opsPerSecond: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** This (the client's) process, all threads. */
+  clientCpuMicrosPerOp: number | null;
+  /** The server processes, when the row measured them. */
+  serverCpuMicrosPerOp: number | null;
+  statementsPerOp: number | null;
+  commitsPerOp: number | null;
+  ratios: ReadonlyArray<RowRatio>;
+  note: string | null;
+  /** No operations: the row says why in `note`. */
+  skipped: boolean;
+}
+
+export function toJsonRows(results: readonly BenchResult[]): BenchJsonRow[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const per = (micros: number | undefined, r: BenchResult): number | null =>
+    micros === undefined || r.operations === 0 ? null : micros / r.operations;
+  return results.map((r) => ({
+    name: r.name,
+    unit: r.unit,
+    operations: r.operations,
+    seconds: r.seconds,
+    opsPerSecond: opsPerSecond(r),
+    p50Ms: r.p50Ms ?? null,
+    p99Ms: r.p99Ms ?? null,
+    clientCpuMicrosPerOp: per(r.cpuMicros, r),
+    serverCpuMicrosPerOp: per(r.serverCpuMicros, r),
+    statementsPerOp: r.statementsPerOp ?? null,
+    commitsPerOp: r.commitsPerOp ?? null,
+    ratios: rowRatios(r, byName).map((x) => ({ how: 'ops/s ÷ ops/s, same run', ...x })),
+    note: r.note ?? null,
+    skipped: r.operations === 0,
+  }));
 }
 
 function formatRate(rate: number): string {

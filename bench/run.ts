@@ -2,29 +2,34 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bpmnMemory } from './entries/bpmn-memory';
+import { bpmnThroughput } from './entries/bpmn-throughput';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
+import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { recoveryTime } from './entries/recovery';
 import { sqliteBaseline } from './entries/sqlite-baseline';
-import { formatTable, type BenchResult } from './report';
+import { formatTable, toJsonRows, type BenchResult } from './report';
 
 /** Every entry, in run order; baselines first. Add new entries (bench/entries/*.ts) here. */
 const entries: BenchEntry[] = [
   sqliteBaseline,
   psiCorrelation,
   postgresCorrelation,
+  peers,
   httpRequestReply,
   kafkaRequestReply,
   bpmnMemory,
+  bpmnThroughput,
   recoveryTime,
 ];
 
-const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--list]
+const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--list]
   --quick   a smoke run with far fewer operations (numbers indicative only)
   --only    run these entries (and the baselines they are compared with)
+  --json    also write every row to <file> (per-operation figures, ratios and what they are against)
   --list    list the entries and exit`;
 
 /** A bad command line: reported without a stack trace. */
@@ -33,11 +38,12 @@ class UsageError extends Error {}
 interface Args {
   quick: boolean;
   only: string[] | undefined;
+  json: string | undefined;
   list: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: undefined, list: false };
+  const args: Args = { quick: false, only: undefined, json: undefined, list: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') args.quick = true;
@@ -46,6 +52,9 @@ function parseArgs(argv: string[]): Args {
       const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
       if (!value) throw new UsageError(`--only needs an entry name\n${USAGE}`);
       args.only = [...(args.only ?? []), ...value.split(',').filter(Boolean)];
+    } else if (arg === '--json' || arg.startsWith('--json=')) {
+      args.json = arg === '--json' ? argv[++i] : arg.slice('--json='.length);
+      if (!args.json) throw new UsageError(`--json needs a file name\n${USAGE}`);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -80,10 +89,13 @@ async function main(): Promise<void> {
   const log = (message: string): void => void process.stderr.write(`${message}\n`);
   const results: BenchResult[] = [];
   const startedAt = Date.now();
+  const machine =
+    `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ` +
+    `${os.platform()} ${os.release()}`;
+  const loadBefore = loadAverage();
   console.log(
-    `PSI benchmark${args.quick ? ' (--quick: indicative only)' : ''} — node ${process.version}, ` +
-      `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}, ` +
-      `load average ${loadAverage()}`,
+    `PSI benchmark${args.quick ? ' (--quick: indicative only)' : ''} — ${machine}, ` +
+      `load average ${loadBefore}`,
   );
   try {
     for (const entry of selected) {
@@ -103,6 +115,20 @@ async function main(): Promise<void> {
     `\ntotal ${((Date.now() - startedAt) / 1000).toFixed(1)} s; load average now ${loadAverage()} ` +
       '(a load above the core count means other processes shared the CPUs: compare cpu µs/op)',
   );
+  if (args.json) {
+    const report = {
+      startedAt: new Date(startedAt).toISOString(),
+      seconds: (Date.now() - startedAt) / 1000,
+      quick: args.quick,
+      machine,
+      loadAverage: { before: loadBefore, after: loadAverage() },
+      rows: toJsonRows(results),
+    };
+    // Relative to where `npm run bench` was typed (npm runs scripts in the package root).
+    const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), args.json);
+    fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    log(`rows written to ${file}`);
+  }
 }
 
 function loadAverage(): string {

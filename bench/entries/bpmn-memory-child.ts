@@ -126,9 +126,12 @@ async function measure(params: BpmnMemoryParams): Promise<BpmnMemoryReport> {
   await warm.stop();
 
   const store = await PsiStore.open({ sqlitePath: params.sqlitePath });
+  // No Engine kept between signals: what a waiting instance costs once its Engine was dropped
+  // (by default up to `liveEngines.max` stay live until `idleMs` passes, ~0.5 MiB each).
   const engine = new BpmnEnginePlugin({
     definitions: [WAITING_PROCESS_XML],
     stateRepository: store.engineStates(),
+    liveEngines: { max: 0 },
   });
   await engine.ready();
   // Allocated before the baseline: the bench's own bookkeeping is not the plugin's memory.

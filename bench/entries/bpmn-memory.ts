@@ -37,9 +37,13 @@ import { formatMiB } from './memory';
  * - Time: a start costs ~7 ms CPU inside bpmn-engine (parse the XML into a fresh moddle registry,
  *   run to the wait, `getState()`, stop): 10,000 starts took 116 s here under that load (70 s of
  *   CPU), the whole entry 133 s, far above the ~30 s aimed at; `--quick` (1,000) takes ~15 s and
- *   `PSI_BENCH_BPMN_INSTANCES` sets another count. Parsing is ~30 % of a start in a profile:
- *   handing bpmn-engine a parsed `moddleContext` per deployed document instead of the XML source
- *   is worth trying in the plugin (not done here: it is an optimisation, not a bug fix).
+ *   `PSI_BENCH_BPMN_INSTANCES` sets another count. Parsing is ~30 % of a start in a profile.
+ * - Since: the plugin parses each document once (its Engines get the parsed context) and keeps
+ *   an instance's Engine between signals up to `liveEngines.max`; this entry turns that off
+ *   (`max: 0`) to measure waiting instances alone. A `--quick` run then: heap +0.8 KiB per
+ *   waiting instance, ~6.8 KiB of state each in the store (bpmn-engine's state without the
+ *   serialised model, kept as a JSON string); the plain Engines compared here still parse their
+ *   XML (~674 KiB each), an Engine given the parsed context holds ~0.5 MiB.
  */
 export const bpmnMemory: BenchEntry = {
   name: 'bpmn-memory',

@@ -74,7 +74,7 @@ export function toResult(
   name: string,
   unit: string,
   measured: ClosedLoopResult,
-  extra: Pick<BenchResult, 'baseline' | 'note'> = {},
+  extra: Pick<BenchResult, 'baseline' | 'note' | 'statementsPerOp' | 'commitsPerOp'> = {},
 ): BenchResult {
   return { name, unit, ...measured, ...extra };
 }
@@ -105,6 +105,8 @@ export function statementWindow(): {
   end(): void;
   perOperation(operations: number): string;
   breakdown(operations: number): string;
+  /** The same per operation as row fields (SQLite: a commit per BEGIN). */
+  counts(operations: number): Pick<BenchResult, 'statementsPerOp' | 'commitsPerOp'>;
 } {
   const counts: StatementCounts = new Map();
   let uncount: (() => void) | undefined;
@@ -119,5 +121,12 @@ export function statementWindow(): {
         : `${(total(counts) / operations).toFixed(0)} stmts, ` +
           `${((counts.get('BEGIN') ?? 0) / operations).toFixed(2)} commits per corr`,
     breakdown: (operations) => (operations === 0 ? '' : formatPerOperation(counts, operations)),
+    counts: (operations) =>
+      operations === 0
+        ? {}
+        : {
+            statementsPerOp: total(counts) / operations,
+            commitsPerOp: (counts.get('BEGIN') ?? 0) / operations,
+          },
   };
 }

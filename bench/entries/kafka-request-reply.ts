@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +7,8 @@ import {
   KafkaServiceHost,
   KafkaTransport,
   type KafkaTransportOptions,
-} from '@psi/adapters';
+} from '@psi/adapters/kafka';
+import { startKafkaMockCluster } from '@psi/adapters/testing';
 import { Coordinator, PsiStore, type InboundMessage, type ReceiveOutcome } from '@psi/core';
 import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
@@ -27,8 +27,8 @@ import type { BenchContext, BenchEntry } from './entry';
 import { PingAdapter, pingProcess, PingRunner } from './ping-process';
 
 /**
- * Kafka request/reply on librdkafka's mock cluster (scripts/kafka-mock/start.sh, built on first
- * use; `KAFKA_BROKERS` points it at a real cluster instead), same run, same consumer settings:
+ * Kafka request/reply on librdkafka's mock cluster (`startKafkaMockCluster`, node-rdkafka;
+ * `KAFKA_BROKERS` points it at a real cluster instead), same run, same consumer settings:
  * - `kafkajs/request-reply`: raw kafkajs: produce a request, a service consumer produces the
  *   reply, a client consumer hands it to the waiting caller (auto-commit) — the baseline.
  * - `psi/kafka-transport`: KafkaTransport.send + KafkaServiceHost + the transport's reply
@@ -40,7 +40,8 @@ import { PingAdapter, pingProcess, PingRunner } from './ping-process';
  *   partition: a batch as large as a real broker's fetch can return) and the clock runs until
  *   every instance ended; each answer's time is from that send. Same run, each on a fresh SQLite
  *   file, the reply consumer's `receiveConcurrency` at 1 vs 32 (the default).
- * Without a C compiler or librdkafka-dev the mock cannot be built: the entry prints a skipped row.
+ * Without node-rdkafka (a devDependency `npm ci` builds) the mock cannot start: the entry prints a
+ * skipped row.
  *
  * The mock cluster answers a fetch that finds no data only when `maxWaitTimeInMs` is over (no
  * wake-up when data arrives, unlike a real broker), so every hop costs up to that wait: all
@@ -568,8 +569,8 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 /**
- * The Kafka cluster for this entry: KAFKA_BROKERS, else librdkafka's mock cluster started by
- * scripts/kafka-mock/start.sh (compiled on first use) and stopped by its pid.
+ * The Kafka cluster for this entry: KAFKA_BROKERS, else librdkafka's mock cluster
+ * (`startKafkaMockCluster`, hosted by node-rdkafka, which `npm ci` builds).
  * @throws Error saying why no cluster could be started (the entry turns it into a skipped row)
  */
 async function startCluster(
@@ -582,54 +583,7 @@ async function startCluster(
     context.log(`  using KAFKA_BROKERS=${external.join(',')}`);
     return { brokers: external, stop: async () => undefined };
   }
-  const root = path.resolve(__dirname, '../../..'); // bench/dist/entries → repository root
-  const script = path.join(root, 'scripts/kafka-mock/start.sh');
-  const child = spawn('sh', [script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const killOnExit = (): void => void child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const bootstrap = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(() => fail('it printed no address within 60 s'), 60_000);
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      const detail = stderr.trim().split('\n').slice(-2).join(' ').slice(0, 200);
-      reject(
-        new Error(
-          `mock Kafka broker not started (${why}${detail ? `: ${detail}` : ''}); ` +
-            'install gcc and librdkafka-dev, or set KAFKA_BROKERS',
-        ),
-      );
-    };
-    const exitedEarly = (code: number | null, signal: NodeJS.Signals | null): void =>
-      fail(`exited with ${code ?? signal}`);
-    child.once('error', (error) => fail(error.message));
-    child.once('exit', exitedEarly);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      const newline = stdout.indexOf('\n');
-      if (newline < 0) return;
-      clearTimeout(timer);
-      child.removeListener('exit', exitedEarly);
-      resolve(stdout.slice(0, newline).trim());
-    });
-  }).catch((error: unknown) => {
-    process.removeListener('exit', killOnExit);
-    throw error;
-  });
-  context.log(`  mock Kafka broker at ${bootstrap} (pid ${child.pid})`);
-  return {
-    brokers: bootstrap.split(','),
-    stop: async () => {
-      process.removeListener('exit', killOnExit);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const cluster = await startKafkaMockCluster({ startTimeoutMs: 60_000 });
+  context.log(`  mock Kafka cluster at ${cluster.brokers.join(',')}`);
+  return cluster;
 }

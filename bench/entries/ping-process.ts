@@ -121,13 +121,23 @@ export function echoWhenWaitingService(
   };
 }
 
+/** What a PingRunner needs of an engine: the reference engine, or the BPMN plugin. */
+export interface PingEngine {
+  start(
+    definitionId: string,
+    variables: Record<string, unknown>,
+    options: { instanceId: string },
+  ): Promise<string>;
+  subscribe: ReferenceEngine['subscribe'];
+}
+
 /** Starts ping instances and resolves each with its outcome once the engine reports its end. */
 export class PingRunner {
   private readonly ended = new Map<string, (outcome: string) => void>();
   private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly engine: ReferenceEngine,
+    private readonly engine: PingEngine,
     /** The process to start: {@link pingProcess} or {@link pingWhenWaitingProcess}. */
     private readonly processId: string = pingProcess.id,
   ) {

@@ -134,6 +134,7 @@ async function measure(
       rows.push(
         toResult(name, 'correlation', psi, {
           baseline: 'pg/pair c=64',
+          ...counted.counts(psi.operations),
           note: `${note}; ${counted.perOperation(psi.operations)}`,
         }),
       );
@@ -169,6 +170,7 @@ async function measure(
     rows.push(
       toResult('psi/pg 1 process c=1', 'correlation', psiC1, {
         baseline: 'pg/pair c=1',
+        ...counted1.counts(psiC1.operations),
         note: `${target(psiC1, rawC1)}; ${counted1.perOperation(psiC1.operations)}`,
       }),
     );
@@ -177,6 +179,7 @@ async function measure(
     rows.push(
       toResult('psi/pg 1 process c=64', 'correlation', psiC64, {
         baseline: 'pg/pair c=64',
+        ...counted64.counts(psiC64.operations),
         note: `${target(psiC64, rawC64)}; ${counted64.perOperation(psiC64.operations)}`,
       }),
     );
@@ -238,6 +241,7 @@ function countQueries(pg: PgModule): {
   window: MeasuredWindow;
   perOperation(operations: number): string;
   breakdown(operations: number): string;
+  counts(operations: number): Pick<BenchResult, 'statementsPerOp' | 'commitsPerOp'>;
 } {
   const counts = new Map<string, number>();
   const prototype = pg.Client.prototype;
@@ -267,6 +271,13 @@ function countQueries(pg: PgModule): {
         `${per(counts.get('START') ?? counts.get('BEGIN') ?? 0, operations)} transactions per corr`
       );
     },
+    counts: (operations) =>
+      operations === 0
+        ? {}
+        : {
+            statementsPerOp: [...counts.values()].reduce((a, b) => a + b, 0) / operations,
+            commitsPerOp: (counts.get('START') ?? counts.get('BEGIN') ?? 0) / operations,
+          },
     breakdown: (operations) =>
       [...counts]
         .sort((a, b) => b[1] - a[1])

@@ -1,6 +1,12 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
-import { Coordinator, PsiStore, type CoordinatorStats, type SqliteDriverName } from '@psi/core';
+import {
+  Coordinator,
+  PsiStore,
+  type CoordinatorStats,
+  type SqliteDriverName,
+  type SqliteDurability,
+} from '@psi/core';
 import { InProcessTransport } from '@psi/adapters';
 import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
@@ -29,6 +35,10 @@ import {
  * in-process dispatch → the service answers asynchronously through `context.respond` →
  * receive (dedupe, match, park or deliver) → claim → response handler → engine signal → end.
  * One correlation = one instance from `engine.start` to its `instance-ended` event.
+ *
+ * The store runs with its default durability (synchronous = FULL) except in the row named
+ * `synchronous=NORMAL` (see StoreOptions.durability). Findings before that default changed were
+ * measured with NORMAL.
  *
  * FINDINGS (2-core VM, node 20, sqlite3 5.1.7, WAL + synchronous=NORMAL; the VM is shared with
  * other work, so compare ratios and "cpu µs/op" rather than absolute rates):
@@ -115,6 +125,8 @@ export const psiCorrelation: BenchEntry = {
         },
         concurrent,
         { ...concurrent, answer: 'when-waiting' },
+        // The durable default (FULL) against what a power loss may roll back (NORMAL).
+        { ...concurrent, durability: 'normal' },
       ];
       for (const run of runs)
         rows.push(await measureCorrelations(context, { sqliteDriver, ...run }));
@@ -134,6 +146,8 @@ export interface CorrelationRun {
    * service's answer is). Default `early`.
    */
   answer?: 'early' | 'when-waiting';
+  /** PsiStore's `durability` (SQLite synchronous). Default: the store's default, `full`. */
+  durability?: SqliteDurability;
   concurrency: number;
   /** Most correlations measured (after warm-up). */
   correlations: number;
@@ -150,14 +164,18 @@ export async function measureCorrelations(
   const answer = run.answer ?? 'early';
   const file = path.join(
     context.tmpDir,
-    `psi-${run.sqliteDriver}-${answer}-c${run.concurrency}.sqlite`,
+    `psi-${run.sqliteDriver}-${answer}-c${run.concurrency}-${run.durability ?? 'full'}.sqlite`,
   );
-  const store = await PsiStore.open({ sqlitePath: file, sqliteDriver: run.sqliteDriver });
+  const store = await PsiStore.open({
+    sqlitePath: file,
+    sqliteDriver: run.sqliteDriver,
+    durability: run.durability,
+  });
   const better = run.sqliteDriver === 'better-sqlite3';
   const whenWaiting = answer === 'when-waiting';
   const label =
     `${better ? 'better-sqlite3 ' : ''}${whenWaiting ? 'answer when waiting ' : ''}` +
-    `c=${run.concurrency}`;
+    `${run.durability === 'normal' ? 'synchronous=NORMAL ' : ''}c=${run.concurrency}`;
   const engine = new ReferenceEngine({
     definitions: [whenWaiting ? pingWhenWaitingProcess : pingProcess],
     stateRepository: store.engineStates(),
@@ -221,6 +239,7 @@ export async function measureCorrelations(
       : [RAW_PAIR_C1, RAW_PAIR_BATCHED];
     return toResult(`psi/correlation ${label}`, 'correlation', measured, {
       baseline: run.concurrency === 1 ? baselines[0] : baselines[1],
+      ...statements.counts(n),
       note:
         `${statements.perOperation(n)}; parked ${Math.round((100 * stats.parked) / n)}%` +
         (failures > 0 ? `; ${failures} NOT completed` : ''),

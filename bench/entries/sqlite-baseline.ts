@@ -15,7 +15,8 @@ export const RAW_BETTER_PAIR_BATCHED = 'better-sqlite3/pair batched';
 const BATCH_SIZE = 256;
 
 /**
- * The raw sqlite3 driver on a fresh WAL file with PsiStore's pragmas (synchronous = NORMAL):
+ * The raw sqlite3 driver on a fresh WAL file with PsiStore's default pragmas (synchronous = FULL,
+ * its power-loss-safe default; the PSI row with `durability: 'normal'` is measured beside it):
  * insert + delete pairs, prepared statements, no ORM.
  * - `c=1`: one BEGIN IMMEDIATE … COMMIT per pair, the ceiling for "one transaction per step".
  * - `batched`: 256 pairs per transaction, the ceiling for group commit.
@@ -108,7 +109,7 @@ async function measureSqlite3Pairs(
   try {
     for (const pragma of [
       'PRAGMA journal_mode = WAL',
-      'PRAGMA synchronous = NORMAL',
+      'PRAGMA synchronous = FULL',
       'PRAGMA busy_timeout = 15000',
     ]) {
       await all(db, pragma);
@@ -146,7 +147,7 @@ async function measureBetterSqlite3Pairs(
   const db = new BetterSqlite3(path.join(context.tmpDir, `raw-better-${label}.sqlite`));
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma('synchronous = FULL');
     db.exec(CREATE_PAIR_TABLE);
     const begin = db.prepare('BEGIN IMMEDIATE');
     const commit = db.prepare('COMMIT');

@@ -1,11 +1,5 @@
-import {
-  HttpInboundServer,
-  HttpTransport,
-  InProcessTransport,
-  KafkaServiceHost,
-  KafkaTransport,
-  type KafkaTransportOptions,
-} from '@psi/adapters';
+import { HttpInboundServer, HttpTransport, InProcessTransport } from '@psi/adapters';
+import { KafkaServiceHost, KafkaTransport, type KafkaTransportOptions } from '@psi/adapters/kafka';
 import type { Transport } from '@psi/core';
 import { StaticRegistry } from '@psi/registry';
 import type { PurchaseOrder } from './contracts';

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { startKafkaMockCluster, type KafkaMockCluster } from '@psi/adapters/testing';
 import { PsiError } from '@psi/core';
 import { DemoUsageError, parseDemoArgs } from './demo-options';
 import { DemoSetupError } from './demo-wiring';
@@ -14,12 +15,23 @@ import { runProcurement } from './run-procurement';
  */
 async function main(): Promise<void> {
   const args = parseDemoArgs(process.argv.slice(2), process.env);
+  let mockCluster: KafkaMockCluster | undefined;
+  let brokers = args.brokers;
+  if (args.transport === 'kafka' && !brokers) {
+    // No cluster named: start librdkafka's mock cluster (node-rdkafka, built by `npm ci`).
+    mockCluster = await startKafkaMockCluster();
+    brokers = mockCluster.brokers;
+    console.log(
+      `No KAFKA_BROKERS or --brokers: started an embedded mock Kafka cluster (librdkafka's) at ` +
+        `${brokers.join(',')}; it stops when the demo ends.\n`,
+    );
+  }
   const run = await runProcurement({
     sqlitePath: process.env.PSI_SQLITE_PATH ?? '.psi/procurement-demo.sqlite',
     transport: args.transport,
-    kafka: args.brokers ? { brokers: args.brokers } : undefined,
+    kafka: brokers ? { brokers } : undefined,
     print: (line) => console.log(line),
-  });
+  }).finally(() => mockCluster?.stop());
   const { final } = run;
   console.log(`\nInstance ${final.status}; steps: ${final.history.join(' → ')}`);
   console.log('Final variables:');

@@ -87,7 +87,7 @@ describeEachStore('answers for events no adapter declares', () => {
       {
         level: 'warn',
         message:
-          'No adapter declares the event "confirmd"; the answer is dead-lettered (unknown-event)',
+          'No adapter, wait binding or engine model declares the event "confirmd"; the answer is dead-lettered (unknown-event)',
         detail: {
           messageId: 'm-1',
           source: 'in-process:supplier',

@@ -8,6 +8,7 @@ const processes: Record<ConformanceProcess, string> = {
   order: 'conformance-order',
   page: 'conformance-page',
   dispatch: 'conformance-dispatch',
+  notice: 'conformance-notice',
 };
 const definitions = Object.keys(processes).map((name) =>
   fs.readFileSync(path.join(__dirname, 'conformance', `${name}.bpmn`), 'utf8'),

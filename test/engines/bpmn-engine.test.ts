@@ -46,7 +46,7 @@ describe('BpmnEnginePlugin', () => {
   });
   afterEach(() => engine.stop());
 
-  it('raises service-step-entered for a service task and keeps no live Engine while waiting', async () => {
+  it('raises service-step-entered for a service task and keeps its one Engine live between signals', async () => {
     const id = await engine.start('order', { amount: 5 });
     expect(events).toEqual([
       {
@@ -57,7 +57,7 @@ describe('BpmnEnginePlugin', () => {
       },
     ]);
     expect(await engine.getWaitStates(id)).toEqual(['call-service']);
-    expect(engine.liveInstances).toBe(0);
+    expect(engine.liveInstances).toBe(1);
 
     await engine.signal(id, 'call-service', { variables: { orderNumber: 'PO-1' } });
     expect(await engine.getWaitStates(id)).toEqual(['await-answer']);
@@ -66,7 +66,12 @@ describe('BpmnEnginePlugin', () => {
       type: 'wait-state-entered',
       instanceId: id,
       waitState: 'await-answer',
+      activationId: expect.any(String),
+      awaits: [{ event: 'answer' }],
     });
+    expect(engine.liveInstances).toBe(1);
+    await engine.signal(id, 'await-answer', { transition: 'approved' });
+    expect((await engine.whenEnded(id)).status).toBe('completed');
     expect(engine.liveInstances).toBe(0);
   });
 
@@ -168,7 +173,8 @@ describe('BpmnEnginePlugin', () => {
       const byId = await engine.start('courier');
       await engine.signal(byId, 'await-outcome', { transition: 'on-delivered' });
       expect((await engine.whenEnded(byId)).status).toBe('completed');
-      expect(engine.liveInstances).toBe(0);
+      // The two instances waiting at "refund" keep their Engines; the ended one has none.
+      expect(engine.liveInstances).toBe(2);
     });
 
     it('refuses a transition that names none of its events, and does not move', async () => {
@@ -185,7 +191,6 @@ describe('BpmnEnginePlugin', () => {
         'on-returned',
       ]);
       expect(await engine.getVariables(id)).toEqual({});
-      expect(engine.liveInstances).toBe(0);
     });
   });
 });

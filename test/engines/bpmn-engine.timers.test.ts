@@ -185,7 +185,13 @@ describe('BpmnEnginePlugin timer events', () => {
       second.subscribe((event) => events.push(event));
       await second.restore();
       expect(events).toEqual([
-        { type: 'wait-state-entered', instanceId: id, waitState: 'await-answer' },
+        {
+          type: 'wait-state-entered',
+          instanceId: id,
+          waitState: 'await-answer',
+          activationId: expect.any(String),
+          awaits: [{ event: 'answer' }],
+        },
       ]);
       expect(second.liveInstances).toBe(0);
       expect(await record(repository, id)).toMatchObject({ timers: true, timerDueAt: t0 + 60_000 });

@@ -1,5 +1,5 @@
 import type { InboundMessage, InboundSink, ReceiveOutcome } from '@psi/core';
-import { KafkaTransport, PsiKafkaHeader, type KafkaErrorContext } from '@psi/adapters';
+import { KafkaTransport, PsiKafkaHeader, type KafkaErrorContext } from '@psi/adapters/kafka';
 import { fastOptions, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(45_000);

@@ -1,5 +1,5 @@
 import type { InboundMessage } from '@psi/core';
-import { KafkaTransport, PsiKafkaHeader, type KafkaErrorContext } from '@psi/adapters';
+import { KafkaTransport, PsiKafkaHeader, type KafkaErrorContext } from '@psi/adapters/kafka';
 import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(30_000);

@@ -3,7 +3,7 @@ import {
   KafkaServiceHost,
   KafkaTransport,
   type KafkaServiceRequest,
-} from '@psi/adapters';
+} from '@psi/adapters/kafka';
 import { PsiError } from '@psi/core';
 import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 

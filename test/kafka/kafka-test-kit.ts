@@ -1,5 +1,5 @@
 import type { InboundMessage, InboundSink, ReceiveOutcome } from '@psi/core';
-import type { KafkaLogLevel, KafkaTransportOptions } from '@psi/adapters';
+import type { KafkaLogLevel, KafkaTransportOptions } from '@psi/adapters/kafka';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { startMockBroker, type KafkaTestCluster } from './mock-broker';

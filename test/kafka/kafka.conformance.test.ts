@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { KafkaServiceHost, KafkaTransport } from '@psi/adapters';
+import { KafkaServiceHost, KafkaTransport } from '@psi/adapters/kafka';
 import {
   CONFORMANCE_REFUSAL_EVENT,
   ConformanceFailure,

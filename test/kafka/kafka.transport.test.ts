@@ -6,7 +6,7 @@ import {
   PsiKafkaHeader,
   UNKNOWN_KAFKA_EVENT,
   type KafkaServiceRequest,
-} from '@psi/adapters';
+} from '@psi/adapters/kafka';
 import { fastOptions, ScriptedSink, uniqueName, useMockKafka, waitUntil } from './kafka-test-kit';
 
 jest.setTimeout(25_000);

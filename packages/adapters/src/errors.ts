@@ -149,6 +149,7 @@ export const KafkaErrorCode = {
   KafkaClientMissing: 'PSI_KAFKA_CLIENT_MISSING',
   KafkaOptionsInvalid: 'PSI_KAFKA_OPTIONS_INVALID',
   KafkaReplyToMissing: 'PSI_KAFKA_REPLY_TO_MISSING',
+  KafkaMockClusterFailed: 'PSI_KAFKA_MOCK_CLUSTER_FAILED',
 } as const;
 export type KafkaErrorCode = (typeof KafkaErrorCode)[keyof typeof KafkaErrorCode];
 
@@ -183,5 +184,27 @@ export class KafkaReplyToMissingError extends PsiError {
       KafkaErrorCode.KafkaReplyToMissing,
       `Request ${requestId} names no reply topic (header x-psi-reply-to); give the KafkaServiceHost a defaultReplyTopic.`,
     );
+  }
+}
+
+/**
+ * Thrown by `startKafkaMockCluster` (`@psi/adapters/testing`) when the mock cluster's host process
+ * does not come up: `node-rdkafka` is not installed (an optional peer dependency that builds
+ * librdkafka at install), it failed to build, or the cluster gave no addresses in time.
+ */
+export class KafkaMockClusterError extends PsiError {
+  constructor(
+    readonly problem: string,
+    readonly output: string,
+  ) {
+    super(
+      KafkaErrorCode.KafkaMockClusterFailed,
+      `The Kafka mock cluster did not start: ${problem}.` +
+        (output ? ` Its output: ${output}` : '') +
+        ' It needs node-rdkafka (`npm install --save-dev node-rdkafka`); or set KAFKA_BROKERS to a real cluster.',
+    );
+  }
+  protected override details(): unknown {
+    return { problem: this.problem, output: this.output };
   }
 }

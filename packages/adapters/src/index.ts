@@ -32,30 +32,3 @@ export {
   HttpInternalError,
   InboundUnavailableError,
 } from './errors';
-
-export { KafkaTransport } from './kafka/kafka.transport';
-export { compileKafkaOptions } from './kafka/kafka-options';
-export type {
-  KafkaTransportOptions,
-  CompiledKafkaOptions,
-  KafkaConnectionOptions,
-  KafkaConsumingOptions,
-  KafkaRedeliveryPolicy,
-  KafkaErrorContext,
-  KafkaLogLevel,
-} from './kafka/kafka-options';
-export { KafkaServiceHost } from './kafka/kafka-service.host';
-export type {
-  KafkaServiceHostOptions,
-  KafkaServiceHandler,
-  KafkaServiceRequest,
-  KafkaServiceContext,
-} from './kafka/kafka-service.host';
-export { KafkaMessageCodec } from './kafka/kafka-message.codec';
-export { PsiKafkaHeader, UNKNOWN_KAFKA_EVENT } from './kafka/psi-kafka-header';
-export {
-  KafkaErrorCode,
-  KafkaClientMissingError,
-  KafkaOptionsError,
-  KafkaReplyToMissingError,
-} from './errors';

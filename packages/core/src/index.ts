@@ -32,6 +32,8 @@ export type {
   EngineEventListener,
   ServiceStepEnteredEvent,
   WaitStateEnteredEvent,
+  WaitStateLeftEvent,
+  AwaitedMessage,
   InstanceEndedEvent,
 } from './spi/process-engine';
 export { Transport } from './spi/transport';
@@ -57,10 +59,15 @@ export { Input, Output } from './adapter/variable.decorators';
 export type { InputOptions } from './adapter/variable.decorators';
 export { UseService } from './adapter/service-contract.decorator';
 export { OnResponse } from './adapter/on-response.decorator';
+export { WaitBinding } from './adapter/wait-binding.decorator';
 export type { OnResponseOptions } from './adapter/on-response.decorator';
 export type { ResponseContext } from './adapter/response-context';
 export { readAdapterModel } from './adapter/adapter-model';
-export type { AdapterModel, ServiceAdapterInstance } from './adapter/adapter-model';
+export type {
+  AdapterModel,
+  ResponseHandlerModel,
+  ServiceAdapterInstance,
+} from './adapter/adapter-model';
 
 export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
@@ -76,7 +83,7 @@ export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
 export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
 export { DEFAULT_SQLITE_PATH } from './store/store-options';
-export type { SqliteDriverName, StoreOptions } from './store/store-options';
+export type { SqliteDriverName, SqliteDurability, StoreOptions } from './store/store-options';
 export { InProcessReadinessNotifier, PostgresReadinessNotifier } from './store/readiness-notifier';
 export type {
   ReadinessNotifier,

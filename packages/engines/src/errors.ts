@@ -11,6 +11,9 @@ export const EngineErrorCode = {
   EngineStopped: 'PSI_ENGINE_STOPPED',
   VariablesInvalid: 'PSI_ENGINE_VARIABLES_INVALID',
   StartOptionsInvalid: 'PSI_ENGINE_START_OPTIONS_INVALID',
+  DependencyMissing: 'PSI_ENGINE_DEPENDENCY_MISSING',
+  InstanceStalled: 'PSI_ENGINE_INSTANCE_STALLED',
+  MessageStartUnknown: 'PSI_ENGINE_MESSAGE_START_UNKNOWN',
 } as const;
 export type EngineErrorCode = (typeof EngineErrorCode)[keyof typeof EngineErrorCode];
 
@@ -167,5 +170,74 @@ export class StartOptionsInvalidError extends PsiError {
   }
   protected override details(): unknown {
     return { definitionId: this.definitionId, problem: this.problem };
+  }
+}
+
+/**
+ * Thrown when a plugin is built whose engine package is not installed: `bpmn-engine` and
+ * `xstate` are optional peer dependencies of `@psi/engines`, so a user of one engine does not
+ * install the others. Install the package named in the message (the version range it gives).
+ */
+export class EngineDependencyMissingError extends PsiError {
+  constructor(
+    readonly dependency: string,
+    readonly versionRange: string,
+    readonly plugin: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      EngineErrorCode.DependencyMissing,
+      `${plugin} needs the package "${dependency}" (${versionRange}), an optional peer dependency of @psi/engines: npm install ${dependency}@"${versionRange}".`,
+      options,
+    );
+  }
+  protected override details(): unknown {
+    return { dependency: this.dependency, versionRange: this.versionRange, plugin: this.plugin };
+  }
+}
+
+/**
+ * Reported (to the plugin's `onError`, and as the fault of the instance, which ends `failed`)
+ * when an instance is running but can neither wait for PSI nor move by itself: no wait state, no
+ * armed timer, nothing executing. Without it such an instance would sit `running` silently; the
+ * message names the activities it rests at and the engine's error when it gave one.
+ */
+export class InstanceStalledError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    readonly restsAt: readonly string[],
+    readonly engineError?: string,
+  ) {
+    super(
+      EngineErrorCode.InstanceStalled,
+      `Instance ${instanceId} cannot move: it has no wait state, no armed timer and nothing running` +
+        (restsAt.length > 0 ? ` (it rests at ${restsAt.join(', ')})` : '') +
+        (engineError ? `; the engine said: ${engineError}` : '') +
+        ". Its model uses something the plugin cannot wait for; see the README's table of BPMN elements.",
+    );
+  }
+  protected override details(): unknown {
+    return { instanceId: this.instanceId, restsAt: this.restsAt, engineError: this.engineError };
+  }
+}
+
+/**
+ * Thrown by `BpmnEnginePlugin.startByMessage` when no deployed process, or more than one, has a
+ * message or signal start event for the event. No instance is created.
+ */
+export class MessageStartUnknownError extends PsiError {
+  constructor(
+    readonly event: string,
+    readonly candidates: readonly string[],
+  ) {
+    super(
+      EngineErrorCode.MessageStartUnknown,
+      candidates.length === 0
+        ? `No deployed process starts on "${event}": none has a message or signal start event for it.`
+        : `"${event}" starts several deployed processes (${candidates.join(', ')}); start one with start(definitionId, variables, { startEvent }).`,
+    );
+  }
+  protected override details(): unknown {
+    return { event: this.event, candidates: this.candidates };
   }
 }

@@ -1,6 +1,25 @@
-export { ReferenceEngine } from './reference-engine';
-export type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
-export { defineProcess, validateProcessDefinition } from './define-process';
+/**
+ * `@psi/engines`: PEAL plugins, the engines PSI's coordinator drives. The reference engine
+ * (processes defined in TypeScript) needs nothing more; `BpmnEnginePlugin` needs `bpmn-engine`
+ * and `XStatePlugin` needs `xstate` installed (optional peer dependencies, loaded when the plugin
+ * is built). Each keeps its instances in an `EngineStateRepository` (PSI's store:
+ * `store.engineStates()`), so waiting instances survive restarts.
+ *
+ * ```ts
+ * import { BpmnEnginePlugin } from '@psi/engines';
+ *
+ * const engine = new BpmnEnginePlugin({ definitions: [xml], stateRepository: store.engineStates() });
+ * const coordinator = await Coordinator.create({ store, engine, registry, transports, adapters });
+ * await coordinator.start();
+ * await engine.restore();
+ * const id = await engine.start('order-process', { orderNumber: 'PO-1' });
+ * ```
+ *
+ * `@psi/engines/testing` holds the conformance suite every plugin passes.
+ */
+export { ReferenceEngine } from './reference/reference-engine';
+export type { ReferenceEngineOptions, StartOptions } from './reference/reference-engine-options';
+export { defineProcess, validateProcessDefinition } from './reference/define-process';
 export type {
   ProcessDefinition,
   StepDefinition,
@@ -11,12 +30,12 @@ export type {
   TimerStep,
   EndStep,
   RestingStepKind,
-} from './process-definition';
-export type { InstanceSnapshot, InstanceStatus, InstanceFault } from './instance-snapshot';
-export { EngineFaultCode } from './engine-fault-code';
-export { globalEngineTimers } from './engine-timers';
-export type { EngineTimers } from './engine-timers';
-export { ManualTimers } from './manual-timers';
+} from './reference/process-definition';
+export type { InstanceSnapshot, InstanceStatus, InstanceFault } from './shared/instance-snapshot';
+export { EngineFaultCode } from './shared/engine-fault-code';
+export { globalEngineTimers } from './shared/engine-timers';
+export type { EngineTimers } from './shared/engine-timers';
+export { ManualTimers } from './shared/manual-timers';
 export {
   EngineErrorCode,
   ProcessDefinitionError,
@@ -28,13 +47,18 @@ export {
   EngineStoppedError,
   VariablesInvalidError,
   StartOptionsInvalidError,
+  EngineDependencyMissingError,
+  InstanceStalledError,
+  MessageStartUnknownError,
 } from './errors';
-export { BpmnEnginePlugin, PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-engine-plugin';
+export { BpmnEnginePlugin } from './bpmn/bpmn-engine-plugin';
+export { PSI_TRANSITION_VARIABLE } from './bpmn/bpmn-signals';
 export type {
   BpmnEnginePluginOptions,
   BpmnProcessSource,
   BpmnStartOptions,
-} from './bpmn/bpmn-engine-plugin';
+  BpmnServiceTaskInfo,
+} from './bpmn/bpmn-plugin-options';
 export type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn/bpmn-instance-record';
 export { XStatePlugin } from './xstate/xstate-plugin';
 export type { XStatePluginOptions, XStateStartOptions } from './xstate/xstate-plugin-options';

@@ -14,6 +14,7 @@ const bpmnIds: Record<ConformanceProcess, string> = {
   order: 'conformance-order',
   page: 'conformance-page',
   dispatch: 'conformance-dispatch',
+  notice: 'conformance-notice',
 };
 
 /** Builds `plugin` on `repository` with the standard processes deployed. */

@@ -39,4 +39,12 @@ export const referenceConformanceProcesses: Record<ConformanceProcess, ProcessDe
       done: { kind: 'end' },
     },
   }),
+  notice: defineProcess({
+    id: 'conformance-notice',
+    start: 'await-notice',
+    steps: {
+      'await-notice': { kind: 'wait', transitions: { noticed: 'done' } },
+      done: { kind: 'end' },
+    },
+  }),
 };

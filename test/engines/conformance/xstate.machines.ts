@@ -40,4 +40,12 @@ export const xstateConformanceMachines: Record<ConformanceProcess, AnyStateMachi
       done: { type: 'final' },
     },
   }),
+  notice: createMachine({
+    id: 'conformance-notice',
+    initial: 'await-notice',
+    states: {
+      'await-notice': { on: { noticed: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
 };

@@ -13,3 +13,6 @@ export type {
 } from './transport-conformance';
 export { RecordingSink } from './recording.sink';
 export type { RecordingSinkOptions } from './recording.sink';
+export { startKafkaMockCluster } from './kafka-mock-cluster';
+export type { KafkaMockCluster, KafkaMockClusterOptions } from './kafka-mock-cluster';
+export { KafkaMockClusterError } from '../errors';

@@ -27,14 +27,22 @@ export interface ContractBinding {
   contract: AbstractConstructor | undefined;
 }
 
-/** The adapter as PSI understands it, read once from its decorators. */
-export interface AdapterModel extends ServiceAdapterOptions {
+/**
+ * A class whose `@OnResponse` handlers take answers: a service adapter, or a wait binding
+ * (`@WaitBinding`) for wait states no service call comes before.
+ */
+export interface ResponseHandlerModel {
   name: string;
-  adapterClass: Constructor<ServiceAdapterInstance>;
+  adapterClass: Constructor<object>;
   inputs: VariableBinding[];
   outputs: VariableBinding[];
   contracts: ContractBinding[];
   handlers: ReadonlyMap<string, ResponseHandlerMetadata>;
+}
+
+/** The adapter as PSI understands it, read once from its decorators. */
+export interface AdapterModel extends ResponseHandlerModel, ServiceAdapterOptions {
+  adapterClass: Constructor<ServiceAdapterInstance>;
 }
 
 /** Reads an adapter class's metadata into an {@link AdapterModel}; throws AdapterDefinitionError. */
@@ -47,19 +55,7 @@ export function readAdapterModel(adapterClass: Constructor): AdapterModel {
   if (typeof prototype.callService !== 'function') {
     throw new AdapterDefinitionError(name, 'it has no callService() method');
   }
-  const handlers = new Map<string, ResponseHandlerMetadata>();
-  for (const handler of list<ResponseHandlerMetadata>(HANDLERS_KEY, adapterClass)) {
-    if (handlers.has(handler.event)) {
-      throw new AdapterDefinitionError(name, `event "${handler.event}" has two handlers`);
-    }
-    if (handler.correlationKey === false && !handler.businessKey) {
-      throw new AdapterDefinitionError(
-        name,
-        `event "${handler.event}" can not be correlated: correlationKey is off and no businessKey is given`,
-      );
-    }
-    handlers.set(handler.event, handler);
-  }
+  const handlers = readHandlers(name, adapterClass);
   const contracts = list<ContractBinding>(CONTRACTS_KEY, adapterClass);
   for (const c of contracts) {
     if (!c.contract) {
@@ -77,6 +73,35 @@ export function readAdapterModel(adapterClass: Constructor): AdapterModel {
     outputs: list<VariableBinding>(OUTPUTS_KEY, adapterClass),
     contracts,
     handlers,
+  };
+}
+
+/** The `@OnResponse` handlers of a class, by event; throws AdapterDefinitionError. */
+export function readHandlers(name: string, target: object): Map<string, ResponseHandlerMetadata> {
+  const handlers = new Map<string, ResponseHandlerMetadata>();
+  for (const handler of list<ResponseHandlerMetadata>(HANDLERS_KEY, target)) {
+    if (handlers.has(handler.event)) {
+      throw new AdapterDefinitionError(name, `event "${handler.event}" has two handlers`);
+    }
+    if (handler.correlationKey === false && !handler.businessKey) {
+      throw new AdapterDefinitionError(
+        name,
+        `event "${handler.event}" can not be correlated: correlationKey is off and no businessKey is given`,
+      );
+    }
+    handlers.set(handler.event, handler);
+  }
+  return handlers;
+}
+
+/** The `@Input`, `@Output` and `@UseService` bindings of a class. */
+export function readBindings(
+  target: object,
+): Pick<ResponseHandlerModel, 'inputs' | 'outputs' | 'contracts'> {
+  return {
+    inputs: list<VariableBinding>(INPUTS_KEY, target),
+    outputs: list<VariableBinding>(OUTPUTS_KEY, target),
+    contracts: list<ContractBinding>(CONTRACTS_KEY, target),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Container } from 'inversify';
 import { AdapterInputError, ResponseValidationError, type FieldViolation } from '../errors';
 import type { Variables } from '../spi/process-engine';
-import type { AdapterModel, ServiceAdapterInstance } from './adapter-model';
+import type { AdapterModel, ResponseHandlerModel, ServiceAdapterInstance } from './adapter-model';
 import type { ResponseContext } from './response-context';
 import { createServiceProxy, refusingCaller, type ServiceCaller } from './service-proxy';
 import { validateDto, validateProperties } from './validation';
@@ -20,7 +20,7 @@ export class AdapterRunner {
   constructor(private readonly container: Container) {}
 
   /** Registers the adapter class in the container (transient: one instance per run). */
-  register(model: AdapterModel): void {
+  register(model: ResponseHandlerModel): void {
     if (!this.container.isBound(model.adapterClass)) {
       this.container.bind(model.adapterClass).toSelf();
     }
@@ -44,7 +44,7 @@ export class AdapterRunner {
 
   /** Validates an answer's payload against the handler's DTO without running anything. */
   async validateResponse(
-    model: AdapterModel,
+    model: ResponseHandlerModel,
     event: string,
     payload: unknown,
   ): Promise<FieldViolation[]> {
@@ -58,7 +58,7 @@ export class AdapterRunner {
    * ResponseValidationError when the payload is invalid.
    */
   async handleResponse(
-    model: AdapterModel,
+    model: ResponseHandlerModel,
     event: string,
     variables: Variables,
     payload: unknown,
@@ -84,12 +84,12 @@ export class AdapterRunner {
     return { variables: collectOutputs(model, adapter), transition: transition ?? undefined };
   }
 
-  private build(
-    model: AdapterModel,
+  private build<T extends object = ServiceAdapterInstance>(
+    model: ResponseHandlerModel,
     variables: Variables,
     caller: ServiceCaller,
-  ): ServiceAdapterInstance {
-    const adapter = this.container.get<ServiceAdapterInstance>(model.adapterClass);
+  ): T {
+    const adapter = this.container.get<T>(model.adapterClass);
     const fields = adapter as unknown as Record<string, unknown>;
     for (const input of model.inputs) fields[input.property] = variables[input.variable];
     for (const contract of model.contracts) fields[contract.property] = createServiceProxy(caller);
@@ -97,7 +97,7 @@ export class AdapterRunner {
   }
 }
 
-function collectOutputs(model: AdapterModel, adapter: ServiceAdapterInstance): Variables {
+function collectOutputs(model: ResponseHandlerModel, adapter: object): Variables {
   const fields = adapter as unknown as Record<string, unknown>;
   const variables: Variables = {};
   for (const output of model.outputs) {

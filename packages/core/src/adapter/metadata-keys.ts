@@ -4,6 +4,7 @@ export const INPUTS_KEY = Symbol.for('@psi/core/adapter/inputs');
 export const OUTPUTS_KEY = Symbol.for('@psi/core/adapter/outputs');
 export const CONTRACTS_KEY = Symbol.for('@psi/core/adapter/contracts');
 export const HANDLERS_KEY = Symbol.for('@psi/core/adapter/handlers');
+export const WAIT_BINDING_KEY = Symbol.for('@psi/core/wait-binding');
 
 export type Constructor<T = object> = new (...args: never[]) => T;
 // Abstract classes work as service contracts; their constructor type is abstract.

@@ -23,3 +23,20 @@ export function pickFields(
   }
   return picked;
 }
+
+/**
+ * The canonical business key a handler's `businessKey` mapping (payload field → process
+ * variable) gives for `variables`; null when a variable it names has no value.
+ */
+export function businessKeyFromVariables(
+  mapping: Readonly<Record<string, string>>,
+  variables: Readonly<Record<string, unknown>>,
+): string | null {
+  const fields = pickFields(
+    Object.fromEntries(
+      Object.entries(mapping).map(([field, variable]) => [field, variables[variable]]),
+    ),
+    Object.keys(mapping),
+  );
+  return fields ? canonicalBusinessKey(fields) : null;
+}

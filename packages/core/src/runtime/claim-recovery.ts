@@ -1,11 +1,10 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { ExpectationEntity } from '../store/entities/expectation.entity';
-import type { DeliveryRunner, HeldClaim } from './delivery';
+import { answerSignalId, type DeliveryRunner, type HeldClaim } from './delivery';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import type { ReceivedMessage } from './received-message';
-import { PsiSignalIds } from './signal-ids';
 
 /** What recovery did with one claim a stopped node left. */
 export type ClaimRecoveryResult =
@@ -71,7 +70,7 @@ export class ClaimRecovery {
         interruptedNode: expectation.claimedBy,
       };
       const atWaitState = states.includes(expectation.waitState);
-      const taken = await this.answerTaken(expectation);
+      const taken = await this.answerTaken(claim);
       if (taken === 'unknown' ? !atWaitState : taken) {
         return (await delivery.recordTaken(claim)) ? 'recorded' : 'skipped';
       }
@@ -94,10 +93,13 @@ export class ClaimRecovery {
   }
 
   /** Whether the engine took the claimed answer's signal; `unknown` without signal ids. */
-  private async answerTaken(expectation: ExpectationEntity): Promise<boolean | 'unknown'> {
+  private async answerTaken(claim: HeldClaim): Promise<boolean | 'unknown'> {
     const engine = this.deps.engine;
     if (!engine.hasAppliedSignal) return 'unknown';
-    return engine.hasAppliedSignal(expectation.instanceId, PsiSignalIds.answer(expectation.id));
+    return engine.hasAppliedSignal(
+      claim.expectation.instanceId,
+      answerSignalId(claim.expectation, claim.message),
+    );
   }
 }
 

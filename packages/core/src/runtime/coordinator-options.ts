@@ -32,6 +32,11 @@ export interface CoordinatorOptions {
   transports: Transport[];
   /** Adapter classes (decorated with `@ServiceAdapter`). */
   adapters: Constructor[];
+  /**
+   * Wait binding classes (`@WaitBinding`): what wait states with no service call before them
+   * wait for, where the engine's model says too little. @default []
+   */
+  waitBindings?: Constructor[];
   /** Your inversify container, for the collaborators adapters inject. @default a new Container */
   container?: Container;
   /** A second message with the same id within this window is ignored. @default 86_400_000 (24 h) */
@@ -92,6 +97,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
   return {
     ...options,
     container: options.container ?? new Container(),
+    waitBindings: options.waitBindings ?? [],
     dedupeWindowMs: options.dedupeWindowMs ?? 86_400_000,
     defaultParkingTtlMs: options.defaultParkingTtlMs ?? 604_800_000,
     defaultRetry: { ...DEFAULT_RETRY, ...options.defaultRetry },

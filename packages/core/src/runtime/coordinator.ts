@@ -29,6 +29,7 @@ import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { Recovery } from './recovery';
 import { TaskTracker } from './task-tracker';
+import { WaitStateExpectations } from './wait-state-expectations';
 
 /** How often a node looks for dead nodes' work where the store can tell (PostgreSQL). */
 const LIVENESS_SWEEP_MS = 1_000;
@@ -65,6 +66,7 @@ export class Coordinator implements InboundSink {
   private readonly correlator: Correlator;
   private readonly invoker: Invoker;
   private readonly scheduler: DeadlineScheduler;
+  private readonly waitStates: WaitStateExpectations;
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly recovery: Recovery;
@@ -84,7 +86,7 @@ export class Coordinator implements InboundSink {
   private constructor(options: CoordinatorOptions) {
     this.options = compileCoordinatorOptions(options);
     const { store, engine, registry, clock, container, logger } = this.options;
-    const catalog = new AdapterCatalog(this.options.adapters, container);
+    const catalog = new AdapterCatalog(this.options.adapters, container, this.options.waitBindings);
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
@@ -105,6 +107,13 @@ export class Coordinator implements InboundSink {
       stats: this.counters,
       notifyDue: (at) => this.scheduler.notify(at),
       announce: (instanceId) => this.announce(instanceId),
+    });
+    this.waitStates = new WaitStateExpectations({
+      options: this.options,
+      audit: this.audit,
+      engine,
+      catalog,
+      notifyDue: (at) => this.scheduler.notify(at),
     });
     this.scheduler = new DeadlineScheduler({
       options: this.options,
@@ -327,8 +336,14 @@ export class Coordinator implements InboundSink {
         );
         return;
       case 'wait-state-entered':
-        this.tasks.track(`release for ${event.instanceId}`, () =>
-          this.correlator.release(event.instanceId),
+        this.tasks.track(`release for ${event.instanceId}`, async () => {
+          await this.waitStates.entered(event);
+          await this.correlator.release(event.instanceId);
+        });
+        return;
+      case 'wait-state-left':
+        this.tasks.track(`wait state left by ${event.instanceId}`, () =>
+          this.waitStates.left(event),
         );
         return;
       case 'instance-ended':

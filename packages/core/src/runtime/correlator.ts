@@ -89,6 +89,8 @@ export class Correlator {
     const message = normaliseMessage(input, catalog, options.clock());
     stats.received++;
     const parkingTtlMs = await this.parkingTtlFor(message.event);
+    const unknown = await this.unknown(message.event);
+    const knownEvents = unknown ? await this.knownEvents() : [];
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
@@ -115,14 +117,12 @@ export class Correlator {
         };
       }
       const fresh = { ...message, inbound: verdict.kind };
-      if (catalog.handling(message.event).length === 0) {
+      if (unknown) {
         // No adapter declares the event: no expectation can ever take it (a typo, say).
         await this.dedupe.remember(tx, fresh);
         return {
           kind: 'unknown',
-          outcome: await this.deadLetter(tx, audit, message, 'unknown-event', {
-            knownEvents: catalog.events(),
-          }),
+          outcome: await this.deadLetter(tx, audit, message, 'unknown-event', { knownEvents }),
         };
       }
       // Before looking: an invoke recording the expectation right now must not miss this answer.
@@ -131,7 +131,10 @@ export class Correlator {
         answerKeys(message.event, message.correlationKey, message.businessKeys),
       );
       const matches = await this.findExpectations(tx, message);
-      const open = matches.filter((e) => e.status === 'open');
+      // A repeating expectation being delivered takes this answer next (the instance lock waits).
+      const open = matches.filter(
+        (e) => e.status === 'open' || (e.repeats && e.status === 'claimed'),
+      );
       // Every outcome but a match is stored in this transaction: remember the id with it. A
       // match is stored (claimed or parked) later, and remembered then.
       if (open.length !== 1) await this.dedupe.remember(tx, fresh);
@@ -164,8 +167,8 @@ export class Correlator {
     });
     if (decision.kind === 'unknown') {
       options.logger.warn(
-        `No adapter declares the event "${message.event}"; the answer is dead-lettered (unknown-event)`,
-        { messageId: message.messageId, source: message.source, knownEvents: catalog.events() },
+        `No adapter, wait binding or engine model declares the event "${message.event}"; the answer is dead-lettered (unknown-event)`,
+        { messageId: message.messageId, source: message.source, knownEvents },
       );
       return decision.outcome;
     }
@@ -200,6 +203,7 @@ export class Correlator {
     if (!states.includes(expectation.waitState)) return false;
     try {
       await this.deps.engine.signal(expectation.instanceId, expectation.waitState, {
+        activationId: expectation.activationId ?? undefined,
         ...(expectation.timeoutTransition
           ? { transition: expectation.timeoutTransition }
           : {
@@ -397,7 +401,12 @@ export class Correlator {
     message: ReceivedMessage,
   ): Promise<ReceiveOutcome> {
     const states = await this.waitStatesOf(expectation.instanceId);
-    if (states.includes(expectation.waitState)) return this.deliver(expectation, message, null);
+    if (states.includes(expectation.waitState)) {
+      const delivered = await this.deliver(expectation, message, null);
+      // A repeating entry stays: answers parked meanwhile (another node's claim) come next.
+      if (expectation.repeats) await this.releaseNow(expectation.instanceId);
+      return delivered;
+    }
     // An instance that ended (its end event lost in a crash) takes nothing: settle what it left,
     // so this answer is late at once instead of parked for its TTL.
     if (states.length === 0) await this.settleIfEndedNow(expectation.instanceId);
@@ -493,6 +502,14 @@ export class Correlator {
       });
       if (!won) {
         const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
+        if (current.repeats && current.status === 'claimed') {
+          // Another node delivers this entry's previous answer: this one waits its turn.
+          const ttl = current.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
+          return {
+            won: false as const,
+            outcome: await this.park(tx, write, message, current, ttl),
+          };
+        }
         const outcome = await this.deadLetter(
           tx,
           write,
@@ -639,6 +656,19 @@ export class Correlator {
       if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return [];
       throw error;
     }
+  }
+
+  /** No adapter, wait binding or engine model declares the event: nothing can ever take it. */
+  private async unknown(event: string): Promise<boolean> {
+    if (this.deps.catalog.declares(event)) return false;
+    const declared = (await this.deps.engine.declaredEvents?.()) ?? [];
+    return !declared.includes(event);
+  }
+
+  /** What the adapters, wait bindings and the engine's models declare. */
+  private async knownEvents(): Promise<string[]> {
+    const declared = (await this.deps.engine.declaredEvents?.()) ?? [];
+    return [...new Set([...this.deps.catalog.events(), ...declared])].sort();
   }
 
   private async parkingTtlFor(event: string): Promise<number> {

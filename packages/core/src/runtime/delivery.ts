@@ -86,7 +86,9 @@ export class DeliveryRunner {
     try {
       await engine.signal(expectation.instanceId, expectation.waitState, {
         ...handled.signal,
-        signalId: PsiSignalIds.answer(expectation.id),
+        signalId: answerSignalId(expectation, claim.message),
+        activationId: expectation.activationId ?? undefined,
+        payload: claim.message.payload,
       });
     } catch (error) {
       if (!isSignalRejected(error)) {
@@ -193,11 +195,15 @@ export class DeliveryRunner {
     const { audit, options, stats, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const recorded = await audit.transaction(async (tx, write) => {
-      const kept = await updateRows(tx, ExpectationEntity, this.held(claim), {
-        status: 'delivered',
-        closedAt: options.clock(),
-        ...NodeLeases.unclaimed,
-      });
+      // An entry that repeats stays open for its next answer.
+      const kept = await updateRows(
+        tx,
+        ExpectationEntity,
+        this.held(claim),
+        expectation.repeats
+          ? { status: 'open', ...NodeLeases.unclaimed }
+          : { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
+      );
       if (kept === 0) return false;
       await completeInvocationIfDone(tx, expectation.invocationId);
       await write({
@@ -310,6 +316,14 @@ export class DeliveryRunner {
     );
     return current?.status === 'delivered' ? delivered(expectation) : { status: 'duplicate' };
   }
+}
+
+/**
+ * The signal id of an answer's delivery: one per expectation; an expectation that repeats takes
+ * several answers, each its own signal (named by the answer's message id).
+ */
+export function answerSignalId(expectation: ExpectationEntity, message: ReceivedMessage): string {
+  return PsiSignalIds.answer(expectation.id, expectation.repeats ? message.messageId : undefined);
 }
 
 function delivered(expectation: ExpectationEntity): ReceiveOutcome {

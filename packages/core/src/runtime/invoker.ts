@@ -25,15 +25,14 @@ import type { Transport } from '../spi/transport';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
-import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { AuditLog } from './audit-log';
 import { backoffDelay } from './backoff';
-import { canonicalBusinessKey, pickFields } from './business-key';
+import { businessKeyFromVariables } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './describe-error';
+import { recordExpectations } from './expectation-recording';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
@@ -278,7 +277,7 @@ export class Invoker {
 
     if (!expectationsRecorded && model.handlers.size > 0) {
       const adopted = await audit.transaction((tx) =>
-        this.recordExpectations(tx, invocation, model, coordinates, variables),
+        this.recordExpectationsOf(tx, invocation, model, coordinates, variables),
       );
       this.afterExpectations(invocation, model, adopted);
     }
@@ -341,7 +340,7 @@ export class Invoker {
         : null;
       if (existing) return existing;
       if (request.recordExpectations) {
-        adopted = await this.recordExpectations(tx, invocation, model, coordinates, variables);
+        adopted = await this.recordExpectationsOf(tx, invocation, model, coordinates, variables);
       }
       const now = this.deps.options.clock();
       const created: OutboxEntryEntity = {
@@ -366,7 +365,7 @@ export class Invoker {
     return entry;
   }
 
-  private async recordExpectations(
+  private async recordExpectationsOf(
     tx: EntityManager,
     invocation: InvocationEntity,
     model: AdapterModel,
@@ -375,17 +374,6 @@ export class Invoker {
   ): Promise<number> {
     const now = this.deps.options.clock();
     const expectations = [...model.handlers.values()].map((handler): ExpectationEntity => {
-      const keyFields = handler.businessKey
-        ? pickFields(
-            Object.fromEntries(
-              Object.entries(handler.businessKey).map(([field, variable]) => [
-                field,
-                variables[variable],
-              ]),
-            ),
-            Object.keys(handler.businessKey),
-          )
-        : undefined;
       return {
         id: timeOrderedId(),
         invocationId: invocation.id,
@@ -394,7 +382,9 @@ export class Invoker {
         event: handler.event,
         waitState: handler.waitState,
         correlationKey: handler.correlationKey === false ? null : invocation.correlationKey,
-        businessKey: keyFields ? canonicalBusinessKey(keyFields) : null,
+        businessKey: handler.businessKey
+          ? businessKeyFromVariables(handler.businessKey, variables)
+          : null,
         groupId: handler.group ?? null,
         deadline: handler.timeoutMs === undefined ? null : now + handler.timeoutMs,
         timeoutTransition: handler.timeoutTransition ?? null,
@@ -407,22 +397,11 @@ export class Invoker {
         claimExpiresAt: null,
         claimedMessage: null,
         deliveryId: null,
+        activationId: null,
+        repeats: false,
       };
     });
-    // Before adopting: an answer being parked right now for one of these keys must not be missed.
-    await lockAnswerKeys(
-      tx,
-      expectations.flatMap((e) => answerKeys(e.event, e.correlationKey, [e.businessKey])),
-    );
-    let adopted = 0;
-    for (const expectation of expectations) {
-      await insertRow(tx, ExpectationEntity, expectation);
-      // The earliest answer that arrived before this expectation existed now belongs to it; an
-      // expectation takes one answer, so later ones stay parked, in arrival order, for the next
-      // expectation (a second catch of the same event, say).
-      adopted += await adoptEarliest(tx, expectation);
-    }
-    return adopted;
+    return recordExpectations(tx, invocation.instanceId, expectations);
   }
 
   private afterExpectations(
@@ -646,6 +625,7 @@ export class Invoker {
       await this.deps.engine.signal(target.instanceId, target.step, {
         ...options,
         signalId: PsiSignalIds.step(target.activationId),
+        activationId: target.activationId,
       });
     } catch (error) {
       this.deps.options.logger.warn(
@@ -654,32 +634,6 @@ export class Invoker {
       );
     }
   }
-}
-
-/**
- * Gives `expectation` the earliest parked answer nobody owns yet that matches it, in one UPDATE
- * (its row lock serialises it with a release or an expiry of the same row); resolves with 0 or 1.
- */
-async function adoptEarliest(tx: EntityManager, expectation: ExpectationEntity): Promise<number> {
-  const keys: string[] = [];
-  if (expectation.correlationKey !== null) keys.push('p."correlationKey" = :correlationKey');
-  if (expectation.businessKey !== null) keys.push('p."businessKey" = :businessKey');
-  if (keys.length === 0) return 0;
-  const result = await tx
-    .createQueryBuilder()
-    .update(ParkedMessageEntity)
-    .set({ expectationId: expectation.id, instanceId: expectation.instanceId })
-    .where(
-      `seq = (SELECT MIN(p.seq) FROM psi_parked_message p WHERE p."expectationId" IS NULL AND p.event = :event AND (${keys.join(' OR ')}))`,
-      {
-        event: expectation.event,
-        correlationKey: expectation.correlationKey,
-        businessKey: expectation.businessKey,
-      },
-    )
-    .andWhere('"expectationId" IS NULL')
-    .execute();
-  return result.affected ?? 0;
 }
 
 function isBusinessError(error: unknown): error is PsiError {

@@ -64,7 +64,7 @@ export function normaliseMessage(
 function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): string[] {
   if (input.businessKey) return [canonicalBusinessKey(input.businessKey)];
   const keys = new Set<string>();
-  for (const model of catalog.handling(input.event)) {
+  for (const model of catalog.answering(input.event)) {
     const fields = model.handlers.get(input.event)?.businessKey;
     if (!fields) continue;
     const picked = pickFields(input.payload, Object.keys(fields));

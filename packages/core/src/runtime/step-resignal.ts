@@ -48,6 +48,7 @@ export async function resignalFinishedStep(
       : { variables: detail.variables, transition: detail.transition };
   // The same id as the first signal: an engine that took it before the crash ignores this one.
   options.signalId = PsiSignalIds.step(invocation.activationId);
+  options.activationId = invocation.activationId;
   try {
     await deps.engine.signal(invocation.instanceId, invocation.step, options);
     return true;

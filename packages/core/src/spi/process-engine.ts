@@ -17,6 +17,18 @@ export interface SignalOptions {
    * it may have to repeat after a crash; engines without signal ids ignore the field.
    */
   signalId?: string;
+  /**
+   * Which entry of the wait state to leave when several are active at once (a BPMN
+   * multi-instance activity): the `activationId` its `service-step-entered` or
+   * `wait-state-entered` event named. Without it the engine leaves the oldest entry.
+   */
+  activationId?: string;
+  /**
+   * The answer itself, for engines that hand a message to the activity it completes
+   * (bpmn-engine: the signal's message, the activity's output); `variables` are still what the
+   * instance keeps. Engines without such a notion ignore it.
+   */
+  payload?: unknown;
 }
 
 /** Raised by the engine when an instance reaches a service step: PSI's "ActionHandler" hook. */
@@ -29,10 +41,62 @@ export interface ServiceStepEnteredEvent {
   activationId: string;
 }
 
+/**
+ * A message a wait state waits for, as the engine's model declares it (a BPMN message catch
+ * event, receive task, message boundary event or event-based gateway): PSI records an
+ * expectation for it when the wait state is entered, so an answer reaches the wait state
+ * through `receive` with no service call before it. A wait binding in code
+ * (`@WaitBinding`) adds what the model does not say (payload DTO, mapping, timeout).
+ */
+export interface AwaitedMessage {
+  /** The event name answers carry (BPMN: the message's or signal's `name`). */
+  event: string;
+  /**
+   * Business-key values the answer must carry (its `businessKey`, or the handler's payload
+   * fields), as the engine evaluated them where the wait state is (BPMN: a Zeebe
+   * `subscription correlationKey`). Without it the answer is addressed by the instance id as
+   * its correlation key.
+   */
+  businessKey?: Record<string, unknown>;
+  /**
+   * The wait state an answer is signalled at, when it is not the one entered (the catch events
+   * behind a BPMN event-based gateway). @default the entered wait state
+   */
+  waitState?: string;
+  /**
+   * The wait state stays after each answer and takes every one, in arrival order (a BPMN
+   * non-interrupting message boundary event). @default false: the first answer leaves it
+   */
+  repeats?: boolean;
+}
+
 export interface WaitStateEnteredEvent {
   type: 'wait-state-entered';
   instanceId: string;
   waitState: string;
+  /**
+   * Unique per entry into the wait state (per instance); lets a re-emitted event after a restart
+   * be recognised. Engines give it so PSI can record what a wait state waits for.
+   */
+  activationId?: string;
+  /**
+   * What the model says this entry waits for; see {@link AwaitedMessage}. Absent: the model says
+   * nothing (wait bindings at the wait state still apply). Empty: another entry declares what
+   * reaches this one (a catch event behind a BPMN event-based gateway), so nothing is recorded
+   * for it.
+   */
+  awaits?: readonly AwaitedMessage[];
+}
+
+/**
+ * Raised when an instance leaves an entry of a wait state (optional for engines): PSI closes
+ * what it recorded for that entry, so answers for it are not delivered to a later one.
+ */
+export interface WaitStateLeftEvent {
+  type: 'wait-state-left';
+  instanceId: string;
+  waitState: string;
+  activationId: string;
 }
 
 export interface InstanceEndedEvent {
@@ -42,7 +106,8 @@ export interface InstanceEndedEvent {
   outcome: 'completed' | 'aborted' | 'failed';
 }
 
-export type EngineEvent = ServiceStepEnteredEvent | WaitStateEnteredEvent | InstanceEndedEvent;
+export type EngineEvent =
+  ServiceStepEnteredEvent | WaitStateEnteredEvent | WaitStateLeftEvent | InstanceEndedEvent;
 
 export type EngineEventListener = (event: EngineEvent) => void;
 
@@ -81,6 +146,14 @@ export interface ProcessEngine {
    * @throws InstanceNotFoundError for an unknown instance
    */
   isEnded?(instanceId: string): Promise<boolean>;
+  /**
+   * Optional: the event names the engine's models wait for by themselves (see
+   * {@link AwaitedMessage}: BPMN message and signal names). An answer whose event neither an
+   * adapter, a wait binding nor a model declares can never be delivered: PSI dead-letters it at
+   * once (`unknown-event`). An engine that raises `awaits` should have it, or the early answers
+   * of its models' waits are taken for unknown.
+   */
+  declaredEvents?(): Promise<readonly string[]>;
 }
 
 /** DI token for {@link ProcessEngine}. */

@@ -108,6 +108,8 @@ describe('PostgreSQL connections', () => {
       claimedBy: null,
       claimExpiresAt: null,
       claimedMessage: null,
+      activationId: null,
+      repeats: false,
     });
   /** Claims `id`, and on the first `kills` attempts loses the connection right after. */
   const claimAndDie = (store: PsiStore, id: string, attempts: { n: number }, kills: number) =>

@@ -14,6 +14,7 @@ import { ExpectationByInvocation1734000000000 } from './migrations/1734000000000
 import { PartialIndexes1735000000000 } from './migrations/1735000000000-partial-indexes';
 import { ScopedDedupe1736410000000 } from './migrations/1736410000000-scoped-dedupe';
 import { CrashSafety1736420000000 } from './migrations/1736420000000-crash-safety';
+import { WaitStateExpectations1738100000000 } from './migrations/1738100000000-wait-state-expectations';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -34,4 +35,5 @@ export const psiMigrations: PluginClass[] = [
   PartialIndexes1735000000000,
   ScopedDedupe1736410000000,
   CrashSafety1736420000000,
+  WaitStateExpectations1738100000000,
 ];

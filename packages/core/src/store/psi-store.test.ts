@@ -57,6 +57,45 @@ describe(PsiStore, () => {
     });
   });
 
+  describe('durability', () => {
+    const synchronous = async (store: PsiStore): Promise<number> => {
+      const [{ synchronous: level }] = (await store.dataSource.query(
+        'PRAGMA synchronous',
+      )) as Array<{ synchronous: number }>;
+      return Number(level);
+    };
+
+    it.each(['sqlite3', 'better-sqlite3'] as const)(
+      'survives a power loss by default on %s: synchronous = FULL (2)',
+      async (sqliteDriver) => {
+        const store = await PsiStore.open({
+          sqlitePath: path.join(dir, 'psi.sqlite'),
+          sqliteDriver,
+        });
+        expect(await synchronous(store)).toBe(2);
+        await store.close();
+      },
+    );
+
+    it("runs with synchronous = NORMAL (1) only when asked: { durability: 'normal' }", async () => {
+      const store = await PsiStore.open({
+        sqlitePath: path.join(dir, 'psi.sqlite'),
+        durability: 'normal',
+      });
+      expect(await synchronous(store)).toBe(1);
+      await store.close();
+    });
+
+    it('refuses an unknown durability with a typed error', async () => {
+      await expect(
+        PsiStore.open({
+          sqlitePath: path.join(dir, 'psi.sqlite'),
+          durability: 'off' as 'full',
+        }),
+      ).rejects.toMatchObject({ code: 'PSI_STORE_CONFIG_INVALID' });
+    });
+  });
+
   describe('with better-sqlite3', () => {
     it('opens the same kind of file: WAL, migrated, readable by the default driver', async () => {
       const file = path.join(dir, 'psi.sqlite');

@@ -71,7 +71,8 @@ export class PsiStore {
       // WAL lets readers in other processes work while one writes; busy_timeout makes a second
       // process wait for the write lock instead of failing.
       await dataSource.query('PRAGMA journal_mode = WAL');
-      await dataSource.query('PRAGMA synchronous = NORMAL');
+      // FULL by default: an answer acknowledged to its sender survives a power loss too.
+      await dataSource.query(`PRAGMA synchronous = ${compiled.durability.toUpperCase()}`);
       await dataSource.query('PRAGMA busy_timeout = 15000');
       await dataSource.query('PRAGMA foreign_keys = ON');
       // Checkpoint the WAL every ~40 MiB instead of SQLite's ~4 MiB: the same hot pages (index

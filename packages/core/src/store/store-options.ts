@@ -52,6 +52,16 @@ export interface StoreOptions {
    * installs). Same file format, same tables. @default env PSI_SQLITE_DRIVER, else 'sqlite3'
    */
   sqliteDriver?: SqliteDriverName;
+  /**
+   * SQLite: what a commit survives. `full` (SQLite's `synchronous = FULL`): an acknowledged
+   * commit survives a power loss or an OS crash; each commit (one per group-commit batch) waits
+   * for the disk. `normal` (`synchronous = NORMAL` in WAL mode): survives a crash of the process,
+   * but a power loss or OS crash can roll back the last commits — answers PSI already
+   * acknowledged (a 202 sent, a Kafka offset committed) are then lost. Choose `normal` only where
+   * that loss is acceptable. PostgreSQL's durability is the server's (`synchronous_commit`).
+   * @default env PSI_SQLITE_DURABILITY, else 'full'
+   */
+  durability?: SqliteDurability;
   /** Log SQL. @default false */
   logging?: boolean;
 }
@@ -71,8 +81,12 @@ export interface CompiledStoreOptions {
   postgresLanes: number;
   postgresLaneBacklog: number;
   sqliteDriver: SqliteDriverName;
+  durability: SqliteDurability;
   logging: boolean;
 }
+
+/** See {@link StoreOptions.durability}. */
+export type SqliteDurability = 'full' | 'normal';
 
 export const DEFAULT_SQLITE_PATH = path.join('.psi', 'psi.sqlite');
 
@@ -101,6 +115,12 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
   if (sqliteDriver !== 'sqlite3' && sqliteDriver !== 'better-sqlite3') {
     throw new StoreConfigError(
       `sqliteDriver must be "sqlite3" or "better-sqlite3", got "${String(sqliteDriver)}"`,
+    );
+  }
+  const durability = options.durability ?? process.env.PSI_SQLITE_DURABILITY ?? 'full';
+  if (durability !== 'full' && durability !== 'normal') {
+    throw new StoreConfigError(
+      `durability must be "full" or "normal", got "${String(durability)}"`,
     );
   }
   const poolSize = options.poolSize ?? 10;
@@ -133,6 +153,7 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     postgresLanes,
     postgresLaneBacklog,
     sqliteDriver,
+    durability,
     logging: options.logging ?? false,
   };
 }

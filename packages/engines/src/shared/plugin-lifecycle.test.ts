@@ -5,7 +5,7 @@ import {
   type EngineEvent,
 } from '@psi/core';
 import { EngineStoppedError } from '../errors';
-import type { InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
+import type { InstanceSnapshot, InstanceStatus } from './instance-snapshot';
 import { EngineEventHub } from './engine-event-hub';
 import { PluginLifecycle } from './plugin-lifecycle';
 

@@ -6,7 +6,7 @@ import {
   type KeyedMutex,
 } from '@psi/core';
 import { EngineStoppedError } from '../errors';
-import type { InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
+import type { InstanceSnapshot, InstanceStatus } from './instance-snapshot';
 import { EndWaiters } from './end-waiters';
 import type { EngineEventHub } from './engine-event-hub';
 

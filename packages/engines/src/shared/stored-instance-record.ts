@@ -1,6 +1,6 @@
 import type { Variables } from '@psi/core';
 import { EngineStateError } from '../errors';
-import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
+import type { InstanceFault, InstanceSnapshot, InstanceStatus } from './instance-snapshot';
 
 /** The fields the bpmn-engine and XState plugins' persisted instance records both start with. */
 export interface StoredInstanceRecord {

@@ -1,4 +1,4 @@
-import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core';
+import { Input, OnResponse, Output, ServiceAdapter, UseService, WaitBinding } from '@psi/core';
 
 /**
  * The service steps, wait states and transitions of the suite's standard processes. Every plugin
@@ -16,7 +16,11 @@ import { Input, OnResponse, Output, ServiceAdapter, UseService } from '@psi/core
  * dispatch  dispatch [service] → await-outcome [wait: one of many]
  *           await-outcome ──delivered──> end
  *                         ──returned───> refund [wait] → end
+ * notice    await-notice [wait, no service step before it] ──noticed──> end
  * ```
+ *
+ * `notice` waits for an answer nobody requested (a notice about its `ref`): the suite's wait
+ * binding ({@link NoticeWait}) says what it waits for, correlated by business key.
  *
  * A service step is left by a signal without a transition (the engine's default way out); so
  * are `escalated` and `refund`. No process catches faults.
@@ -30,6 +34,7 @@ export const ConformanceNames = {
   },
   page: { page: 'page', awaitAck: 'await-ack', escalated: 'escalated' },
   dispatch: { dispatch: 'dispatch', awaitOutcome: 'await-outcome', refund: 'refund' },
+  notice: { awaitNotice: 'await-notice' },
   transitions: {
     prepared: 'prepared',
     confirmed: 'confirmed',
@@ -38,11 +43,12 @@ export const ConformanceNames = {
     timeout: 'timeout',
     delivered: 'delivered',
     returned: 'returned',
+    noticed: 'noticed',
   },
 } as const;
 
 /** The process the suite starts; the harness maps it to its own definition. */
-export type ConformanceProcess = 'order' | 'page' | 'dispatch';
+export type ConformanceProcess = 'order' | 'page' | 'dispatch' | 'notice';
 
 /**
  * How long `page` waits for its ack before the timeout transition is taken: long enough that an
@@ -160,6 +166,33 @@ export class DispatchAdapter {
     return ConformanceNames.transitions.returned;
   }
 }
+
+/** A notice about an instance's `ref`, sent by someone PSI never called. */
+export interface Notice {
+  ref: string;
+  by: string;
+}
+
+/**
+ * `notice` / await-notice: the wait binding of a wait state no service step comes before. The
+ * answer is correlated by the payload's `ref` against the instance's variable `ref`.
+ */
+@WaitBinding()
+export class NoticeWait {
+  @Output() noticedBy?: string;
+
+  @OnResponse('notice', {
+    waitState: ConformanceNames.notice.awaitNotice,
+    businessKey: { ref: 'ref' },
+  })
+  noticed(answer: Notice): string {
+    this.noticedBy = answer.by;
+    return ConformanceNames.transitions.noticed;
+  }
+}
+
+/** The wait bindings of the standard processes. */
+export const conformanceWaitBindings = [NoticeWait] as const;
 
 /** Every adapter of the standard processes. */
 export const conformanceAdapters = [

@@ -12,6 +12,7 @@ import {
 } from '@psi/core';
 import {
   conformanceAdapters,
+  conformanceWaitBindings,
   ConformanceServices,
   type ConformanceProcess,
 } from './conformance-adapters';
@@ -168,6 +169,7 @@ export class ConformanceWorld {
         registry,
         transports: [transport],
         adapters: [...conformanceAdapters],
+        waitBindings: [...conformanceWaitBindings],
         logger: {
           warn: () => undefined,
           error: (message, detail) => errors.push({ message, detail }),
@@ -203,6 +205,16 @@ export class ConformanceWorld {
   /** Hands an answer to the coordinator, as a transport would. */
   answer(event: string, correlationKey: string, payload: unknown): Promise<ReceiveOutcome> {
     return this.coordinator.receive({ event, correlationKey, payload, source: 'conformance' });
+  }
+
+  /** Hands a notice to the coordinator, as a transport would: no correlation key, a business key. */
+  notice(notice: { ref: string; by: string }, messageId?: string): Promise<ReceiveOutcome> {
+    return this.coordinator.receive({
+      event: 'notice',
+      payload: notice,
+      source: 'conformance',
+      ...(messageId === undefined ? {} : { messageId }),
+    });
   }
 
   /** Waits until the instance can be signalled at `state`; returns all its wait states. */

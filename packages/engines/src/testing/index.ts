@@ -4,6 +4,8 @@ export {
   ConformanceServices,
   PAGE_TIMEOUT_MS,
   conformanceAdapters,
+  conformanceWaitBindings,
+  NoticeWait,
   PlaceOrderAdapter,
   BookOrderAdapter,
   PageAdapter,
@@ -13,7 +15,7 @@ export {
   ConformancePager,
   ConformanceCourier,
 } from './conformance-adapters';
-export type { ConformanceProcess, OrderConfirmation } from './conformance-adapters';
+export type { ConformanceProcess, Notice, OrderConfirmation } from './conformance-adapters';
 export { ConformanceServiceDoubles, ConformanceWorld } from './conformance-world';
 export type {
   ConformanceEngine,

@@ -1,4 +1,5 @@
-import { StateMachine, type AnyStateMachine, type AnyStateNode, type StateValue } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, StateMachine, StateValue } from 'xstate';
+import { loadXState } from './xstate-runtime';
 import { ProcessDefinitionError } from '../errors';
 
 /** The tag that makes a state a **service step**: entering it calls the adapter bound to it. */
@@ -77,7 +78,7 @@ export function compileXStateProcess(
     ...((args.input as Record<string, unknown> | undefined) ?? {}),
   });
   const compiledConfig = { ...markLeaves(config, []), context: initialContext };
-  const machine = new StateMachine(
+  const machine = new (loadXState().StateMachine)(
     compiledConfig as unknown as ConstructorParameters<typeof StateMachine>[0],
     source.implementations,
   ) as AnyStateMachine;
@@ -110,7 +111,7 @@ export function descriptorMatches(descriptor: string, type: string): boolean {
 }
 
 function isStateMachine(value: unknown): value is AnyStateMachine {
-  return value instanceof StateMachine;
+  return value instanceof loadXState().StateMachine;
 }
 
 function checkMachine(machine: AnyStateMachine): string[] {

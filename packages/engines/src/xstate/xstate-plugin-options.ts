@@ -1,6 +1,6 @@
 import type { EngineStateRepository } from '@psi/core';
 import type { AnyStateMachine } from 'xstate';
-import type { EngineTimers } from '../engine-timers';
+import type { EngineTimers } from '../shared/engine-timers';
 import type { XStateProcessDefinition } from './xstate-definition';
 
 /** How to build an {@link XStatePlugin}. */

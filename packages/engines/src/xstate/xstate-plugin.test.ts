@@ -6,7 +6,7 @@ import {
   type EngineEvent,
 } from '@psi/core';
 import { assign, createMachine, setup, spawnChild } from 'xstate';
-import { EngineFaultCode } from '../engine-fault-code';
+import { EngineFaultCode } from '../shared/engine-fault-code';
 import { EngineErrorCode, TransitionUnknownError } from '../errors';
 import { PSI_SERVICE_TAG } from './xstate-definition';
 import { XStatePlugin } from './xstate-plugin';
@@ -138,6 +138,7 @@ describe(XStatePlugin, () => {
         type: 'wait-state-entered',
         instanceId: id,
         waitState: 'review.await-approval',
+        activationId: expect.any(String),
       });
 
       await plugin.signal(id, 'review.await-approval', {

@@ -1,6 +1,6 @@
 import { InMemoryEngineStateRepository, type EngineEvent } from '@psi/core';
 import { createMachine, raise } from 'xstate';
-import { ManualTimers } from '../manual-timers';
+import { ManualTimers } from '../shared/manual-timers';
 import { PSI_SERVICE_TAG } from './xstate-definition';
 import type { XStateInstanceRecord } from './xstate-instance-record';
 import { XStatePlugin } from './xstate-plugin';
@@ -157,6 +157,7 @@ describe('XStatePlugin delayed events', () => {
       type: 'wait-state-entered',
       instanceId: soon,
       waitState: 'escalated',
+      activationId: expect.any(String),
     });
     // "later": its 1 s reminder fired at once; its 5 s escalation waits for the 800 ms left.
     expect(await second.plugin.getWaitStates(later)).toEqual(['await-ack.reminded']);

@@ -10,62 +10,36 @@ import {
   type SignalOptions,
   type Variables,
 } from '@psi/core';
+import { globalEngineTimers } from '../shared/engine-timers';
 import {
-  createActor,
-  initialTransition,
-  transition,
-  type AnyMachineSnapshot,
-  type EventObject,
-  type ExecutableActionObject,
-  type Snapshot,
-  type StateValue,
-} from 'xstate';
-import { EngineFaultCode } from '../engine-fault-code';
-import { globalEngineTimers } from '../engine-timers';
-import {
-  EngineStateError,
   InstanceExistsError,
   ProcessDefinitionError,
   ProcessDefinitionUnknownError,
   TransitionRefusedError,
   TransitionUnknownError,
 } from '../errors';
-import type { InstanceFault, InstanceSnapshot, InstanceStatus } from '../instance-snapshot';
-import { InstanceTimers, type WantedTimer } from '../instance-timers';
-import { toJsonVariables } from '../json-variables';
+import type { InstanceSnapshot } from '../shared/instance-snapshot';
+import { InstanceTimers, type WantedTimer } from '../shared/instance-timers';
+import { toJsonVariables } from '../shared/json-variables';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
 import {
-  ENTERED_ACTION,
   PSI_FAULT_EVENT_PREFIX,
   compileXStateProcess,
   descriptorMatches,
-  leafPathsOf,
-  selfAndAncestors,
   type CompiledXStateProcess,
-  type XStateLeaf,
 } from './xstate-definition';
 import {
   parseXStateInstanceRecord,
   type XStateInstanceRecord,
-  type XStatePersistedSnapshot,
   type XStateTimer,
 } from './xstate-instance-record';
 import type { XStatePluginOptions, XStateStartOptions } from './xstate-plugin-options';
-
-/** Actions that would create or talk to other actors: a persisted PSI instance has none. */
-const ACTOR_ACTIONS: ReadonlySet<string> = new Set([
-  'xstate.spawnChild',
-  'xstate.sendTo',
-  'xstate.stopChild',
-]);
-
-/** A transition's result, as XState's pure `transition` / `initialTransition` return it. */
-type Macrostep = () => [AnyMachineSnapshot, readonly ExecutableActionObject[]];
-
-class ActorUnsupported extends Error {}
+import { loadXState, type XStateRuntime } from './xstate-runtime';
+import { MacrostepFolder, asMacrostep, enteredEvent } from './xstate-macrostep';
+import { knownEvents, leafAt, restoreSnapshot, takesEvent } from './xstate-state-queries';
 
 /**
  * PEAL plugin for [XState](https://stately.ai/docs/xstate) 5: a machine is the process
@@ -104,9 +78,16 @@ export class XStatePlugin implements ProcessEngine {
   private readonly mutex = new KeyedMutex();
   private readonly events: EngineEventHub;
   private readonly lifecycle: PluginLifecycle<XStateInstanceRecord>;
+  private readonly xstate: XStateRuntime;
+  private readonly folder: MacrostepFolder;
 
-  /** @throws ProcessDefinitionError when a machine cannot run here or two share an id. */
+  /**
+   * @throws ProcessDefinitionError when a machine cannot run here or two share an id;
+   * EngineDependencyMissingError when `xstate` is not installed.
+   */
   constructor(options: XStatePluginOptions) {
+    this.xstate = loadXState();
+    this.folder = new MacrostepFolder(options.clock ?? (() => Date.now()));
     for (const definition of options.definitions) {
       const process = compileXStateProcess(definition);
       if (this.processes.has(process.id)) {
@@ -163,10 +144,10 @@ export class XStatePlugin implements ProcessEngine {
         startedAt: this.clock(),
       };
       const events: EngineEvent[] = [];
-      this.apply(
+      this.folder.apply(
         process,
         record,
-        () => asMacrostep(initialTransition(process.machine, initial)),
+        () => asMacrostep(this.xstate.initialTransition(process.machine, initial)),
         events,
       );
       await this.commit(record, events);
@@ -195,24 +176,24 @@ export class XStatePlugin implements ProcessEngine {
         throw new EngineSignalRejectedError(instanceId, waitState, waitStatesOf(record));
       }
       const process = this.process(record.definitionId);
-      const leaf = this.leaf(process, record, waitState);
+      const leaf = leafAt(process, record, waitState);
       const context = { ...record.snapshot.context, ...variables };
-      const snapshot = this.restoreSnapshot(process, record, context);
+      const snapshot = restoreSnapshot(this.xstate, process, record, context);
       const events: EngineEvent[] = [];
       if (options.fault) {
         const { code, message } = options.fault;
         const event = { type: `${PSI_FAULT_EVENT_PREFIX}${code}`, code, message };
         if (!takesEvent(process, snapshot, leaf, event)) {
           record.snapshot.context = context;
-          this.end(record, 'aborted', { code, message }, events);
+          this.folder.end(record, 'aborted', { code, message }, events);
           recordApplied(record, options.signalId);
           await this.commit(record, events);
           return;
         }
-        this.apply(
+        this.folder.apply(
           process,
           record,
-          () => asMacrostep(transition(process.machine, snapshot, event)),
+          () => asMacrostep(this.xstate.transition(process.machine, snapshot, event)),
           events,
         );
       } else {
@@ -225,10 +206,10 @@ export class XStatePlugin implements ProcessEngine {
           }
           throw new TransitionUnknownError(instanceId, waitState, options.transition, known);
         }
-        this.apply(
+        this.folder.apply(
           process,
           record,
-          () => asMacrostep(transition(process.machine, snapshot, event)),
+          () => asMacrostep(this.xstate.transition(process.machine, snapshot, event)),
           events,
         );
       }
@@ -336,7 +317,7 @@ export class XStatePlugin implements ProcessEngine {
     this.events.emit(
       record.waits
         .filter((state) => !raised.has(state))
-        .map((state) => this.enteredEvent(record, state)),
+        .map((state) => enteredEvent(process, record, state)),
     );
   }
 
@@ -361,126 +342,13 @@ export class XStatePlugin implements ProcessEngine {
     events: EngineEvent[],
   ): void {
     record.timers = record.timers.filter((t) => t !== timer);
-    const snapshot = this.restoreSnapshot(process, record, record.snapshot.context);
-    this.apply(
+    const snapshot = restoreSnapshot(this.xstate, process, record, record.snapshot.context);
+    this.folder.apply(
       process,
       record,
-      () => asMacrostep(transition(process.machine, snapshot, timer.event)),
+      () => asMacrostep(this.xstate.transition(process.machine, snapshot, timer.event)),
       events,
     );
-  }
-
-  /**
-   * Computes a macrostep and folds it into `record`: entered states, delayed events armed or
-   * cancelled, custom actions run, the new snapshot, the end. Appends the events to emit.
-   */
-  private apply(
-    process: CompiledXStateProcess,
-    record: XStateInstanceRecord,
-    macrostep: Macrostep,
-    events: EngineEvent[],
-  ): void {
-    let next: AnyMachineSnapshot;
-    const entered: string[] = [];
-    try {
-      let actions: readonly ExecutableActionObject[];
-      [next, actions] = macrostep();
-      for (const action of actions) this.perform(record, action, entered);
-      if (Object.keys(next.children as object).length > 0) {
-        throw new ActorUnsupported('the machine spawned a child actor');
-      }
-    } catch (error) {
-      const unsupported = error instanceof ActorUnsupported;
-      this.end(
-        record,
-        'failed',
-        {
-          code: unsupported ? EngineFaultCode.ActorUnsupported : EngineFaultCode.MachineFailed,
-          message: unsupported
-            ? `${error.message}; a PSI instance is a persisted snapshot and keeps no actors: use a "psi.service" state instead`
-            : `The machine failed: ${error instanceof Error ? error.message : String(error)}`,
-        },
-        events,
-      );
-      return;
-    }
-    record.snapshot = persistedSnapshotOf(process, next);
-    if (next.status === 'done') {
-      this.end(record, 'completed', undefined, events);
-      return;
-    }
-    if (next.status === 'error') {
-      const error: unknown = next.error;
-      const message = error instanceof Error ? error.message : String(error);
-      this.end(record, 'failed', { code: EngineFaultCode.MachineFailed, message }, events);
-      return;
-    }
-    record.waits = leafPathsOf(next.value as StateValue).filter((path) => {
-      const kind = process.leaves.get(path)?.kind;
-      return kind === 'service' || kind === 'wait';
-    });
-    const activations: Record<string, string> = {};
-    const fresh = new Set(entered);
-    for (const state of record.waits) {
-      if (process.leaves.get(state)?.kind !== 'service') continue;
-      const current = record.activations[state];
-      activations[state] = fresh.has(state) || current === undefined ? randomUUID() : current;
-    }
-    record.activations = activations;
-    // Entered, in entry order (the last entry counts), and still there at the end of the step.
-    const order = [...new Set([...entered].reverse())].reverse();
-    for (const state of order) {
-      if (record.waits.includes(state)) events.push(this.enteredEvent(record, state));
-    }
-  }
-
-  /** Carries out one action a macrostep returned. */
-  private perform(
-    record: XStateInstanceRecord,
-    action: ExecutableActionObject,
-    entered: string[],
-  ): void {
-    if (action.type === ENTERED_ACTION) {
-      const { state } = action.params as { state: string };
-      entered.push(state);
-      record.history.push(state);
-    } else if (action.type === 'xstate.raise') {
-      const params = action.params as { event: EventObject; id?: string; delay?: number };
-      if (params.delay === undefined) return;
-      const id = params.id ?? randomUUID();
-      const event = JSON.parse(JSON.stringify(params.event)) as XStateTimer['event'];
-      record.timers = record.timers.filter((t) => t.id !== id);
-      record.timers.push({ id, event, dueAt: this.clock() + params.delay });
-    } else if (action.type === 'xstate.cancel') {
-      const { sendId } = action.params as { sendId: string };
-      record.timers = record.timers.filter((t) => t.id !== sendId);
-    } else if (ACTOR_ACTIONS.has(action.type)) {
-      throw new ActorUnsupported(`the machine ran "${action.type}"`);
-    } else if (!action.type.startsWith('xstate.') && action.exec) {
-      action.exec(action.info, action.params);
-    }
-  }
-
-  private end(
-    record: XStateInstanceRecord,
-    status: Exclude<InstanceStatus, 'running'>,
-    fault: InstanceFault | undefined,
-    events: EngineEvent[],
-  ): void {
-    record.status = status;
-    if (fault) record.fault = fault;
-    record.waits = [];
-    record.activations = {};
-    record.timers = [];
-    record.endedAt = this.clock();
-    events.push({ type: 'instance-ended', instanceId: record.instanceId, outcome: status });
-  }
-
-  private enteredEvent(record: XStateInstanceRecord, state: string): EngineEvent {
-    const activationId = record.activations[state];
-    return activationId === undefined
-      ? { type: 'wait-state-entered', instanceId: record.instanceId, waitState: state }
-      : { type: 'service-step-entered', instanceId: record.instanceId, step: state, activationId };
   }
 
   /** Persists, then re-arms timers, emits the events and settles `whenEnded` callers. */
@@ -513,43 +381,6 @@ export class XStatePlugin implements ProcessEngine {
     this.timers.syncAll(record.instanceId, wanted);
   }
 
-  /** The machine snapshot of `record` with `context`, built without starting an actor. */
-  private restoreSnapshot(
-    process: CompiledXStateProcess,
-    record: XStateInstanceRecord,
-    context: Variables,
-  ): AnyMachineSnapshot {
-    const persisted = JSON.parse(
-      JSON.stringify({ ...record.snapshot, context }),
-    ) as Snapshot<unknown>;
-    try {
-      return createActor(process.machine, {
-        snapshot: persisted,
-      }).getSnapshot() as AnyMachineSnapshot;
-    } catch (error) {
-      throw new EngineStateError(
-        record.instanceId,
-        `machine "${process.id}" cannot restore its snapshot`,
-        { cause: error },
-      );
-    }
-  }
-
-  private leaf(
-    process: CompiledXStateProcess,
-    record: XStateInstanceRecord,
-    path: string,
-  ): XStateLeaf {
-    const leaf = process.leaves.get(path);
-    if (!leaf) {
-      throw new EngineStateError(
-        record.instanceId,
-        `it waits at "${path}", which machine "${process.id}" does not have`,
-      );
-    }
-    return leaf;
-  }
-
   private process(definitionId: string): CompiledXStateProcess {
     const process = this.processes.get(definitionId);
     if (!process) throw new ProcessDefinitionUnknownError(definitionId, [...this.processes.keys()]);
@@ -568,45 +399,6 @@ export class XStatePlugin implements ProcessEngine {
   private assertRunning(): void {
     this.lifecycle.assertRunning();
   }
-}
-
-function asMacrostep(
-  result: [unknown, readonly unknown[]],
-): [AnyMachineSnapshot, readonly ExecutableActionObject[]] {
-  return result as [AnyMachineSnapshot, readonly ExecutableActionObject[]];
-}
-
-/**
- * Whether `event` is taken (guards included) by a transition of `leaf` or one of its ancestors.
- * A guard that throws counts as taken: the transition then fails, and the instance with it.
- */
-function takesEvent(
-  process: CompiledXStateProcess,
-  snapshot: AnyMachineSnapshot,
-  leaf: XStateLeaf,
-  event: EventObject,
-): boolean {
-  const chain = new Set(selfAndAncestors(leaf.node));
-  try {
-    return process.machine.getTransitionData(snapshot, event).some((t) => chain.has(t.source));
-  } catch {
-    return true;
-  }
-}
-
-/** The event descriptors the state and its ancestors handle, without XState's internal ones. */
-function knownEvents(leaf: XStateLeaf): string[] {
-  const descriptors = selfAndAncestors(leaf.node).flatMap((node) => node.ownEvents as string[]);
-  return [...new Set(descriptors.filter((d) => !d.startsWith('xstate.')))];
-}
-
-function persistedSnapshotOf(
-  process: CompiledXStateProcess,
-  snapshot: AnyMachineSnapshot,
-): XStatePersistedSnapshot {
-  return JSON.parse(
-    JSON.stringify(process.machine.getPersistedSnapshot(snapshot)),
-  ) as XStatePersistedSnapshot;
 }
 
 function waitStatesOf(record: XStateInstanceRecord): string[] {

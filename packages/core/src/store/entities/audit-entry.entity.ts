@@ -16,7 +16,9 @@ export type AuditKind =
   | 'thawed'
   | 'failed'
   | 'dead-lettered'
-  | 'completed';
+  | 'completed'
+  /** A wait state's entry recorded what it waits for (or, `left`, closed what it still did). */
+  | 'awaiting';
 
 /** One step in the life of an instance's service calls, for operators and tests. */
 @Entity('psi_audit')

@@ -13,6 +13,9 @@ export type ExpectationStatus =
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
 @Index('psi_expectation_claimed', ['claimedBy'], { where: `"status" = 'claimed'` })
 @Index('psi_expectation_timeout_pending', ['instanceId'], { where: '"timeoutPending"' })
+@Index('psi_expectation_activation', ['instanceId', 'activationId'], {
+  where: '"activationId" IS NOT NULL',
+})
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;
@@ -37,4 +40,11 @@ export class ExpectationEntity {
   @Column('text', { nullable: true }) claimedMessage!: string | null;
   /** The delivery's id, given by the claim; the same when recovery runs it again; kept once delivered. */
   @Column('varchar', { nullable: true }) deliveryId!: string | null;
+  /**
+   * The engine's entry into the wait state, for expectations the wait state declared itself
+   * (see `WaitStateEnteredEvent.awaits`); null for an adapter's.
+   */
+  @Column('varchar', { nullable: true }) activationId!: string | null;
+  /** The entry takes every answer and stays (delivery reopens it instead of closing it). */
+  @Column('boolean', { default: false }) repeats!: boolean;
 }
