@@ -50,7 +50,9 @@ class JobAdapter {
       [answer.instanceId, nodeId, answer.messageId, delivery.deliveryId],
     );
     if (rows.length === 0) throw new Error(`a second delivery for ${answer.instanceId}`);
-    this.answeredBy = answer.by;
+    // The node that ran the handler (not part of the answer: a redelivery to another node
+    // carries the same content, as a broker's does).
+    this.answeredBy = nodeId;
     return 'answered';
   }
 }
@@ -158,7 +160,7 @@ async function main() {
           messageId: command.messageId,
           event: 'answered',
           correlationKey: command.correlationKey,
-          payload: { instanceId: command.instanceId, by: nodeId, messageId: command.messageId },
+          payload: { instanceId: command.instanceId, messageId: command.messageId },
           source: `parent→${nodeId}`,
         });
         send({ type: 'received', messageId: command.messageId, outcome });
