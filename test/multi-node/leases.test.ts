@@ -396,12 +396,12 @@ describeEachStore('leases and claims across nodes', () => {
       return row.status === 'claimed';
     }, 'B claimed the answer and runs the handler');
 
-    // B's claim lapses; C takes B for dead and finishes the delivery (its handler run passes the
-    // gate, which B's still waits at).
+    // B's claim lapses; C takes B for dead and finishes the delivery (its handler run passes,
+    // while B's still waits at the gate).
     await b.query('UPDATE psi_expectation SET "claimExpiresAt" = ?', [Date.now() - 1]);
-    const c = await node(file, 'node-c', service, 300);
     const gateOfB = handlerGate;
     handlerGate = Promise.resolve();
+    const c = await node(file, 'node-c', service, 300);
     expect(await c.atStep(id, 'packing')).toMatchObject({ variables: { picker: 'Cy' } });
 
     // B was only slow: its handler finishes, the engine has taken the answer's signal already

@@ -57,6 +57,8 @@ export class LocalNodeLiveness implements NodeLiveness {
 
 /** The part of a pg client the liveness connection uses. */
 interface LockClient {
+  connect(): Promise<unknown>;
+  end(): Promise<void>;
   query(sql: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
   on(event: 'error', listener: (error: Error) => void): void;
   on(event: 'end', listener: () => void): void;
@@ -64,8 +66,10 @@ interface LockClient {
   off(event: 'end', listener: () => void): void;
 }
 type Release = (error?: Error | boolean) => void;
-interface PoolDriver {
-  obtainMasterConnection(): Promise<[LockClient, Release]>;
+/** TypeORM's PostgreSQL driver: the pg module it loaded and its pool (whose settings we reuse). */
+interface PostgresDriverParts {
+  postgres: { Client: new (config: unknown) => LockClient };
+  master: { options: unknown };
 }
 interface Held {
   client: LockClient;
@@ -85,11 +89,12 @@ const KEEPALIVES = [
 
 /**
  * PostgreSQL: every live node holds a session-level advisory lock, keyed by its schema and its
- * `nodeId`, on one pooled connection of its store. When the node's process dies, the server
- * ends its session and the lock goes with it, at once (a closed socket) or after the keepalive
- * probes (a host that vanished). The other nodes read the held locks from `pg_locks`. One
- * connection holds the locks of every node joined through this store; it reconnects with
- * backoff and takes the locks again when it drops.
+ * `nodeId`, on a connection of its own (outside the store's pool, with the pool's settings, so
+ * a small pool is not starved by it). When the node's process dies, the server ends its session
+ * and the lock goes with it, at once (a closed socket) or after the keepalive probes (a host
+ * that vanished). The other nodes read the held locks from `pg_locks`. One connection holds the
+ * locks of every node joined through this store; it reconnects with backoff and takes the locks
+ * again when it drops.
  */
 export class PostgresNodeLiveness implements NodeLiveness {
   readonly seesOtherNodes = true;
@@ -163,9 +168,9 @@ export class PostgresNodeLiveness implements NodeLiveness {
   private async open(): Promise<void> {
     let held: Held | undefined;
     try {
-      const [client, release] = await (
-        this.dataSource.driver as unknown as PoolDriver
-      ).obtainMasterConnection();
+      const driver = this.dataSource.driver as unknown as PostgresDriverParts;
+      const client = new driver.postgres.Client(driver.master.options);
+      const release: Release = () => void client.end().catch(() => undefined);
       const self: Held = {
         client,
         release,
@@ -175,6 +180,7 @@ export class PostgresNodeLiveness implements NodeLiveness {
       held = self;
       client.on('error', self.onError);
       client.on('end', self.onEnd);
+      await client.connect();
       for (const sql of KEEPALIVES) await client.query(sql).catch(() => undefined);
       this.connection = self;
       this.retryMs = RECONNECT_MS.first;
@@ -225,7 +231,7 @@ export class PostgresNodeLiveness implements NodeLiveness {
     const held = this.connection;
     this.connection = undefined;
     this.locked.clear();
-    // Destroyed, not returned to the pool: the session's locks end with it.
+    // Closed: the session's locks end with it.
     if (held) detach(held, true);
   }
 }
