@@ -10,6 +10,7 @@ import { operationsListing } from './entries/operations-listing';
 import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
+import { recoveryTime } from './entries/recovery';
 import { sqliteBaseline } from './entries/sqlite-baseline';
 import { formatTable, toJsonRows, type BenchResult } from './report';
 
@@ -24,6 +25,7 @@ const entries: BenchEntry[] = [
   bpmnMemory,
   bpmnThroughput,
   operationsListing,
+  recoveryTime,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--list]

@@ -84,10 +84,10 @@ export async function startPgNode(options: {
 function ownedStates(shared: EngineStateRepository, prefix: string): EngineStateRepository {
   const own = (id: string): boolean => id.startsWith(prefix);
   return {
-    save: (engine, id, state) => shared.save(engine, id, state),
+    save: (engine, id, state, index) => shared.save(engine, id, state, index),
     load: (engine, id) => (own(id) ? shared.load(engine, id) : Promise.resolve(undefined)),
     delete: (engine, id) => shared.delete(engine, id),
-    list: async (engine) => (await shared.list(engine)).filter(own),
+    list: async (engine, filter) => (await shared.list(engine, filter)).filter(own),
   };
 }
 

@@ -118,10 +118,16 @@ describeEachStore('audit log', () => {
     }, 'troubled froze');
     await h.coordinator.thaw(frozen.id);
     await h.atStep(troubled, 'label');
-    await waitUntil(
-      () => h.traces.some((e) => e.kind === 'timed-out' && e.instanceId === troubled),
-      'the deadline claimed',
-    );
+    // The deadline wins while the instance is still at "label": the timeout waits to be
+    // signalled (no audit entry yet: a timeout has one, written once it is signalled).
+    await waitUntil(async () => {
+      const [row] = await h.query<{ status: string; timeoutPending: number }>(
+        'SELECT status, "timeoutPending" FROM psi_expectation WHERE "instanceId" = ?',
+        [troubled],
+      );
+      return row?.status === 'timed-out' && row.timeoutPending === 1;
+    }, 'the deadline claimed');
+    expect(h.traces.filter((e) => e.kind === 'timed-out')).toEqual([]);
     await h.engine.signal(troubled, 'label');
     expect(await h.engine.whenEnded(troubled)).toMatchObject({
       status: 'completed',
@@ -150,12 +156,11 @@ describeEachStore('audit log', () => {
       'sent',
       'completed',
       'timed-out',
-      'timed-out',
     ]);
-    expect(troubledTrail.at(-2)!.detail).toMatchObject({ claimed: true });
     expect(troubledTrail.at(-1)!.detail).toMatchObject({
       signalled: 'timeout',
       waitState: 'await-result',
+      deadline: expect.any(Number),
     });
 
     for (const trail of [happyTrail, troubledTrail]) {
@@ -178,5 +183,23 @@ describeEachStore('audit log', () => {
       [troubled],
     );
     expect(rows.map((r) => r.kind)).toEqual(kinds(troubledTrail));
+  });
+
+  it('is complete when the engine reports the end: the step that ended the instance is in it', async () => {
+    const id = await h.engine.start('lab', { sample: 'S-3' });
+    await h.atStep(id, 'label');
+    await h.engine.signal(id, 'label');
+    await h.atStep(id, 'await-result');
+    const answering = lab.last().respond('analysed', { result: 'clear' });
+
+    await h.engine.whenEnded(id);
+    // Read right away, not after idle(): the delivery that ended the instance is recorded.
+    expect(kinds(await h.coordinator.auditTrail(id))).toEqual([
+      'invoked',
+      'sent',
+      'completed',
+      'delivered',
+    ]);
+    expect(await answering).toMatchObject({ status: 'delivered', instanceId: id });
   });
 });

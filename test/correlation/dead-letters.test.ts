@@ -220,12 +220,14 @@ describeEachStore('dead letters', () => {
     expect(await h.coordinator.deadLetters.get(expired.id)).toMatchObject({
       status: 'replayed',
       resolvedAt: expect.any(Number),
+      replayOutcome: { status: 'delivered', instanceId: id },
     });
     expect(await h.coordinator.deadLetters.list({ reason: 'expired' })).toEqual([]);
-    // A second replay of a resolved letter does nothing.
-    expect(await h.coordinator.deadLetters.replay(expired.id)).toMatchObject({
-      status: 'dead-lettered',
-      reason: 'expired',
+    // A second replay of a resolved letter delivers nothing again and says what the first did.
+    expect(await h.coordinator.deadLetters.replay(expired.id)).toEqual({
+      ...outcome,
+      replayOf: expired.id,
+      repeated: true,
     });
     expect((await h.coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered')).toHaveLength(
       1,
@@ -270,8 +272,9 @@ describeEachStore('dead letters', () => {
       status: 'discarded',
       resolvedAt: expect.any(Number),
     });
-    expect(await h.coordinator.deadLetters.replay(letterId)).toMatchObject({
-      status: 'dead-lettered',
+    expect(await h.coordinator.deadLetters.replay(letterId)).toEqual({
+      status: 'discarded',
+      replayOf: letterId,
     });
     expect((await h.engine.getInstance(id)).currentStep).toBe('await-verdict');
     await expect(h.coordinator.deadLetters.discard('no-such-letter')).rejects.toMatchObject({

@@ -27,7 +27,14 @@ class OrderAdapter {
   async callService() {
     await this.supplier.placeOrder({ orderNumber: this.orderNumber });
   }
-  confirmed(answer) {
+  confirmed(answer, delivery) {
+    // The handler's side effect, outside PSI's store: one journal line per run.
+    journal({
+      kind: 'handler',
+      deliveryId: delivery.deliveryId,
+      redelivered: delivery.redelivered,
+    });
+    if (scenario === 'kill-in-handler') process.kill(process.pid, 'SIGKILL');
     this.confirmationId = answer.confirmationId;
     return 'confirmed';
   }
@@ -134,6 +141,21 @@ async function main() {
       // Nothing to do: a deadline that passed while no node ran fires on start.
       const final = await engine.whenEnded(row.instanceId);
       journal({ kind: 'ended', history: final.history, variables: final.variables });
+      break;
+    }
+    case 'kill-in-handler': {
+      // The answer is claimed, its handler runs (and, here, the process dies inside it, before
+      // the engine took the signal).
+      await engine.signal(row.instanceId, 'print');
+      await until(
+        async () => (await engine.getInstance(row.instanceId)).currentStep === 'await-confirmation',
+      );
+      await coordinator.receive({
+        messageId: 'confirmation-1',
+        event: 'confirmed',
+        correlationKey: row.correlationKey,
+        payload: { confirmationId: 'C-1' },
+      });
       break;
     }
     case 'arm-timer-then-crash': {

@@ -6,14 +6,17 @@ import { inspectStore, readJournal, runChildNode, type ChildFiles } from '../fou
 
 // Crash tests: a PSI node in a child process (test/crash/crash-child.js, plain JS on the built
 // packages) is killed with SIGKILL (1) after committing an outbox entry but before sending,
-// (2) after parking an answer, (3) with a deadline armed; a new process on the same SQLite file
-// resends once / delivers once / fires the timeout.
+// (2) after parking an answer, (3) with a deadline armed, (4) inside a response handler; a new
+// process on the same SQLite file resends once / delivers once / fires the timeout / finishes
+// the delivery.
 
 const root = path.resolve(__dirname, '..', '..');
 const child = path.join(__dirname, 'crash-child.js');
 
 interface JournalEntry {
   pid: number;
+  deliveryId?: string;
+  redelivered?: boolean;
   kind: string;
   requestId?: string;
   outcome?: { status: string };
@@ -148,7 +151,40 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
       'sent',
       'completed',
       'timed-out',
-      'timed-out',
+    ]);
+  });
+
+  it('killed inside a response handler: the next process (same node id) finishes the delivery at start, with the same delivery id; nothing is dead-lettered (16.9, 21.2, 21.5)', async () => {
+    const f = files('handler');
+    expect(run('start', f).status).toBe(0);
+    expect(run('kill-in-handler', f).signal).toBe('SIGKILL');
+    const [claimed] = await inspectStore(f.db, (s) =>
+      s.dataSource.query('SELECT status, "claimedBy", "deliveryId" FROM psi_expectation'),
+    );
+    // The claim would live for another leaseMs (30 s); the restarted node does not wait for it.
+    expect(claimed).toMatchObject({ status: 'claimed', claimedBy: 'local' });
+
+    expect(run('await-end', f).status).toBe(0);
+
+    const journal = readJournal<JournalEntry>(f.journal);
+    expect(journal.filter((e) => e.kind === 'failure' || e.kind === 'error')).toEqual([]);
+    // At least once: the handler ran in both processes, with one delivery id.
+    expect(journal.filter((e) => e.kind === 'handler')).toEqual([
+      expect.objectContaining({ deliveryId: claimed.deliveryId, redelivered: false }),
+      expect.objectContaining({ deliveryId: claimed.deliveryId, redelivered: true }),
+    ]);
+    const ended = journal.find((e) => e.kind === 'ended')!;
+    expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'done']);
+    expect(ended.variables).toMatchObject({ confirmationId: 'C-1' });
+    const { letters, expectations, delivered } = await inspectStore(f.db, async (s) => ({
+      letters: await s.dataSource.query('SELECT reason FROM psi_dead_letter'),
+      expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
+      delivered: await s.dataSource.query(`SELECT detail FROM psi_audit WHERE kind = 'delivered'`),
+    }));
+    expect(letters).toEqual([]);
+    expect(expectations).toEqual([{ status: 'delivered' }]);
+    expect(delivered.map((r: { detail: string }) => JSON.parse(r.detail))).toEqual([
+      expect.objectContaining({ deliveryId: claimed.deliveryId, redelivered: true }),
     ]);
   });
 });

@@ -80,6 +80,8 @@ describe(KafkaTransport, () => {
         correlationKey: req.correlationKey,
         payload: { orderNo: 'PO-1', eta: '2025-01-31' },
         source: expect.stringMatching(new RegExp(`^kafka:${replyTopic}/\\d+@\\d+$`)),
+        // Message ids are scoped by the topic (an HTTP caller cannot claim a derived one).
+        sender: `kafka:${replyTopic}`,
       });
     });
 
@@ -211,6 +213,7 @@ describe(KafkaTransport, () => {
         messageId: `${replyTopic}:${partitionAndOffset[1]}:${partitionAndOffset[2]}`,
         correlationKey: undefined,
         source: malformed!.source,
+        sender: `kafka:${replyTopic}`,
       });
       expect(envelope).toMatchObject({
         event: 'shipped',

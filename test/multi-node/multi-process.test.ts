@@ -183,7 +183,7 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
     expect(timedOut).toBeGreaterThan(0);
     const [audit] = await c.query<{ delivered: string; timedOut: string }>(
       `SELECT SUM(CASE WHEN kind = 'delivered' THEN 1 ELSE 0 END) AS delivered,
-              SUM(CASE WHEN kind = 'timed-out' AND detail LIKE '%"claimed":true%' THEN 1 ELSE 0 END) AS "timedOut"
+              SUM(CASE WHEN kind = 'timed-out' THEN 1 ELSE 0 END) AS "timedOut"
          FROM psi_audit`,
     );
     expect({ delivered: Number(audit.delivered), timedOut: Number(audit.timedOut) }).toEqual({
@@ -236,7 +236,7 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
     expect(problemsOf(nodes)).toEqual([]);
   }, 180_000);
 
-  it('SIGKILL one of 3 processes while 5,000 invocations run with answers flowing: every expectation ends delivered, timed out or dead-lettered with a reason; no answer lost, no handler run twice', async () => {
+  it('SIGKILL one of 3 processes while 5,000 invocations run with answers flowing: every expectation ends delivered or timed out; no answer lost, no instance delivered twice, no interrupted letter', async () => {
     const TOTAL = 5_000;
     const IN_FLIGHT = 150;
     const BATCH = 25;
@@ -323,7 +323,7 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
     pump();
     await waitUntil(() => killed !== undefined, 'node-2 was killed mid-run', 240_000);
     await killed!.exit;
-    // The survivors take over what node-2 held once its leases and claims lapse.
+    // The survivors take over what node-2 held as soon as its liveness lock is gone.
     await waitUntil(
       async () => {
         const [held] = await c.query<{ invocations: string; claims: string }>(
@@ -390,23 +390,21 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
       } else {
         expect(final.history.at(-1)).toBe('timed-out');
         expect(status).toBe('timed-out');
-        // Its answer was acknowledged, so it is kept with a reason: late, or interrupted (the
-        // node delivering it died; the handler was not run again).
-        expect(lettersOf.get(id)?.length ?? 0).toBeGreaterThan(0);
+        // Its answer was acknowledged after the timeout won, so it is kept as late.
+        expect(lettersOf.get(id)).toContain('late');
+        expect(effects.has(id)).toBe(false);
       }
     }
     expect(answeredInstances.size).toBe(TOTAL);
+    // A claim is a commitment: the dead node's deliveries were finished, not dead-lettered.
     expect(new Set(letters.map((l) => l.reason))).toEqual(
-      new Set(letters.map((l) => l.reason).filter((r) => r === 'late' || r === 'interrupted')),
+      new Set(letters.map((l) => l.reason).filter((r) => r === 'late')),
     );
-    // No handler ran twice: a second run would have hit the unique side-effect row and been
-    // dead-lettered handler-failed; side effects exist only where a handler ran to its end.
+    // No instance got two deliveries: a second one (another delivery id) would have failed on
+    // the side-effect row and been dead-lettered handler-failed; re-runs of one delivery (same
+    // id) after the kill are the documented at-least-once.
     expect(letters.filter((l) => l.reason === 'handler-failed')).toEqual([]);
-    for (const id of effects) {
-      expect(byInstance.get(id) === 'delivered' || lettersOf.get(id)?.includes('interrupted')).toBe(
-        true,
-      );
-    }
+    for (const id of effects) expect(byInstance.get(id)).toBe('delivered');
     expect(delivered).toBeGreaterThan(0);
     if (process.env.PSI_TEST_VERBOSE) {
       const reasons = letters.reduce<Record<string, number>>(

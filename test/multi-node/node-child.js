@@ -4,7 +4,8 @@
 // The parent drives it over IPC (start instances, hand in answers, guard starts, stop) and the
 // node reports every request its service receives, so the parent can answer from "outside".
 //
-// Environment: PSI_URL, PSI_SCHEMA, NODE_ID, LEASE_MS, TIMEOUT_MS, RESTORE (1: engine.restore()).
+// Environment: PSI_URL, PSI_SCHEMA, NODE_ID, LEASE_MS, TIMEOUT_MS, RESTORE (1: engine.restore()),
+// SERVICE_HANGS (1: the service never answers a call).
 //
 // What is shared between nodes: the store (invocations, expectations, parked answers, dead
 // letters, dedupe, guard, audit) and the engine's instance state (psi_engine_instance; the
@@ -35,14 +36,23 @@ class JobAdapter {
   async callService() {
     await this.service.call({ instanceId: this.instanceId });
   }
-  // The handler's side effect goes to a table with a unique constraint on the instance: a
-  // handler that ran twice for one instance would fail here (and show up as handler-failed).
-  async answered(answer) {
-    await store.dataSource.query(
-      'INSERT INTO test_side_effect ("instanceId", node, "messageId") VALUES ($1, $2, $3)',
-      [answer.instanceId, nodeId, answer.messageId],
+  // The handler's side effect goes to a table keyed by the instance, idempotent by the delivery
+  // id (handlers run at least once: recovery re-runs a dead node's delivery with the same id).
+  // A second delivery for one instance (another id) would fail here and show up as
+  // handler-failed.
+  async answered(answer, delivery) {
+    const rows = await store.dataSource.query(
+      `INSERT INTO test_side_effect ("instanceId", node, "messageId", "deliveryId", runs)
+       VALUES ($1, $2, $3, $4, 1)
+       ON CONFLICT ("instanceId") DO UPDATE SET runs = test_side_effect.runs + 1
+       WHERE test_side_effect."deliveryId" = EXCLUDED."deliveryId"
+       RETURNING runs`,
+      [answer.instanceId, nodeId, answer.messageId, delivery.deliveryId],
     );
-    this.answeredBy = answer.by;
+    if (rows.length === 0) throw new Error(`a second delivery for ${answer.instanceId}`);
+    // The node that ran the handler (not part of the answer: a redelivery to another node
+    // carries the same content, as a broker's does).
+    this.answeredBy = nodeId;
     return 'answered';
   }
 }
@@ -95,6 +105,9 @@ async function main() {
         correlationKey: context.correlationKey,
         requestId: context.requestId,
       });
+      // SERVICE_HANGS=1: the service never answers the call, so the invocation stays running
+      // (its lease held and renewed) for as long as this node lives.
+      if (process.env.SERVICE_HANGS === '1') return new Promise(() => undefined);
       return undefined;
     },
   });
@@ -147,7 +160,7 @@ async function main() {
           messageId: command.messageId,
           event: 'answered',
           correlationKey: command.correlationKey,
-          payload: { instanceId: command.instanceId, by: nodeId, messageId: command.messageId },
+          payload: { instanceId: command.instanceId, messageId: command.messageId },
           source: `parent→${nodeId}`,
         });
         send({ type: 'received', messageId: command.messageId, outcome });

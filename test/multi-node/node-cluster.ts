@@ -111,7 +111,7 @@ export class NodeCluster {
     const schema = freshSchemaName('mn');
     const admin = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 4 });
     await admin.dataSource.query(
-      'CREATE TABLE test_side_effect ("instanceId" varchar PRIMARY KEY, node varchar NOT NULL, "messageId" varchar NOT NULL)',
+      'CREATE TABLE test_side_effect ("instanceId" varchar PRIMARY KEY, node varchar NOT NULL, "messageId" varchar NOT NULL, "deliveryId" varchar NOT NULL, runs integer NOT NULL)',
     );
     return new NodeCluster(schema, admin, onMessage);
   }
@@ -119,7 +119,7 @@ export class NodeCluster {
   /** Starts a node and waits until it is ready. */
   async spawn(
     nodeId: string,
-    env: { leaseMs?: number; timeoutMs?: number; restore?: boolean } = {},
+    env: { leaseMs?: number; timeoutMs?: number; restore?: boolean; serviceHangs?: boolean } = {},
   ): Promise<NodeProcess> {
     const proc = fork(child, [], {
       cwd: root,
@@ -131,6 +131,7 @@ export class NodeCluster {
         LEASE_MS: String(env.leaseMs ?? 30_000),
         TIMEOUT_MS: String(env.timeoutMs ?? 60_000),
         RESTORE: env.restore ? '1' : '0',
+        SERVICE_HANGS: env.serviceHangs ? '1' : '0',
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

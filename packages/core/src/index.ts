@@ -63,6 +63,7 @@ export {
   EngineStateRepository,
   InMemoryEngineStateRepository,
 } from './spi/engine-state-repository';
+export type { EngineStateIndex } from './spi/engine-state-repository';
 
 export { ServiceAdapter } from './adapter/service-adapter.decorator';
 export type { ServiceAdapterOptions } from './adapter/service-adapter.decorator';
@@ -72,6 +73,7 @@ export { UseService } from './adapter/service-contract.decorator';
 export { OnResponse } from './adapter/on-response.decorator';
 export { WaitBinding } from './adapter/wait-binding.decorator';
 export type { OnResponseOptions } from './adapter/on-response.decorator';
+export type { ResponseContext } from './adapter/response-context';
 export { readAdapterModel } from './adapter/adapter-model';
 export type {
   AdapterModel,
@@ -95,6 +97,7 @@ export type { RetentionReport } from './runtime/retention';
 export type { InvocationResult } from './runtime/invoker';
 export type { TraceEvent } from './runtime/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
+export type { ReplayOutcome } from './runtime/dead-letter-replay';
 export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './runtime/process-guard';
 export type { GuardStartResult, GuardStatus } from './runtime/process-guard';

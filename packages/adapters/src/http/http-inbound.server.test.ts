@@ -164,6 +164,8 @@ describe(HttpInboundServer, () => {
           businessKey: { orderNo: 'PO-1' },
           messageId: 'm-1',
           source: 'http:127.0.0.1',
+          // Message ids are scoped by the route that vouches for them.
+          sender: 'http',
         },
       ]);
     });

@@ -202,6 +202,7 @@ export class HttpInboundServer {
           optionalString(body, 'messageId', invalid) ?? header(request, PsiHttpHeader.MessageId),
         ...(businessKey !== undefined ? { businessKey } : {}),
         source: `http:${request.ip}`,
+        sender: 'http',
       };
       const outcome = await this.input.sink.receive(message);
       return reply.code(202).send({ outcome });
@@ -223,6 +224,7 @@ export class HttpInboundServer {
           payload: body.data,
           messageId: header(request, PsiHttpHeader.MessageId),
           source: `http-callback:${claims.tokenId}`,
+          sender: `http-callback:${claims.tokenId}`,
           boundTo: { instanceId: claims.instanceId, waitState: claims.waitState },
         });
         return sendCallbackOutcome(reply, outcome);

@@ -100,6 +100,7 @@ export class InProcessTransport implements Transport {
       messageId,
       correlationKey: request.correlationKey,
       source: `in-process:${request.service}`,
+      sender: `in-process:${request.service}`,
     });
   }
 }

@@ -66,6 +66,7 @@ export const KafkaMessageCodec = {
       correlationKey: header(message.headers, PsiKafkaHeader.CorrelationKey),
       payload: body.payload,
       source: `kafka:${topic}/${partition}@${message.offset}`,
+      sender: `kafka:${topic}`,
     };
   },
 

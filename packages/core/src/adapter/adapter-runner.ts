@@ -2,6 +2,7 @@ import type { Container } from 'inversify';
 import { AdapterInputError, ResponseValidationError, type FieldViolation } from '../errors';
 import type { Variables } from '../spi/process-engine';
 import type { AdapterModel, ResponseHandlerModel, ServiceAdapterInstance } from './adapter-model';
+import type { ResponseContext } from './response-context';
 import { createServiceProxy, refusingCaller, type ServiceCaller } from './service-proxy';
 import { validateDto, validateProperties } from './validation';
 
@@ -52,12 +53,16 @@ export class AdapterRunner {
     return (await validateDto(handler.payload, payload)).violations;
   }
 
-  /** Runs the handler of `event`; throws ResponseValidationError when the payload is invalid. */
+  /**
+   * Runs the handler of `event` with the validated payload and the delivery's context; throws
+   * ResponseValidationError when the payload is invalid.
+   */
   async handleResponse(
     model: ResponseHandlerModel,
     event: string,
     variables: Variables,
     payload: unknown,
+    context: ResponseContext,
   ): Promise<AdapterOutcome> {
     const handler = model.handlers.get(event);
     if (!handler) {
@@ -72,10 +77,10 @@ export class AdapterRunner {
       argument = value;
     }
     const adapter = this.build(model, variables, refusingCaller(model.name));
-    const method = (adapter as unknown as Record<string, (arg: unknown) => unknown>)[
-      handler.method
-    ];
-    const transition = (await method.call(adapter, argument)) as string | void;
+    const method = (
+      adapter as unknown as Record<string, (arg: unknown, context: ResponseContext) => unknown>
+    )[handler.method];
+    const transition = (await method.call(adapter, argument, context)) as string | void;
     return { variables: collectOutputs(model, adapter), transition: transition ?? undefined };
   }
 

@@ -30,8 +30,11 @@ export interface ResponseHandlerMetadata extends OnResponseOptions {
 }
 
 /**
- * Marks a method as the handler of answer `event`. It receives the validated payload, may set
- * `@Output` properties, and returns the transition to take (or nothing for the default one).
+ * Marks a method as the handler of answer `event`. It receives the validated payload and the
+ * delivery's {@link ResponseContext}, may set `@Output` properties, and returns the transition
+ * to take (or nothing for the default one). A `BusinessError` it throws goes to the process: as
+ * the error's transition when it names one, else as a fault with its code. Handlers run at
+ * least once (see ResponseContext): side effects beyond the outputs key on `deliveryId`.
  */
 export function OnResponse(event: string, options: OnResponseOptions): MethodDecorator {
   return (target, method) => {

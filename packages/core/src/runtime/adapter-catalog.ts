@@ -21,6 +21,7 @@ export class AdapterCatalog {
   private readonly byNameMap = new Map<string, ResponseHandlerModel>();
   private readonly adapters: AdapterModel[] = [];
   private readonly waitsByState = new Map<string, BoundWait[]>();
+  private declared: Set<string> | undefined;
 
   constructor(
     adapterClasses: Constructor[],
@@ -71,6 +72,17 @@ export class AdapterCatalog {
   /** The adapter or wait binding of that name (the `adapter` of an expectation). */
   byName(name: string): ResponseHandlerModel | undefined {
     return this.byNameMap.get(name);
+  }
+
+  /** Every event an adapter or a wait binding declares a handler for, sorted. */
+  events(): string[] {
+    return [...new Set([...this.byNameMap.values()].flatMap((m) => [...m.handlers.keys()]))].sort();
+  }
+
+  /** Whether an adapter or a wait binding declares a handler for `event`. */
+  declares(event: string): boolean {
+    this.declared ??= new Set(this.events());
+    return this.declared.has(event);
   }
 
   /** Adapters with a handler for `event`: where parking TTLs come from. */

@@ -6,6 +6,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { RetryPolicy, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
+import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
 import { CoordinatorOptionsError } from '../errors';
@@ -20,10 +21,18 @@ import {
   type InboundLimits,
 } from './inbound-limits';
 
-/** Where the coordinator reports what it cannot throw to anyone (background failures). */
+/**
+ * Where the coordinator reports what it cannot throw to anyone: background failures (`error`),
+ * what an operator should look at (`warn`), what recovery finished after a restart or a dead
+ * node, with counts (`info`), and expected races that PSI settles by itself (`debug`).
+ */
 export interface CoordinatorLogger {
   warn(message: string, detail?: unknown): void;
   error(message: string, detail?: unknown): void;
+  /** @default not logged when the logger has no `info` */
+  info?(message: string, detail?: unknown): void;
+  /** @default not logged when the logger has no `debug` */
+  debug?(message: string, detail?: unknown): void;
 }
 
 /** Everything a coordinator needs. */
@@ -54,15 +63,17 @@ export interface CoordinatorOptions {
   clock?: () => number;
   /**
    * This node's name in leases and claims (several nodes on one PostgreSQL database). A node
-   * restarted under the same id takes its own unfinished work back at once; other nodes wait for
-   * the lease to lapse. Give each live node its own id (e.g. the pod name).
+   * restarted under the same id takes its own unfinished work back at start. Other nodes take
+   * a dead node's work over as soon as its liveness lock is gone (PostgreSQL), else once its
+   * leases lapse. Give each live node its own id (e.g. the pod name); on SQLite, processes
+   * sharing a file need distinct ids too.
    * @default 'local' on SQLite (one node), else `<hostname>-<pid>-<random>`
    */
   nodeId?: string;
   /**
    * How long a lease on a running invocation, or a claim on an answer being delivered, lasts
    * without renewal (renewed every third of it). A dead node's work is taken over this long
-   * after its last renewal. @default 30_000
+   * after its last renewal, unless its death is known sooner (liveness). @default 30_000
    */
   leaseMs?: number;
   /**
@@ -91,6 +102,12 @@ export interface CoordinatorOptions {
    * @default { run: true, pollMs: 500 }
    */
   operations?: { run?: boolean; pollMs?: number };
+  /**
+   * Which nodes sharing the store are alive: a dead node's claims and leases are taken over as
+   * soon as its death is known instead of once they lapse. @default `store.liveness()`
+   * (PostgreSQL: a session-level advisory lock per live node; SQLite: only a node's own id)
+   */
+  liveness?: NodeLiveness;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
@@ -129,6 +146,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     logger: options.logger ?? {
       warn: (message, detail) => console.warn(`[psi] ${message}`, detail ?? ''),
       error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
+      info: (message, detail) => console.info(`[psi] ${message}`, detail ?? ''),
     },
     clock: options.clock ?? Date.now,
     nodeId: options.nodeId ?? defaultNodeId(options.store),
@@ -141,6 +159,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
       run: options.operations?.run ?? true,
       pollMs: options.operations?.pollMs ?? 500,
     },
+    liveness: options.liveness ?? options.store.liveness(),
   };
 }
 

@@ -1,3 +1,5 @@
+// Over 400 lines: the facade wires every flow and holds the public API (receive, invoke, thaw,
+// dead letters, audit, lifecycle); the flows themselves live beside it.
 import { AdapterRunner } from '../adapter/adapter-runner';
 import { randomUUID } from 'node:crypto';
 import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
@@ -21,8 +23,10 @@ import {
 } from './coordinator-options';
 import { emptyStats, type CoordinatorStats } from './coordinator-stats';
 import { ClaimRecovery } from './claim-recovery';
-import { Correlator, describe } from './correlator';
+import { Correlator } from './correlator';
+import { describe } from './describe-error';
 import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
+import { replayReport, type ReplayOutcome } from './dead-letter-replay';
 import { DeadlineScheduler } from './deadline-scheduler';
 import { checkInboundMessage } from './inbound-limits';
 import { Invoker, type InvocationResult } from './invoker';
@@ -32,11 +36,15 @@ import { NodeLeases } from './node-leases';
 import { ProcessGuard } from './process-guard';
 import { RejectedInboundKeeper } from './rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
+import { Recovery } from './recovery';
 import { TaskTracker } from './task-tracker';
 import { WaitStateExpectations } from './wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
 import type { PsiOperations } from '../operations/psi-operations';
 import { APPLICATION, OperatorDesk } from './operator-actions';
+
+/** How often a node looks for dead nodes' work where the store can tell (PostgreSQL). */
+const LIVENESS_SWEEP_MS = 1_000;
 
 /** An invocation as operators see it. */
 export interface InvocationInfo {
@@ -76,8 +84,12 @@ export class Coordinator implements InboundSink {
   private readonly waitStates: WaitStateExpectations;
   private readonly leases: NodeLeases;
   private readonly leaseKeeper: LeaseKeeper;
+  private readonly recovery: Recovery;
+  // Engine events raised before start(), handled in order once it runs.
+  private earlyEvents: EngineEvent[] | undefined = [];
   private readonly tasks: TaskTracker;
   private readonly desk: OperatorDesk;
+  private readonly instanceMutex = new KeyedMutex();
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
@@ -106,7 +118,7 @@ export class Coordinator implements InboundSink {
       clock,
     });
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
-    const instanceMutex = new KeyedMutex();
+    const instanceMutex = this.instanceMutex;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
       options: this.options,
@@ -160,21 +172,35 @@ export class Coordinator implements InboundSink {
       },
       delay: (ms) => this.delay(ms),
     });
-    this.leaseKeeper = new LeaseKeeper({
+    const recovery = new Recovery({
+      store,
+      nodeId: this.options.nodeId,
+      logger,
       leases: this.leases,
+      liveness: this.options.liveness,
       invoker: this.invoker,
-      recovery: new ClaimRecovery({
-        audit: this.audit,
+      claims: new ClaimRecovery({
         engine,
-        correlator: this.correlator,
-        deadLetters: this.deadLetterQueue,
+        delivery: this.correlator.delivery,
         leases: this.leases,
         instanceMutex,
-        stats: this.counters,
-        clock,
       }),
+      correlator: this.correlator,
       tasks: this.tasks,
     });
+    this.recovery = recovery;
+    this.leaseKeeper = new LeaseKeeper({
+      leases: this.leases,
+      recovery,
+      tasks: this.tasks,
+      // Where the store tells live nodes from dead ones, look every second; else leases decide.
+      sweepMs: this.options.liveness.seesOtherNodes
+        ? LIVENESS_SWEEP_MS
+        : Math.floor(this.options.leaseMs / 3),
+    });
+    // Listening from now on: events an engine raises before start() (a restore() called first)
+    // are kept and handled at start, so restore and start may come in either order.
+    this.unsubscribe = engine.subscribe((event) => this.onEngineEvent(event));
     this.guard = new ProcessGuard(store, clock);
     this.desk = new OperatorDesk(this.options, {
       audit: this.audit,
@@ -209,8 +235,10 @@ export class Coordinator implements InboundSink {
     if (this.state === 'closed') throw new CoordinatorClosedError();
     if (this.state === 'started') return;
     this.state = 'started';
+    // Live before any claim or lease of this process exists: another node that saw this node's
+    // work without its liveness lock would take it for a dead node's.
+    const ownIdIsFree = await this.options.liveness.join(this.options.nodeId);
     for (const transport of this.transports.values()) await transport.start(this);
-    this.unsubscribe = this.options.engine.subscribe((event) => this.onEngineEvent(event));
     this.unlisten = this.options.readiness.subscribe(
       this.origin,
       (instanceId) =>
@@ -220,13 +248,12 @@ export class Coordinator implements InboundSink {
       () => this.tasks.track('release after missed notices', () => this.releaseParkedHere()),
     );
     this.scheduler.start();
-    for (const invocationId of await this.invoker.recover()) {
-      this.tasks.track(`recovery of invocation ${invocationId}`, () =>
-        this.invoker.run(invocationId),
-      );
-    }
-    // Deliveries a stopped node left claimed; then, every third of leaseMs, renew and take over.
-    await this.leaseKeeper.settleLapsedClaims();
+    const early = this.earlyEvents ?? [];
+    this.earlyEvents = undefined;
+    for (const event of early) this.onEngineEvent(event);
+    // What stopped nodes (this one's earlier process included) and crashes left: taken over in
+    // the background, so answers are delivered meanwhile; then, every sweep, dead nodes' work.
+    this.tasks.track('recovery at start', () => this.recovery.atStart(ownIdIsFree));
     this.leaseKeeper.start();
     this.retention.start((sweep) => this.tasks.track('retention sweep', sweep));
     if (this.options.operations.run) this.desk.runner.start();
@@ -299,12 +326,14 @@ export class Coordinator implements InboundSink {
   readonly deadLetters = {
     list: (filter?: DeadLetterFilter): Promise<DeadLetter[]> => this.deadLetterQueue.list(filter),
     get: (id: string): Promise<DeadLetter> => this.deadLetterQueue.get(id),
-    replay: async (id: string, by: OperatorContext = APPLICATION): Promise<ReceiveOutcome> => {
+    /**
+     * Correlates the letter again (recorded as an operator action of `by`); a letter replayed
+     * before reports what that replay became, a discarded one `discarded`.
+     */
+    replay: async (id: string, by: OperatorContext = APPLICATION): Promise<ReplayOutcome> => {
       this.assertOpen();
       const result = await this.desk.actions.replay(id, { by });
-      if (!result.replayed)
-        return { status: 'dead-lettered', deadLetterId: id, reason: result.letter.reason };
-      return result.outcome;
+      return result.replayed ? { ...result.outcome, replayOf: id } : replayReport(result.letter);
     },
     discard: async (id: string, by: OperatorContext = APPLICATION): Promise<void> => {
       await this.deadLetterQueue.get(id);
@@ -312,9 +341,13 @@ export class Coordinator implements InboundSink {
     },
   };
 
-  /** The audit trail of an instance, oldest first. */
+  /**
+   * The audit trail of an instance, oldest first. Read after what this process is doing for the
+   * instance (a delivery, a timeout) is recorded, so a trail read once the engine reports the
+   * end holds the step that ended it.
+   */
   auditTrail(instanceId: string): Promise<TraceEvent[]> {
-    return this.audit.forInstance(instanceId);
+    return this.instanceMutex.run(instanceId, () => this.audit.forInstance(instanceId));
   }
 
   /**
@@ -344,6 +377,7 @@ export class Coordinator implements InboundSink {
     await this.desk.runner.stop();
     this.state = 'closed';
     this.unsubscribe?.();
+    this.earlyEvents = undefined;
     this.unlisten?.();
     this.scheduler.stop();
     this.leaseKeeper.stop();
@@ -354,6 +388,7 @@ export class Coordinator implements InboundSink {
     }
     for (const transport of this.transports.values()) await transport.stop();
     await this.tasks.idle();
+    await this.options.liveness.leave(this.options.nodeId).catch(() => undefined);
     // What is still running (a retry waiting for its backoff) is free for the next node at once.
     if (this.store.dataSource.isInitialized) {
       await this.leases
@@ -365,6 +400,10 @@ export class Coordinator implements InboundSink {
   }
 
   private onEngineEvent(event: EngineEvent): void {
+    if (this.earlyEvents) {
+      this.earlyEvents.push(event);
+      return;
+    }
     if (this.state !== 'started') return;
     switch (event.type) {
       case 'service-step-entered':
@@ -440,6 +479,8 @@ export class Coordinator implements InboundSink {
   }
 
   private delay(ms: number): Promise<void> {
+    // Work that reaches its wait after close() began (a take-over still starting) stops at once.
+    if (this.state === 'closed') return Promise.reject(new CoordinatorClosedError());
     return new Promise((resolve, reject) => {
       const pending = {
         timer: setTimeout(() => {

@@ -1,23 +1,29 @@
+// Over 400 lines: the receive flow (dedupe, match, park, release) shares its collaborators and
+// helpers; delivery, dedupe, replay and ended instances already live beside it. Issue 17 (a
+// records layer under the flows) is where core gets split further.
 import type { EntityManager } from 'typeorm';
 import type { AdapterRunner } from '../adapter/adapter-runner';
-import { PsiError, PsiErrorCode, ResponseValidationError, type FieldViolation } from '../errors';
+import { PsiError, PsiErrorCode, type FieldViolation } from '../errors';
 import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { Audit, AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { DeadLetterQueue } from './dead-letter-queue';
+import { InboundDedupe } from './inbound-dedupe';
+import { DeliveryRunner } from './delivery';
+import { EndedInstances, type EndedSettlement } from './ended-instances';
+import { isSignalRejected } from './describe-error';
+import { timeOrderedId } from './time-ordered-id';
 import type { KeyedMutex } from './keyed-mutex';
-import { overruleInterruption } from './claim-recovery';
 import { boundExpectations } from './answer-binding';
 import { parkingFull } from './parking-cap';
-import { NodeLeases } from './node-leases';
+import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { timeoutsOfEarlierVisits } from './stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
@@ -27,7 +33,6 @@ import {
   deleteRows,
   findRow,
   findRows,
-  insertRow,
   insertRowReturningId,
   updateRows,
 } from '../store/row-statements';
@@ -58,6 +63,7 @@ interface ReleasedAnswer {
 
 type Decision =
   | { kind: 'done'; outcome: ReceiveOutcome }
+  | { kind: 'unknown'; outcome: ReceiveOutcome }
   | { kind: 'matched'; expectation: ExpectationEntity; message: ReceivedMessage };
 
 /**
@@ -66,16 +72,30 @@ type Decision =
  * answer and a timeout, can race without either being lost or delivered twice.
  */
 export class Correlator {
-  constructor(private readonly deps: CorrelatorDeps) {}
+  private readonly dedupe: InboundDedupe;
+  private readonly ended: EndedInstances;
+  readonly delivery: DeliveryRunner;
+
+  constructor(private readonly deps: CorrelatorDeps) {
+    this.dedupe = new InboundDedupe(deps.options.dedupeWindowMs);
+    this.ended = new EndedInstances(deps);
+    this.delivery = new DeliveryRunner({
+      ...deps,
+      completeInvocationIfDone: (tx, invocationId) =>
+        this.completeInvocationIfDone(tx, invocationId),
+    });
+  }
 
   async receive(input: InboundMessage): Promise<ReceiveOutcome> {
     const { options, catalog, stats } = this.deps;
     const message = normaliseMessage(input, catalog, options.clock());
     stats.received++;
     const parkingTtlMs = await this.parkingTtlFor(message.event);
+    const unknown = await this.unknown(message.event);
+    const knownEvents = unknown ? await this.knownEvents() : [];
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
-      const inbound = await this.isDuplicate(tx, message);
-      if (inbound === 'duplicate') {
+      const verdict = await this.dedupe.check(tx, message);
+      if (verdict.kind === 'duplicate') {
         stats.duplicates++;
         await audit({
           kind: 'duplicate',
@@ -87,6 +107,26 @@ export class Correlator {
         kind: 'received',
         detail: { messageId: message.messageId, event: message.event, source: message.source },
       });
+      if (verdict.kind === 'conflict') {
+        // The sender reused an id for other content: keep this one, with the first beside it.
+        return {
+          kind: 'done',
+          outcome: await this.deadLetter(tx, audit, message, 'conflict', {
+            sender: message.sender,
+            first: verdict.first.content,
+            firstReceivedAt: verdict.first.receivedAt,
+          }),
+        };
+      }
+      const fresh = { ...message, inbound: verdict.kind };
+      if (unknown) {
+        // No adapter declares the event: no expectation can ever take it (a typo, say).
+        await this.dedupe.remember(tx, fresh);
+        return {
+          kind: 'unknown',
+          outcome: await this.deadLetter(tx, audit, message, 'unknown-event', { knownEvents }),
+        };
+      }
       // Before looking: an invoke recording the expectation right now must not miss this answer.
       await lockAnswerKeys(
         tx,
@@ -97,10 +137,9 @@ export class Correlator {
       const open = matches.filter(
         (e) => e.status === 'open' || (e.repeats && e.status === 'claimed'),
       );
-      const fresh = { ...message, inbound };
       // Every outcome but a match is stored in this transaction: remember the id with it. A
       // match is stored (claimed or parked) later, and remembered then.
-      if (open.length !== 1) await this.remember(tx, fresh);
+      if (open.length !== 1) await this.dedupe.remember(tx, fresh);
       if (open.length > 1) {
         const candidates = open.map((e) => ({ expectationId: e.id, instanceId: e.instanceId }));
         return {
@@ -128,12 +167,19 @@ export class Correlator {
       // No expectation yet: the invoke that registers it may commit a moment later.
       return { kind: 'done', outcome: await this.park(tx, audit, message, null, parkingTtlMs) };
     });
+    if (decision.kind === 'unknown') {
+      options.logger.warn(
+        `No adapter, wait binding or engine model declares the event "${message.event}"; the answer is dead-lettered (unknown-event)`,
+        { messageId: message.messageId, source: message.source, knownEvents },
+      );
+      return decision.outcome;
+    }
     if (decision.kind === 'done') return decision.outcome;
     const { expectation, message: matched } = decision;
     const violations = await this.validate(expectation, matched);
     if (violations.length > 0) {
       return this.deps.audit.transaction(async (tx, audit) => {
-        await this.remember(tx, matched);
+        await this.dedupe.remember(tx, matched);
         return this.deadLetter(tx, audit, matched, 'invalid', { violations }, expectation);
       });
     }
@@ -175,10 +221,17 @@ export class Correlator {
       throw error;
     }
     await this.deps.audit.transaction(async (tx, audit) => {
-      await updateRows(tx, ExpectationEntity, { id: expectation.id }, { timeoutPending: false });
+      const settled = await updateRows(
+        tx,
+        ExpectationEntity,
+        { id: expectation.id, timeoutPending: true },
+        { timeoutPending: false },
+      );
+      if (settled === 0) return; // another node signalled it too (the engine took it once)
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await audit(
         timedOutEntry(expectation, {
+          deadline: expectation.deadline,
           signalled: expectation.timeoutTransition ?? PsiErrorCode.Timeout,
         }),
       );
@@ -229,39 +282,38 @@ export class Correlator {
     });
   }
 
-  /** Closes what an ended instance still expected; its parked answers become `late` dead letters. */
-  async instanceEnded(instanceId: string): Promise<void> {
-    await this.deps.instanceMutex.run(instanceId, () =>
-      this.deps.audit.transaction(async (tx, audit) => {
-        await updateRows(
-          tx,
-          ExpectationEntity,
-          { instanceId, status: 'open' },
-          { status: 'cancelled', closedAt: this.deps.options.clock() },
-        );
-        const parked = await findRows(
-          tx,
-          ParkedMessageEntity,
-          { instanceId },
-          { order: { seq: 'ASC' } },
-        );
-        for (const row of parked) {
-          const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-          if (removed === 0) continue;
-          await this.deadLetter(
-            tx,
-            audit,
-            messageFromParked(row),
-            'late',
-            { instanceEnded: true },
-            {
-              id: row.expectationId ?? null,
-              instanceId,
-            },
-          );
-        }
-      }),
-    );
+  /** Settles what an ended instance left (see EndedInstances). */
+  async instanceEnded(instanceId: string): Promise<EndedSettlement> {
+    return this.deps.instanceMutex.run(instanceId, () => this.ended.settle(instanceId));
+  }
+
+  /** Settles the instance's leftovers if the engine says it ended; the caller holds its lock. */
+  async settleIfEndedNow(instanceId: string): Promise<boolean> {
+    if (!(await this.ended.hasEnded(instanceId))) return false;
+    await this.ended.settle(instanceId);
+    return true;
+  }
+
+  /**
+   * An instance with leftovers (parked answers, pending timeouts): released when it waits here,
+   * settled when the engine says it ended. What the `wait-state-entered` or `instance-ended`
+   * event a crash (or a coordinator that did not listen yet) lost would have done.
+   */
+  async settleLeftovers(instanceId: string): Promise<'released' | 'ended' | 'left'> {
+    return this.deps.instanceMutex.run(instanceId, async () => {
+      let states: readonly string[];
+      try {
+        states = await this.deps.engine.getWaitStates(instanceId);
+      } catch (error) {
+        if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return 'left';
+        throw error;
+      }
+      if (states.length > 0) {
+        await this.releaseNow(instanceId);
+        return 'released';
+      }
+      return (await this.settleIfEndedNow(instanceId)) ? 'ended' : 'left';
+    });
   }
 
   private async releaseNow(instanceId: string): Promise<void> {
@@ -350,14 +402,18 @@ export class Correlator {
     expectation: ExpectationEntity,
     message: ReceivedMessage,
   ): Promise<ReceiveOutcome> {
-    if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
+    const states = await this.waitStatesOf(expectation.instanceId);
+    if (states.includes(expectation.waitState)) {
       const delivered = await this.deliver(expectation, message, null);
       // A repeating entry stays: answers parked meanwhile (another node's claim) come next.
       if (expectation.repeats) await this.releaseNow(expectation.instanceId);
       return delivered;
     }
+    // An instance that ended (its end event lost in a crash) takes nothing: settle what it left,
+    // so this answer is late at once instead of parked for its TTL.
+    if (states.length === 0) await this.settleIfEndedNow(expectation.instanceId);
     const outcome = await this.deps.audit.transaction(async (tx, audit) => {
-      await this.remember(tx, message);
+      await this.dedupe.remember(tx, message);
       // The instance is not at the wait state because a timeout (or a group sibling) closed the
       // expectation and moved it on since we matched: the answer lost; it is late, not parked.
       const current = await findRow(tx, ExpectationEntity, { id: expectation.id });
@@ -389,25 +445,37 @@ export class Correlator {
     return outcome;
   }
 
+  /** Claims the expectation with the answer, then runs the delivery to its end. */
   private async deliver(
     expectation: ExpectationEntity,
     message: ReceivedMessage,
     parked: ReleasedAnswer | null,
   ): Promise<ReceiveOutcome> {
-    try {
-      return await this.deliverClaimed(expectation, message, parked);
-    } finally {
+    // Held before the claim commits: a take-over sweep never sees this claim as nobody's.
+    this.deps.leases.holdDelivery(expectation.id);
+    const claim = await this.claim(expectation, message, parked).catch((error: unknown) => {
       this.deps.leases.releaseDelivery(expectation.id);
+      throw error;
+    });
+    if (!claim.won) {
+      this.deps.leases.releaseDelivery(expectation.id);
+      return claim.outcome;
     }
+    return this.delivery.complete({
+      expectation,
+      message,
+      deliveryId: claim.deliveryId,
+      redelivered: false,
+    });
   }
 
-  private async deliverClaimed(
+  /** The claim: the answer (and the group) won, in one transaction with its dedupe id. */
+  private claim(
     expectation: ExpectationEntity,
     message: ReceivedMessage,
     parked: ReleasedAnswer | null,
-  ): Promise<ReceiveOutcome> {
-    const { audit, engine, runner, catalog, options, stats } = this.deps;
-    const claim = await audit.transaction(async (tx, write) => {
+  ): Promise<{ won: true; deliveryId: string } | { won: false; outcome: ReceiveOutcome }> {
+    return this.deps.audit.transaction(async (tx, write) => {
       if (parked !== null) {
         await write({
           kind: 'released',
@@ -425,17 +493,20 @@ export class Correlator {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
       }
-      await this.remember(tx, message);
-      // The claim carries the answer, so a node that dies before delivering it loses nothing.
+      await this.dedupe.remember(tx, message);
+      // The claim carries the answer and the delivery's id, so a node that dies before
+      // finishing the delivery leaves all recovery needs to finish it.
+      const deliveryId = timeOrderedId();
       const won = await claimExpectation(tx, expectation.id, 'open', {
         status: 'claimed',
+        deliveryId,
         ...this.deps.leases.claimColumns(message),
       });
       if (!won) {
         const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
         if (current.repeats && current.status === 'claimed') {
           // Another node delivers this entry's previous answer: this one waits its turn.
-          const ttl = current.parkingTtlMs ?? options.defaultParkingTtlMs;
+          const ttl = current.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
           return {
             won: false as const,
             outcome: await this.park(tx, write, message, current, ttl),
@@ -453,90 +524,9 @@ export class Correlator {
         );
         return { won: false as const, outcome };
       }
-      const superseded = await this.supersedeGroup(tx, expectation);
-      return { won: true as const, superseded };
+      await this.supersedeGroup(tx, expectation);
+      return { won: true as const, deliveryId };
     });
-    if (!claim.won) return claim.outcome;
-    this.deps.leases.holdDelivery(expectation.id);
-
-    const model = catalog.byName(expectation.adapter);
-    let outcome;
-    try {
-      if (!model)
-        throw new PsiError(
-          PsiErrorCode.AdapterNotFound,
-          `Adapter ${expectation.adapter} is no longer registered.`,
-        );
-      const variables = await engine.getVariables(expectation.instanceId);
-      outcome = await runner.handleResponse(model, expectation.event, variables, message.payload);
-    } catch (error) {
-      return audit.transaction(async (tx, write) => {
-        await this.reopen(tx, expectation, claim.superseded);
-        const reason = error instanceof ResponseValidationError ? 'invalid' : 'handler-failed';
-        return this.deadLetter(tx, write, message, reason, { error: describe(error) }, expectation);
-      });
-    }
-
-    try {
-      await engine.signal(expectation.instanceId, expectation.waitState, {
-        variables: outcome.variables,
-        transition: outcome.transition,
-        signalId: PsiSignalIds.answer(
-          expectation.id,
-          expectation.repeats ? message.messageId : undefined,
-        ),
-        activationId: expectation.activationId ?? undefined,
-        payload: message.payload,
-      });
-    } catch (error) {
-      // The instance left the wait state between our check and the signal: keep the answer.
-      options.logger.warn(
-        `Could not signal instance ${expectation.instanceId}; the answer is parked again`,
-        describe(error),
-      );
-      return audit.transaction(async (tx, write) => {
-        await this.reopen(tx, expectation, claim.superseded);
-        return this.park(
-          tx,
-          write,
-          message,
-          expectation,
-          expectation.parkingTtlMs ?? options.defaultParkingTtlMs,
-        );
-      });
-    }
-
-    await audit.transaction(async (tx, write) => {
-      const kept = await updateRows(
-        tx,
-        ExpectationEntity,
-        { id: expectation.id, status: 'claimed', claimedBy: this.deps.leases.nodeId },
-        expectation.repeats
-          ? { status: 'open', ...NodeLeases.unclaimed }
-          : { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
-      );
-      // The claim lapsed (this node stalled) and another node settled it as interrupted; the
-      // engine took this answer all the same, so the delivery stands.
-      if (kept === 0) await overruleInterruption(tx, expectation, options.clock());
-      await this.completeInvocationIfDone(tx, expectation.invocationId);
-      await write({
-        kind: 'delivered',
-        instanceId: expectation.instanceId,
-        invocationId: expectation.invocationId,
-        detail: {
-          event: expectation.event,
-          waitState: expectation.waitState,
-          transition: outcome.transition,
-          variables: outcome.variables,
-        },
-      });
-    });
-    stats.delivered++;
-    return {
-      status: 'delivered',
-      instanceId: expectation.instanceId,
-      expectationId: expectation.id,
-    };
   }
 
   private async park(
@@ -597,41 +587,6 @@ export class Correlator {
     });
   }
 
-  /** Dedupe, read side: a second message with the same id within the window is counted. */
-  private async isDuplicate(
-    tx: EntityManager,
-    message: ReceivedMessage,
-  ): Promise<'duplicate' | 'new' | 'seen'> {
-    const seen = await findRow(tx, InboundMessageEntity, { messageId: message.messageId });
-    if (seen && message.receivedAt - seen.receivedAt < this.deps.options.dedupeWindowMs) {
-      await tx.increment(InboundMessageEntity, { messageId: message.messageId }, 'duplicates', 1);
-      return 'duplicate';
-    }
-    return seen ? 'seen' : 'new';
-  }
-
-  /**
-   * Dedupe, write side: remembers the id in the transaction that stores what became of the
-   * message (dead letter, parked, claimed). A node that dies before that commit leaves the id
-   * unseen, so the transport's redelivery is handled instead of being ignored as a duplicate.
-   */
-  private async remember(tx: EntityManager, message: ReceivedMessage): Promise<void> {
-    if (message.inbound === 'seen') {
-      await updateRows(
-        tx,
-        InboundMessageEntity,
-        { messageId: message.messageId },
-        { receivedAt: message.receivedAt },
-      );
-    } else if (message.inbound === 'new') {
-      await insertRow(tx, InboundMessageEntity, {
-        messageId: message.messageId,
-        receivedAt: message.receivedAt,
-        duplicates: 0,
-      });
-    }
-  }
-
   private async findExpectations(
     tx: EntityManager,
     message: ReceivedMessage,
@@ -687,19 +642,6 @@ export class Correlator {
     return closed;
   }
 
-  private async reopen(
-    tx: EntityManager,
-    expectation: ExpectationEntity,
-    superseded: string[],
-  ): Promise<void> {
-    await claimExpectation(tx, expectation.id, 'claimed', {
-      status: 'open',
-      ...NodeLeases.unclaimed,
-    });
-    for (const id of superseded)
-      await claimExpectation(tx, id, 'superseded', { status: 'open', closedAt: null });
-  }
-
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
     const unsettled = await countRows(tx, ExpectationEntity, {
@@ -725,6 +667,19 @@ export class Correlator {
     }
   }
 
+  /** No adapter, wait binding or engine model declares the event: nothing can ever take it. */
+  private async unknown(event: string): Promise<boolean> {
+    if (this.deps.catalog.declares(event)) return false;
+    const declared = (await this.deps.engine.declaredEvents?.()) ?? [];
+    return !declared.includes(event);
+  }
+
+  /** What the adapters, wait bindings and the engine's models declare. */
+  private async knownEvents(): Promise<string[]> {
+    const declared = (await this.deps.engine.declaredEvents?.()) ?? [];
+    return [...new Set([...this.deps.catalog.events(), ...declared])].sort();
+  }
+
   private async parkingTtlFor(event: string): Promise<number> {
     const services = new Set(this.deps.catalog.handling(event).map((m) => m.service));
     if (services.size !== 1) return this.deps.options.defaultParkingTtlMs;
@@ -747,7 +702,7 @@ export async function claimExpectation(
   return (await updateRows(tx, ExpectationEntity, { id, status: fromStatus }, changes)) > 0;
 }
 
-/** The audit entry of a timeout: claimed by the scheduler, signalled, or settled unsignalled. */
+/** The one audit entry of a timeout, written when it is signalled or settled unsignalled. */
 export function timedOutEntry(
   expectation: ExpectationEntity,
   detail: Record<string, unknown>,
@@ -768,16 +723,6 @@ function openFirst(expectations: ExpectationEntity[]): ExpectationEntity[] {
   return [...expectations].sort(
     (a, b) => Number(b.status === 'open') - Number(a.status === 'open'),
   );
-}
-
-function isSignalRejected(error: unknown): boolean {
-  return PsiError.is(error) && error.code === PsiErrorCode.EngineSignalRejected;
-}
-
-export function describe(error: unknown): unknown {
-  if (PsiError.is(error)) return error.toJSON();
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  return { message: String(error) };
 }
 
 function isString(value: string | null): value is string {

@@ -26,6 +26,8 @@ export interface DeadLetter {
   receivedAt: number;
   createdAt: number;
   resolvedAt?: number;
+  /** What its replay became, once replayed. */
+  replayOutcome?: ReceiveOutcome;
 }
 
 export interface DeadLetterFilter {
@@ -118,16 +120,24 @@ export class DeadLetterQueue {
     return row ? toDeadLetter(row) : null;
   }
 
-  /** Marks an open dead letter resolved; false when it was not open (already replayed/discarded). */
+  /**
+   * Marks an open dead letter resolved (with what its replay became); false when it was not
+   * open (already replayed or discarded).
+   */
   async resolve(
     tx: EntityManager,
     id: string,
     status: Exclude<DeadLetterStatus, 'open'>,
+    replayOutcome?: ReceiveOutcome,
   ): Promise<boolean> {
     const result = await tx
       .createQueryBuilder()
       .update(DeadLetterEntity)
-      .set({ status, resolvedAt: this.clock() })
+      .set({
+        status,
+        resolvedAt: this.clock(),
+        replayOutcome: replayOutcome === undefined ? null : JSON.stringify(replayOutcome),
+      })
       .where({ id, status: 'open' })
       .execute();
     return (result.affected ?? 0) > 0;
@@ -151,5 +161,7 @@ function toDeadLetter(row: DeadLetterEntity): DeadLetter {
     receivedAt: row.receivedAt,
     createdAt: row.createdAt,
     resolvedAt: row.resolvedAt ?? undefined,
+    replayOutcome:
+      row.replayOutcome === null ? undefined : (JSON.parse(row.replayOutcome) as ReceiveOutcome),
   };
 }

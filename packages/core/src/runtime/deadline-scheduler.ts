@@ -5,7 +5,7 @@ import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import { claimExpectation, timedOutEntry, type Correlator } from './correlator';
+import { claimExpectation, type Correlator } from './correlator';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { messageFromParked } from './received-message';
@@ -117,7 +117,7 @@ export class DeadlineScheduler {
   }
 
   private async timeOut(expectation: ExpectationEntity, now: number): Promise<void> {
-    const won = await this.deps.audit.transaction(async (tx, audit) => {
+    const won = await this.deps.audit.transaction(async (tx) => {
       // An answer parked before the deadline wins over it: it only waits for the instance.
       const parked = await countRows(tx, ParkedMessageEntity, { expectationId: expectation.id });
       if (parked > 0) return false;
@@ -140,9 +140,9 @@ export class DeadlineScheduler {
           .execute();
       }
       // The invocation is done once the claim commits, whether or not the signal follows (a node
-      // that dies between signal and bookkeeping must not leave it `waiting`).
+      // that dies between signal and bookkeeping must not leave it `waiting`). The audit entry
+      // is written once, when the timeout is signalled or settled.
       await this.deps.correlator.completeInvocationIfDone(tx, expectation.invocationId);
-      await audit(timedOutEntry(expectation, { deadline: expectation.deadline, claimed: true }));
       return true;
     });
     if (!won) return;
@@ -152,7 +152,10 @@ export class DeadlineScheduler {
       status: 'timed-out',
       timeoutPending: true,
     });
-    if (!signalled) this.deps.announce(expectation.instanceId);
+    if (signalled) return;
+    // Ended meanwhile (its end event lost in a crash): nothing will ever take the timeout.
+    if (await this.deps.correlator.settleIfEndedNow(expectation.instanceId)) return;
+    this.deps.announce(expectation.instanceId);
   }
 
   private async expireParked(now: number): Promise<void> {

@@ -1,3 +1,6 @@
+// Over 400 lines: the invoke flow (outbox, expectations, dispatch with retry, freeze, thaw)
+// shares its collaborators and helpers. Issue 17 (a records layer under the flows) is where core
+// gets split further.
 import type { EntityManager } from 'typeorm';
 import type { AdapterModel } from '../adapter/adapter-model';
 import type { AdapterRunner } from '../adapter/adapter-runner';
@@ -29,7 +32,7 @@ import { backoffDelay } from './backoff';
 import { businessKeyFromVariables } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import { describe } from './correlator';
+import { describe } from './describe-error';
 import { recordExpectations } from './expectation-recording';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
@@ -99,11 +102,14 @@ export class Invoker {
     const model = catalog.byStep(event.step);
     const activation = { instanceId: event.instanceId, activationId: event.activationId };
     let createdHere: InvocationEntity | undefined;
+    // Held before it commits: a take-over sweep never sees it as nobody's.
+    const newId = timeOrderedId();
+    this.deps.leases.adoptInvocation(newId);
     const creating = audit.transaction(async (tx, write) => {
       createdHere = undefined;
       const now = options.clock();
       const created: InvocationEntity = {
-        id: timeOrderedId(),
+        id: newId,
         instanceId: event.instanceId,
         activationId: event.activationId,
         step: event.step,
@@ -134,12 +140,16 @@ export class Invoker {
       createdHere = created;
       return created;
     });
-    const invocation = await creating.catch(async (error: unknown) => {
-      // Another node created it meanwhile (unique activation): its lease decides who runs it.
-      const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
-      if (!existing) throw error;
-      return existing;
-    });
+    const invocation = await creating
+      .catch(async (error: unknown) => {
+        // Another node created it meanwhile (unique activation): its lease decides who runs it.
+        const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
+        if (!existing) throw error;
+        return existing;
+      })
+      .finally(() => {
+        if (createdHere === undefined) this.deps.leases.releaseInvocation(newId);
+      });
     if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
       this.deps.leases.adoptInvocation(invocation.id);
     }
@@ -193,14 +203,6 @@ export class Invoker {
         detail: { ...by, lastError: invocation.lastError },
       });
     });
-  }
-
-  /**
-   * Invocations left `running` by a process that stopped, whose lease lapsed or is this node's:
-   * run them again (replaying their outbox); `run` takes each lease with a conditional update.
-   */
-  recover(): Promise<string[]> {
-    return this.deps.leases.takeableInvocations();
   }
 
   async get(invocationId: string): Promise<InvocationEntity> {
@@ -404,6 +406,7 @@ export class Invoker {
         claimedBy: null,
         claimExpiresAt: null,
         claimedMessage: null,
+        deliveryId: null,
         activationId: null,
         repeats: false,
       };

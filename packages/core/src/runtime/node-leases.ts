@@ -1,27 +1,32 @@
-import { Brackets, In, type EntityManager } from 'typeorm';
+import { Brackets, In } from 'typeorm';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { ReceivedMessage } from './received-message';
+import { timeOrderedId } from './time-ordered-id';
 
-/** Most rows one sweep takes over, so a node that comes back to a large backlog starts gently. */
-const SWEEP_LIMIT = 100;
+/** Rows read per page while taking work over: pages follow one another until none is left. */
+const PAGE = 500;
 
 /**
  * What this node holds in the store, so that several nodes can share one database:
  *
  * - a **lease** on each invocation it runs (`psi_invocation.leaseOwner`, `leaseExpiresAt`),
- *   taken with a conditional update (free, lapsed, or already ours) and renewed while it works;
+ *   taken with a conditional update (free, lapsed, already ours, or its owner dead) and renewed
+ *   while it works;
  * - a **claim** on each answer it is delivering (`psi_expectation.claimedBy`, `claimExpiresAt`,
- *   and the answer itself in `claimedMessage`), renewed the same way.
+ *   the answer in `claimedMessage` and the delivery's `deliveryId`), renewed the same way.
  *
- * A node that dies stops renewing; once the expiry passes, any other node takes the work over
- * with the same kind of conditional update. Only the rows this process really works on are
+ * A node that dies stops renewing. Its work is taken over by a conditional update as soon as its
+ * death is known (its liveness mark is gone, see NodeLiveness; or it is this node's own earlier
+ * process, at start) or once the expiry passes. Only the rows this process really works on are
  * renewed (tracked here in memory), so work that failed half-way is not kept alive by a live node.
  */
 export class NodeLeases {
   private readonly invocations = new Set<string>();
   private readonly deliveries = new Set<string>();
+  // Owners last found dead (their liveness mark gone): their leases are takeable at once.
+  private dead: readonly string[] = [];
 
   constructor(
     private readonly store: PsiStore,
@@ -40,9 +45,14 @@ export class NodeLeases {
     this.invocations.add(invocationId);
   }
 
+  /** The owners found dead by the last liveness check (see NodeLiveness). */
+  markDead(owners: readonly string[]): void {
+    this.dead = owners.filter((owner) => owner !== this.nodeId);
+  }
+
   /**
-   * Takes the lease of a running invocation when it is free, lapsed or already this node's;
-   * false when another node holds a live lease (it runs the invocation; leave it alone).
+   * Takes the lease of a running invocation when it is free, lapsed, already this node's, or
+   * its owner was found dead; false when another live node holds it (leave it alone).
    */
   async acquireInvocation(invocationId: string): Promise<boolean> {
     if (this.invocations.has(invocationId)) return true;
@@ -53,7 +63,7 @@ export class NodeLeases {
         .update(InvocationEntity)
         .set({ leaseOwner: this.nodeId, leaseExpiresAt: now + this.leaseMs })
         .where('id = :id AND status = :running', { id: invocationId, running: 'running' })
-        .andWhere(this.takeable(RAW_LEASE, now))
+        .andWhere(this.takeableLease(RAW_LEASE, now, this.dead))
         .execute(),
     );
     if ((taken.affected ?? 0) === 0) return false;
@@ -77,18 +87,24 @@ export class NodeLeases {
     };
   }
 
-  /** Columns that clear a claim (the delivery finished or was undone). */
+  /** Columns that clear a claim (the delivery finished or was given back). */
   static readonly unclaimed: Pick<
     ExpectationEntity,
     'claimedBy' | 'claimExpiresAt' | 'claimedMessage'
   > = { claimedBy: null, claimExpiresAt: null, claimedMessage: null };
 
+  /** This process works on the delivery: its claim is renewed, and never taken over here. */
   holdDelivery(expectationId: string): void {
     this.deliveries.add(expectationId);
   }
 
   releaseDelivery(expectationId: string): void {
     this.deliveries.delete(expectationId);
+  }
+
+  /** Whether this process works on the delivery now. */
+  holdsDelivery(expectationId: string): boolean {
+    return this.deliveries.has(expectationId);
   }
 
   /** Extends every lease and claim this process is working on. */
@@ -115,53 +131,94 @@ export class NodeLeases {
     });
   }
 
-  /** Running invocations nobody holds a live lease on (a dead node's, or this node's from before). */
-  async takeableInvocations(): Promise<string[]> {
+  /** The nodes that hold claims or leases now (this one included): whose liveness to check. */
+  async owners(): Promise<string[]> {
+    const rows = await this.store.transaction(async (tx) => {
+      // The literal 'claimed' / 'running' lets PostgreSQL use the partial and status indexes.
+      const claims = await tx
+        .createQueryBuilder(ExpectationEntity, 'e')
+        .select('DISTINCT e.claimedBy', 'owner')
+        .where(`e.status = 'claimed'`)
+        .getRawMany<{ owner: string | null }>();
+      const leases = await tx
+        .createQueryBuilder(InvocationEntity, 'i')
+        .select('DISTINCT i.leaseOwner', 'owner')
+        .where(`i.status = 'running'`)
+        .getRawMany<{ owner: string | null }>();
+      return [...claims, ...leases];
+    });
+    return [...new Set(rows.map((r) => r.owner).filter((o): o is string => o !== null))];
+  }
+
+  /**
+   * One page of running invocations this node may take over (dead owners', lapsed, free, its
+   * own), after `afterId`, skipping those this process runs.
+   */
+  async takeableInvocations(afterId = ''): Promise<string[]> {
     const now = this.clock();
     const rows = await this.store.transaction((tx) =>
       tx
         .createQueryBuilder(InvocationEntity, 'i')
         .select('i.id', 'id')
-        .where('i.status = :running', { running: 'running' })
-        .andWhere(this.takeable(ALIASED_LEASE, now))
-        .orderBy('i.createdAt', 'ASC')
-        .limit(SWEEP_LIMIT)
+        .where(`i.status = 'running'`)
+        .andWhere('i.id > :afterId', { afterId })
+        .andWhere(this.takeableLease(ALIASED_LEASE, now, this.dead))
+        .orderBy('i.id', 'ASC')
+        .limit(PAGE)
         .getRawMany<{ id: string }>(),
     );
     return rows.map((r) => r.id).filter((id) => !this.invocations.has(id));
   }
 
-  /** Expectations left `claimed` by a delivery whose claim lapsed (its node died). */
-  async lapsedClaims(): Promise<ExpectationEntity[]> {
+  /**
+   * One page of claims whose delivery this node may finish, after `afterId`: those of dead
+   * owners, those whose claim lapsed, and with `own` this node's (its earlier process stopped
+   * under the same id); skipping those this process delivers.
+   */
+  async takeableClaims(own: boolean, afterId = ''): Promise<ExpectationEntity[]> {
+    const owners = own ? [...this.dead, this.nodeId] : this.dead;
     const now = this.clock();
-    return this.store.transaction((tx) =>
-      tx
+    const rows = await this.store.transaction((tx) => {
+      const query = tx
         .createQueryBuilder(ExpectationEntity, 'e')
-        .where('e.status = :claimed', { claimed: 'claimed' })
-        .andWhere('(e.claimExpiresAt IS NULL OR e.claimExpiresAt <= :now)', { now })
-        .orderBy('e.claimExpiresAt', 'ASC')
-        .limit(SWEEP_LIMIT)
-        .getMany(),
-    );
+        .where(`e.status = 'claimed'`)
+        .andWhere('e.id > :afterId', { afterId });
+      query.andWhere(
+        new Brackets((where) => {
+          where
+            .where('e.claimExpiresAt IS NULL')
+            .orWhere('e.claimExpiresAt <= :now', { now })
+            .orWhere('e.claimedBy IS NULL');
+          if (owners.length > 0) where.orWhere('e.claimedBy IN (:...owners)', { owners });
+        }),
+      );
+      return query.orderBy('e.id', 'ASC').limit(PAGE).getMany();
+    });
+    return rows.filter((row) => !this.deliveries.has(row.id));
   }
 
   /**
-   * Settles a lapsed claim with `changes` (conditional update: still `claimed`, still lapsed);
-   * false when another node settled it first.
+   * Takes a claim over as it was read (same owner, same expiry: its owner did not renew it
+   * meanwhile) and holds it; resolves with the delivery's id (a new one for claims written
+   * before deliveries had ids), or undefined when another node moved first.
    */
-  async settleLapsedClaim(
-    tx: EntityManager,
-    expectation: ExpectationEntity,
-    changes: Partial<ExpectationEntity>,
-  ): Promise<boolean> {
-    const result = await tx
-      .createQueryBuilder()
-      .update(ExpectationEntity)
-      .set({ ...changes, ...NodeLeases.unclaimed })
-      .where('id = :id AND status = :claimed', { id: expectation.id, claimed: 'claimed' })
-      .andWhere('("claimExpiresAt" IS NULL OR "claimExpiresAt" <= :now)', { now: this.clock() })
-      .execute();
-    return (result.affected ?? 0) > 0;
+  async takeOverClaim(expectation: ExpectationEntity): Promise<string | undefined> {
+    const deliveryId = expectation.deliveryId ?? timeOrderedId();
+    this.holdDelivery(expectation.id);
+    const taken = await this.store.transaction((tx) => {
+      const query = tx
+        .createQueryBuilder()
+        .update(ExpectationEntity)
+        .set({ claimedBy: this.nodeId, claimExpiresAt: this.clock() + this.leaseMs, deliveryId })
+        .where(`id = :id AND status = 'claimed'`, { id: expectation.id });
+      sameAs(query, '"claimedBy"', 'owner', expectation.claimedBy);
+      sameAs(query, '"claimExpiresAt"', 'expiry', expectation.claimExpiresAt);
+      sameAs(query, '"deliveryId"', 'delivery', expectation.deliveryId);
+      return query.execute();
+    });
+    if ((taken.affected ?? 0) > 0) return deliveryId;
+    this.releaseDelivery(expectation.id);
+    return undefined;
   }
 
   /** On a clean stop: lets any node take this node's running invocations at once. */
@@ -176,16 +233,33 @@ export class NodeLeases {
     this.invocations.clear();
   }
 
-  /** Free, ours, or lapsed; `columns` as the query builder needs them spelled. */
-  private takeable(columns: { owner: string; expiry: string }, now: number): Brackets {
-    return new Brackets((where) =>
+  /** Free, ours, lapsed, or its owner dead; `columns` as the query builder needs them spelled. */
+  private takeableLease(
+    columns: { owner: string; expiry: string },
+    now: number,
+    deadOwners: readonly string[],
+  ): Brackets {
+    return new Brackets((where) => {
       where
         .where(`${columns.owner} IS NULL`)
         .orWhere(`${columns.owner} = :me`, { me: this.nodeId })
         .orWhere(`${columns.expiry} IS NULL`)
-        .orWhere(`${columns.expiry} <= :leaseNow`, { leaseNow: now }),
-    );
+        .orWhere(`${columns.expiry} <= :leaseNow`, { leaseNow: now });
+      if (deadOwners.length > 0)
+        where.orWhere(`${columns.owner} IN (:...deadOwners)`, { deadOwners });
+    });
   }
+}
+
+/** Adds `column IS NOT DISTINCT FROM value` (spelled for both databases) to an update. */
+function sameAs(
+  query: { andWhere(sql: string, parameters?: Record<string, unknown>): unknown },
+  column: string,
+  name: string,
+  value: string | number | null,
+): void {
+  if (value === null) query.andWhere(`${column} IS NULL`);
+  else query.andWhere(`${column} = :${name}`, { [name]: value });
 }
 
 // In an update builder columns are raw SQL; in a select builder TypeORM maps alias.property.

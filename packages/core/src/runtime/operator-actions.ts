@@ -8,7 +8,7 @@ import {
 import { OperationRunner } from '../operations/operation-runner';
 import { PsiOperations } from '../operations/psi-operations';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
-import { describe } from './correlator';
+import { describe } from './describe-error';
 import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations/operation-types';
 import { findParked, takeParked } from '../operations/tables/action-rows';
 import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
@@ -16,6 +16,7 @@ import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import type { AuditLog } from './audit-log';
 import type { Correlator } from './correlator';
 import type { DeadLetter, DeadLetterQueue } from './dead-letter-queue';
+import { replayMessageId } from './dead-letter-replay';
 import type { Invoker } from './invoker';
 import { messageFromParked } from './received-message';
 import type { TaskTracker } from './task-tracker';
@@ -70,7 +71,7 @@ export class OperatorActions implements ActionExecutor {
   ): Promise<ItemOutcome> {
     switch (action) {
       case 'replay':
-        return replayOutcome(await this.replay(target, context, resumed));
+        return replayOutcome(await this.replay(target, context), resumed);
       case 'thaw':
         return this.thaw(target, context);
       case 'release-parked':
@@ -83,36 +84,18 @@ export class OperatorActions implements ActionExecutor {
   }
 
   /**
-   * Correlates a dead letter again: marked `replayed` (with the audit entry) in one transaction,
-   * then received under a fresh message id derived from it, so a replay resumed after a crash is
-   * a duplicate if the first one got through. DeadLetterNotFoundError for an unknown id.
+   * Correlates a dead letter again, then records on the letter what that became (with the audit
+   * entry). Received first and resolved after, so a crash in between leaves the letter open: a
+   * replay resumed or repeated later is received under the same message id and sender, and
+   * dedupe answers `duplicate` instead of delivering twice. DeadLetterNotFoundError for an
+   * unknown id; a letter that is not open is not replayed (`replayed: false`).
    */
-  async replay(id: string, context: OperationContext, resumed = false): Promise<ReplayResult> {
-    const claimed = await this.deps.audit.transaction(async (tx, write) => {
-      const letter = await this.deps.deadLetters.load(tx, id);
-      if (!letter) return null;
-      if (await this.deps.deadLetters.resolve(tx, id, 'replayed')) {
-        await write(
-          operatorEntry(
-            'replayed',
-            context,
-            { instanceId: letter.instanceId },
-            { deadLetterId: id, event: letter.event, deadLetterReason: letter.reason },
-          ),
-        );
-        return { letter, go: true };
-      }
-      // A node that died after marking it may not have received it again: receive it now.
-      return { letter, go: resumed && letter.status === 'replayed' };
-    });
-    if (!claimed) {
-      await this.deps.deadLetters.get(id); // throws DeadLetterNotFoundError
-      throw new Error(`dead letter ${id} vanished`);
-    }
-    const { letter } = claimed;
-    if (!claimed.go) return { replayed: false, letter };
+  async replay(id: string, context: OperationContext): Promise<ReplayResult> {
+    const letter = await this.deps.deadLetters.get(id);
+    if (letter.status !== 'open') return { replayed: false, letter };
     const outcome = await this.deps.receive({
-      messageId: `${letter.messageId}#replay-${id}`,
+      messageId: replayMessageId(letter),
+      sender: 'psi:replay',
       event: letter.event,
       correlationKey: letter.correlationKey,
       businessKey: letter.businessKey
@@ -121,6 +104,25 @@ export class OperatorActions implements ActionExecutor {
       payload: letter.payload,
       source: `replay:${letter.source ?? 'unknown'}`,
     });
+    const recorded = await this.deps.audit.transaction(async (tx, write) => {
+      if (!(await this.deps.deadLetters.resolve(tx, id, 'replayed', outcome))) return false;
+      await write(
+        operatorEntry(
+          'replayed',
+          context,
+          { instanceId: letter.instanceId },
+          {
+            deadLetterId: id,
+            event: letter.event,
+            deadLetterReason: letter.reason,
+            outcome: outcome.status,
+          },
+        ),
+      );
+      return true;
+    });
+    // Replayed or discarded meanwhile by another call: report the letter as it is now.
+    if (!recorded) return { replayed: false, letter: await this.deps.deadLetters.get(id) };
     return { replayed: true, letter, outcome };
   }
 
@@ -287,9 +289,20 @@ export class OperatorDesk {
   }
 }
 
-function replayOutcome(result: ReplayResult): ItemOutcome {
+function replayOutcome(result: ReplayResult, resumed: boolean): ItemOutcome {
   const instanceId = result.letter.instanceId;
-  if (!result.replayed) return skipped(`not open (${result.letter.status})`, instanceId);
+  if (!result.replayed) {
+    // The node that started this item replayed the letter, then died before settling the item.
+    if (resumed && result.letter.status === 'replayed') {
+      return {
+        status: 'succeeded',
+        message: 'already replayed before a restart',
+        instanceId,
+        ...(result.letter.replayOutcome ? { receive: result.letter.replayOutcome } : {}),
+      };
+    }
+    return skipped(`not open (${result.letter.status})`, instanceId);
+  }
   const outcome = result.outcome;
   const message =
     outcome.status === 'delivered'

@@ -8,6 +8,8 @@ import { canonicalBusinessKey, pickFields } from './business-key';
 /** An inbound message as the coordinator works with it: id settled, keys computed. */
 export interface ReceivedMessage {
   messageId: string;
+  /** The namespace of `messageId` (see `InboundMessage.sender`); '' when none was given. */
+  sender: string;
   event: string;
   correlationKey: string | null;
   /** Canonical business keys the payload could match (one per distinct key definition). */
@@ -41,14 +43,16 @@ export function normaliseMessage(
     throw new InboundMessageError(`payload is not serialisable to JSON: ${String(error)}`);
   }
   const correlationKey = input.correlationKey ? String(input.correlationKey) : null;
+  // An empty id is no id (as HTTP and Kafka read it): derived ids make a re-sent identical
+  // message a duplicate even when the sender has no ids.
   const messageId =
-    input.messageId ??
-    // Derived ids make a re-sent identical message a duplicate even when the sender has no ids.
+    input.messageId ||
     createHash('sha256')
       .update(`${input.event}\u0000${correlationKey ?? ''}\u0000${payloadText ?? ''}`)
       .digest('base64url');
   return {
     messageId,
+    sender: input.sender ?? '',
     event: input.event,
     correlationKey,
     businessKeys: businessKeysOf(input, catalog),
@@ -78,6 +82,8 @@ export function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): 
 export function messageFromParked(row: ParkedMessageEntity): ReceivedMessage {
   return {
     messageId: row.messageId,
+    // Parked answers were remembered when they were parked: their sender no longer matters.
+    sender: '',
     event: row.event,
     correlationKey: row.correlationKey,
     businessKeys: row.businessKey ? [row.businessKey] : [],

@@ -113,6 +113,7 @@ export class WaitStateExpectations {
         claimedBy: null,
         claimExpiresAt: null,
         claimedMessage: null,
+        deliveryId: null,
         activationId,
         repeats: wait.repeats,
       }));

@@ -4,12 +4,26 @@
  * state lives in the same SQLite file or PostgreSQL database as correlation state.
  */
 export interface EngineStateRepository {
-  save(engine: string, instanceId: string, state: string): Promise<void>;
+  /**
+   * Saves the instance's state. `index.running` says whether it still runs (has not ended), so
+   * `list(engine, { running: true })` can skip ended instances; a plugin that does not say is
+   * taken as running.
+   */
+  save(engine: string, instanceId: string, state: string, index?: EngineStateIndex): Promise<void>;
   /** The saved state, or `undefined` when the instance is unknown. */
   load(engine: string, instanceId: string): Promise<string | undefined>;
   delete(engine: string, instanceId: string): Promise<void>;
-  /** Ids of every saved instance of `engine`. */
-  list(engine: string): Promise<string[]>;
+  /**
+   * Ids of the saved instances of `engine`; with `{ running: true }`, only those saved as
+   * running (what `restore()` needs: its cost then does not grow with the ended history).
+   */
+  list(engine: string, filter?: { running?: boolean }): Promise<string[]>;
+}
+
+/** What a repository indexes of a saved state, beside the state itself. */
+export interface EngineStateIndex {
+  /** False once the instance ended (completed, aborted, failed). @default true */
+  running?: boolean;
 }
 
 /** DI token for {@link EngineStateRepository}. */
@@ -17,21 +31,29 @@ export const EngineStateRepository = Symbol.for('@psi/core/EngineStateRepository
 
 /** A repository kept in a Map: for unit tests and for engines whose instances need not survive. */
 export class InMemoryEngineStateRepository implements EngineStateRepository {
-  private readonly states = new Map<string, string>();
+  private readonly states = new Map<string, { state: string; running: boolean }>();
 
-  async save(engine: string, instanceId: string, state: string): Promise<void> {
-    this.states.set(`${engine}\u0000${instanceId}`, state);
+  async save(
+    engine: string,
+    instanceId: string,
+    state: string,
+    index: EngineStateIndex = {},
+  ): Promise<void> {
+    this.states.set(`${engine}\u0000${instanceId}`, { state, running: index.running ?? true });
   }
   async load(engine: string, instanceId: string): Promise<string | undefined> {
-    return this.states.get(`${engine}\u0000${instanceId}`);
+    return this.states.get(`${engine}\u0000${instanceId}`)?.state;
   }
   async delete(engine: string, instanceId: string): Promise<void> {
     this.states.delete(`${engine}\u0000${instanceId}`);
   }
-  async list(engine: string): Promise<string[]> {
+  async list(engine: string, filter: { running?: boolean } = {}): Promise<string[]> {
     const prefix = `${engine}\u0000`;
-    return [...this.states.keys()]
-      .filter((k) => k.startsWith(prefix))
-      .map((k) => k.slice(prefix.length));
+    return [...this.states.entries()]
+      .filter(
+        ([k, v]) =>
+          k.startsWith(prefix) && (filter.running === undefined || v.running === filter.running),
+      )
+      .map(([k]) => k.slice(prefix.length));
   }
 }

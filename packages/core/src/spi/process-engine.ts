@@ -138,6 +138,22 @@ export interface ProcessEngine {
    * @throws InstanceNotFoundError for an unknown instance
    */
   hasAppliedSignal?(instanceId: string, signalId: string): Promise<boolean>;
+  /**
+   * Optional: whether the instance has ended (completed, aborted, failed). PSI asks it about an
+   * instance with leftovers (parked answers, a timeout waiting to be signalled) that is at none
+   * of its wait states, to settle them at once when a crash lost the `instance-ended` event;
+   * without it they wait for their TTL. The shipped engines have it.
+   * @throws InstanceNotFoundError for an unknown instance
+   */
+  isEnded?(instanceId: string): Promise<boolean>;
+  /**
+   * Optional: the event names the engine's models wait for by themselves (see
+   * {@link AwaitedMessage}: BPMN message and signal names). An answer whose event neither an
+   * adapter, a wait binding nor a model declares can never be delivered: PSI dead-letters it at
+   * once (`unknown-event`). An engine that raises `awaits` should have it, or the early answers
+   * of its models' waits are taken for unknown.
+   */
+  declaredEvents?(): Promise<readonly string[]>;
 }
 
 /** DI token for {@link ProcessEngine}. */

@@ -39,6 +39,15 @@ export interface InboundMessage {
   /** Free-form origin (transport name, topic, remote address) for audit and dead letters. */
   source?: string;
   /**
+   * The namespace of `messageId`: who chose the id, as far as the transport can vouch for it
+   * (`http` for the inbound server's messages, `http-callback:<token id>` for a callback,
+   * `kafka:<topic>` for a reply topic, `in-process:<service>`). Dedupe compares ids within one
+   * sender only, so one sender cannot make another's answer a duplicate by reusing its id.
+   * `source` is not used for this: it may name a remote address or a node, which a retry changes.
+   * @default one namespace shared by every message that names no sender
+   */
+  sender?: string;
+  /**
    * Set by a transport that authenticated the sender for one visit of one wait state (the HTTP
    * inbound server for a callback token): the answer is matched by `correlationKey` alone, never
    * by business key, and only to an expectation of this instance at this wait state; one that
@@ -61,8 +70,11 @@ export type ReceiveOutcome =
   | { status: 'dead-lettered'; deadLetterId: string; reason: DeadLetterReason };
 
 /**
- * Why an answer became a dead letter. `interrupted`: the node delivering it died after claiming
- * it, before the engine was signalled; the handler may have run, so PSI did not run it again.
+ * Why an answer became a dead letter. `unknown-event`: no registered adapter declares its event
+ * (a typo, a missing adapter). `conflict`: its sender used its message id before, within the
+ * dedupe window, for other content (the letter holds both). `interrupted` is no longer written:
+ * older releases wrote it for a delivery whose node died after claiming it (recovery now
+ * finishes such a delivery); letters from then can still be replayed.
  * `rejected`: a transport record PSI refused (over a limit, malformed: `isMessageRejection`) or
  * could not read, kept as it came (see {@link InboundSink.reject}). `parking-full`: the answer
  * would have been parked beyond the coordinator's `maxParkedPerKey`.
@@ -74,6 +86,8 @@ export type DeadLetterReason =
   | 'late'
   | 'superseded'
   | 'handler-failed'
+  | 'unknown-event'
+  | 'conflict'
   | 'interrupted'
   | 'rejected'
   | 'parking-full';

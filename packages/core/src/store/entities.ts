@@ -14,6 +14,8 @@ import { InitialSchema1732000000000 } from './migrations/1732000000000-initial-s
 import { NodeLeases1733000000000 } from './migrations/1733000000000-node-leases';
 import { ExpectationByInvocation1734000000000 } from './migrations/1734000000000-expectation-by-invocation';
 import { PartialIndexes1735000000000 } from './migrations/1735000000000-partial-indexes';
+import { ScopedDedupe1736410000000 } from './migrations/1736410000000-scoped-dedupe';
+import { CrashSafety1736420000000 } from './migrations/1736420000000-crash-safety';
 import { DeadLetterEdgeIndexes1737100000000 } from './migrations/1737100000000-dead-letter-edge-indexes';
 import { WaitStateExpectations1738100000000 } from './migrations/1738100000000-wait-state-expectations';
 import { Operations1739000000000 } from './migrations/1739000000000-operations';
@@ -37,6 +39,8 @@ export const psiMigrations: PluginClass[] = [
   NodeLeases1733000000000,
   ExpectationByInvocation1734000000000,
   PartialIndexes1735000000000,
+  ScopedDedupe1736410000000,
+  CrashSafety1736420000000,
   DeadLetterEdgeIndexes1737100000000,
   WaitStateExpectations1738100000000,
   Operations1739000000000,

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataSource, MigrationExecutor } from 'typeorm';
-import type { EngineStateRepository } from '../spi/engine-state-repository';
+import type { EngineStateIndex, EngineStateRepository } from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
+import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
 import { PostgresGroupCommitRunner } from './postgres-group-commit';
 import { deleteRows, findRow, upsertRow } from './row-statements';
 import { psiEntities, psiMigrations } from './entities';
@@ -45,6 +46,7 @@ export class PsiStore {
   private readonly runner: TransactionRunner;
   private notifier: ReadinessNotifier | undefined;
   private operationNotifier: ReadinessNotifier | undefined;
+  private nodes: NodeLiveness | undefined;
 
   private constructor(
     readonly dataSource: DataSource,
@@ -122,8 +124,21 @@ export class PsiStore {
     return this.operationNotifier;
   }
 
+  /**
+   * Which nodes on this store are alive (a session-level advisory lock per node on PostgreSQL;
+   * SQLite cannot tell across processes). One per store, closed with it.
+   */
+  liveness(): NodeLiveness {
+    this.nodes ??=
+      this.kind === 'postgres'
+        ? new PostgresNodeLiveness(this.dataSource, this.options.schema)
+        : new LocalNodeLiveness();
+    return this.nodes;
+  }
+
   async close(): Promise<void> {
     await this.operationNotifier?.close();
+    await this.nodes?.close();
     await this.notifier?.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
@@ -201,12 +216,17 @@ function dataSourceOptions(
 class StoredEngineStateRepository implements EngineStateRepository {
   constructor(private readonly store: PsiStore) {}
 
-  save(engine: string, instanceId: string, state: string): Promise<void> {
+  save(
+    engine: string,
+    instanceId: string,
+    state: string,
+    index: EngineStateIndex = {},
+  ): Promise<void> {
     return this.store.transaction(async (tx) => {
       await upsertRow(
         tx,
         EngineInstanceEntity,
-        { engine, instanceId, state, updatedAt: Date.now() },
+        { engine, instanceId, state, updatedAt: Date.now(), running: index.running ?? true },
         ['engine', 'instanceId'],
       );
     });
@@ -225,11 +245,16 @@ class StoredEngineStateRepository implements EngineStateRepository {
     });
   }
 
-  list(engine: string): Promise<string[]> {
+  list(engine: string, filter: { running?: boolean } = {}): Promise<string[]> {
     return this.store.transaction(async (tx) => {
-      const rows = await tx
-        .getRepository(EngineInstanceEntity)
-        .find({ where: { engine }, select: { instanceId: true } });
+      const query = tx
+        .createQueryBuilder(EngineInstanceEntity, 'e')
+        .select('e.instanceId', 'instanceId')
+        .where('e.engine = :engine', { engine });
+      // Written as a bare boolean, so both databases use the partial index on running rows.
+      if (filter.running === true) query.andWhere('e.running');
+      if (filter.running === false) query.andWhere('NOT e.running');
+      const rows = await query.getRawMany<{ instanceId: string }>();
       return rows.map((r) => r.instanceId);
     });
   }

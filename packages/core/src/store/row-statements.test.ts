@@ -43,6 +43,7 @@ function expectation(id: string, changes: Partial<ExpectationEntity> = {}): Expe
     closedAt: null,
     claimedBy: null,
     claimExpiresAt: null,
+    deliveryId: null,
     claimedMessage: null,
     activationId: null,
     repeats: false,
@@ -190,6 +191,7 @@ describe.each(['sqlite', 'postgres'] as const)('row statements on %s', (kind) =>
       instanceId: 'i',
       state,
       updatedAt: 1,
+      running: true,
     });
     const insert = (state: string): Promise<boolean> =>
       store.transaction((tx) =>

@@ -161,4 +161,20 @@ describe('deferred inserts (audit rows) in group commits', () => {
     expect(seen[1]).toEqual(['invoked', 'sent']);
     expect(await kinds()).toEqual(['invoked', 'sent']);
   });
+
+  it('keeps its deferred rows when a dataSource.query() elsewhere runs while a unit awaits', async () => {
+    // SQLite's one query runner gets a new manager from every createQueryRunner(), which a
+    // dataSource.query() calls: a unit mid-way must still defer into its own batch.
+    let resume!: () => void;
+    const paused = new Promise<void>((resolve) => (resume = resolve));
+    const unit = store.transaction(async (tx) => {
+      deferInsert(tx, AuditEntryEntity, entry('claimed'));
+      await paused;
+      deferInsert(tx, AuditEntryEntity, entry('delivered'));
+    });
+    await store.dataSource.query('SELECT 1');
+    resume();
+    await unit;
+    expect(await kinds()).toEqual(['claimed', 'delivered']);
+  });
 });

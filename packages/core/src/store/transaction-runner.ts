@@ -75,10 +75,13 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
 
   private async runBatch(batch: Pending[]): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
-    const deferred = attachDeferredInserts(runner.manager);
+    // SQLite shares one query runner, and every createQueryRunner() (a dataSource.query() from
+    // anywhere, say) gives it a new manager: the batch keeps the one it started with.
+    const manager = runner.manager;
+    const deferred = attachDeferredInserts(manager);
     try {
       await begin(runner);
-      let outcomes = await runBackToBack(runner, deferred, batch);
+      let outcomes = await runBackToBack(manager, deferred, batch);
       const failed = outcomes.find((outcome) => !outcome.ok);
       if (failed && batch.length > 1) {
         // The failed unit's half-done writes are in the transaction: roll the batch back and
@@ -86,12 +89,12 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
         await rollback(runner);
         deferred.reset();
         await begin(runner);
-        outcomes = await runInSavepoints(runner, deferred, batch);
+        outcomes = await runInSavepoints(runner, manager, deferred, batch);
       }
       if (failed && batch.length === 1) {
         await rollback(runner);
       } else {
-        await deferred.flush(runner.manager);
+        await deferred.flush(manager);
         await commit(runner);
       }
       batch.forEach((pending, i) => settle(pending, outcomes[i]));
@@ -129,14 +132,14 @@ function settle(pending: Pending, outcome: Outcome): void {
 
 /** Units back to back without savepoints, stopping at the first that fails. */
 async function runBackToBack(
-  runner: QueryRunner,
+  manager: EntityManager,
   deferred: DeferredInserts,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const pending of batch) {
     try {
-      outcomes.push({ ok: true, value: await pending.work(runner.manager) });
+      outcomes.push({ ok: true, value: await pending.work(manager) });
       deferred.unitSucceeded();
     } catch (error) {
       outcomes.push({ ok: false, error });
@@ -148,12 +151,13 @@ async function runBackToBack(
 
 async function runInSavepoints(
   runner: QueryRunner,
+  manager: EntityManager,
   deferred: DeferredInserts,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const pending of batch) {
-    const outcome = await runInSavepoint(runner, pending.work);
+    const outcome = await runInSavepoint(runner, manager, pending.work);
     if (outcome.ok) deferred.unitSucceeded();
     else deferred.unitFailed();
     outcomes.push(outcome);
@@ -161,10 +165,14 @@ async function runInSavepoints(
   return outcomes;
 }
 
-async function runInSavepoint(runner: QueryRunner, work: UnitOfWork<unknown>): Promise<Outcome> {
+async function runInSavepoint(
+  runner: QueryRunner,
+  manager: EntityManager,
+  work: UnitOfWork<unknown>,
+): Promise<Outcome> {
   await runner.query('SAVEPOINT psi_unit');
   try {
-    const value = await work(runner.manager);
+    const value = await work(manager);
     await runner.query('RELEASE SAVEPOINT psi_unit');
     return { ok: true, value };
   } catch (error) {

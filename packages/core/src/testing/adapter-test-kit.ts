@@ -3,6 +3,7 @@ import { readAdapterModel, type AdapterModel } from '../adapter/adapter-model';
 import { AdapterRunner, type AdapterOutcome } from '../adapter/adapter-runner';
 import type { Constructor } from '../adapter/metadata-keys';
 import type { OnResponseOptions } from '../adapter/on-response.decorator';
+import type { ResponseContext } from '../adapter/response-context';
 import type { Variables } from '../spi/process-engine';
 
 /** A fake of the adapter's service: operation name → implementation (return value = sync reply). */
@@ -33,10 +34,16 @@ export interface AdapterRun {
   expectations: ExpectedAnswer[];
   /**
    * Feeds an answer to the handler of `event`, with the process variables as they would be then
-   * (`variables` of the run merged over the input, plus `extraVariables`). Throws
-   * ResponseValidationError for a payload the DTO rejects.
+   * (`variables` of the run merged over the input, plus `extraVariables`) and a delivery context
+   * (a fresh `deliveryId` per call unless `delivery` names one: pass the same to see what a
+   * re-run after a crash does). Throws ResponseValidationError for a payload the DTO rejects.
    */
-  respond(event: string, payload: unknown, extraVariables?: Variables): Promise<AdapterOutcome>;
+  respond(
+    event: string,
+    payload: unknown,
+    extraVariables?: Variables,
+    delivery?: Partial<ResponseContext>,
+  ): Promise<AdapterOutcome>;
 }
 
 /**
@@ -54,6 +61,7 @@ export class AdapterTestKit {
   readonly model: AdapterModel;
   readonly container: Container;
   private readonly runner: AdapterRunner;
+  private deliveries = 0;
 
   constructor(adapterClass: Constructor, options: { container?: Container } = {}) {
     this.model = readAdapterModel(adapterClass);
@@ -91,12 +99,20 @@ export class AdapterTestKit {
       variables: outcome.variables,
       transition: outcome.transition,
       expectations,
-      respond: (event, payload, extraVariables = {}) =>
+      respond: (event, payload, extraVariables = {}, delivery = {}) =>
         this.runner.handleResponse(
           this.model,
           event,
           { ...variables, ...outcome.variables, ...extraVariables },
           payload,
+          {
+            deliveryId: `test-delivery-${++this.deliveries}`,
+            messageId: `test-message-${this.deliveries}`,
+            event,
+            instanceId: 'test-instance',
+            redelivered: false,
+            ...delivery,
+          },
         ),
     };
   }

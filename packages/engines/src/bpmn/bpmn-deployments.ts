@@ -86,6 +86,11 @@ export class BpmnDeployments {
     return this.byId.has(id);
   }
 
+  /** Every message or signal name a deployed document waits for. */
+  events(): Set<string> {
+    return new Set([...this.byId.values()].flatMap((deployment) => deployment.model.events()));
+  }
+
   /** Every message (or signal) start event whose event is `event`, one per deployment. */
   startsOn(event: string): BpmnStartByMessage[] {
     const found = new Map<string, BpmnStartByMessage>();

@@ -252,6 +252,17 @@ export class BpmnEnginePlugin implements ProcessEngine {
     return wasApplied(await this.require(instanceId), signalId);
   }
 
+  /** Whether the instance ended (completed, aborted, failed). @throws InstanceNotFoundError */
+  isEnded(instanceId: string): Promise<boolean> {
+    return this.lifecycle.isEnded(instanceId);
+  }
+
+  /** The message and signal names the deployed documents wait for (PEAL's `declaredEvents`). */
+  async declaredEvents(): Promise<readonly string[]> {
+    await this.deployed;
+    return [...this.deployments.events()];
+  }
+
   /** The instance's variables (a copy). @throws InstanceNotFoundError */
   async getVariables(instanceId: string): Promise<Variables> {
     return (await this.require(instanceId)).variables;

@@ -4,7 +4,7 @@ import { EngineStateError } from '../errors';
 import { globalEngineTimers } from '../shared/engine-timers';
 import type { EngineEventHub } from '../shared/engine-event-hub';
 import { InstanceTimers } from '../shared/instance-timers';
-import type { PluginLifecycle } from '../shared/plugin-lifecycle';
+import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import type { BpmnDeployment, BpmnDeployments } from './bpmn-deployments';
 import type { BpmnEngineConstructor, BpmnEngineOptions } from './bpmn-internals';
 import {
@@ -194,7 +194,12 @@ export class BpmnInstanceKeeper {
 
   async save(record: BpmnInstanceRecord): Promise<void> {
     record.revision = (record.revision ?? 0) + 1;
-    await this.parts.repository.save(this.parts.name, record.instanceId, JSON.stringify(record));
+    await this.parts.repository.save(
+      this.parts.name,
+      record.instanceId,
+      JSON.stringify(record),
+      PluginLifecycle.index(record),
+    );
   }
 
   /** Arms the wake-up for the instance's earliest BPMN timer, or clears it. */

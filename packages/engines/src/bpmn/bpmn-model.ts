@@ -89,6 +89,11 @@ export class BpmnModel {
     this.problems = problems;
   }
 
+  /** Every message or signal name the document's catching elements wait for. */
+  events(): string[] {
+    return [...new Set([...this.catches.values()].map((caught) => caught.event))];
+  }
+
   /** What the element catches, when it is a message or signal catch. */
   catchOf(activityId: string): BpmnCatch | undefined {
     return this.catches.get(activityId);

@@ -196,6 +196,11 @@ export class ReferenceEngine implements ProcessEngine {
     return wasApplied(await this.require(instanceId), signalId);
   }
 
+  /** Whether the instance ended (completed, aborted, failed). @throws InstanceNotFoundError */
+  isEnded(instanceId: string): Promise<boolean> {
+    return this.lifecycle.isEnded(instanceId);
+  }
+
   /** The instance's variables (a copy). @throws InstanceNotFoundError */
   async getVariables(instanceId: string): Promise<Variables> {
     return (await this.require(instanceId)).variables;
@@ -351,7 +356,7 @@ export class ReferenceEngine implements ProcessEngine {
   /** Persists, then re-arms timers, emits the events and settles `whenEnded` callers. */
   private async commit(state: InstanceState, events: readonly EngineEvent[]): Promise<void> {
     const json = serializeInstanceState(state);
-    await this.repository.save(this.name, state.instanceId, json);
+    await this.repository.save(this.name, state.instanceId, json, PluginLifecycle.index(state));
     this.cache.set(state.instanceId, json);
     this.syncTimers(state);
     this.lifecycle.publish(state, events);

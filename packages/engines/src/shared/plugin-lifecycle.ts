@@ -1,6 +1,7 @@
 import {
   InstanceNotFoundError,
   type EngineEvent,
+  type EngineStateIndex,
   type EngineStateRepository,
   type KeyedMutex,
 } from '@psi/core';
@@ -59,6 +60,16 @@ export class PluginLifecycle<R extends LifecycleRecord> {
     return record;
   }
 
+  /** Whether the instance ended (PEAL's `isEnded`). @throws InstanceNotFoundError */
+  async isEnded(instanceId: string): Promise<boolean> {
+    return (await this.require(instanceId)).status !== 'running';
+  }
+
+  /** What the repository indexes of a record it saves: whether the instance still runs. */
+  static index(record: LifecycleRecord): EngineStateIndex {
+    return { running: record.status === 'running' };
+  }
+
   /**
    * Resolves with the final snapshot once the instance ends, at once when it already has.
    * @throws InstanceNotFoundError; EngineStoppedError when the plugin stops first.
@@ -84,13 +95,14 @@ export class PluginLifecycle<R extends LifecycleRecord> {
   }
 
   /**
-   * Runs `restoreInstance` for every instance the repository lists under the plugin's name, each
-   * under that instance's lock and all at once; one that fails is reported to `onError` and
-   * skipped. Does not check `stopped`: the plugin does, where its own `restore` needs it.
+   * Runs `restoreInstance` for every running instance the repository lists under the plugin's
+   * name (its index skips the ended ones, so the cost does not grow with history), each under
+   * that instance's lock and all at once; one that fails is reported to `onError` and skipped.
+   * Does not check `stopped`: the plugin does, where its own `restore` needs it.
    */
   async restoreAll(restoreInstance: (instanceId: string) => Promise<void>): Promise<void> {
     const { mutex, events, repository, name } = this.parts;
-    const ids = await repository.list(name);
+    const ids = await repository.list(name, { running: true });
     await Promise.all(
       ids.map((id) =>
         mutex.run(id, () => restoreInstance(id)).catch((error: unknown) => events.report(error)),

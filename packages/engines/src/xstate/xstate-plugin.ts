@@ -223,6 +223,11 @@ export class XStatePlugin implements ProcessEngine {
     return wasApplied(await this.require(instanceId), signalId);
   }
 
+  /** Whether the instance ended (completed, aborted, failed). @throws InstanceNotFoundError */
+  isEnded(instanceId: string): Promise<boolean> {
+    return this.lifecycle.isEnded(instanceId);
+  }
+
   /** The instance's variables (a copy of its `context`). @throws InstanceNotFoundError */
   async getVariables(instanceId: string): Promise<Variables> {
     return (await this.require(instanceId)).snapshot.context;
@@ -351,7 +356,12 @@ export class XStatePlugin implements ProcessEngine {
     record: XStateInstanceRecord,
     events: readonly EngineEvent[],
   ): Promise<void> {
-    await this.repository.save(this.name, record.instanceId, JSON.stringify(record));
+    await this.repository.save(
+      this.name,
+      record.instanceId,
+      JSON.stringify(record),
+      PluginLifecycle.index(record),
+    );
     this.syncTimers(record);
     this.lifecycle.publish(record, events);
   }

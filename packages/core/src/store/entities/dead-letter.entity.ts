@@ -27,4 +27,6 @@ export class DeadLetterEntity {
   @Column('bigint', { transformer: epochMs }) receivedAt!: number;
   @Column('bigint', { transformer: epochMs }) createdAt!: number;
   @Column('bigint', { nullable: true, transformer: epochMs }) resolvedAt!: number | null;
+  /** JSON: what the replay of this letter became (a ReceiveOutcome), once replayed. */
+  @Column('text', { nullable: true }) replayOutcome!: string | null;
 }

@@ -11,6 +11,8 @@ export type ExpectationStatus =
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
 @Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
+@Index('psi_expectation_claimed', ['claimedBy'], { where: `"status" = 'claimed'` })
+@Index('psi_expectation_timeout_pending', ['instanceId'], { where: '"timeoutPending"' })
 @Index('psi_expectation_activation', ['instanceId', 'activationId'], {
   where: '"activationId" IS NOT NULL',
 })
@@ -36,6 +38,8 @@ export class ExpectationEntity {
   @Column('varchar', { nullable: true }) claimedBy!: string | null;
   @Column('bigint', { nullable: true, transformer: epochMs }) claimExpiresAt!: number | null;
   @Column('text', { nullable: true }) claimedMessage!: string | null;
+  /** The delivery's id, given by the claim; the same when recovery runs it again; kept once delivered. */
+  @Column('varchar', { nullable: true }) deliveryId!: string | null;
   /**
    * The engine's entry into the wait state, for expectations the wait state declared itself
    * (see `WaitStateEnteredEvent.awaits`); null for an adapter's.

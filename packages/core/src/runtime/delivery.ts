@@ -1,0 +1,342 @@
+import type { EntityManager } from 'typeorm';
+import type { AdapterRunner } from '../adapter/adapter-runner';
+import {
+  BusinessError,
+  PsiError,
+  PsiErrorCode,
+  ResponseValidationError,
+  type PsiError as PsiErrorType,
+} from '../errors';
+import type { ProcessEngine, SignalOptions, Variables } from '../spi/process-engine';
+import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { findRow, updateRows } from '../store/row-statements';
+import type { AdapterCatalog } from './adapter-catalog';
+import type { Audit, AuditLog } from './audit-log';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { CoordinatorStats } from './coordinator-stats';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import { NodeLeases } from './node-leases';
+import type { ReceivedMessage } from './received-message';
+import { describe, isSignalRejected } from './describe-error';
+import { PsiSignalIds } from './signal-ids';
+
+export interface DeliveryDeps {
+  options: CompiledCoordinatorOptions;
+  audit: AuditLog;
+  engine: ProcessEngine;
+  catalog: AdapterCatalog;
+  runner: AdapterRunner;
+  deadLetters: DeadLetterQueue;
+  leases: NodeLeases;
+  stats: CoordinatorStats;
+  /** Marks the invocation completed once none of its expectations is open or claimed. */
+  completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void>;
+}
+
+/** A claim this node holds: the expectation, the answer it carries and the delivery's id. */
+export interface HeldClaim {
+  expectation: ExpectationEntity;
+  message: ReceivedMessage;
+  deliveryId: string;
+  /** Recovery finishes a delivery a stopped node started (the handler may have run). */
+  redelivered: boolean;
+  /** The node that started the delivery and stopped, when recovery finishes it. */
+  interruptedNode?: string | null;
+}
+
+/** What the handler made of the answer: how to signal the engine, and what to record. */
+interface Handled {
+  signal: SignalOptions;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Runs a claimed delivery to its end: the handler (with the delivery's stable id), the engine's
+ * signal, the record. A claim is a commitment: once recorded, its answer has won its group and
+ * its race against the deadline, so the normal path never reopens them. Only a handler that
+ * fails (or an engine that fails other than by refusing) gives the expectation back, as before,
+ * with a dead letter saying why. Every record is conditional on this node still holding the
+ * claim with this delivery id: a node that stalled past its claim while another finished the
+ * delivery changes nothing.
+ */
+export class DeliveryRunner {
+  constructor(private readonly deps: DeliveryDeps) {}
+
+  async complete(claim: HeldClaim): Promise<ReceiveOutcome> {
+    const { leases } = this.deps;
+    leases.holdDelivery(claim.expectation.id);
+    try {
+      return await this.run(claim);
+    } finally {
+      leases.releaseDelivery(claim.expectation.id);
+    }
+  }
+
+  private async run(claim: HeldClaim): Promise<ReceiveOutcome> {
+    const { engine, options } = this.deps;
+    const { expectation } = claim;
+    let handled: Handled;
+    try {
+      handled = await this.handle(claim);
+    } catch (error) {
+      const reason = error instanceof ResponseValidationError ? 'invalid' : 'handler-failed';
+      return this.giveBack(claim, reason, error);
+    }
+    try {
+      await engine.signal(expectation.instanceId, expectation.waitState, {
+        ...handled.signal,
+        signalId: answerSignalId(expectation, claim.message),
+        activationId: expectation.activationId ?? undefined,
+        payload: claim.message.payload,
+      });
+    } catch (error) {
+      if (!isSignalRejected(error)) {
+        options.logger.warn(
+          `Could not signal instance ${expectation.instanceId} with "${expectation.event}"; the answer is dead-lettered handler-failed`,
+          describe(error),
+        );
+        return this.giveBack(claim, 'handler-failed', error);
+      }
+      // The instance left the wait state between the check and the signal (an engine timer or
+      // a signal from outside moved it): an expected race, and the answer lost it.
+      options.logger.debug?.(
+        `Instance ${expectation.instanceId} left "${expectation.waitState}" before it took "${expectation.event}"; the answer is dead-lettered late`,
+        describe(error),
+      );
+      return this.lost(claim, {
+        handlerRan: true,
+        currentStates: (error as { currentStates?: unknown }).currentStates,
+        note: 'the handler ran, and the instance left the wait state before it took the answer',
+      });
+    }
+    return this.recordDelivered(claim, handled);
+  }
+
+  /**
+   * Recovery found that the engine took the answer's signal before the delivering node
+   * stopped: recorded as delivered, without running the handler again.
+   */
+  async recordTaken(claim: HeldClaim): Promise<boolean> {
+    const { expectation } = claim;
+    return this.record(claim, {
+      event: expectation.event,
+      waitState: expectation.waitState,
+      recovered: true,
+      interruptedNode: claim.interruptedNode ?? null,
+      // Claims from before claims carried their answer have none.
+      ...(claim.message.messageId ? { messageId: claim.message.messageId } : {}),
+      deliveryId: claim.deliveryId,
+    });
+  }
+
+  /** The claim of an answer nobody knows any more (a claim from before claims carried it). */
+  async giveBackUnknown(claim: HeldClaim): Promise<void> {
+    await this.deps.audit.transaction((tx) =>
+      updateRows(tx, ExpectationEntity, this.held(claim), {
+        status: 'open',
+        deliveryId: null,
+        ...NodeLeases.unclaimed,
+      }),
+    );
+  }
+
+  /** Runs the handler; a BusinessError becomes the process's transition or fault. */
+  private async handle(claim: HeldClaim): Promise<Handled> {
+    const { catalog, engine, runner } = this.deps;
+    const { expectation, message, deliveryId, redelivered } = claim;
+    const model = catalog.byName(expectation.adapter);
+    if (!model) {
+      throw new PsiError(
+        PsiErrorCode.AdapterNotFound,
+        `Adapter ${expectation.adapter} is no longer registered.`,
+      );
+    }
+    const variables: Variables = await engine.getVariables(expectation.instanceId);
+    try {
+      const outcome = await runner.handleResponse(
+        model,
+        expectation.event,
+        variables,
+        message.payload,
+        {
+          deliveryId,
+          messageId: message.messageId,
+          event: expectation.event,
+          instanceId: expectation.instanceId,
+          redelivered,
+        },
+      );
+      return {
+        signal: { variables: outcome.variables, transition: outcome.transition },
+        detail: { transition: outcome.transition, variables: outcome.variables },
+      };
+    } catch (error) {
+      if (!BusinessError.is(error)) throw error;
+      return businessOutcome(error);
+    }
+  }
+
+  private async recordDelivered(claim: HeldClaim, handled: Handled): Promise<ReceiveOutcome> {
+    const { expectation } = claim;
+    const recorded = await this.record(claim, {
+      event: expectation.event,
+      waitState: expectation.waitState,
+      ...handled.detail,
+      messageId: claim.message.messageId,
+      deliveryId: claim.deliveryId,
+      ...(claim.redelivered ? { redelivered: true, interruptedNode: claim.interruptedNode } : {}),
+    });
+    return recorded ? delivered(expectation) : this.takenOver(expectation);
+  }
+
+  /** Records the held claim as delivered, with its one `delivered` audit entry. */
+  private async record(claim: HeldClaim, detail: Record<string, unknown>): Promise<boolean> {
+    const { audit, options, stats, completeInvocationIfDone } = this.deps;
+    const { expectation } = claim;
+    const recorded = await audit.transaction(async (tx, write) => {
+      // An entry that repeats stays open for its next answer.
+      const kept = await updateRows(
+        tx,
+        ExpectationEntity,
+        this.held(claim),
+        expectation.repeats
+          ? { status: 'open', ...NodeLeases.unclaimed }
+          : { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
+      );
+      if (kept === 0) return false;
+      await completeInvocationIfDone(tx, expectation.invocationId);
+      await write({
+        kind: 'delivered',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        detail,
+      });
+      return true;
+    });
+    if (recorded) stats.delivered++;
+    return recorded;
+  }
+
+  /**
+   * The handler failed (or the engine did, other than by refusing): the expectation and the
+   * group it closed are open again, the answer a dead letter with the error (replay delivers it).
+   */
+  private async giveBack(
+    claim: HeldClaim,
+    reason: Extract<DeadLetterReason, 'invalid' | 'handler-failed'>,
+    error: unknown,
+  ): Promise<ReceiveOutcome> {
+    const { expectation } = claim;
+    const outcome = await this.deps.audit.transaction(async (tx, write) => {
+      const reopened = await updateRows(tx, ExpectationEntity, this.held(claim), {
+        status: 'open',
+        deliveryId: null,
+        ...NodeLeases.unclaimed,
+      });
+      if (reopened === 0) return undefined;
+      if (expectation.groupId) {
+        // The claim closed its group; nothing else could close it since.
+        await updateRows(
+          tx,
+          ExpectationEntity,
+          {
+            invocationId: expectation.invocationId,
+            groupId: expectation.groupId,
+            status: 'superseded',
+          },
+          { status: 'open', closedAt: null },
+        );
+      }
+      return this.deadLetter(tx, write, claim, reason, {
+        error: describe(error),
+        deliveryId: claim.deliveryId,
+      });
+    });
+    return outcome ?? this.takenOver(expectation);
+  }
+
+  /**
+   * The instance left the wait state without the answer: the expectation is cancelled (its
+   * group stays closed: this answer won it) and the answer is `late`, with `detail`.
+   */
+  async lost(claim: HeldClaim, detail: Record<string, unknown>): Promise<ReceiveOutcome> {
+    const { audit, options, completeInvocationIfDone } = this.deps;
+    const { expectation } = claim;
+    const outcome = await audit.transaction(async (tx, write) => {
+      const cancelled = await updateRows(tx, ExpectationEntity, this.held(claim), {
+        status: 'cancelled',
+        closedAt: options.clock(),
+        ...NodeLeases.unclaimed,
+      });
+      if (cancelled === 0) return undefined;
+      await completeInvocationIfDone(tx, expectation.invocationId);
+      return this.deadLetter(tx, write, claim, 'late', {
+        ...detail,
+        deliveryId: claim.deliveryId,
+        ...(claim.redelivered ? { interruptedNode: claim.interruptedNode } : {}),
+      });
+    });
+    return outcome ?? this.takenOver(expectation);
+  }
+
+  private deadLetter(
+    tx: EntityManager,
+    write: Audit,
+    claim: HeldClaim,
+    reason: DeadLetterReason,
+    detail: Record<string, unknown>,
+  ): Promise<ReceiveOutcome> {
+    this.deps.stats.deadLettered++;
+    return this.deps.deadLetters.add(tx, write, claim.message, reason, {
+      detail: { waitState: claim.expectation.waitState, ...detail },
+      instanceId: claim.expectation.instanceId,
+      expectationId: claim.expectation.id,
+      invocationId: claim.expectation.invocationId,
+    });
+  }
+
+  /** The row as long as this node holds the claim for this delivery. */
+  private held(claim: HeldClaim): Partial<ExpectationEntity> {
+    return {
+      id: claim.expectation.id,
+      status: 'claimed',
+      claimedBy: this.deps.leases.nodeId,
+      deliveryId: claim.deliveryId,
+    };
+  }
+
+  /**
+   * Another node took the claim over (this one stalled past it) and answers for the delivery;
+   * the engine applies the answer's signal once, whoever sends it.
+   */
+  private async takenOver(expectation: ExpectationEntity): Promise<ReceiveOutcome> {
+    const current = await this.deps.audit.transaction((tx) =>
+      findRow(tx, ExpectationEntity, { id: expectation.id }),
+    );
+    return current?.status === 'delivered' ? delivered(expectation) : { status: 'duplicate' };
+  }
+}
+
+/**
+ * The signal id of an answer's delivery: one per expectation; an expectation that repeats takes
+ * several answers, each its own signal (named by the answer's message id).
+ */
+export function answerSignalId(expectation: ExpectationEntity, message: ReceivedMessage): string {
+  return PsiSignalIds.answer(expectation.id, expectation.repeats ? message.messageId : undefined);
+}
+
+function delivered(expectation: ExpectationEntity): ReceiveOutcome {
+  return { status: 'delivered', instanceId: expectation.instanceId, expectationId: expectation.id };
+}
+
+/** A BusinessError from a handler: its transition, else a fault with its code. */
+function businessOutcome(error: PsiErrorType & { transition?: string }): Handled {
+  const businessError = { code: error.code, message: error.message };
+  return error.transition
+    ? {
+        signal: { transition: error.transition },
+        detail: { transition: error.transition, businessError },
+      }
+    : { signal: { fault: businessError }, detail: { fault: error.code, businessError } };
+}

@@ -1,0 +1,127 @@
+import type { ProcessEngine } from '../spi/process-engine';
+import { PsiError, PsiErrorCode } from '../errors';
+import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import { deleteRows, findRows, updateRows } from '../store/row-statements';
+import type { AuditLog } from './audit-log';
+import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { CoordinatorStats } from './coordinator-stats';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import { messageFromParked } from './received-message';
+import { PsiSignalIds } from './signal-ids';
+
+/** What settling an ended instance's leftovers did. */
+export interface EndedSettlement {
+  /** Parked answers dead-lettered `late`. */
+  parked: number;
+  /** Timeouts that won their claim but could not be signalled any more, settled unsignalled. */
+  pendingTimeouts: number;
+}
+
+/**
+ * What an ended instance leaves behind is settled at once: its open expectations are
+ * cancelled, its parked answers become `late` dead letters, and timeouts still waiting to be
+ * signalled are settled without a signal (one `timed-out` audit entry each). Runs on the
+ * `instance-ended` event, and for instances a crash left with leftovers (found at start, or
+ * when an answer or a timeout finds the instance ended).
+ */
+export class EndedInstances {
+  constructor(
+    private readonly deps: {
+      options: CompiledCoordinatorOptions;
+      audit: AuditLog;
+      engine: ProcessEngine;
+      deadLetters: DeadLetterQueue;
+      stats: CoordinatorStats;
+    },
+  ) {}
+
+  /** Whether the engine says the instance ended; false when it cannot tell or does not know it. */
+  async hasEnded(instanceId: string): Promise<boolean> {
+    if (!this.deps.engine.isEnded) return false;
+    try {
+      return await this.deps.engine.isEnded(instanceId);
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return false;
+      throw error;
+    }
+  }
+
+  /** Settles the instance's leftovers; the caller holds the instance's lock. */
+  async settle(instanceId: string): Promise<EndedSettlement> {
+    const { audit, options, deadLetters, stats } = this.deps;
+    const pending = await audit.transaction((tx) =>
+      findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true }),
+    );
+    const taken = new Map<string, boolean>();
+    for (const expectation of pending)
+      taken.set(expectation.id, await this.timeoutTaken(expectation));
+    return audit.transaction(async (tx, write) => {
+      const now = options.clock();
+      await updateRows(
+        tx,
+        ExpectationEntity,
+        { instanceId, status: 'open' },
+        { status: 'cancelled', closedAt: now },
+      );
+      let pendingTimeouts = 0;
+      for (const expectation of pending) {
+        const settled = await updateRows(
+          tx,
+          ExpectationEntity,
+          { id: expectation.id, timeoutPending: true },
+          { timeoutPending: false },
+        );
+        if (settled === 0) continue;
+        pendingTimeouts++;
+        await write({
+          kind: 'timed-out',
+          instanceId,
+          invocationId: expectation.invocationId,
+          detail: {
+            event: expectation.event,
+            waitState: expectation.waitState,
+            deadline: expectation.deadline,
+            signalled: false,
+            reason: taken.get(expectation.id)
+              ? 'the engine took this signal before a restart'
+              : 'the instance ended before the timeout could be signalled',
+          },
+        });
+      }
+      const parked = await findRows(
+        tx,
+        ParkedMessageEntity,
+        { instanceId },
+        { order: { seq: 'ASC' } },
+      );
+      let late = 0;
+      for (const row of parked) {
+        const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+        if (removed === 0) continue;
+        late++;
+        stats.deadLettered++;
+        await deadLetters.add(tx, write, messageFromParked(row), 'late', {
+          detail: { instanceEnded: true },
+          instanceId,
+          expectationId: row.expectationId,
+        });
+      }
+      return { parked: late, pendingTimeouts };
+    });
+  }
+
+  private async timeoutTaken(expectation: ExpectationEntity): Promise<boolean> {
+    const engine = this.deps.engine;
+    if (!engine.hasAppliedSignal) return false;
+    try {
+      return await engine.hasAppliedSignal(
+        expectation.instanceId,
+        PsiSignalIds.timeout(expectation.id),
+      );
+    } catch (error) {
+      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return false;
+      throw error;
+    }
+  }
+}
