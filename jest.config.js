@@ -28,4 +28,6 @@ module.exports = {
   ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 30000,
+  // Fails the run, listing what is open, when a test leaves a handle that keeps jest alive.
+  reporters: ['default', '<rootDir>/test/support/exit-guard.reporter.js'],
 };

@@ -24,6 +24,7 @@ interface Answer {
 async function serve(
   app: FastifyInstance,
 ): Promise<(path: string, init?: RequestInit) => Promise<Answer>> {
+  opened.push(app);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
