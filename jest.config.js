@@ -28,6 +28,10 @@ module.exports = {
   ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 30000,
+  // Two workers everywhere (jest's default on a 2-core machine is one, in band): most suites wait
+  // on PostgreSQL, SQLite syncs and child processes, so two overlap well, and the run is the same
+  // on a laptop and in CI.
+  maxWorkers: 2,
   // Fails the run, listing what is open, when a test leaves a handle that keeps jest alive.
   reporters: ['default', '<rootDir>/test/support/exit-guard.reporter.js'],
 };
