@@ -1,4 +1,4 @@
-import { PsiError } from '../errors';
+import { describe as describeError } from '../runtime/describe-error';
 import type { PsiStore } from '../store/psi-store';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { ActionExecutor, OperationContext } from './action-executor';
@@ -311,12 +311,6 @@ export class OperationRunner {
       this.sleeping = { timer, resolve };
     });
   }
-}
-
-export function describeError(error: unknown): unknown {
-  if (PsiError.is(error)) return error.toJSON();
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  return { message: String(error) };
 }
 
 function errorMessage(error: unknown): string {
