@@ -97,6 +97,30 @@ describe('sample: fast loop', () => {
     expect(Number(store.deadLetters)).toBe(0);
   });
 
+  it('runs the same loops on a volatile store: same outcome, nothing written to disk', async () => {
+    const sqlitePath = path.join(dir, 'volatile', 'never-written.sqlite');
+    const run = await runFastLoop({
+      sqlitePath,
+      durability: 'volatile',
+      loops: [
+        { name: 'a', iterations: 30, tooLongMs: 120_000 },
+        { name: 'b', iterations: 10, tooLongMs: 120_000 },
+      ],
+    });
+    expect(run.loops.map((loop) => [loop.outcome, loop.final.variables.handled])).toEqual([
+      ['done', 30],
+      ['done', 10],
+    ]);
+    for (const loop of run.loops) {
+      expect(loop.invocations.map((i) => i.status)).toEqual(
+        Array(loop.spec.iterations).fill('completed'),
+      );
+    }
+    expect(run.timing.count).toBe(40);
+    expect(run.warnings).toEqual([]);
+    expect(fs.existsSync(path.dirname(sqlitePath))).toBe(false);
+  });
+
   it('trips the "too long" deadline with a slow handler: caught → fault path, uncaught → aborted', async () => {
     const sqlitePath = path.join(dir, 'too-long.sqlite');
     // Items 1 and 2 are quick; the handler holds item 3 until the run releases it after both

@@ -8,7 +8,8 @@ import { formatSummary, summarize } from './timing';
  * the in-process transport, timed per iteration; then a deliberately slow handler trips the
  * "too long" deadline (the instance's SLA): one loop catches the fault, one is aborted.
  *
- *   npm run sample:fast-loop -- [--loops 4] [--iterations 250] [--engine-state memory|store] [--verbose]
+ *   npm run sample:fast-loop -- [--loops 4] [--iterations 250] [--engine-state memory|store]
+ *                               [--store volatile|file] [--verbose]
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
       loops: { type: 'string', default: '4' },
       iterations: { type: 'string', default: '250' },
       'engine-state': { type: 'string', default: 'memory' },
+      store: { type: 'string', default: 'volatile' },
       verbose: { type: 'boolean', default: false },
     },
   });
@@ -25,9 +27,13 @@ async function main(): Promise<void> {
   if (engineState !== 'memory' && engineState !== 'store') {
     throw new Error(`--engine-state must be "memory" or "store", got "${engineState}"`);
   }
+  const durability = values.store === 'file' ? 'full' : values.store;
+  if (durability !== 'volatile' && durability !== 'full') {
+    throw new Error(`--store must be "volatile" or "file", got "${values.store}"`);
+  }
   const sqlitePath = process.env.PSI_SQLITE_PATH ?? '.psi/fast-loop-demo.sqlite';
   console.log(
-    `PSI fast loop — reference engine, engine state in ${engineState}, PSI store ${sqlitePath}\n`,
+    `PSI fast loop — reference engine, engine state in ${engineState}, PSI store ${durability === 'volatile' ? 'in memory (volatile: nothing outlives the process)' : sqlitePath}\n`,
   );
 
   const tooLongMs = 10_000;
@@ -36,6 +42,7 @@ async function main(): Promise<void> {
   );
   const fast = await runFastLoop({
     sqlitePath,
+    durability,
     engineState,
     loops: Array.from({ length: loops }, (_, i) => ({
       name: `loop-${i + 1}`,
@@ -60,6 +67,7 @@ async function main(): Promise<void> {
   console.log(`2) a deliberately slow handler (item 3 of 5), "too long" after ${slowTooLongMs} ms`);
   const slow = await runFastLoop({
     sqlitePath,
+    durability,
     engineState,
     loops: [
       { name: 'caught', iterations: 5, tooLongMs: slowTooLongMs, slowItem: 3 },

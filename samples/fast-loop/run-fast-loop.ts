@@ -6,6 +6,7 @@ import {
   InMemoryEngineStateRepository,
   PsiStore,
   type InvocationInfo,
+  type SqliteDurability,
 } from '@psi/core';
 import { ReferenceEngine, type InstanceSnapshot } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
@@ -34,8 +35,14 @@ export interface LoopSpec {
 }
 
 export interface FastLoopOptions {
-  /** The SQLite file of PSI's store (invocations, outbox, audit). */
+  /** The SQLite file of PSI's store (invocations, outbox, audit); unused when `volatile`. */
   sqlitePath: string;
+  /**
+   * What PSI's store survives: `volatile` keeps it in memory only (the short-running choice:
+   * nothing of the run outlives the process), `full` syncs every commit to the file.
+   * @default 'full'
+   */
+  durability?: SqliteDurability;
   loops: readonly LoopSpec[];
   /**
    * Where the reference engine keeps its instances: `memory` (the fast short-running choice; an
@@ -84,7 +91,10 @@ export interface FastLoopRun {
  * the adapter, call the handler, record the outcome, signal the engine.
  */
 export async function runFastLoop(options: FastLoopOptions): Promise<FastLoopRun> {
-  const store = await PsiStore.open({ sqlitePath: options.sqlitePath });
+  const store = await PsiStore.open({
+    sqlitePath: options.sqlitePath,
+    durability: options.durability ?? 'full',
+  });
   const engine = new ReferenceEngine({
     definitions: [fastLoopProcess, fastLoopStrictProcess],
     stateRepository:

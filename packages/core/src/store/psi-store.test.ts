@@ -86,6 +86,41 @@ describe(PsiStore, () => {
       await store.close();
     });
 
+    it.each(['sqlite3', 'better-sqlite3'] as const)(
+      'keeps nothing on disk when volatile on %s: in memory, synchronous = OFF, one database per store',
+      async (sqliteDriver) => {
+        const file = path.join(dir, 'ignored.sqlite');
+        const first = await PsiStore.open({
+          sqlitePath: file,
+          sqliteDriver,
+          durability: 'volatile',
+        });
+        const second = await PsiStore.open({
+          sqlitePath: file,
+          sqliteDriver,
+          durability: 'volatile',
+        });
+        expect(await synchronous(first)).toBe(0);
+        const [{ journal_mode }] = (await first.dataSource.query('PRAGMA journal_mode')) as Array<{
+          journal_mode: string;
+        }>;
+        expect(journal_mode).toBe('memory');
+        await first.transaction((tx) => tx.insert(ExpectationEntity, expectation('only-here')));
+        expect(await first.dataSource.getRepository(ExpectationEntity).count()).toBe(1);
+        expect(await second.dataSource.getRepository(ExpectationEntity).count()).toBe(0);
+        // Readiness stays within each store, not shared through the (ignored) path.
+        expect(first.readiness()).not.toBe(second.readiness());
+        await Promise.all([first.close(), second.close()]);
+        expect(fs.readdirSync(dir)).toEqual([]);
+      },
+    );
+
+    it('refuses a volatile PostgreSQL store with a typed error', async () => {
+      await expect(
+        PsiStore.open({ type: 'postgres', url: POSTGRES_URL, durability: 'volatile' }),
+      ).rejects.toMatchObject({ code: 'PSI_STORE_CONFIG_INVALID' });
+    });
+
     it('refuses an unknown durability with a typed error', async () => {
       await expect(
         PsiStore.open({

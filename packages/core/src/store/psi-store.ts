@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataSource, MigrationExecutor } from 'typeorm';
@@ -39,19 +40,28 @@ function postgresRunner(dataSource: DataSource, options: CompiledStoreOptions): 
 }
 
 /**
- * PSI's durable state: a TypeORM DataSource on SQLite (default, WAL) or PostgreSQL, migrated on
- * open. Every read and write goes through {@link PsiStore.transaction}.
+ * PSI's durable state: a TypeORM DataSource on SQLite (default, WAL; or in memory when
+ * `durability` is `volatile`) or PostgreSQL, migrated on open. Every read and write goes through {@link PsiStore.transaction}.
  */
 export class PsiStore {
   private readonly runner: TransactionRunner;
   private notifier: ReadinessNotifier | undefined;
   private operationNotifier: ReadinessNotifier | undefined;
   private nodes: NodeLiveness | undefined;
+  /**
+   * Names this SQLite database for the in-process notifiers: stores on one file share them; an
+   * in-memory (volatile) store is a database of its own.
+   */
+  private readonly sqliteIdentity: string;
 
   private constructor(
     readonly dataSource: DataSource,
     readonly options: CompiledStoreOptions,
   ) {
+    this.sqliteIdentity =
+      options.durability === 'volatile'
+        ? `${options.sqlitePath}#${randomUUID()}`
+        : options.sqlitePath;
     this.runner =
       options.type === 'sqlite'
         ? new GroupCommitTransactionRunner(
@@ -71,9 +81,15 @@ export class PsiStore {
     if (compiled.type === 'sqlite') {
       // WAL lets readers in other processes work while one writes; busy_timeout makes a second
       // process wait for the write lock instead of failing.
-      await dataSource.query('PRAGMA journal_mode = WAL');
-      // FULL by default: an answer acknowledged to its sender survives a power loss too.
-      await dataSource.query(`PRAGMA synchronous = ${compiled.durability.toUpperCase()}`);
+      if (compiled.durability === 'volatile') {
+        // Nothing to survive: no journal file, no sync.
+        await dataSource.query('PRAGMA journal_mode = MEMORY');
+        await dataSource.query('PRAGMA synchronous = OFF');
+      } else {
+        await dataSource.query('PRAGMA journal_mode = WAL');
+        // FULL by default: an answer acknowledged to its sender survives a power loss too.
+        await dataSource.query(`PRAGMA synchronous = ${compiled.durability.toUpperCase()}`);
+      }
       await dataSource.query('PRAGMA busy_timeout = 15000');
       await dataSource.query('PRAGMA foreign_keys = ON');
       // Checkpoint the WAL every ~40 MiB instead of SQLite's ~4 MiB: the same hot pages (index
@@ -107,7 +123,7 @@ export class PsiStore {
     this.notifier ??=
       this.kind === 'postgres'
         ? new PostgresReadinessNotifier(this.dataSource, this.options.schema)
-        : new InProcessReadinessNotifier(`sqlite:${this.options.sqlitePath}`);
+        : new InProcessReadinessNotifier(`sqlite:${this.sqliteIdentity}`);
     return this.notifier;
   }
 
@@ -120,7 +136,7 @@ export class PsiStore {
     this.operationNotifier ??=
       this.kind === 'postgres'
         ? new PostgresReadinessNotifier(this.dataSource, this.options.schema, undefined, 'psi_ops')
-        : new InProcessReadinessNotifier(`sqlite-ops:${this.options.sqlitePath}`);
+        : new InProcessReadinessNotifier(`sqlite-ops:${this.sqliteIdentity}`);
     return this.operationNotifier;
   }
 
@@ -206,7 +222,9 @@ function dataSourceOptions(
       extra: { options: `-c search_path=${options.schema}` },
     };
   }
-  fs.mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
+  if (options.durability !== 'volatile') {
+    fs.mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
+  }
   if (options.sqliteDriver === 'better-sqlite3') {
     return { ...common, type: 'better-sqlite3', database: options.sqlitePath };
   }

@@ -58,7 +58,10 @@ export interface StoreOptions {
    * for the disk. `normal` (`synchronous = NORMAL` in WAL mode): survives a crash of the process,
    * but a power loss or OS crash can roll back the last commits — answers PSI already
    * acknowledged (a 202 sent, a Kafka offset committed) are then lost. Choose `normal` only where
-   * that loss is acceptable. PostgreSQL's durability is the server's (`synchronous_commit`).
+   * that loss is acceptable. `volatile`: nothing is durable — the store lives in the process's
+   * memory (an in-memory SQLite database, `sqlitePath` is ignored) and is gone when the process
+   * ends; same semantics otherwise, for short-running processes whose state need not outlive the
+   * process. PostgreSQL's durability is the server's (`synchronous_commit`).
    * @default env PSI_SQLITE_DURABILITY, else 'full'
    */
   durability?: SqliteDurability;
@@ -86,9 +89,11 @@ export interface CompiledStoreOptions {
 }
 
 /** See {@link StoreOptions.durability}. */
-export type SqliteDurability = 'full' | 'normal';
+export type SqliteDurability = 'full' | 'normal' | 'volatile';
 
 export const DEFAULT_SQLITE_PATH = path.join('.psi', 'psi.sqlite');
+/** SQLite's name for a database that lives in the connection's memory (durability `volatile`). */
+export const VOLATILE_SQLITE_PATH = ':memory:';
 
 export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOptions {
   const url = options.url ?? process.env.PSI_DATABASE_URL;
@@ -118,9 +123,14 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
     );
   }
   const durability = options.durability ?? process.env.PSI_SQLITE_DURABILITY ?? 'full';
-  if (durability !== 'full' && durability !== 'normal') {
+  if (durability !== 'full' && durability !== 'normal' && durability !== 'volatile') {
     throw new StoreConfigError(
-      `durability must be "full" or "normal", got "${String(durability)}"`,
+      `durability must be "full", "normal" or "volatile", got "${String(durability)}"`,
+    );
+  }
+  if (durability === 'volatile' && type === 'postgres') {
+    throw new StoreConfigError(
+      'durability "volatile" is an in-memory SQLite store; PostgreSQL\'s durability is the server\'s',
     );
   }
   const poolSize = options.poolSize ?? 10;
@@ -139,9 +149,10 @@ export function compileStoreOptions(options: StoreOptions = {}): CompiledStoreOp
   }
   return {
     type,
-    sqlitePath: path.resolve(
-      options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH,
-    ),
+    sqlitePath:
+      durability === 'volatile'
+        ? VOLATILE_SQLITE_PATH
+        : path.resolve(options.sqlitePath ?? process.env.PSI_SQLITE_PATH ?? DEFAULT_SQLITE_PATH),
     url,
     schema,
     poolSize,
