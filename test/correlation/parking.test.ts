@@ -227,23 +227,28 @@ describeEachStore('parking', () => {
     );
 
     // Every answer ends delivered: none is left parked without owner (it would expire unread).
-    await waitUntil(async () => {
-      await h.coordinator.idle();
-      const [{ n }] = await h.query<{ n: number }>(
-        'SELECT COUNT(*) AS n FROM psi_expectation WHERE status = ?',
-        ['delivered'],
-      );
-      const stranded = await h.query(
-        'SELECT * FROM psi_parked_message WHERE "expectationId" IS NULL',
-      );
-      if (stranded.length > 0) throw new Error(`${stranded.length} answers parked without owner`);
-      return Number(n) === tickets.length;
-    }, 'every expectation is delivered');
+    await waitUntil(
+      async () => {
+        await h.coordinator.idle();
+        const [{ n }] = await h.query<{ n: number }>(
+          'SELECT COUNT(*) AS n FROM psi_expectation WHERE status = ?',
+          ['delivered'],
+        );
+        const stranded = await h.query(
+          'SELECT * FROM psi_parked_message WHERE "expectationId" IS NULL',
+        );
+        if (stranded.length > 0) throw new Error(`${stranded.length} answers parked without owner`);
+        return Number(n) === tickets.length;
+      },
+      'every expectation is delivered',
+      120_000,
+    );
     for (const id of ids) expect((await h.engine.whenEnded(id)).variables.status).toBe('approved');
     expect(await h.query('SELECT * FROM psi_parked_message')).toEqual([]);
     expect(await h.coordinator.deadLetters.list()).toEqual([]);
     expect(h.problems).toEqual([]);
-  });
+    // 400 instances and 400 answers: minutes on a machine busy with other suites, not seconds.
+  }, 180_000);
 
   const onPostgres = definingStoreKind() === 'postgres' ? it : it.skip;
 

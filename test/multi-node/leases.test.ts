@@ -403,6 +403,12 @@ describeEachStore('leases and claims across nodes', () => {
     handlerGate = Promise.resolve();
     const c = await node(file, 'node-c', service, 300);
     expect(await c.atStep(id, 'packing')).toMatchObject({ variables: { picker: 'Cy' } });
+    // C records the delivery after the engine took the signal; B is released once it has (while
+    // C's record is still open, B answers its sender `duplicate`, equally final).
+    await waitUntil(async () => {
+      const [row] = await b.query<{ status: string }>('SELECT status FROM psi_expectation');
+      return row.status === 'delivered';
+    }, 'C recorded the delivery');
 
     // B was only slow: its handler finishes, the engine has taken the answer's signal already
     // (the repeat changes nothing), and B's record finds the delivery finished.
