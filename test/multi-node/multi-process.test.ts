@@ -415,7 +415,7 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
     }
     expect(
       await c.query(
-        `SELECT 'invocation ' || status || ' ' || "leaseOwner" AS left FROM psi_invocation WHERE status <> 'completed'
+        `SELECT 'invocation ' || status || ' ' || "leaseOwner" || COALESCE(' ' || "lastError", '') AS left FROM psi_invocation WHERE status <> 'completed'
          UNION ALL SELECT 'expectation ' || status FROM psi_expectation WHERE status IN ('open', 'claimed')
          UNION ALL SELECT 'parked ' || "messageId" FROM psi_parked_message`,
       ),
