@@ -108,8 +108,9 @@ describeEachStore('take-over without a cap', () => {
     await waitUntil(
       async () => (await a.coordinator.invocations({ status: 'running' })).length === COUNT,
       'every invocation waits for its retry',
+      120_000,
     );
-    await waitUntil(() => down.calls.length === COUNT, 'every first attempt failed');
+    await waitUntil(() => down.calls.length === COUNT, 'every first attempt failed', 120_000);
     harnesses.splice(harnesses.indexOf(a), 1);
     await a.close();
 
@@ -181,7 +182,8 @@ describeEachStore('take-over without a cap', () => {
     ]);
     for (const id of stuck) await b.atStep(id, 'await-picked');
     expect((await b.engine.getInstance(waiting[0])).status).toBe('completed');
-  });
+    // 300 instances over three nodes: minutes on a machine busy with other suites.
+  }, 180_000);
 });
 
 /** A bare store on `file` with the harness's query helper (no coordinator, no sweeps). */
