@@ -19,6 +19,7 @@ module.exports = {
   moduleNameMapper: {
     '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@psi/adapters/kafka$': '<rootDir>/packages/adapters/src/kafka',
+    '^@psi/engines/xstate$': '<rootDir>/packages/engines/src/xstate',
     '^@psi/(core|adapters|engines|registry|cli|console)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PSI_SERVICE_TAG } from '@psi/engines';
+import { PSI_SERVICE_TAG } from '@psi/engines/xstate';
 import { assign, setup } from 'xstate';
 
 /** How long the print room may take before it is reminded (an XState `after` delay). */

@@ -1,4 +1,4 @@
-import { XStatePlugin, type XStateTimer } from '@psi/engines';
+import { XStatePlugin, type XStateTimer } from '@psi/engines/xstate';
 import {
   runProcurementScenario,
   type ProcurementScenarioOptions,

@@ -13,13 +13,8 @@ import {
   UseService,
   type ProcessEngine,
 } from '@psi/core';
-import {
-  BpmnEnginePlugin,
-  PSI_SERVICE_TAG,
-  ReferenceEngine,
-  XStatePlugin,
-  defineProcess,
-} from '@psi/engines';
+import { BpmnEnginePlugin, ReferenceEngine, defineProcess } from '@psi/engines';
+import { PSI_SERVICE_TAG, XStatePlugin } from '@psi/engines/xstate';
 import { StaticRegistry } from '@psi/registry';
 import { createMachine } from 'xstate';
 import { waitUntil } from '../correlation/fixtures';

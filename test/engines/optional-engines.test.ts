@@ -13,7 +13,8 @@ const root = path.resolve(__dirname, '..', '..');
 
 const script = `
 require('reflect-metadata');
-const { ReferenceEngine, defineProcess, BpmnEnginePlugin, XStatePlugin } = require('@psi/engines');
+const { ReferenceEngine, defineProcess, BpmnEnginePlugin } = require('@psi/engines');
+const { XStatePlugin } = require('@psi/engines/xstate');
 const report = {};
 for (const dependency of ['bpmn-engine', 'xstate']) {
   try { require.resolve(dependency); report[dependency + ' resolvable'] = true; }

@@ -51,7 +51,7 @@ function createEngine(stateRepository) {
       const { procurementMachine } = require(
         path.join(samples, 'xstate-procurement/procurement.machine'),
       );
-      const engine = new engines.XStatePlugin({
+      const engine = new (require('@psi/engines/xstate').XStatePlugin)({
         definitions: [procurementMachine],
         stateRepository,
       });

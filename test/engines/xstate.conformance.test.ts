@@ -1,4 +1,4 @@
-import { XStatePlugin } from '@psi/engines';
+import { XStatePlugin } from '@psi/engines/xstate';
 import { describeEngineConformance } from '@psi/engines/testing';
 import { inProcessWiring } from './conformance/in-process-wiring';
 import { xstateConformanceMachines } from './conformance/xstate.machines';

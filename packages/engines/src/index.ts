@@ -1,8 +1,8 @@
 /**
  * `@psi/engines`: PEAL plugins, the engines PSI's coordinator drives. The reference engine
  * (processes defined in TypeScript) needs nothing more; `BpmnEnginePlugin` needs `bpmn-engine`
- * and `XStatePlugin` needs `xstate` installed (optional peer dependencies, loaded when the plugin
- * is built). Each keeps its instances in an `EngineStateRepository` (PSI's store:
+ * installed, and `XStatePlugin` (its own entry point, `@psi/engines/xstate`, whose types name
+ * xstate's) needs `xstate` (optional peer dependencies, loaded when the plugin is built). Each keeps its instances in an `EngineStateRepository` (PSI's store:
  * `store.engineStates()`), so waiting instances survive restarts.
  *
  * ```ts
@@ -60,12 +60,3 @@ export type {
   BpmnServiceTaskInfo,
 } from './bpmn/bpmn-plugin-options';
 export type { BpmnInstanceRecord, BpmnWaitPoint } from './bpmn/bpmn-instance-record';
-export { XStatePlugin } from './xstate/xstate-plugin';
-export type { XStatePluginOptions, XStateStartOptions } from './xstate/xstate-plugin-options';
-export { PSI_SERVICE_TAG, PSI_FAULT_EVENT_PREFIX } from './xstate/xstate-definition';
-export type { XStateProcessDefinition } from './xstate/xstate-definition';
-export type {
-  XStateInstanceRecord,
-  XStateTimer,
-  XStatePersistedSnapshot,
-} from './xstate/xstate-instance-record';

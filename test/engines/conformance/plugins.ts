@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineStateRepository } from '@psi/core';
-import { BpmnEnginePlugin, ReferenceEngine, XStatePlugin } from '@psi/engines';
+import { BpmnEnginePlugin, ReferenceEngine } from '@psi/engines';
+import { XStatePlugin } from '@psi/engines/xstate';
 import type { ConformanceEngine, ConformanceProcess } from '@psi/engines/testing';
 import { referenceConformanceProcesses } from './reference.processes';
 import { xstateConformanceMachines } from './xstate.machines';

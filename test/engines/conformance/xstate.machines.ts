@@ -1,4 +1,4 @@
-import { PSI_SERVICE_TAG } from '@psi/engines';
+import { PSI_SERVICE_TAG } from '@psi/engines/xstate';
 import type { ConformanceProcess } from '@psi/engines/testing';
 import { createMachine, type AnyStateMachine } from 'xstate';
 
