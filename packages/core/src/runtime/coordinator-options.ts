@@ -67,6 +67,11 @@ export interface CoordinatorOptions {
    */
   clock?: PsiClock | (() => number);
   /**
+   * Numbers in [0, 1] for the jitter of retry backoff (half of each delay is random). `() => 1`
+   * gives the policy's nominal delays, as `@psi/testing` does. @default Math.random
+   */
+  random?: () => number;
+  /**
    * Longest sleep of the deadline scheduler: how late a deadline or parking TTL written by
    * another process sharing the store is noticed at most (this node's own are met on time).
    * `Infinity` where no other process writes the store (a test clock: no polling). @default 1_000
@@ -174,6 +179,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     clock: () => timers.now(),
     timers,
     deadlinePollMs,
+    random: options.random ?? Math.random,
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),
