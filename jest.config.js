@@ -19,7 +19,7 @@ module.exports = {
   moduleNameMapper: {
     '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@psi/adapters/kafka$': '<rootDir>/packages/adapters/src/kafka',
-    '^@psi/(core|adapters|engines|registry|cli|console)$': '<rootDir>/packages/$1/src',
+    '^@psi/(core|adapters|engines|registry|cli|console|testing)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [
     '<rootDir>/packages/*/src/**/*.test.ts',
