@@ -89,7 +89,7 @@ export class Coordinator implements InboundSink {
   private earlyEvents: EngineEvent[] | undefined = [];
   private readonly tasks: TaskTracker;
   private readonly desk: OperatorDesk;
-  private readonly instanceMutex = new KeyedMutex();
+  private readonly instanceMutex: KeyedMutex;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: unknown; reject: (e: unknown) => void }>();
@@ -123,6 +123,8 @@ export class Coordinator implements InboundSink {
       clock,
     });
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
+    // Queued callers count for idle({ exceptBackoff }): work behind a backoff waits on the clock.
+    this.instanceMutex = new KeyedMutex(this.tasks.queuedOnMutex);
     const instanceMutex = this.instanceMutex;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
@@ -164,7 +166,7 @@ export class Coordinator implements InboundSink {
       transports: this.transports,
       catalog,
       runner,
-      invocationMutex: new KeyedMutex(),
+      invocationMutex: new KeyedMutex(this.tasks.queuedOnMutex),
       leases: this.leases,
       stats: this.counters,
       expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {

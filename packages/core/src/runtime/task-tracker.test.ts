@@ -1,3 +1,4 @@
+import { KeyedMutex } from './keyed-mutex';
 import { TaskTracker } from './task-tracker';
 
 describe(TaskTracker, () => {
@@ -36,6 +37,30 @@ describe(TaskTracker, () => {
       finish?.();
       await quieting;
       expect(quiet).toBe(true);
+    });
+
+    it('counts a task queued on a mutex behind a sleeping one as quiet', async () => {
+      const tasks = new TaskTracker(() => undefined);
+      const mutex = new KeyedMutex(tasks.queuedOnMutex);
+      let wake!: () => void;
+      const order: string[] = [];
+      tasks.track('backoff', () =>
+        mutex.run('invocation', async () => {
+          await tasks.sleep(new Promise<void>((resolve) => (wake = resolve)));
+          order.push('retried');
+        }),
+      );
+      tasks.track('same step again', () =>
+        mutex.run('invocation', async () => {
+          order.push('second run');
+        }),
+      );
+
+      await tasks.quiet();
+      expect(order).toEqual([]);
+      wake();
+      await tasks.idle();
+      expect(order).toEqual(['retried', 'second run']);
     });
   });
 });

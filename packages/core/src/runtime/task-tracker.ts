@@ -4,8 +4,10 @@
  */
 export class TaskTracker {
   private readonly running = new Set<Promise<unknown>>();
-  // Tasks waiting on the clock (a backoff), and who waits for `quiet()` to change.
+  // Tasks waiting on the clock (a backoff), callers queued on a mutex (possibly behind one of
+  // those), and who waits for `quiet()` to change.
   private sleeping = 0;
+  private queued = 0;
   private readonly changed = new Set<() => void>();
 
   constructor(private readonly onError: (error: unknown, what: string) => void) {}
@@ -33,9 +35,19 @@ export class TaskTracker {
     }
   }
 
-  /** Resolves once every running task only waits on the clock (none at all, or a backoff). */
+  /** Counts callers queued on a mutex (`new KeyedMutex(tasks.queuedOnMutex)`), for `quiet`. */
+  readonly queuedOnMutex = (delta: 1 | -1): void => {
+    this.queued += delta;
+    this.notify();
+  };
+
+  /**
+   * Resolves once every running task only waits on the clock: none runs, or each sleeps through
+   * a backoff or is queued on a mutex (behind a sleeping one: a task that works holds it, and
+   * counts as neither).
+   */
   async quiet(): Promise<void> {
-    while (this.running.size > this.sleeping) {
+    while (this.running.size > this.sleeping + this.queued) {
       await new Promise<void>((resolve) => this.changed.add(resolve));
     }
   }
