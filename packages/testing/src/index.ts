@@ -11,29 +11,32 @@
  *
  * @example
  * ```ts
- * import { PsiTestEnvironment, ScriptedService, referenceEngine } from '@psi/testing';
+ * import { PsiTestEnvironment, referenceEngine, ScriptedService, type ServiceCall } from '@psi/testing';
  *
- * const DAY = 86_400_000;
  * let env: PsiTestEnvironment;
  * beforeEach(async () => {
  *   env = await PsiTestEnvironment.create({
  *     adapters: [SendOrderAdapter, InsertIntoErpAdapter],
  *     engine: referenceEngine([procurementProcess]),
  *     services: {
- *       supplier: new ScriptedService('supplier'), // accepts; the test answers later
+ *       supplier: new ScriptedService('supplier'), // accepts orders; the test confirms them
  *       erp: new ScriptedService('erp', { insertOrder: () => ({ documentId: 'ERP-1' }) }),
  *     },
  *   });
  * });
  * afterEach(() => env.dispose());
  *
+ * const confirmation = (call: ServiceCall) => ({
+ *   event: 'order-confirmed',
+ *   call, // answers this call: its correlation key
+ *   payload: { orderNumber: (call.payload as { orderNumber: string }).orderNumber,
+ *              confirmationId: 'C-1', deliveryDate: '2026-12-01' },
+ * });
+ *
  * it('parks the early confirmation and delivers it when the order waits for it', async () => {
  *   const id = await env.start('procurement', { item: 'bolts', quantity: 500 });
  *   const call = env.service('supplier').lastCall('placeOrder');
- *
- *   const early = await env.answerBeforeWaiting(id, 'await-confirmation', {
- *     event: 'order-confirmed', call, payload: { ... },
- *   });
+ *   const early = await env.answerBeforeWaiting(id, 'await-confirmation', confirmation(call));
  *   expect(early.status).toBe('parked');
  *
  *   await env.signal(id, 'print-and-archive', { transition: 'printed' });
@@ -43,16 +46,20 @@
  * it('dead-letters the confirmation one millisecond after the 3-day timeout', async () => {
  *   const id = await env.start('procurement', { item: 'bolts', quantity: 500 });
  *   await env.signal(id, 'print-and-archive', { transition: 'printed' });
- *   const late = await env.answerAtDeadline(id, { event: 'order-confirmed', ... }, { offsetMs: 1 });
+ *   const call = env.service('supplier').lastCall('placeOrder');
+ *   // The clock jumps 3 days (the timeout fires), then the answer comes: no real waiting.
+ *   const late = await env.answerAtDeadline(id, confirmation(call), { offsetMs: 1 });
  *   expect(late).toMatchObject({ status: 'dead-lettered', reason: 'late' });
  * });
  * ```
+ *
+ * The repository runs this as `samples/procurement/procurement-flows.test.ts`.
  *
  * @module
  */
 
 export { PsiTestEnvironment } from './psi-test-environment';
-export type { PsiTestEnvironmentOptions, TestAnswer, TestProblem } from './psi-test-environment';
+export type { PsiTestEnvironmentOptions, TestAnswer, TestProblem } from './environment-options';
 export { TestClock } from './test-clock';
 export { ScriptedService } from './scripted-service';
 export type { ScriptedReply, ServiceCall } from './scripted-service';

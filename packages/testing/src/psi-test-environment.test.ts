@@ -4,7 +4,8 @@ import { defineProcess, PSI_SERVICE_TAG } from '@psi/engines';
 import { IsString } from 'class-validator';
 import { createMachine } from 'xstate';
 import { TestingErrorCode } from './errors';
-import { PsiTestEnvironment, type PsiTestEnvironmentOptions } from './psi-test-environment';
+import type { PsiTestEnvironmentOptions } from './environment-options';
+import { PsiTestEnvironment } from './psi-test-environment';
 import { ScriptedService } from './scripted-service';
 import { referenceEngine, xstateEngine } from './test-engines';
 
@@ -167,6 +168,27 @@ describe(PsiTestEnvironment, () => {
       await e.clock.advance(60_000);
 
       expect((await e.whenEnded(instanceId)).history.at(-1)).toBe('timed-out');
+    });
+  });
+
+  describe('.restart during a backoff', () => {
+    it('resumes the retry when the clock reaches it, not before', async () => {
+      const fax = new ScriptedService('fax').failNext('send', 1);
+      const e = await open({
+        services: { fax },
+        coordinates: { fax: { retry: { initialDelayMs: 30_000, maxDelayMs: 30_000 } } },
+      });
+      const instanceId = await e.start('fax', { to: '+49 30 1234' });
+      await e.clock.advance(DAY);
+      expect(fax.callsOf('send')).toHaveLength(1);
+
+      await e.restart();
+      await e.clock.advance(29_999);
+      expect(fax.callsOf('send')).toHaveLength(1);
+      await e.clock.advance(1);
+
+      expect(fax.callsOf('send')).toHaveLength(2);
+      await e.whenWaitingAt(instanceId, 'await-sent');
     });
   });
 

@@ -1,99 +1,33 @@
-import { InProcessTransport, type InProcessService } from '@psi/adapters';
 import {
   Coordinator,
-  type CoordinatorOptions,
   type DeadLetter,
   type DeadLetterReason,
   type EngineEvent,
   type ExpectationView,
-  type InboundMessage,
   type InstanceTimeline,
   type InvocationInfo,
   type ParkedView,
+  type PsiClock,
   type PsiStore,
   type ReceiveOutcome,
   type SignalOptions,
   type TraceEvent,
-  type Transport,
   type Variables,
 } from '@psi/core';
 import type { InstanceSnapshot } from '@psi/engines';
-import { StaticRegistry, type ServiceEntry } from '@psi/registry';
+import { environmentCoordinatorOptions, toMessage } from './environment-wiring';
+import type { PsiTestEnvironmentOptions, TestAnswer, TestProblem } from './environment-options';
 import {
   AlreadyWaitingError,
   EnvironmentDisposedError,
   NoDeadlineError,
   TestOptionsError,
 } from './errors';
-import { ScriptedService, type ServiceCall } from './scripted-service';
+import { ScriptedService } from './scripted-service';
 import { TestClock } from './test-clock';
-import type { TestEngine, TestEngineFactory } from './test-engines';
-import { TestStoreLocation, type TestStoreOptions } from './test-store';
+import type { TestEngine } from './test-engines';
+import { TestStoreLocation } from './test-store';
 import { waitFor } from './wait-for';
-
-const DAY_MS = 86_400_000;
-
-/** How to build a {@link PsiTestEnvironment}. */
-export interface PsiTestEnvironmentOptions {
-  /** Adapter classes (`@ServiceAdapter`), as the coordinator's `adapters`. */
-  adapters: CoordinatorOptions['adapters'];
-  /** Wait binding classes (`@WaitBinding`). @default [] */
-  waitBindings?: CoordinatorOptions['waitBindings'];
-  /** The engine: `referenceEngine(defs)`, `xstateEngine(machines)`, `bpmnEngine(xml)` or your own. */
-  engine: TestEngineFactory;
-  /**
-   * The services adapters call, by service name, hosted in-process: a {@link ScriptedService}
-   * the test scripts, or any `{ operation: (payload, context) => reply }`. @default {}
-   */
-  services?: Record<string, ScriptedService | InProcessService>;
-  /**
-   * Registry entries beside the default one per service (`{ transport: 'in-process', address:
-   * <name> }`): `retry`, `parkingTtlMs`, `timeoutMs`, or another transport. @default {}
-   */
-  coordinates?: Record<string, Partial<ServiceEntry>>;
-  /** Where the state lives. @default a SQLite file in a new temp dir */
-  store?: TestStoreOptions;
-  /** Epoch ms the test clock starts at. @default the real time at creation */
-  startAt?: number;
-  /** Transports beside the in-process one (their services: give `coordinates`). @default [] */
-  transports?: Transport[];
-  /**
-   * Other coordinator options. The environment's defaults suit one coordinator on a test clock:
-   * `deadlinePollMs: Infinity` (no polling), `nodeId: 'psi-test'` with a liveness that sees no
-   * other node (no take-over sweeps), `leaseMs` and `retention.intervalMs` a year (no
-   * renewals or sweeps while days pass; `coordinator.sweepRetention()` sweeps), and retry
-   * backoff without jitter (`random: () => 1`: the policy's nominal delays).
-   */
-  coordinator?: Partial<
-    Omit<
-      CoordinatorOptions,
-      'store' | 'engine' | 'registry' | 'transports' | 'adapters' | 'waitBindings' | 'clock'
-    >
-  >;
-  /** How long (real ms) `waitUntil` and its kin wait for work outside PSI. @default 5_000 */
-  patienceMs?: number;
-}
-
-/** An answer as a test hands it to PSI; `call` fills in its correlation key and sender. */
-export interface TestAnswer {
-  event: string;
-  payload?: unknown;
-  /** The call this answers: its correlation key, sent as `in-process:<service>`. */
-  call?: ServiceCall;
-  correlationKey?: string;
-  businessKey?: Record<string, unknown>;
-  /** @default derived from the content (the same answer twice is a duplicate) */
-  messageId?: string;
-  /** @default the call's service, else `test` */
-  sender?: string;
-}
-
-/** What the environment saw go wrong in the background: coordinator errors, engine failures. */
-export interface TestProblem {
-  level: 'error' | 'warn' | 'engine' | 'clock';
-  message: string;
-  detail?: unknown;
-}
 
 interface Running {
   store: PsiStore;
@@ -110,8 +44,8 @@ interface Running {
  * the end (afterEach): it closes everything and deletes the store.
  */
 export class PsiTestEnvironment {
-  /** The clock PSI and the engine run on: `advance(ms)`, `runUntilIdle()`. */
-  readonly clock: TestClock;
+  private readonly testClock: TestClock | undefined;
+  private readonly psiClock: PsiClock;
   /** Background errors and warnings; a test usually expects it to stay empty. */
   readonly problems: TestProblem[] = [];
   /** Every audit event, as committed (over restarts). */
@@ -126,12 +60,17 @@ export class PsiTestEnvironment {
     private readonly options: PsiTestEnvironmentOptions,
     private readonly location: TestStoreLocation,
   ) {
-    this.clock = new TestClock(options.startAt);
-    this.clock.attach({
-      settle: () => this.settle(),
-      onError: (error) =>
-        this.problems.push({ level: 'clock', message: String(error), detail: error }),
-    });
+    if (options.clock) {
+      this.psiClock = options.clock;
+    } else {
+      this.testClock = new TestClock(options.startAt);
+      this.testClock.attach({
+        settle: () => this.settle(),
+        onError: (error) =>
+          this.problems.push({ level: 'clock', message: String(error), detail: error }),
+      });
+      this.psiClock = this.testClock;
+    }
     this.patienceMs = options.patienceMs ?? 5_000;
   }
 
@@ -150,6 +89,16 @@ export class PsiTestEnvironment {
       throw error;
     }
     return env;
+  }
+
+  /** The clock PSI and the engine run on: `advance(ms)`, `runUntilIdle()`. */
+  get clock(): TestClock {
+    if (!this.testClock) {
+      throw new TestOptionsError(
+        'This environment runs on the clock given as its `clock` option; it has no TestClock.',
+      );
+    }
+    return this.testClock;
   }
 
   get coordinator(): Coordinator {
@@ -178,26 +127,26 @@ export class PsiTestEnvironment {
   /** Starts an instance; resolves with its id once PSI has done what the start caused. */
   async start(definitionId: string, variables: Variables = {}): Promise<string> {
     const instanceId = await this.engine.start(definitionId, variables);
-    await this.clock.runUntilIdle();
+    await this.settled();
     return instanceId;
   }
 
   /** Signals the engine (a manual step, a user task), then lets PSI settle. */
   async signal(instanceId: string, waitState: string, options?: SignalOptions): Promise<void> {
     await this.engine.signal(instanceId, waitState, options);
-    await this.clock.runUntilIdle();
+    await this.settled();
   }
 
   /** Re-runs a frozen invocation (as an operator's thaw), then lets PSI settle. */
   async thaw(invocationId: string): Promise<void> {
     await this.coordinator.thaw(invocationId);
-    await this.clock.runUntilIdle();
+    await this.settled();
   }
 
   /** Hands PSI an answer now, as a transport would; resolves with what became of it. */
   async answer(answer: TestAnswer): Promise<ReceiveOutcome> {
     const outcome = await this.coordinator.receive(toMessage(answer));
-    await this.clock.runUntilIdle();
+    await this.settled();
     return outcome;
   }
 
@@ -205,9 +154,9 @@ export class PsiTestEnvironment {
   async answerTwice(answer: TestAnswer): Promise<[ReceiveOutcome, ReceiveOutcome]> {
     const message = toMessage(answer);
     const first = await this.coordinator.receive(message);
-    await this.clock.runUntilIdle();
+    await this.settled();
     const second = await this.coordinator.receive(message);
-    await this.clock.runUntilIdle();
+    await this.settled();
     return [first, second];
   }
 
@@ -293,7 +242,7 @@ export class PsiTestEnvironment {
     return waitFor(predicate, {
       what: options.what ?? 'the predicate holds',
       patienceMs: options.patienceMs ?? this.patienceMs,
-      settle: () => this.clock.runUntilIdle(),
+      settle: () => this.settled(),
       activity: () => this.activity,
     });
   }
@@ -358,7 +307,7 @@ export class PsiTestEnvironment {
     try {
       await this.close();
     } finally {
-      this.clock.clearAll();
+      this.testClock?.clearAll();
       await this.location.remove();
     }
   }
@@ -369,7 +318,7 @@ export class PsiTestEnvironment {
     try {
       const engine = options.engine({
         stateRepository: store.engineStates(),
-        clock: this.clock,
+        clock: this.psiClock,
         onError: (error) =>
           this.problems.push({ level: 'engine', message: String(error), detail: error }),
       });
@@ -377,60 +326,28 @@ export class PsiTestEnvironment {
         this.events.push(event);
         this.activity++;
       });
-      const coordinator = await Coordinator.create(this.coordinatorOptions(store, engine));
+      const coordinator = await Coordinator.create(
+        environmentCoordinatorOptions(options, {
+          store,
+          engine,
+          testClock: this.testClock,
+          clock: this.psiClock,
+          problems: this.problems,
+          onTrace: (event) => {
+            this.traces.push(event);
+            this.activity++;
+          },
+        }),
+      );
       this.running = { store, engine, coordinator, unsubscribe };
       await coordinator.start();
-      await engine.restore();
-      await this.clock.runUntilIdle();
+      if (options.restore ?? true) await engine.restore();
+      await this.settled();
     } catch (error) {
       await this.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       throw error;
     }
-  }
-
-  private coordinatorOptions(store: PsiStore, engine: TestEngine): CoordinatorOptions {
-    const { options } = this;
-    const transport = new InProcessTransport();
-    const entries: Record<string, ServiceEntry> = {};
-    for (const [name, service] of Object.entries(options.services ?? {})) {
-      transport.register(name, service instanceof ScriptedService ? service.operations : service);
-      entries[name] = { transport: transport.name, address: name };
-    }
-    for (const [name, entry] of Object.entries(options.coordinates ?? {})) {
-      entries[name] = {
-        ...(entries[name] ?? { transport: transport.name, address: name }),
-        ...entry,
-      };
-    }
-    const extra = options.coordinator ?? {};
-    return {
-      deadlinePollMs: Number.POSITIVE_INFINITY,
-      // One node, under one id over restarts (it takes its own work back at start); no
-      // take-over sweeps for other nodes every second while the clock skips days.
-      nodeId: 'psi-test',
-      liveness: singleNodeLiveness(),
-      leaseMs: 365 * DAY_MS,
-      random: () => 1,
-      logger: {
-        warn: (message, detail) => this.problems.push({ level: 'warn', message, detail }),
-        error: (message, detail) => this.problems.push({ level: 'error', message, detail }),
-      },
-      ...extra,
-      retention: { intervalMs: 365 * DAY_MS, ...extra.retention },
-      onTrace: (event) => {
-        this.traces.push(event);
-        this.activity++;
-        extra.onTrace?.(event);
-      },
-      store,
-      engine,
-      clock: this.clock,
-      registry: new StaticRegistry(entries),
-      transports: [transport, ...(options.transports ?? [])],
-      adapters: options.adapters,
-      waitBindings: options.waitBindings,
-    };
   }
 
   private async close(): Promise<void> {
@@ -444,6 +361,11 @@ export class PsiTestEnvironment {
       running.unsubscribe();
       await running.store.close();
     }
+  }
+
+  /** Settles, firing what is due now on a TestClock. */
+  private settled(): Promise<void> {
+    return this.testClock ? this.testClock.runUntilIdle() : this.settle();
   }
 
   /** PSI and the engine have nothing left to do (but wait on the clock). */
@@ -463,31 +385,4 @@ export class PsiTestEnvironment {
     if (!this.running) throw new EnvironmentDisposedError();
     return this.running;
   }
-}
-
-/** The liveness of a store only this environment uses: its own node, nobody else's. */
-function singleNodeLiveness(): NonNullable<CoordinatorOptions['liveness']> {
-  const joined = new Set<string>();
-  return {
-    seesOtherNodes: false,
-    join: async (nodeId) => Boolean(joined.add(nodeId)),
-    holds: (nodeId) => joined.has(nodeId),
-    leave: async (nodeId) => void joined.delete(nodeId),
-    deadAmong: async () => undefined,
-    retry: async () => undefined,
-    close: async () => joined.clear(),
-  };
-}
-
-function toMessage(answer: TestAnswer): InboundMessage {
-  const service = answer.call?.service;
-  return {
-    event: answer.event,
-    payload: answer.payload ?? {},
-    correlationKey: answer.correlationKey ?? answer.call?.correlationKey,
-    businessKey: answer.businessKey,
-    messageId: answer.messageId,
-    source: service ? `in-process:${service}` : 'test',
-    sender: answer.sender ?? (service ? `in-process:${service}` : 'test'),
-  };
 }

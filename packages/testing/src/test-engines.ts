@@ -1,4 +1,4 @@
-import type { EngineStateRepository, ProcessEngine, Variables } from '@psi/core';
+import type { EngineStateRepository, ProcessEngine, PsiClock, Variables } from '@psi/core';
 import {
   BpmnEnginePlugin,
   ReferenceEngine,
@@ -9,7 +9,6 @@ import {
   type ReferenceEngineOptions,
   type XStatePluginOptions,
 } from '@psi/engines';
-import type { TestClock } from './test-clock';
 
 /** The engine of a test environment: PEAL, plus what a test drives and reads. */
 export interface TestEngine extends ProcessEngine {
@@ -25,8 +24,8 @@ export interface TestEngine extends ProcessEngine {
 export interface TestEngineParts {
   /** PSI's store (`store.engineStates()`): instances survive `env.restart()`. */
   stateRepository: EngineStateRepository;
-  /** The clock PSI runs on: give it as the engine's timers and clock. */
-  clock: TestClock;
+  /** The clock PSI runs on (the environment's TestClock): give it as the engine's timers and clock. */
+  clock: PsiClock;
   /** Collects background failures into `env.problems`. */
   onError: (error: unknown) => void;
 }

@@ -54,8 +54,12 @@ export class TestStoreLocation {
     const dir = options.path ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'psi-test-'));
     const file = options.path ?? path.join(dir as string, 'psi.sqlite');
     return new TestStoreLocation(
-      // A throwaway file need not survive a power cut: no fsync per commit.
-      { sqlitePath: file, sqliteDriver: options.driver ?? 'sqlite3', durability: 'normal' },
+      {
+        sqlitePath: file,
+        sqliteDriver: options.driver ?? 'sqlite3',
+        // A throwaway file need not survive a power cut: no fsync per commit.
+        ...(dir ? { durability: 'normal' as const } : {}),
+      },
       { dir },
       file,
     );
