@@ -136,6 +136,25 @@ describe(PsiTestEnvironment, () => {
     });
   });
 
+  describe('.answerInOrder and .answerTwice', () => {
+    it('hands answers over one after another; the same one again is a duplicate', async () => {
+      const e = await open();
+      const instanceId = await waitingFax(e);
+      const call = e.service('fax').lastCall('send');
+
+      const outcomes = await e.answerInOrder([
+        { event: 'fax-sent', correlationKey: 'another-fax' },
+        { event: 'fax-sent', call },
+      ]);
+      const [again] = await e.answerTwice({ event: 'fax-sent', correlationKey: 'another-fax' });
+
+      expect(outcomes.map((o) => o.status)).toEqual(['parked', 'delivered']);
+      expect(again.status).toBe('duplicate');
+      expect((await e.whenEnded(instanceId)).history.at(-1)).toBe('done');
+      expect(await e.variables(instanceId)).toEqual({ to: '+49 30 1234' });
+    });
+  });
+
   describe('.answerBeforeWaiting', () => {
     it('refuses an answer that would not be early', async () => {
       const e = await open();
