@@ -20,7 +20,8 @@ module.exports = {
     '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@psi/adapters/kafka$': '<rootDir>/packages/adapters/src/kafka',
     '^@psi/engines/xstate$': '<rootDir>/packages/engines/src/xstate',
-    '^@psi/(core|adapters|engines|registry|cli|console)$': '<rootDir>/packages/$1/src',
+    '^@psi/testing/xstate$': '<rootDir>/packages/testing/src/xstate',
+    '^@psi/(core|adapters|engines|registry|cli|console|testing)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [
     '<rootDir>/packages/*/src/**/*.test.ts',

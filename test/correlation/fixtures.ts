@@ -1,10 +1,7 @@
+import type { InProcessCallContext, InProcessService } from '@psi/adapters';
 import {
-  InProcessTransport,
-  type InProcessCallContext,
-  type InProcessService,
-} from '@psi/adapters';
-import {
-  Coordinator,
+  systemClock,
+  type Coordinator,
   type PsiStore,
   type CoordinatorOptions,
   type TraceEvent,
@@ -12,11 +9,13 @@ import {
 } from '@psi/core';
 import { ReferenceEngine, type InstanceSnapshot, type ProcessDefinition } from '@psi/engines';
 import { StaticRegistry, type ServiceEntries } from '@psi/registry';
+import { PsiTestEnvironment } from '@psi/testing';
 import {
   openTestStore,
   portableQuery,
   storeLabel,
   testStoreKinds,
+  testStoreOptionsFor,
   useStoreLocations,
   type StoreKind,
   type StoreLocation,
@@ -97,7 +96,7 @@ export interface HarnessOptions {
   /** In-process services by address. */
   services?: Record<string, InProcessService>;
   registry: ServiceEntries;
-  /** Clock for coordinator and engine. */
+  /** Clock for coordinator and engine (timers stay real). */
   clock?: () => number;
   coordinator?: Partial<Omit<CoordinatorOptions, 'store' | 'engine' | 'registry' | 'adapters'>>;
   /** Skip `engine.restore()` (fresh files do not need it). */
@@ -106,13 +105,16 @@ export interface HarnessOptions {
   transports?: Transport[];
 }
 
-/** Store + ReferenceEngine + Coordinator + InProcessTransport + StaticRegistry on one store. */
+/**
+ * A `PsiTestEnvironment` (@psi/testing) on real time: ReferenceEngine + Coordinator +
+ * in-process transport + StaticRegistry on a kept store location.
+ */
 export interface Harness {
   file: StoreLocation;
+  env: PsiTestEnvironment;
   store: PsiStore;
   engine: ReferenceEngine;
   coordinator: Coordinator;
-  transport: InProcessTransport;
   /** Audit events as reported to onTrace (committed), in order. */
   traces: TraceEvent[];
   /** Everything the coordinator logged and the engine reported; tests assert it stays empty where it should. */
@@ -126,55 +128,43 @@ export interface Harness {
 }
 
 export async function openHarness(options: HarnessOptions): Promise<Harness> {
-  const store = await openStoreAt(options.file);
-  const problems: Harness['problems'] = [];
-  const engine = new ReferenceEngine({
-    definitions: options.definitions,
-    stateRepository: store.engineStates(),
-    clock: options.clock,
-    onError: (error) => problems.push({ level: 'engine', message: String(error), detail: error }),
-  });
-  const transport = new InProcessTransport();
-  for (const [address, service] of Object.entries(options.services ?? {}))
-    transport.register(address, service);
-  const traces: TraceEvent[] = [];
-  const userTrace = options.coordinator?.onTrace;
-  const coordinator = await Coordinator.create({
-    logger: {
-      warn: (message, detail) => problems.push({ level: 'warn', message, detail }),
-      error: (message, detail) => problems.push({ level: 'error', message, detail }),
-    },
-    ...options.coordinator,
-    clock: options.clock ?? options.coordinator?.clock,
-    store,
-    engine,
-    registry: new StaticRegistry(options.registry),
-    transports: [transport, ...(options.transports ?? [])],
+  const { clock, waitBindings, transports, ...coordinator } = options.coordinator ?? {};
+  const now = options.clock ?? clock;
+  let engine: ReferenceEngine | undefined;
+  const env = await PsiTestEnvironment.create({
+    store: testStoreOptionsFor(options.file),
+    clock:
+      now === undefined ? systemClock : typeof now === 'function' ? { ...systemClock, now } : now,
+    engine: ({ stateRepository, clock: psiClock, onError }) =>
+      (engine = new ReferenceEngine({
+        definitions: options.definitions,
+        stateRepository,
+        timers: psiClock,
+        clock: () => psiClock.now(),
+        onError,
+      })),
     adapters: options.adapters,
-    onTrace: (event) => {
-      traces.push(event);
-      userTrace?.(event);
-    },
+    waitBindings,
+    services: options.services,
+    registry: new StaticRegistry(options.registry),
+    transports: [...(options.transports ?? []), ...(transports ?? [])],
+    coordinator,
+    restore: options.restore ?? false,
   });
-  await coordinator.start();
-  if (options.restore) await engine.restore();
+  const { store, coordinator: built } = env;
   return {
     file: options.file,
+    env,
     store,
-    engine,
-    coordinator,
-    transport,
-    traces,
-    problems,
-    async close() {
-      await coordinator.close();
-      await engine.stop();
-      await store.close();
-    },
+    engine: engine as ReferenceEngine,
+    coordinator: built,
+    traces: env.traces,
+    problems: env.problems,
+    close: () => env.dispose(),
     async atStep(instanceId, step, timeoutMs) {
       return waitUntil(
         async () => {
-          const snapshot = await engine.getInstance(instanceId);
+          const snapshot = await env.engine.getInstance(instanceId);
           return snapshot.currentStep === step && snapshot.waitStates.includes(step)
             ? snapshot
             : undefined;

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PsiStore, type StoreOptions } from '@psi/core';
+import type { TestStoreOptions } from '@psi/testing';
 
 /** The databases (and SQLite drivers) a store-parametrised test runs on. */
 export type StoreKind = 'sqlite' | 'better-sqlite3' | 'postgres';
@@ -66,6 +67,14 @@ export function storeOptionsFor(location: StoreLocation): StoreOptions {
     // Several harnesses may share the database at once; keep each one's pool small.
     poolSize: 4,
   };
+}
+
+/** The location as `@psi/testing` takes it: a kept SQLite file, or a kept PostgreSQL schema. */
+export function testStoreOptionsFor(location: StoreLocation): TestStoreOptions {
+  const options = storeOptionsFor(location);
+  if (options.url !== undefined)
+    return { kind: 'postgres', url: options.url, schema: options.schema };
+  return { kind: 'sqlite', path: options.sqlitePath, driver: options.sqliteDriver };
 }
 
 export function openTestStore(

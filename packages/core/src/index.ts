@@ -84,6 +84,8 @@ export type {
 export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
 export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
+export { systemClock } from './runtime/psi-clock';
+export type { PsiClock } from './runtime/psi-clock';
 export type { CoordinatorStats } from './runtime/coordinator-stats';
 export {
   DEFAULT_INBOUND_LIMITS,

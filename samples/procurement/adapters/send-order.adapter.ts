@@ -9,6 +9,12 @@ export class OrderConfirmation {
   @IsDateString() deliveryDate!: string;
 }
 
+/**
+ * How long the supplier has to confirm: past it the process gets the fault `PSI_TIMEOUT` at
+ * "await-confirmation" (a confirmation after that is kept as a `late` dead letter).
+ */
+export const CONFIRMATION_TIMEOUT_MS = 3 * 86_400_000;
+
 /** Sends the order to the supplier; the confirmation is delivered at "await-confirmation". */
 @ServiceAdapter({ step: 'send-to-supplier', service: 'supplier' })
 export class SendOrderAdapter {
@@ -33,6 +39,7 @@ export class SendOrderAdapter {
     waitState: 'await-confirmation',
     payload: OrderConfirmation,
     businessKey: { orderNumber: 'orderNumber' },
+    timeoutMs: CONFIRMATION_TIMEOUT_MS,
   })
   confirmed(confirmation: OrderConfirmation): string {
     this.confirmationId = confirmation.confirmationId;

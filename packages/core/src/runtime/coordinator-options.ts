@@ -9,6 +9,7 @@ import type { PsiStore } from '../store/psi-store';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from './audit-log';
+import { toPsiClock, type PsiClock } from './psi-clock';
 import { CoordinatorOptionsError } from '../errors';
 import {
   compileRetention,
@@ -59,8 +60,23 @@ export interface CoordinatorOptions {
   /** Called for every audit entry as it is written: for traces and metrics. */
   onTrace?: (event: TraceEvent) => void;
   logger?: CoordinatorLogger;
-  /** Clock in epoch ms; tests pass a controllable one. @default Date.now */
-  clock?: () => number;
+  /**
+   * The time PSI reads and the timers it sets for deadlines, parking TTLs, retry backoff, leases
+   * and retention: a {@link PsiClock}, or just epoch ms (`() => number`, timers stay Node's).
+   * `@psi/testing` passes a clock the test moves. @default the system clock (`Date.now`)
+   */
+  clock?: PsiClock | (() => number);
+  /**
+   * Numbers in [0, 1] for the jitter of retry backoff (half of each delay is random). `() => 1`
+   * gives the policy's nominal delays, as `@psi/testing` does. @default Math.random
+   */
+  random?: () => number;
+  /**
+   * Longest sleep of the deadline scheduler: how late a deadline or parking TTL written by
+   * another process sharing the store is noticed at most (this node's own are met on time).
+   * `Infinity` where no other process writes the store (a test clock: no polling). @default 1_000
+   */
+  deadlinePollMs?: number;
   /**
    * This node's name in leases and claims (several nodes on one PostgreSQL database). A node
    * restarted under the same id takes its own unfinished work back at start. Other nodes take
@@ -111,8 +127,15 @@ export interface CoordinatorOptions {
 }
 
 export interface CompiledCoordinatorOptions extends Required<
-  Omit<CoordinatorOptions, 'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations'>
+  Omit<
+    CoordinatorOptions,
+    'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations' | 'clock'
+  >
 > {
+  /** Epoch ms now (`timers.now`). */
+  clock: () => number;
+  /** The clock whose timers PSI sets. */
+  timers: PsiClock;
   onTrace: ((event: TraceEvent) => void) | undefined;
   defaultRetry: RetryPolicy;
   limits: CompiledInboundLimits;
@@ -135,6 +158,11 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     );
   }
   const dedupeWindowMs = options.dedupeWindowMs ?? 86_400_000;
+  const timers = toPsiClock(options.clock);
+  const deadlinePollMs = options.deadlinePollMs ?? 1_000;
+  if (!(deadlinePollMs > 0)) {
+    throw new CoordinatorOptionsError(`deadlinePollMs must be positive (got ${deadlinePollMs}).`);
+  }
   return {
     ...options,
     container: options.container ?? new Container(),
@@ -148,7 +176,10 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
       error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
       info: (message, detail) => console.info(`[psi] ${message}`, detail ?? ''),
     },
-    clock: options.clock ?? Date.now,
+    clock: () => timers.now(),
+    timers,
+    deadlinePollMs,
+    random: options.random ?? Math.random,
     nodeId: options.nodeId ?? defaultNodeId(options.store),
     leaseMs: options.leaseMs ?? 30_000,
     readiness: options.readiness ?? options.store.readiness(),

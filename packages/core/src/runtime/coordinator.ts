@@ -89,10 +89,10 @@ export class Coordinator implements InboundSink {
   private earlyEvents: EngineEvent[] | undefined = [];
   private readonly tasks: TaskTracker;
   private readonly desk: OperatorDesk;
-  private readonly instanceMutex = new KeyedMutex();
+  private readonly instanceMutex: KeyedMutex;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly transports: ReadonlyMap<string, Transport>;
-  private readonly delays = new Set<{ timer: NodeJS.Timeout; reject: (e: unknown) => void }>();
+  private readonly delays = new Set<{ timer: unknown; reject: (e: unknown) => void }>();
   private unsubscribe: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
   // Tells this coordinator's readiness notices from the others' (nodeIds may repeat in a process).
@@ -108,7 +108,12 @@ export class Coordinator implements InboundSink {
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
     this.audit = new AuditLog(store, clock, this.options.onTrace);
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
-    this.retention = new RetentionSweeper(store, this.options.retention, clock);
+    this.retention = new RetentionSweeper(
+      store,
+      this.options.retention,
+      clock,
+      this.options.timers,
+    );
     this.rejected = new RejectedInboundKeeper({
       audit: this.audit,
       deadLetters: this.deadLetterQueue,
@@ -118,6 +123,8 @@ export class Coordinator implements InboundSink {
       clock,
     });
     this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
+    // Queued callers count for idle({ exceptBackoff }): work behind a backoff waits on the clock.
+    this.instanceMutex = new KeyedMutex(this.tasks.queuedOnMutex);
     const instanceMutex = this.instanceMutex;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
@@ -159,7 +166,7 @@ export class Coordinator implements InboundSink {
       transports: this.transports,
       catalog,
       runner,
-      invocationMutex: new KeyedMutex(),
+      invocationMutex: new KeyedMutex(this.tasks.queuedOnMutex),
       leases: this.leases,
       stats: this.counters,
       expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {
@@ -197,6 +204,7 @@ export class Coordinator implements InboundSink {
       sweepMs: this.options.liveness.seesOtherNodes
         ? LIVENESS_SWEEP_MS
         : Math.floor(this.options.leaseMs / 3),
+      timers: this.options.timers,
     });
     // Listening from now on: events an engine raises before start() (a restore() called first)
     // are kept and handled at start, so restore and start may come in either order.
@@ -365,9 +373,13 @@ export class Coordinator implements InboundSink {
     return { ...this.counters };
   }
 
-  /** Resolves once no background work (deliveries, releases, timers in flight) is running. */
-  idle(): Promise<void> {
-    return this.tasks.idle();
+  /**
+   * Resolves once no background work (deliveries, releases, timers in flight) is running. With
+   * `exceptBackoff`, work that only waits for its retry backoff (for the clock) counts as idle:
+   * a test clock moves on from there.
+   */
+  idle(options: { exceptBackoff?: boolean } = {}): Promise<void> {
+    return options.exceptBackoff ? this.tasks.quiet() : this.tasks.idle();
   }
 
   /** Stops listening, stops transports and timers, and waits for work in flight. The store stays open. */
@@ -383,7 +395,7 @@ export class Coordinator implements InboundSink {
     this.leaseKeeper.stop();
     this.retention.stop();
     for (const pending of this.delays) {
-      clearTimeout(pending.timer);
+      this.options.timers.clearTimeout(pending.timer);
       pending.reject(new CoordinatorClosedError());
     }
     for (const transport of this.transports.values()) await transport.stop();
@@ -481,16 +493,19 @@ export class Coordinator implements InboundSink {
   private delay(ms: number): Promise<void> {
     // Work that reaches its wait after close() began (a take-over still starting) stops at once.
     if (this.state === 'closed') return Promise.reject(new CoordinatorClosedError());
-    return new Promise((resolve, reject) => {
-      const pending = {
-        timer: setTimeout(() => {
-          this.delays.delete(pending);
-          resolve();
-        }, ms),
-        reject,
-      };
-      this.delays.add(pending);
-    });
+    // A backoff waits on the clock, not on work: idle({ exceptBackoff: true }) does not wait for it.
+    return this.tasks.sleep(
+      new Promise((resolve, reject) => {
+        const pending = {
+          timer: this.options.timers.setTimeout(() => {
+            this.delays.delete(pending);
+            resolve();
+          }, ms),
+          reject,
+        };
+        this.delays.add(pending);
+      }),
+    );
   }
 
   private assertOpen(): void {

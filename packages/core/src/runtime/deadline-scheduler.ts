@@ -12,16 +12,13 @@ import { messageFromParked } from './received-message';
 import type { TaskTracker } from './task-tracker';
 import { countRows, deleteRows } from '../store/row-statements';
 
-// Longest single sleep; also bounds how late a deadline written by another node is noticed.
-const MAX_SLEEP_MS = 1_000;
-
 /**
  * Fires what is due: expectation deadlines (an atomic claim against any answer racing it) and
  * parking TTLs (parked answers become `expired` dead letters). It sleeps until the earliest due
  * time in the store, so a deadline that passed while nothing ran fires at start.
  */
 export class DeadlineScheduler {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
   private stopped = true;
   private firing = false;
@@ -48,7 +45,7 @@ export class DeadlineScheduler {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.deps.options.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -75,7 +72,7 @@ export class DeadlineScheduler {
         if (!this.stopped) this.arm(await this.nextDueAt());
       } catch (error) {
         // The store is unreachable (longer than its retries): try again after the longest sleep.
-        if (!this.stopped) this.arm(this.deps.options.clock() + MAX_SLEEP_MS);
+        if (!this.stopped) this.arm(this.deps.options.clock() + this.retryAfterMs());
         throw error;
       } finally {
         this.firing = false;
@@ -84,15 +81,24 @@ export class DeadlineScheduler {
   }
 
   private arm(at: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    const now = this.deps.options.clock();
-    const delay = Math.max(0, Math.min(at - now, MAX_SLEEP_MS));
+    const { timers, clock, deadlinePollMs } = this.deps.options;
+    if (this.timer) timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = clock();
+    // The longest sleep (deadlinePollMs) bounds how late a deadline another node wrote is noticed.
+    const delay = Math.max(0, Math.min(at - now, deadlinePollMs));
     this.timerAt = now + delay;
-    this.timer = setTimeout(() => {
+    if (!Number.isFinite(delay)) return; // nothing due and no other writer to poll for
+    this.timer = timers.setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
       this.wake();
     }, delay);
+  }
+
+  /** After a failure (the store unreachable): the poll interval, at most a second. */
+  private retryAfterMs(): number {
+    return Math.min(this.deps.options.deadlinePollMs, 1_000);
   }
 
   private async fireDue(): Promise<void> {

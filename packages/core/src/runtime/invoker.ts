@@ -503,7 +503,7 @@ export class Invoker {
         }
         if (attempts >= policy.maxAttempts)
           return this.freezeAndStop(invocation, { ...entry, attempts }, error);
-        const delayMs = backoffDelay(policy, attempts);
+        const delayMs = backoffDelay(policy, attempts, options.random);
         stats.retried++;
         await audit.transaction(async (tx, write) => {
           await updateRows(

@@ -6,10 +6,22 @@
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** @param onQueued told +1 when a task queues behind another, -1 when it starts (TaskTracker). */
+  constructor(private readonly onQueued?: (delta: 1 | -1) => void) {}
+
   /** Runs `task` once every earlier task for `key` has settled; resolves or rejects with it. */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(task);
+    const queuedBehind = this.tails.get(key);
+    const previous = queuedBehind ?? Promise.resolve();
+    const { onQueued } = this;
+    if (queuedBehind && onQueued) onQueued(1);
+    const result =
+      queuedBehind && onQueued
+        ? previous.then(() => {
+            onQueued(-1);
+            return task();
+          })
+        : previous.then(task);
     const tail = result.then(
       () => undefined,
       () => undefined,

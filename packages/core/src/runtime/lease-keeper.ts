@@ -1,4 +1,5 @@
 import type { NodeLeases } from './node-leases';
+import type { PsiClock } from './psi-clock';
 import type { Recovery } from './recovery';
 import type { TaskTracker } from './task-tracker';
 
@@ -9,8 +10,8 @@ import type { TaskTracker } from './task-tracker';
  * work twice.
  */
 export class LeaseKeeper {
-  private renewTimer: NodeJS.Timeout | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private renewTimer: unknown;
+  private sweepTimer: unknown;
   private renewing = false;
   private sweeping = false;
 
@@ -21,19 +22,30 @@ export class LeaseKeeper {
       tasks: TaskTracker;
       /** How often to look for stopped nodes' work (seconds where liveness is known). */
       sweepMs: number;
+      timers: PsiClock;
     },
   ) {}
 
   start(): void {
     if (this.renewTimer) return;
     const renewEvery = Math.max(10, Math.floor(this.deps.leases.leaseMs / 3));
-    this.renewTimer = setInterval(() => this.renew(), renewEvery);
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, this.deps.sweepMs));
+    const { timers } = this.deps;
+    // Intervals as re-armed timeouts: a PsiClock has only setTimeout.
+    const renewTick = (): void => {
+      this.renewTimer = timers.setTimeout(renewTick, renewEvery);
+      this.renew();
+    };
+    const sweepTick = (): void => {
+      this.sweepTimer = timers.setTimeout(sweepTick, Math.max(10, this.deps.sweepMs));
+      this.sweep();
+    };
+    this.renewTimer = timers.setTimeout(renewTick, renewEvery);
+    this.sweepTimer = timers.setTimeout(sweepTick, Math.max(10, this.deps.sweepMs));
   }
 
   stop(): void {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.renewTimer) this.deps.timers.clearTimeout(this.renewTimer);
+    if (this.sweepTimer) this.deps.timers.clearTimeout(this.sweepTimer);
     this.renewTimer = undefined;
     this.sweepTimer = undefined;
   }

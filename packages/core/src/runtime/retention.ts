@@ -4,6 +4,7 @@ import { DeadLetterEntity } from '../store/entities/dead-letter.entity';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { CompiledRetention } from './retention-options';
+import { unrefTimer, type PsiClock } from './psi-clock';
 
 /** What one sweep deleted. */
 export interface RetentionReport {
@@ -18,26 +19,27 @@ export interface RetentionReport {
  * transaction. Every node may sweep: deleting what another node deleted deletes nothing.
  */
 export class RetentionSweeper {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
 
   constructor(
     private readonly store: PsiStore,
     private readonly retention: CompiledRetention,
     private readonly clock: () => number,
+    private readonly timers: PsiClock,
   ) {}
 
   /** Sweeps every `intervalMs` through `run` (which reports failures); the first sweep now. */
   start(run: (sweep: () => Promise<RetentionReport>) => void): void {
     const tick = (): void => {
       run(() => this.sweep());
-      this.timer = setTimeout(tick, this.retention.intervalMs);
-      this.timer.unref();
+      this.timer = this.timers.setTimeout(tick, this.retention.intervalMs);
+      unrefTimer(this.timer);
     };
     tick();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 

@@ -118,7 +118,7 @@ export class BpmnInstanceKeeper {
       return;
     }
     this.syncQueued.add(instanceId);
-    this.parts.events.background(
+    void this.parts.events.background(
       this.parts.mutex.run(instanceId, async () => {
         this.syncQueued.delete(instanceId);
         if (this.parts.lifecycle().stopped) return;

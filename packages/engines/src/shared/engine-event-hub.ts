@@ -25,7 +25,7 @@ export class EngineEventHub {
       for (const listener of [...this.listeners]) {
         try {
           const result: unknown = listener(event);
-          if (result instanceof Promise) this.background(result);
+          if (result instanceof Promise) void this.background(result);
         } catch (error) {
           this.report(error);
         }
@@ -33,9 +33,15 @@ export class EngineEventHub {
     }
   }
 
-  /** Lets `work` run on; its failure is reported instead of floating away. */
-  background(work: Promise<unknown>): void {
-    void work.catch((error: unknown) => this.report(error));
+  /**
+   * Lets `work` run on; its failure is reported instead of floating away. The promise returned
+   * never rejects: a timer callback returns it so a test clock can wait for the work it started.
+   */
+  background(work: Promise<unknown>): Promise<void> {
+    return work.then(
+      () => undefined,
+      (error: unknown) => this.report(error),
+    );
   }
 
   report(error: unknown): void {

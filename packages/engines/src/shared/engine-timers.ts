@@ -1,6 +1,8 @@
 /**
  * The timer functions the engine uses, injectable so tests and simulations control time.
- * Any `{ setTimeout, clearTimeout }` pair fits, e.g. the globals or {@link ManualTimers}.
+ * Any `{ setTimeout, clearTimeout }` pair fits, e.g. the globals, {@link ManualTimers} or a
+ * `PsiClock` (`@psi/testing` hands the engine the clock PSI runs on). A callback may return
+ * the promise of the work it started, for timers that wait for it (a test clock).
  */
 export interface EngineTimers {
   setTimeout(callback: () => void, ms: number): unknown;

@@ -8,7 +8,8 @@ export interface WantedTimer {
   key: string;
   /** Epoch ms; a past due time fires as soon as the timer functions allow. */
   dueAt: number;
-  fire: () => void;
+  /** Returns the work it started (never rejecting), for timer functions that wait for it. */
+  fire: () => void | Promise<void>;
 }
 
 interface ArmedTimer {
@@ -43,7 +44,7 @@ export class InstanceTimers<Slot extends string = TimerSlot> {
       armed.handle = this.timers.setTimeout(
         () => {
           if (slots.get(slot) === armed) slots.delete(slot);
-          wanted.fire();
+          return wanted.fire();
         },
         Math.max(0, wanted.dueAt - this.clock()),
       );
