@@ -1,6 +1,6 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
-import type { ExpectationEntity } from '../store/entities/expectation.entity';
+import type { Expectation } from '../records/expectations';
 import { answerSignalId, type DeliveryRunner, type HeldClaim } from './delivery';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
@@ -46,11 +46,11 @@ export class ClaimRecovery {
     },
   ) {}
 
-  finish(expectation: ExpectationEntity): Promise<ClaimRecoveryResult> {
+  finish(expectation: Expectation): Promise<ClaimRecoveryResult> {
     return this.deps.instanceMutex.run(expectation.instanceId, () => this.finishNow(expectation));
   }
 
-  private async finishNow(expectation: ExpectationEntity): Promise<ClaimRecoveryResult> {
+  private async finishNow(expectation: Expectation): Promise<ClaimRecoveryResult> {
     const { engine, leases, delivery } = this.deps;
     let states: readonly string[];
     try {

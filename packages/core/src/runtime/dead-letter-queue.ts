@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { DeadLetterNotFoundError } from '../errors';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { invocationIdOfExpectation } from '../records/expectations';
 import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-letter.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
@@ -60,12 +60,7 @@ export class DeadLetterQueue {
     const invocationId =
       context.invocationId ??
       (context.expectationId
-        ? (
-            await tx.findOne(ExpectationEntity, {
-              where: { id: context.expectationId },
-              select: { invocationId: true },
-            })
-          )?.invocationId
+        ? await invocationIdOfExpectation(tx, context.expectationId)
         : undefined);
     await tx.insert(DeadLetterEntity, {
       id,

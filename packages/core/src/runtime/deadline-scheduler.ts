@@ -5,7 +5,8 @@ import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import { claimExpectation, type Correlator } from './correlator';
+import type { Correlator } from './correlator';
+import { timeOutAndCloseGroup } from '../records/expectations';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { KeyedMutex } from './keyed-mutex';
 import { messageFromParked } from './received-message';
@@ -121,24 +122,7 @@ export class DeadlineScheduler {
       // An answer parked before the deadline wins over it: it only waits for the instance.
       const parked = await countRows(tx, ParkedMessageEntity, { expectationId: expectation.id });
       if (parked > 0) return false;
-      const claimed = await claimExpectation(tx, expectation.id, 'open', {
-        status: 'timed-out',
-        timeoutPending: true,
-        closedAt: now,
-      });
-      if (!claimed) return false;
-      if (expectation.groupId) {
-        await tx
-          .createQueryBuilder()
-          .update(ExpectationEntity)
-          .set({ status: 'superseded', closedAt: now })
-          .where({
-            invocationId: expectation.invocationId,
-            groupId: expectation.groupId,
-            status: 'open',
-          })
-          .execute();
-      }
+      if (!(await timeOutAndCloseGroup(tx, expectation, now))) return false;
       // The invocation is done once the claim commits, whether or not the signal follows (a node
       // that dies between signal and bookkeeping must not leave it `waiting`). The audit entry
       // is written once, when the timeout is signalled or settled.

@@ -1,8 +1,13 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
+import {
+  cancelOpenOfInstance,
+  pendingTimeouts as pendingTimeoutsOf,
+  settleTimeout,
+  type Expectation,
+} from '../records/expectations';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { deleteRows, findRows, updateRows } from '../store/row-statements';
+import { deleteRows, findRows } from '../store/row-statements';
 import type { AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
@@ -50,29 +55,16 @@ export class EndedInstances {
   /** Settles the instance's leftovers; the caller holds the instance's lock. */
   async settle(instanceId: string): Promise<EndedSettlement> {
     const { audit, options, deadLetters, stats } = this.deps;
-    const pending = await audit.transaction((tx) =>
-      findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true }),
-    );
+    const pending = await audit.transaction((tx) => pendingTimeoutsOf(tx, instanceId));
     const taken = new Map<string, boolean>();
     for (const expectation of pending)
       taken.set(expectation.id, await this.timeoutTaken(expectation));
     return audit.transaction(async (tx, write) => {
       const now = options.clock();
-      await updateRows(
-        tx,
-        ExpectationEntity,
-        { instanceId, status: 'open' },
-        { status: 'cancelled', closedAt: now },
-      );
+      await cancelOpenOfInstance(tx, instanceId, now);
       let pendingTimeouts = 0;
       for (const expectation of pending) {
-        const settled = await updateRows(
-          tx,
-          ExpectationEntity,
-          { id: expectation.id, timeoutPending: true },
-          { timeoutPending: false },
-        );
-        if (settled === 0) continue;
+        if (!(await settleTimeout(tx, expectation.id))) continue;
         pendingTimeouts++;
         await write({
           kind: 'timed-out',
@@ -111,7 +103,7 @@ export class EndedInstances {
     });
   }
 
-  private async timeoutTaken(expectation: ExpectationEntity): Promise<boolean> {
+  private async timeoutTaken(expectation: Expectation): Promise<boolean> {
     const engine = this.deps.engine;
     if (!engine.hasAppliedSignal) return false;
     try {

@@ -1,8 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { addExpectation, type Expectation } from '../records/expectations';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { insertRow } from '../store/row-statements';
 
 /**
  * Records expectations of one instance and adopts the answers parked for them before they
@@ -14,7 +13,7 @@ import { insertRow } from '../store/row-statements';
 export async function recordExpectations(
   tx: EntityManager,
   instanceId: string,
-  expectations: readonly ExpectationEntity[],
+  expectations: readonly Expectation[],
 ): Promise<number> {
   await lockAnswerKeys(
     tx,
@@ -22,7 +21,7 @@ export async function recordExpectations(
   );
   let adopted = 0;
   for (const expectation of expectations) {
-    await insertRow(tx, ExpectationEntity, expectation);
+    await addExpectation(tx, expectation);
     // Answers that arrived before this expectation existed now belong to it: one that repeats
     // takes every one; any other the earliest only, so later ones stay parked, in arrival order,
     // for the next expectation (a second catch of the same event, say).
@@ -38,7 +37,7 @@ export async function recordExpectations(
 async function adopt(
   tx: EntityManager,
   instanceId: string,
-  expectation: ExpectationEntity,
+  expectation: Expectation,
   which: 'all' | 'earliest',
 ): Promise<number> {
   const keys: string[] = [];

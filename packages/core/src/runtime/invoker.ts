@@ -22,7 +22,6 @@ import type {
 } from '../spi/process-engine';
 import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
 import type { AdapterCatalog } from './adapter-catalog';
@@ -34,17 +33,17 @@ import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
 import { describe } from './describe-error';
 import { recordExpectations } from './expectation-recording';
+import {
+  cancelOpenOfInvocation,
+  invocationHasExpectations,
+  openExpectationCount,
+  type Expectation,
+} from '../records/expectations';
 import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { resignalFinishedStep } from './step-resignal';
-import {
-  countRows,
-  findRow,
-  insertRow,
-  insertRowIfAbsent,
-  updateRows,
-} from '../store/row-statements';
+import { findRow, insertRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
 import { timeOrderedId } from './time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
@@ -248,10 +247,7 @@ export class Invoker {
     let seq = 0;
     // A new invocation has no expectations or outbox entries yet; a re-run must look.
     let expectationsRecorded =
-      !isNew &&
-      (await audit.transaction(
-        async (tx) => (await countRows(tx, ExpectationEntity, { invocationId: invocation.id })) > 0,
-      ));
+      !isNew && (await audit.transaction((tx) => invocationHasExpectations(tx, invocation.id)));
     const caller = {
       call: async (operation: string, payload: unknown): Promise<unknown> => {
         const requestId = `${invocation.id}:${++seq}`;
@@ -292,10 +288,7 @@ export class Invoker {
       this.afterExpectations(invocation, model, adopted);
     }
     const status = await audit.transaction(async (tx, write) => {
-      const open = await countRows(tx, ExpectationEntity, {
-        invocationId: invocation.id,
-        status: 'open',
-      });
+      const open = await openExpectationCount(tx, invocation.id);
       const next = open > 0 ? 'waiting' : 'completed';
       await updateRows(
         tx,
@@ -383,7 +376,7 @@ export class Invoker {
     variables: Variables,
   ): Promise<number> {
     const now = this.deps.options.clock();
-    const expectations = [...model.handlers.values()].map((handler): ExpectationEntity => {
+    const expectations = [...model.handlers.values()].map((handler): Expectation => {
       return {
         id: timeOrderedId(),
         invocationId: invocation.id,
@@ -607,12 +600,7 @@ export class Invoker {
           updatedAt: this.deps.options.clock(),
         },
       );
-      await updateRows(
-        tx,
-        ExpectationEntity,
-        { invocationId: invocation.id, status: 'open' },
-        { status: 'cancelled', closedAt: this.deps.options.clock() },
-      );
+      await cancelOpenOfInvocation(tx, invocation.id, this.deps.options.clock());
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,

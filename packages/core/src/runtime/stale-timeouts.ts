@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { ExpectationEntity } from '../store/entities/expectation.entity';
+import type { Expectation } from '../records/expectations';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import { findRow } from '../store/row-statements';
 
@@ -15,7 +15,7 @@ import { findRow } from '../store/row-statements';
  */
 export async function timeoutsOfEarlierVisits(
   tx: EntityManager,
-  pending: readonly ExpectationEntity[],
+  pending: readonly Expectation[],
 ): Promise<Set<string>> {
   const stale = new Set<string>();
   for (const expectation of pending) {
