@@ -13,11 +13,20 @@ export interface TraceEvent {
 }
 
 /** Records an audit entry inside the current transaction. */
-export type Audit = (event: Omit<TraceEvent, 'at'>) => Promise<void>;
+export interface Audit {
+  (event: Omit<TraceEvent, 'at'>): Promise<void>;
+  /**
+   * Runs `effect` once the unit of work committed: counters, wake-ups, anything besides the
+   * database. Group commit may run a unit twice (a batch re-run after another unit failed); an
+   * effect registered by a run that did not commit never happens.
+   */
+  afterCommit(effect: () => void): void;
+}
 
 /**
  * Runs units of work that write audit entries; entries commit with the work, and are reported to
- * `onTrace` only after the commit (a rolled-back step never shows up in a trace).
+ * `onTrace` only after the commit (a rolled-back step never shows up in a trace), as are the
+ * effects the unit registered with `afterCommit`.
  */
 export class AuditLog {
   constructor(
@@ -28,9 +37,12 @@ export class AuditLog {
 
   async transaction<T>(work: (tx: EntityManager, audit: Audit) => Promise<T>): Promise<T> {
     const written: TraceEvent[] = [];
+    const effects: Array<() => void> = [];
     const result = await this.store.transaction(async (tx) => {
+      // A run again (the batch's re-run) starts over: only the committed run's record counts.
       written.length = 0;
-      return work(tx, async (event) => {
+      effects.length = 0;
+      const audit = async (event: Omit<TraceEvent, 'at'>): Promise<void> => {
         const at = this.clock();
         // Written with the other audit rows of the commit, a few multi-row INSERTs in all.
         deferInsert(tx, AuditEntryEntity, {
@@ -41,9 +53,14 @@ export class AuditLog {
           at,
         });
         written.push({ ...event, at });
-      });
+      };
+      return work(
+        tx,
+        Object.assign(audit, { afterCommit: (effect: () => void) => effects.push(effect) }),
+      );
     });
     for (const event of written) this.onTrace?.(event);
+    for (const effect of effects) effect();
     return result;
   }
 

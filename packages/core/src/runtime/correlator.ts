@@ -99,7 +99,7 @@ export class Correlator {
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
-        stats.duplicates++;
+        audit.afterCommit(() => stats.duplicates++);
         await audit({
           kind: 'duplicate',
           detail: { messageId: message.messageId, event: message.event },
@@ -553,8 +553,10 @@ export class Correlator {
         expiresAt,
       },
     });
-    this.deps.stats.parked++;
-    this.deps.notifyDue(expiresAt);
+    audit.afterCommit(() => {
+      this.deps.stats.parked++;
+      this.deps.notifyDue(expiresAt);
+    });
     return { status: 'parked', parkedId: String(parkedId), instanceId: expectation?.instanceId };
   }
 
@@ -566,7 +568,7 @@ export class Correlator {
     detail: Record<string, unknown>,
     expectation?: { id: string | null; instanceId: string },
   ): Promise<ReceiveOutcome> {
-    this.deps.stats.deadLettered++;
+    audit.afterCommit(() => this.deps.stats.deadLettered++);
     return this.deps.deadLetters.add(tx, audit, message, reason, {
       detail,
       instanceId: expectation?.instanceId,

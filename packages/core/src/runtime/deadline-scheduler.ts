@@ -154,7 +154,7 @@ export class DeadlineScheduler {
       await this.deps.audit.transaction(async (tx, audit) => {
         const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
         if (removed === 0) return; // delivered meanwhile
-        this.deps.stats.deadLettered++;
+        audit.afterCommit(() => this.deps.stats.deadLettered++);
         await this.deps.deadLetters.add(tx, audit, messageFromParked(row), 'expired', {
           detail: { parkedAt: row.receivedAt, expiresAt: row.expiresAt },
           instanceId: row.instanceId,

@@ -257,7 +257,7 @@ export class DeliveryRunner {
     reason: DeadLetterReason,
     detail: Record<string, unknown>,
   ): Promise<ReceiveOutcome> {
-    this.deps.stats.deadLettered++;
+    write.afterCommit(() => this.deps.stats.deadLettered++);
     return this.deps.deadLetters.add(tx, write, claim.message, reason, {
       detail: { waitState: claim.expectation.waitState, ...detail },
       instanceId: claim.expectation.instanceId,

@@ -92,7 +92,7 @@ export class EndedInstances {
         const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
         if (removed === 0) continue;
         late++;
-        stats.deadLettered++;
+        write.afterCommit(() => stats.deadLettered++);
         await deadLetters.add(tx, write, messageFromParked(row), 'late', {
           detail: { instanceEnded: true },
           instanceId,

@@ -56,7 +56,7 @@ export class RejectedInboundKeeper {
         .andWhere(`d.reason = 'rejected'`)
         .getOne();
       if (kept) return { status: 'dead-lettered', deadLetterId: kept.id, reason: 'rejected' };
-      this.deps.stats.deadLettered++;
+      audit.afterCommit(() => this.deps.stats.deadLettered++);
       return this.deps.deadLetters.add(tx, audit, message, 'rejected', {
         detail: { error: describeRejection(record.error) },
       });
