@@ -9,7 +9,6 @@ import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { InvocationEntity } from '../store/entities/invocation.entity';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { Audit, AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
@@ -38,7 +37,8 @@ import {
   settleTimeout,
   type Expectation,
 } from '../records/expectations';
-import { deleteRows, findRows, insertRowReturningId, updateRows } from '../store/row-statements';
+import { parkAnswer, parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
+import { updateRows } from '../store/row-statements';
 
 export interface CorrelatorDeps {
   options: CompiledCoordinatorOptions;
@@ -319,12 +319,7 @@ export class Correlator {
         pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
           ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
           : null;
-      const parked = await findRows(
-        tx,
-        ParkedMessageEntity,
-        { instanceId },
-        { order: { seq: 'ASC' } },
-      );
+      const parked = await parkedForInstance(tx, instanceId);
       const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
       const expectations = await expectationsByIds(tx, ids);
       return {
@@ -351,8 +346,7 @@ export class Correlator {
       const message = messageFromParked(row);
       if (expectation.status !== 'open') {
         await this.deps.audit.transaction(async (tx, audit) => {
-          const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-          if (removed === 0) return;
+          if (!(await takeParkedAnswer(tx, row.seq))) return;
           await this.deadLetter(
             tx,
             audit,
@@ -371,7 +365,7 @@ export class Correlator {
       const violations = await this.validate(expectation, message);
       if (violations.length > 0) {
         await this.deps.audit.transaction(async (tx, audit) => {
-          await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+          await takeParkedAnswer(tx, row.seq);
           await this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation);
         });
         continue;
@@ -474,8 +468,7 @@ export class Correlator {
           },
         });
         // Several nodes may release the same parked answer: whoever removes it delivers it.
-        const taken = await deleteRows(tx, ParkedMessageEntity, { seq: parked.seq });
-        if (taken === 0) {
+        if (!(await takeParkedAnswer(tx, parked.seq))) {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
       }
@@ -530,7 +523,7 @@ export class Correlator {
       return this.deadLetter(tx, audit, message, 'parking-full', { maxParkedPerKey }, where);
     }
     const expiresAt = message.receivedAt + ttlMs;
-    const parkedId = await insertRowReturningId(tx, ParkedMessageEntity, {
+    const parkedId = await parkAnswer(tx, {
       messageId: message.messageId,
       event: message.event,
       correlationKey: message.correlationKey,

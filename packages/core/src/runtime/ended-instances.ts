@@ -6,8 +6,7 @@ import {
   settleTimeout,
   type Expectation,
 } from '../records/expectations';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { deleteRows, findRows } from '../store/row-statements';
+import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
 import type { AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
@@ -81,16 +80,10 @@ export class EndedInstances {
           },
         });
       }
-      const parked = await findRows(
-        tx,
-        ParkedMessageEntity,
-        { instanceId },
-        { order: { seq: 'ASC' } },
-      );
+      const parked = await parkedForInstance(tx, instanceId);
       let late = 0;
       for (const row of parked) {
-        const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-        if (removed === 0) continue;
+        if (!(await takeParkedAnswer(tx, row.seq))) continue;
         late++;
         write.afterCommit(() => stats.deadLettered++);
         await deadLetters.add(tx, write, messageFromParked(row), 'late', {
