@@ -11,7 +11,7 @@ import type {
   RejectedInbound,
   Transport,
 } from '../spi/transport';
-import { InvocationEntity } from '../store/entities/invocation.entity';
+import { listInvocations, type Invocation } from '../records/invocations';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
 import { AdapterCatalog } from './adapter-catalog';
@@ -54,7 +54,7 @@ export interface InvocationInfo {
   adapter: string;
   service: string;
   correlationKey: string;
-  status: InvocationEntity['status'];
+  status: Invocation['status'];
   lastError?: unknown;
   /** Epoch ms (the coordinator's clock). */
   createdAt: number;
@@ -309,12 +309,9 @@ export class Coordinator implements InboundSink {
   }
 
   async invocations(
-    filter: { instanceId?: string; status?: InvocationEntity['status'] } = {},
+    filter: { instanceId?: string; status?: Invocation['status'] } = {},
   ): Promise<InvocationInfo[]> {
-    const rows = await this.store.transaction((tx) =>
-      // Ids increase with creation in a process: they order invocations created in one ms.
-      tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } }),
-    );
+    const rows = await this.store.transaction((tx) => listInvocations(tx, filter));
     return rows.map(toInfo);
   }
 
@@ -498,7 +495,7 @@ export class Coordinator implements InboundSink {
   }
 }
 
-function toInfo(row: InvocationEntity): InvocationInfo {
+function toInfo(row: Invocation): InvocationInfo {
   return {
     id: row.id,
     instanceId: row.instanceId,

@@ -8,7 +8,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { InvocationEntity } from '../store/entities/invocation.entity';
+import { completeWaiting } from '../records/invocations';
 import type { AdapterCatalog } from './adapter-catalog';
 import type { Audit, AuditLog } from './audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
@@ -38,7 +38,6 @@ import {
   type Expectation,
 } from '../records/expectations';
 import { parkAnswer, parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
-import { updateRows } from '../store/row-statements';
 
 export interface CorrelatorDeps {
   options: CompiledCoordinatorOptions;
@@ -597,12 +596,7 @@ export class Correlator {
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
     if (!(await invocationHasUnsettled(tx, invocationId))) {
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocationId, status: 'waiting' },
-        { status: 'completed', updatedAt: this.deps.options.clock() },
-      );
+      await completeWaiting(tx, invocationId, this.deps.options.clock());
     }
   }
 

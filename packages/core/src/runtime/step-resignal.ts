@@ -2,7 +2,7 @@ import { In } from 'typeorm';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
 import { AuditEntryEntity } from '../store/entities/audit-entry.entity';
-import type { InvocationEntity } from '../store/entities/invocation.entity';
+import type { Invocation } from '../records/invocations';
 import type { PsiStore } from '../store/psi-store';
 import { PsiSignalIds } from './signal-ids';
 
@@ -22,7 +22,7 @@ interface OutcomeDetail {
  */
 export async function resignalFinishedStep(
   deps: { store: PsiStore; engine: ProcessEngine },
-  invocation: InvocationEntity,
+  invocation: Invocation,
 ): Promise<boolean> {
   const entry = await deps.store.transaction((tx) =>
     tx.findOne(AuditEntryEntity, {
