@@ -8,7 +8,7 @@ import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
-import type { TraceEvent } from './audit-log';
+import type { TraceEvent } from '../records/audit-log';
 import { CoordinatorOptionsError } from '../errors';
 import {
   compileRetention,

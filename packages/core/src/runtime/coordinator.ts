@@ -15,7 +15,7 @@ import { listInvocations, type Invocation } from '../records/invocations';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
 import { AdapterCatalog } from './adapter-catalog';
-import { AuditLog, type TraceEvent } from './audit-log';
+import { AuditLog, type TraceEvent } from '../records/audit-log';
 import {
   compileCoordinatorOptions,
   type CompiledCoordinatorOptions,
@@ -25,7 +25,7 @@ import { emptyStats, type CoordinatorStats } from './coordinator-stats';
 import { ClaimRecovery } from './claim-recovery';
 import { Correlator } from './correlator';
 import { describe } from './describe-error';
-import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
+import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from '../records/dead-letters';
 import { replayReport, type ReplayOutcome } from './dead-letter-replay';
 import { DeadlineScheduler } from './deadline-scheduler';
 import { checkInboundMessage } from './inbound-limits';
@@ -33,7 +33,7 @@ import { Invoker, type InvocationResult } from './invoker';
 import { KeyedMutex } from './keyed-mutex';
 import { LeaseKeeper } from './lease-keeper';
 import { NodeLeases } from './node-leases';
-import { ProcessGuard } from './process-guard';
+import { ProcessGuard } from '../records/process-guard';
 import { RejectedInboundKeeper } from './rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
 import { Recovery } from './recovery';

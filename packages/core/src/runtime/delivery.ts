@@ -19,10 +19,10 @@ import {
   type HeldClaimKey,
 } from '../records/expectations';
 import type { AdapterCatalog } from './adapter-catalog';
-import type { Audit, AuditLog } from './audit-log';
+import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import type { DeadLetterQueue } from './dead-letter-queue';
+import type { DeadLetterQueue } from '../records/dead-letters';
 import type { NodeLeases } from './node-leases';
 import type { ReceivedMessage } from './received-message';
 import { describe, isSignalRejected } from './describe-error';

@@ -7,10 +7,10 @@ import {
   type Expectation,
 } from '../records/expectations';
 import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import type { CoordinatorStats } from './coordinator-stats';
-import type { DeadLetterQueue } from './dead-letter-queue';
+import type { DeadLetterQueue } from '../records/dead-letters';
 import { messageFromParked } from './received-message';
 import { PsiSignalIds } from './signal-ids';
 

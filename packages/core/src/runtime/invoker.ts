@@ -43,7 +43,7 @@ import {
   type OutboxEntry,
 } from '../records/outbox';
 import type { AdapterCatalog } from './adapter-catalog';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../records/audit-log';
 import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
 import { businessKeyFromVariables } from './business-key';
@@ -61,7 +61,7 @@ import type { KeyedMutex } from './keyed-mutex';
 import type { NodeLeases } from './node-leases';
 import { PsiSignalIds } from './signal-ids';
 import { resignalFinishedStep } from './step-resignal';
-import { timeOrderedId } from './time-ordered-id';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
 type StepActivation = Pick<Invocation, 'instanceId' | 'step' | 'activationId'>;

@@ -4,7 +4,7 @@ import type { ClaimColumns } from '../records/expectations';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { ReceivedMessage } from './received-message';
-import { timeOrderedId } from './time-ordered-id';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 /** Rows read per page while taking work over: pages follow one another until none is left. */
 const PAGE = 500;

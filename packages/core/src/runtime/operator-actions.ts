@@ -13,9 +13,9 @@ import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations
 import { findParked, takeParked } from '../operations/tables/action-rows';
 import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../records/audit-log';
 import type { Correlator } from './correlator';
-import type { DeadLetter, DeadLetterQueue } from './dead-letter-queue';
+import type { DeadLetter, DeadLetterQueue } from '../records/dead-letters';
 import { replayMessageId } from './dead-letter-replay';
 import type { Invoker } from './invoker';
 import { messageFromParked } from './received-message';

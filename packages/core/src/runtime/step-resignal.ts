@@ -1,7 +1,6 @@
-import { In } from 'typeorm';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
-import { AuditEntryEntity } from '../store/entities/audit-entry.entity';
+import { recordedOutcome } from '../records/audit-log';
 import type { Invocation } from '../records/invocations';
 import type { PsiStore } from '../store/psi-store';
 import { PsiSignalIds } from './signal-ids';
@@ -24,18 +23,9 @@ export async function resignalFinishedStep(
   deps: { store: PsiStore; engine: ProcessEngine },
   invocation: Invocation,
 ): Promise<boolean> {
-  const entry = await deps.store.transaction((tx) =>
-    tx.findOne(AuditEntryEntity, {
-      where: {
-        instanceId: invocation.instanceId,
-        invocationId: invocation.id,
-        kind: In(['completed', 'failed']),
-      },
-      order: { seq: 'DESC' },
-    }),
-  );
+  const entry = await deps.store.transaction((tx) => recordedOutcome(tx, invocation));
   if (!entry) return false;
-  const detail = (entry.detail ? JSON.parse(entry.detail) : {}) as OutcomeDetail;
+  const detail = (entry.detail ?? {}) as OutcomeDetail;
   const error = entry.kind === 'failed' ? detail.error : detail.businessError;
   const options: SignalOptions =
     error && !detail.transition

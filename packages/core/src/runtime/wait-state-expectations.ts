@@ -11,11 +11,11 @@ import {
   type Expectation,
 } from '../records/expectations';
 import type { AdapterCatalog } from './adapter-catalog';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../records/audit-log';
 import { businessKeyFromVariables, canonicalBusinessKey, pickFields } from './business-key';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import { recordExpectations } from './expectation-recording';
-import { timeOrderedId } from './time-ordered-id';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 export interface WaitStateExpectationsDeps {
   options: CompiledCoordinatorOptions;

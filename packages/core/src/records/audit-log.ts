@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
 import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
 import type { PsiStore } from '../store/psi-store';
@@ -21,6 +21,27 @@ export interface Audit {
    * effect registered by a run that did not commit never happens.
    */
   afterCommit(effect: () => void): void;
+}
+
+/**
+ * The last outcome (`completed` or `failed` entry) recorded for an invocation: written in the
+ * transaction that recorded its status, so it is what the step was signalled with.
+ */
+export async function recordedOutcome(
+  tx: EntityManager,
+  invocation: { id: string; instanceId: string },
+): Promise<Pick<TraceEvent, 'kind' | 'detail'> | null> {
+  const entry = await tx.findOne(AuditEntryEntity, {
+    where: {
+      instanceId: invocation.instanceId,
+      invocationId: invocation.id,
+      kind: In(['completed', 'failed']),
+    },
+    order: { seq: 'DESC' },
+  });
+  if (!entry) return null;
+  const detail = entry.detail ? (JSON.parse(entry.detail) as Record<string, unknown>) : undefined;
+  return { kind: entry.kind, detail };
 }
 
 /**
