@@ -90,14 +90,14 @@ export {
   checkIdentifier,
   checkDepth,
   compileInboundLimits,
-} from './runtime/inbound-limits';
-export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
+} from './correlation/inbound-limits';
+export type { InboundLimits, CompiledInboundLimits } from './correlation/inbound-limits';
 export type { RetentionOptions } from './runtime/retention-options';
 export type { RetentionReport } from './runtime/retention';
-export type { InvocationResult } from './runtime/invoker';
+export type { InvocationResult } from './invocation/invoker';
 export type { TraceEvent } from './records/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './records/dead-letters';
-export type { ReplayOutcome } from './runtime/dead-letter-replay';
+export type { ReplayOutcome } from './correlation/dead-letter-replay';
 export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './records/process-guard';
 export type { GuardStartResult, GuardStatus } from './records/process-guard';

@@ -6,7 +6,7 @@ import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements'
  * The invocation record: one run of an adapter for one entry of an instance into a service
  * step, from `running` (under a node's lease) to `waiting` for its answers, `completed`,
  * `failed` or `frozen`. The invoke flow moves it through the steps below; the lease sweep of
- * several nodes (`runtime/node-leases.ts`) still reads and renews leases itself.
+ * several nodes (`cluster/node-leases.ts`) still reads and renews leases itself.
  */
 export type Invocation = InvocationEntity;
 export type { InvocationStatus };

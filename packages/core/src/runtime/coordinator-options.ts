@@ -19,7 +19,7 @@ import {
   compileInboundLimits,
   type CompiledInboundLimits,
   type InboundLimits,
-} from './inbound-limits';
+} from '../correlation/inbound-limits';
 
 /**
  * Where the coordinator reports what it cannot throw to anyone: background failures (`error`),

@@ -1,10 +1,10 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { Expectation } from '../records/expectations';
-import { answerSignalId, type DeliveryRunner, type HeldClaim } from './delivery';
-import type { KeyedMutex } from './keyed-mutex';
+import { answerSignalId, type DeliveryRunner, type HeldClaim } from '../correlation/delivery';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { NodeLeases } from './node-leases';
-import type { ReceivedMessage } from './received-message';
+import type { ReceivedMessage } from '../correlation/received-message';
 
 /** What recovery did with one claim a stopped node left. */
 export type ClaimRecoveryResult =

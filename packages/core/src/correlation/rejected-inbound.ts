@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { PsiError } from '../errors';
 import type { ReceiveOutcome, RejectedInbound } from '../spi/transport';
 import type { AuditLog } from '../records/audit-log';
-import type { CoordinatorStats } from './coordinator-stats';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import { rejectedLetterId, type DeadLetterQueue } from '../records/dead-letters';
 import { checkIdentifier, type CompiledInboundLimits } from './inbound-limits';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import { normaliseMessage } from './received-message';
 
 /** The event name of a rejected record that names no usable one. */

@@ -3,7 +3,7 @@ import { ExpectationEntity } from '../store/entities/expectation.entity';
 import type { ClaimColumns } from '../records/expectations';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import type { PsiStore } from '../store/psi-store';
-import type { ReceivedMessage } from './received-message';
+import type { ReceivedMessage } from '../correlation/received-message';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 /** Rows read per page while taking work over: pages follow one another until none is left. */

@@ -42,14 +42,14 @@ import {
   scheduleRetry,
   type OutboxEntry,
 } from '../records/outbox';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { AuditLog } from '../records/audit-log';
 import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
-import { businessKeyFromVariables } from './business-key';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import { describe } from './describe-error';
+import { businessKeyFromVariables } from '../runtime/business-key';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import { describe } from '../runtime/describe-error';
 import { recordExpectations } from './expectation-recording';
 import {
   cancelOpenOfInvocation,
@@ -57,9 +57,9 @@ import {
   openExpectationCount,
   type Expectation,
 } from '../records/expectations';
-import type { KeyedMutex } from './keyed-mutex';
-import type { NodeLeases } from './node-leases';
-import { PsiSignalIds } from './signal-ids';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
+import type { NodeLeases } from '../cluster/node-leases';
+import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { timeOrderedId } from '../store/time-ordered-id';
 

@@ -18,15 +18,15 @@ import {
   type Expectation,
   type HeldClaimKey,
 } from '../records/expectations';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import type { DeadLetterQueue } from '../records/dead-letters';
-import type { NodeLeases } from './node-leases';
+import type { NodeLeases } from '../cluster/node-leases';
 import type { ReceivedMessage } from './received-message';
-import { describe, isSignalRejected } from './describe-error';
-import { PsiSignalIds } from './signal-ids';
+import { describe, isSignalRejected } from '../runtime/describe-error';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 export interface DeliveryDeps {
   options: CompiledCoordinatorOptions;

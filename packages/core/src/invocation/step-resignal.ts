@@ -3,7 +3,7 @@ import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
 import { recordedOutcome } from '../records/audit-log';
 import type { Invocation } from '../records/invocations';
 import type { PsiStore } from '../store/psi-store';
-import { PsiSignalIds } from './signal-ids';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 interface OutcomeDetail {
   transition?: string;

@@ -9,23 +9,23 @@ import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { completeWaiting } from '../records/invocations';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import { InboundDedupe } from '../records/inbound-ids';
 import { DeliveryRunner } from './delivery';
 import { EndedInstances, type EndedSettlement } from './ended-instances';
-import { isSignalRejected } from './describe-error';
+import { isSignalRejected } from '../runtime/describe-error';
 import { timeOrderedId } from '../store/time-ordered-id';
-import type { KeyedMutex } from './keyed-mutex';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
 import { boundExpectations } from './answer-binding';
 import { parkingFull } from './parking-cap';
-import type { NodeLeases } from './node-leases';
-import { PsiSignalIds } from './signal-ids';
-import { timeoutsOfEarlierVisits } from './stale-timeouts';
+import type { NodeLeases } from '../cluster/node-leases';
+import { PsiSignalIds } from '../runtime/signal-ids';
+import { timeoutsOfEarlierVisits } from '../timeouts/stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
-import type { CoordinatorStats } from './coordinator-stats';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import {
   claimAndCloseGroup,
   expectationById,

@@ -10,11 +10,15 @@ import {
   expectationsAtWaitStates,
   type Expectation,
 } from '../records/expectations';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { AuditLog } from '../records/audit-log';
-import { businessKeyFromVariables, canonicalBusinessKey, pickFields } from './business-key';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import { recordExpectations } from './expectation-recording';
+import {
+  businessKeyFromVariables,
+  canonicalBusinessKey,
+  pickFields,
+} from '../runtime/business-key';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import { recordExpectations } from '../invocation/expectation-recording';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 export interface WaitStateExpectationsDeps {

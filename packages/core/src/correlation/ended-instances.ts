@@ -8,11 +8,11 @@ import {
 } from '../records/expectations';
 import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
 import type { AuditLog } from '../records/audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import { messageFromParked } from './received-message';
-import { PsiSignalIds } from './signal-ids';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 /** What settling an ended instance's leftovers did. */
 export interface EndedSettlement {

@@ -3,14 +3,14 @@ import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from '../records/audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import type { Correlator } from './correlator';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Correlator } from '../correlation/correlator';
 import { timeOutAndCloseGroup } from '../records/expectations';
 import type { DeadLetterQueue } from '../records/dead-letters';
-import type { KeyedMutex } from './keyed-mutex';
-import { messageFromParked } from './received-message';
-import type { TaskTracker } from './task-tracker';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
+import { messageFromParked } from '../correlation/received-message';
+import type { TaskTracker } from '../runtime/task-tracker';
 import { countRows, deleteRows } from '../store/row-statements';
 
 // Longest single sleep; also bounds how late a deadline written by another node is noticed.

@@ -1,6 +1,6 @@
 import type { NodeLeases } from './node-leases';
 import type { Recovery } from './recovery';
-import type { TaskTracker } from './task-tracker';
+import type { TaskTracker } from '../runtime/task-tracker';
 
 /**
  * The heartbeat of a node sharing its store: every third of the lease it renews what this

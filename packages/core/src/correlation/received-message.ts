@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { InboundMessageError } from '../errors';
 import type { AnswerBinding, InboundMessage } from '../spi/transport';
 import type { ParkedAnswer } from '../records/parked-answers';
-import type { AdapterCatalog } from './adapter-catalog';
-import { canonicalBusinessKey, pickFields } from './business-key';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import { canonicalBusinessKey, pickFields } from '../runtime/business-key';
 
 /** An inbound message as the coordinator works with it: id settled, keys computed. */
 export interface ReceivedMessage {
