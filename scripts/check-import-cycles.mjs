@@ -1,9 +1,10 @@
 // Fails when the source of a package imports itself in a circle (type-only imports included:
-// a circle of types is still two files that cannot be understood one without the other).
+// a circle of types is still two files that cannot be understood one without the other), or
+// when core's records/ or store/ import a layer above them.
 // Run by `npm run lint`; `node scripts/check-import-cycles.mjs` prints every circle it finds.
 // Reads imports with the TypeScript compiler API (already a dependency), so nothing is added.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -78,6 +79,25 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
   for (const file of sourceFiles(src)) graph.set(file, importsOf(file));
 }
 
+/**
+ * Core's layers (ARCHITECTURE.md): the records layer and the store below it never import the
+ * flows, the coordinator or the operations API above them.
+ */
+const core = join(root, 'packages', 'core', 'src');
+const LOWER = ['records', 'store'];
+const UPPER = ['runtime', 'invocation', 'correlation', 'timeouts', 'cluster', 'operations', 'cli'];
+const folderOf = (file) => relative(core, file).split(sep)[0];
+const upward = [];
+for (const [file, imports] of graph) {
+  if (!file.startsWith(core + sep) || !LOWER.includes(folderOf(file))) continue;
+  for (const target of imports) {
+    if (target.startsWith(core + sep) && UPPER.includes(folderOf(target))) {
+      upward.push(`${relative(root, file)} -> ${relative(root, target)}`);
+    }
+  }
+}
+for (const edge of upward) console.error('import against the layers: ' + edge);
+
 const found = circles(graph);
 for (const component of found) {
   console.error(
@@ -88,5 +108,8 @@ for (const component of found) {
         .join(' <-> '),
   );
 }
-if (found.length > 0) process.exit(1);
-console.log(`no import cycles in ${graph.size} files under packages/*/src`);
+if (found.length > 0 || upward.length > 0) process.exit(1);
+console.log(
+  `no import cycles in ${graph.size} files under packages/*/src; ` +
+    "core's records/ and store/ import nothing above them",
+);
