@@ -5,9 +5,10 @@ import { PsiError, PsiErrorCode } from '@psi/core';
 import { CsrfTokens, isLocalRequest, type ConsoleUser } from './auth';
 import { compileConsoleOptions, type PsiConsoleOptions } from './console-options';
 import { ConsoleErrorCode, ConsoleRequestError } from './errors';
-import { errorPage, type PageContext } from './layout';
+import { errorPage } from './layout';
 import { registerActionRoutes } from './routes/action-routes';
 import { registerPageRoutes } from './routes/page-routes';
+import type { ConsoleRequestContext } from './routes/console-request-context';
 
 const ASSETS: Record<string, string> = {
   'console.css': 'text/css; charset=utf-8',
@@ -36,12 +37,6 @@ const CLIENT_ERRORS: Record<string, 400 | 404> = {
   [PsiErrorCode.ParkedAnswerNotFound]: 404,
   [PsiErrorCode.GuardNotHeld]: 404,
 };
-
-/** What the routes get per request. */
-export interface ConsoleRequestContext {
-  user(request: FastifyRequest): ConsoleUser;
-  pageContext(request: FastifyRequest): PageContext;
-}
 
 /**
  * PSI's operator console as a fastify plugin: register it in your own app, under a prefix, beside

@@ -92,17 +92,17 @@ export {
   checkIdentifier,
   checkDepth,
   compileInboundLimits,
-} from './runtime/inbound-limits';
-export type { InboundLimits, CompiledInboundLimits } from './runtime/inbound-limits';
+} from './correlation/inbound-limits';
+export type { InboundLimits, CompiledInboundLimits } from './correlation/inbound-limits';
 export type { RetentionOptions } from './runtime/retention-options';
 export type { RetentionReport } from './runtime/retention';
-export type { InvocationResult } from './runtime/invoker';
-export type { TraceEvent } from './runtime/audit-log';
-export type { DeadLetter, DeadLetterFilter } from './runtime/dead-letter-queue';
-export type { ReplayOutcome } from './runtime/dead-letter-replay';
+export type { InvocationResult } from './invocation/invoker';
+export type { TraceEvent } from './records/audit-log';
+export type { DeadLetter, DeadLetterFilter } from './records/dead-letters';
+export type { ReplayOutcome } from './correlation/dead-letter-replay';
 export { KeyedMutex } from './runtime/keyed-mutex';
-export { ProcessGuard } from './runtime/process-guard';
-export type { GuardStartResult, GuardStatus } from './runtime/process-guard';
+export { ProcessGuard } from './records/process-guard';
+export type { GuardStartResult, GuardStatus } from './records/process-guard';
 export { PsiSignalIds } from './runtime/signal-ids';
 export { PsiStore } from './store/psi-store';
 export { migrateStore } from './cli/psi-migrate';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ActionRequest, OperatorAction, PsiOperations, RecordList } from '@psi/core';
-import type { ConsoleRequestContext } from '../console-plugin';
+import type { ConsoleRequestContext } from './console-request-context';
 import { ConsoleRequestError } from '../errors';
 import { LIST_PAGES } from '../pages/list-columns';
 import { previewPage } from '../pages/operations.page';

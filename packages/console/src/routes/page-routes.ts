@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { PsiOperations, RecordList } from '@psi/core';
-import type { ConsoleRequestContext } from '../console-plugin';
+import type { ConsoleRequestContext } from './console-request-context';
 import { filterOf, pageOf, type Query } from '../query-params';
 import { detailPage, instancePage } from '../pages/detail.page';
 import { listPage } from '../pages/list.page';

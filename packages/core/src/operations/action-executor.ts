@@ -1,6 +1,6 @@
-import type { Audit, AuditLog } from '../runtime/audit-log';
-import type { DeadLetterQueue } from '../runtime/dead-letter-queue';
-import { messageFromParked } from '../runtime/received-message';
+import type { Audit, AuditLog } from '../records/audit-log';
+import type { DeadLetterQueue } from '../records/dead-letters';
+import { messageFromParked } from '../correlation/received-message';
 import type { AuditKind } from '../store/entities/audit-entry.entity';
 import type {
   InjectedAnswer,

@@ -7,7 +7,7 @@ import {
   OperationReasonRequiredError,
   ParkedAnswerNotFoundError,
 } from '../errors';
-import { timeOrderedId } from '../runtime/time-ordered-id';
+import { timeOrderedId } from '../store/time-ordered-id';
 import type { PsiStore } from '../store/psi-store';
 import type {
   ActionRequest,

@@ -1,12 +1,12 @@
 import { OperationInvalidError, OperationNotFoundError } from '../errors';
-import { AuditLog } from '../runtime/audit-log';
-import { timeOrderedId } from '../runtime/time-ordered-id';
+import { AuditLog } from '../records/audit-log';
+import { timeOrderedId } from '../store/time-ordered-id';
 import type { OperationStatus } from '../store/entities/operation.entity';
 import type { OperationItemStatus } from '../store/entities/operation-item.entity';
 import type { PsiStore } from '../store/psi-store';
 import { operatorEntry, StoreActions } from './action-executor';
 import { OperationRunner } from './operation-runner';
-import { DeadLetterQueue } from '../runtime/dead-letter-queue';
+import { DeadLetterQueue } from '../records/dead-letters';
 import type {
   ActionPreview,
   ActionRequest,

@@ -8,7 +8,7 @@ import type { Transport } from '../spi/transport';
 import type { PsiStore } from '../store/psi-store';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
-import type { TraceEvent } from './audit-log';
+import type { TraceEvent } from '../records/audit-log';
 import { toPsiClock, type PsiClock } from './psi-clock';
 import { CoordinatorOptionsError } from '../errors';
 import {
@@ -20,7 +20,7 @@ import {
   compileInboundLimits,
   type CompiledInboundLimits,
   type InboundLimits,
-} from './inbound-limits';
+} from '../correlation/inbound-limits';
 
 /**
  * Where the coordinator reports what it cannot throw to anyone: background failures (`error`),

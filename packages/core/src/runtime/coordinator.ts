@@ -11,34 +11,34 @@ import type {
   RejectedInbound,
   Transport,
 } from '../spi/transport';
-import { InvocationEntity } from '../store/entities/invocation.entity';
+import { listInvocations, type Invocation } from '../records/invocations';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { PsiStore } from '../store/psi-store';
 import { AdapterCatalog } from './adapter-catalog';
-import { AuditLog, type TraceEvent } from './audit-log';
+import { AuditLog, type TraceEvent } from '../records/audit-log';
 import {
   compileCoordinatorOptions,
   type CompiledCoordinatorOptions,
   type CoordinatorOptions,
 } from './coordinator-options';
 import { emptyStats, type CoordinatorStats } from './coordinator-stats';
-import { ClaimRecovery } from './claim-recovery';
-import { Correlator } from './correlator';
+import { ClaimRecovery } from '../cluster/claim-recovery';
+import { Correlator } from '../correlation/correlator';
 import { describe } from './describe-error';
-import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from './dead-letter-queue';
-import { replayReport, type ReplayOutcome } from './dead-letter-replay';
-import { DeadlineScheduler } from './deadline-scheduler';
-import { checkInboundMessage } from './inbound-limits';
-import { Invoker, type InvocationResult } from './invoker';
+import { DeadLetterQueue, type DeadLetter, type DeadLetterFilter } from '../records/dead-letters';
+import { replayReport, type ReplayOutcome } from '../correlation/dead-letter-replay';
+import { DeadlineScheduler } from '../timeouts/deadline-scheduler';
+import { checkInboundMessage } from '../correlation/inbound-limits';
+import { Invoker, type InvocationResult } from '../invocation/invoker';
 import { KeyedMutex } from './keyed-mutex';
-import { LeaseKeeper } from './lease-keeper';
-import { NodeLeases } from './node-leases';
-import { ProcessGuard } from './process-guard';
-import { RejectedInboundKeeper } from './rejected-inbound';
+import { LeaseKeeper } from '../cluster/lease-keeper';
+import { NodeLeases } from '../cluster/node-leases';
+import { ProcessGuard } from '../records/process-guard';
+import { RejectedInboundKeeper } from '../correlation/rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
-import { Recovery } from './recovery';
+import { Recovery } from '../cluster/recovery';
 import { TaskTracker } from './task-tracker';
-import { WaitStateExpectations } from './wait-state-expectations';
+import { WaitStateExpectations } from '../correlation/wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
 import type { PsiOperations } from '../operations/psi-operations';
 import { APPLICATION, OperatorDesk } from './operator-actions';
@@ -54,7 +54,7 @@ export interface InvocationInfo {
   adapter: string;
   service: string;
   correlationKey: string;
-  status: InvocationEntity['status'];
+  status: Invocation['status'];
   lastError?: unknown;
   /** Epoch ms (the coordinator's clock). */
   createdAt: number;
@@ -317,12 +317,9 @@ export class Coordinator implements InboundSink {
   }
 
   async invocations(
-    filter: { instanceId?: string; status?: InvocationEntity['status'] } = {},
+    filter: { instanceId?: string; status?: Invocation['status'] } = {},
   ): Promise<InvocationInfo[]> {
-    const rows = await this.store.transaction((tx) =>
-      // Ids increase with creation in a process: they order invocations created in one ms.
-      tx.find(InvocationEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } }),
-    );
+    const rows = await this.store.transaction((tx) => listInvocations(tx, filter));
     return rows.map(toInfo);
   }
 
@@ -513,7 +510,7 @@ export class Coordinator implements InboundSink {
   }
 }
 
-function toInfo(row: InvocationEntity): InvocationInfo {
+function toInfo(row: Invocation): InvocationInfo {
   return {
     id: row.id,
     instanceId: row.instanceId,

@@ -13,12 +13,12 @@ import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations
 import { findParked, takeParked } from '../operations/tables/action-rows';
 import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
-import type { AuditLog } from './audit-log';
-import type { Correlator } from './correlator';
-import type { DeadLetter, DeadLetterQueue } from './dead-letter-queue';
-import { replayMessageId } from './dead-letter-replay';
-import type { Invoker } from './invoker';
-import { messageFromParked } from './received-message';
+import type { AuditLog } from '../records/audit-log';
+import type { Correlator } from '../correlation/correlator';
+import type { DeadLetter, DeadLetterQueue } from '../records/dead-letters';
+import { replayMessageId } from '../correlation/dead-letter-replay';
+import type { Invoker } from '../invocation/invoker';
+import { messageFromParked } from '../correlation/received-message';
 import type { TaskTracker } from './task-tracker';
 
 /** Who acts when code calls the coordinator's dead-letter API or `thaw` without saying. */

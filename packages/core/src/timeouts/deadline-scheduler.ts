@@ -2,14 +2,15 @@ import { LessThan, type SelectQueryBuilder } from 'typeorm';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import type { AuditLog } from './audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import { claimExpectation, type Correlator } from './correlator';
-import type { DeadLetterQueue } from './dead-letter-queue';
-import type { KeyedMutex } from './keyed-mutex';
-import { messageFromParked } from './received-message';
-import type { TaskTracker } from './task-tracker';
+import type { AuditLog } from '../records/audit-log';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Correlator } from '../correlation/correlator';
+import { timeOutAndCloseGroup } from '../records/expectations';
+import type { DeadLetterQueue } from '../records/dead-letters';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
+import { messageFromParked } from '../correlation/received-message';
+import type { TaskTracker } from '../runtime/task-tracker';
 import { countRows, deleteRows } from '../store/row-statements';
 
 /**
@@ -127,24 +128,7 @@ export class DeadlineScheduler {
       // An answer parked before the deadline wins over it: it only waits for the instance.
       const parked = await countRows(tx, ParkedMessageEntity, { expectationId: expectation.id });
       if (parked > 0) return false;
-      const claimed = await claimExpectation(tx, expectation.id, 'open', {
-        status: 'timed-out',
-        timeoutPending: true,
-        closedAt: now,
-      });
-      if (!claimed) return false;
-      if (expectation.groupId) {
-        await tx
-          .createQueryBuilder()
-          .update(ExpectationEntity)
-          .set({ status: 'superseded', closedAt: now })
-          .where({
-            invocationId: expectation.invocationId,
-            groupId: expectation.groupId,
-            status: 'open',
-          })
-          .execute();
-      }
+      if (!(await timeOutAndCloseGroup(tx, expectation, now))) return false;
       // The invocation is done once the claim commits, whether or not the signal follows (a node
       // that dies between signal and bookkeeping must not leave it `waiting`). The audit entry
       // is written once, when the timeout is signalled or settled.
@@ -176,7 +160,7 @@ export class DeadlineScheduler {
       await this.deps.audit.transaction(async (tx, audit) => {
         const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
         if (removed === 0) return; // delivered meanwhile
-        this.deps.stats.deadLettered++;
+        audit.afterCommit(() => this.deps.stats.deadLettered++);
         await this.deps.deadLetters.add(tx, audit, messageFromParked(row), 'expired', {
           detail: { parkedAt: row.receivedAt, expiresAt: row.expiresAt },
           instanceId: row.instanceId,

@@ -1,6 +1,6 @@
 import { CoordinatorOptionsError, InboundMessageError, MessageLimitError } from '../errors';
 import type { InboundMessage } from '../spi/transport';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import { businessKeysOf } from './received-message';
 
 /**

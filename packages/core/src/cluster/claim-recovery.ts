@@ -1,10 +1,10 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
-import type { ExpectationEntity } from '../store/entities/expectation.entity';
-import { answerSignalId, type DeliveryRunner, type HeldClaim } from './delivery';
-import type { KeyedMutex } from './keyed-mutex';
+import type { Expectation } from '../records/expectations';
+import { answerSignalId, type DeliveryRunner, type HeldClaim } from '../correlation/delivery';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { NodeLeases } from './node-leases';
-import type { ReceivedMessage } from './received-message';
+import type { ReceivedMessage } from '../correlation/received-message';
 
 /** What recovery did with one claim a stopped node left. */
 export type ClaimRecoveryResult =
@@ -46,11 +46,11 @@ export class ClaimRecovery {
     },
   ) {}
 
-  finish(expectation: ExpectationEntity): Promise<ClaimRecoveryResult> {
+  finish(expectation: Expectation): Promise<ClaimRecoveryResult> {
     return this.deps.instanceMutex.run(expectation.instanceId, () => this.finishNow(expectation));
   }
 
-  private async finishNow(expectation: ExpectationEntity): Promise<ClaimRecoveryResult> {
+  private async finishNow(expectation: Expectation): Promise<ClaimRecoveryResult> {
     const { engine, leases, delivery } = this.deps;
     let states: readonly string[];
     try {

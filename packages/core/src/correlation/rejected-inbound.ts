@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { PsiError } from '../errors';
 import type { ReceiveOutcome, RejectedInbound } from '../spi/transport';
-import { DeadLetterEntity } from '../store/entities/dead-letter.entity';
-import type { AuditLog } from './audit-log';
-import type { CoordinatorStats } from './coordinator-stats';
-import type { DeadLetterQueue } from './dead-letter-queue';
+import type { AuditLog } from '../records/audit-log';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import { rejectedLetterId, type DeadLetterQueue } from '../records/dead-letters';
 import { checkIdentifier, type CompiledInboundLimits } from './inbound-limits';
-import type { AdapterCatalog } from './adapter-catalog';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import { normaliseMessage } from './received-message';
 
 /** The event name of a rejected record that names no usable one. */
@@ -47,16 +46,9 @@ export class RejectedInboundKeeper {
     // The raw record is no answer: it carries no key to match or park by.
     const message = { ...normalised, businessKeys: [] };
     return this.deps.audit.transaction(async (tx, audit) => {
-      // The partial index psi_dead_letter_rejected answers this; SQLite uses a partial index
-      // only for a literal reason, not a bound one.
-      const kept = await tx
-        .createQueryBuilder(DeadLetterEntity, 'd')
-        .select(['d.id'])
-        .where('d.messageId = :messageId', { messageId: message.messageId })
-        .andWhere(`d.reason = 'rejected'`)
-        .getOne();
-      if (kept) return { status: 'dead-lettered', deadLetterId: kept.id, reason: 'rejected' };
-      this.deps.stats.deadLettered++;
+      const kept = await rejectedLetterId(tx, message.messageId);
+      if (kept) return { status: 'dead-lettered', deadLetterId: kept, reason: 'rejected' };
+      audit.afterCommit(() => this.deps.stats.deadLettered++);
       return this.deps.deadLetters.add(tx, audit, message, 'rejected', {
         detail: { error: describeRejection(record.error) },
       });

@@ -1,9 +1,10 @@
 import { Brackets, In } from 'typeorm';
 import { ExpectationEntity } from '../store/entities/expectation.entity';
+import type { ClaimColumns } from '../records/expectations';
 import { InvocationEntity } from '../store/entities/invocation.entity';
 import type { PsiStore } from '../store/psi-store';
-import type { ReceivedMessage } from './received-message';
-import { timeOrderedId } from './time-ordered-id';
+import type { ReceivedMessage } from '../correlation/received-message';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 /** Rows read per page while taking work over: pages follow one another until none is left. */
 const PAGE = 500;
@@ -77,21 +78,13 @@ export class NodeLeases {
   }
 
   /** Claim columns for a conditional `open → claimed` update delivering `message`. */
-  claimColumns(
-    message: ReceivedMessage,
-  ): Pick<ExpectationEntity, 'claimedBy' | 'claimExpiresAt' | 'claimedMessage'> {
+  claimColumns(message: ReceivedMessage): ClaimColumns {
     return {
       claimedBy: this.nodeId,
       claimExpiresAt: this.clock() + this.leaseMs,
       claimedMessage: JSON.stringify(message),
     };
   }
-
-  /** Columns that clear a claim (the delivery finished or was given back). */
-  static readonly unclaimed: Pick<
-    ExpectationEntity,
-    'claimedBy' | 'claimExpiresAt' | 'claimedMessage'
-  > = { claimedBy: null, claimExpiresAt: null, claimedMessage: null };
 
   /** This process works on the delivery: its claim is renewed, and never taken over here. */
   holdDelivery(expectationId: string): void {

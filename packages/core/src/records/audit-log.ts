@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
 import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
 import type { PsiStore } from '../store/psi-store';
@@ -13,11 +13,41 @@ export interface TraceEvent {
 }
 
 /** Records an audit entry inside the current transaction. */
-export type Audit = (event: Omit<TraceEvent, 'at'>) => Promise<void>;
+export interface Audit {
+  (event: Omit<TraceEvent, 'at'>): Promise<void>;
+  /**
+   * Runs `effect` once the unit of work committed: counters, wake-ups, anything besides the
+   * database. Group commit may run a unit twice (a batch re-run after another unit failed); an
+   * effect registered by a run that did not commit never happens.
+   */
+  afterCommit(effect: () => void): void;
+}
+
+/**
+ * The last outcome (`completed` or `failed` entry) recorded for an invocation: written in the
+ * transaction that recorded its status, so it is what the step was signalled with.
+ */
+export async function recordedOutcome(
+  tx: EntityManager,
+  invocation: { id: string; instanceId: string },
+): Promise<Pick<TraceEvent, 'kind' | 'detail'> | null> {
+  const entry = await tx.findOne(AuditEntryEntity, {
+    where: {
+      instanceId: invocation.instanceId,
+      invocationId: invocation.id,
+      kind: In(['completed', 'failed']),
+    },
+    order: { seq: 'DESC' },
+  });
+  if (!entry) return null;
+  const detail = entry.detail ? (JSON.parse(entry.detail) as Record<string, unknown>) : undefined;
+  return { kind: entry.kind, detail };
+}
 
 /**
  * Runs units of work that write audit entries; entries commit with the work, and are reported to
- * `onTrace` only after the commit (a rolled-back step never shows up in a trace).
+ * `onTrace` only after the commit (a rolled-back step never shows up in a trace), as are the
+ * effects the unit registered with `afterCommit`.
  */
 export class AuditLog {
   constructor(
@@ -28,9 +58,12 @@ export class AuditLog {
 
   async transaction<T>(work: (tx: EntityManager, audit: Audit) => Promise<T>): Promise<T> {
     const written: TraceEvent[] = [];
+    const effects: Array<() => void> = [];
     const result = await this.store.transaction(async (tx) => {
+      // A run again (the batch's re-run) starts over: only the committed run's record counts.
       written.length = 0;
-      return work(tx, async (event) => {
+      effects.length = 0;
+      const audit = async (event: Omit<TraceEvent, 'at'>): Promise<void> => {
         const at = this.clock();
         // Written with the other audit rows of the commit, a few multi-row INSERTs in all.
         deferInsert(tx, AuditEntryEntity, {
@@ -41,9 +74,14 @@ export class AuditLog {
           at,
         });
         written.push({ ...event, at });
-      });
+      };
+      return work(
+        tx,
+        Object.assign(audit, { afterCommit: (effect: () => void) => effects.push(effect) }),
+      );
     });
     for (const event of written) this.onTrace?.(event);
+    for (const effect of effects) effect();
     return result;
   }
 

@@ -3,11 +3,11 @@ import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { PsiStore } from '../store/psi-store';
 import type { ClaimRecovery, ClaimRecoveryResult } from './claim-recovery';
-import type { CoordinatorLogger } from './coordinator-options';
-import type { Correlator } from './correlator';
-import type { Invoker } from './invoker';
+import type { CoordinatorLogger } from '../runtime/coordinator-options';
+import type { Correlator } from '../correlation/correlator';
+import type { Invoker } from '../invocation/invoker';
 import type { NodeLeases } from './node-leases';
-import type { TaskTracker } from './task-tracker';
+import type { TaskTracker } from '../runtime/task-tracker';
 
 /** How many recoveries run at once: enough to drain a dead node's work in seconds, not a flood. */
 const CONCURRENCY = 16;

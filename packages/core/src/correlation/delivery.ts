@@ -9,17 +9,24 @@ import {
 } from '../errors';
 import type { ProcessEngine, SignalOptions, Variables } from '../spi/process-engine';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { findRow, updateRows } from '../store/row-statements';
-import type { AdapterCatalog } from './adapter-catalog';
-import type { Audit, AuditLog } from './audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import type { DeadLetterQueue } from './dead-letter-queue';
-import { NodeLeases } from './node-leases';
+import {
+  cancelClaim,
+  expectationById,
+  giveBackClaim,
+  markDelivered,
+  reopenUnknownClaim,
+  type Expectation,
+  type HeldClaimKey,
+} from '../records/expectations';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import type { Audit, AuditLog } from '../records/audit-log';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { DeadLetterQueue } from '../records/dead-letters';
+import type { NodeLeases } from '../cluster/node-leases';
 import type { ReceivedMessage } from './received-message';
-import { describe, isSignalRejected } from './describe-error';
-import { PsiSignalIds } from './signal-ids';
+import { describe, isSignalRejected } from '../runtime/describe-error';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 export interface DeliveryDeps {
   options: CompiledCoordinatorOptions;
@@ -36,7 +43,7 @@ export interface DeliveryDeps {
 
 /** A claim this node holds: the expectation, the answer it carries and the delivery's id. */
 export interface HeldClaim {
-  expectation: ExpectationEntity;
+  expectation: Expectation;
   message: ReceivedMessage;
   deliveryId: string;
   /** Recovery finishes a delivery a stopped node started (the handler may have run). */
@@ -132,13 +139,7 @@ export class DeliveryRunner {
 
   /** The claim of an answer nobody knows any more (a claim from before claims carried it). */
   async giveBackUnknown(claim: HeldClaim): Promise<void> {
-    await this.deps.audit.transaction((tx) =>
-      updateRows(tx, ExpectationEntity, this.held(claim), {
-        status: 'open',
-        deliveryId: null,
-        ...NodeLeases.unclaimed,
-      }),
-    );
+    await this.deps.audit.transaction((tx) => reopenUnknownClaim(tx, this.held(claim)));
   }
 
   /** Runs the handler; a BusinessError becomes the process's transition or fault. */
@@ -195,16 +196,8 @@ export class DeliveryRunner {
     const { audit, options, stats, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const recorded = await audit.transaction(async (tx, write) => {
-      // An entry that repeats stays open for its next answer.
-      const kept = await updateRows(
-        tx,
-        ExpectationEntity,
-        this.held(claim),
-        expectation.repeats
-          ? { status: 'open', ...NodeLeases.unclaimed }
-          : { status: 'delivered', closedAt: options.clock(), ...NodeLeases.unclaimed },
-      );
-      if (kept === 0) return false;
+      const held = this.held(claim);
+      if (!(await markDelivered(tx, held, expectation.repeats, options.clock()))) return false;
       await completeInvocationIfDone(tx, expectation.invocationId);
       await write({
         kind: 'delivered',
@@ -229,25 +222,7 @@ export class DeliveryRunner {
   ): Promise<ReceiveOutcome> {
     const { expectation } = claim;
     const outcome = await this.deps.audit.transaction(async (tx, write) => {
-      const reopened = await updateRows(tx, ExpectationEntity, this.held(claim), {
-        status: 'open',
-        deliveryId: null,
-        ...NodeLeases.unclaimed,
-      });
-      if (reopened === 0) return undefined;
-      if (expectation.groupId) {
-        // The claim closed its group; nothing else could close it since.
-        await updateRows(
-          tx,
-          ExpectationEntity,
-          {
-            invocationId: expectation.invocationId,
-            groupId: expectation.groupId,
-            status: 'superseded',
-          },
-          { status: 'open', closedAt: null },
-        );
-      }
+      if (!(await giveBackClaim(tx, this.held(claim), expectation))) return undefined;
       return this.deadLetter(tx, write, claim, reason, {
         error: describe(error),
         deliveryId: claim.deliveryId,
@@ -264,12 +239,7 @@ export class DeliveryRunner {
     const { audit, options, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const outcome = await audit.transaction(async (tx, write) => {
-      const cancelled = await updateRows(tx, ExpectationEntity, this.held(claim), {
-        status: 'cancelled',
-        closedAt: options.clock(),
-        ...NodeLeases.unclaimed,
-      });
-      if (cancelled === 0) return undefined;
+      if (!(await cancelClaim(tx, this.held(claim), options.clock()))) return undefined;
       await completeInvocationIfDone(tx, expectation.invocationId);
       return this.deadLetter(tx, write, claim, 'late', {
         ...detail,
@@ -287,7 +257,7 @@ export class DeliveryRunner {
     reason: DeadLetterReason,
     detail: Record<string, unknown>,
   ): Promise<ReceiveOutcome> {
-    this.deps.stats.deadLettered++;
+    write.afterCommit(() => this.deps.stats.deadLettered++);
     return this.deps.deadLetters.add(tx, write, claim.message, reason, {
       detail: { waitState: claim.expectation.waitState, ...detail },
       instanceId: claim.expectation.instanceId,
@@ -297,10 +267,9 @@ export class DeliveryRunner {
   }
 
   /** The row as long as this node holds the claim for this delivery. */
-  private held(claim: HeldClaim): Partial<ExpectationEntity> {
+  private held(claim: HeldClaim): HeldClaimKey {
     return {
       id: claim.expectation.id,
-      status: 'claimed',
       claimedBy: this.deps.leases.nodeId,
       deliveryId: claim.deliveryId,
     };
@@ -310,10 +279,8 @@ export class DeliveryRunner {
    * Another node took the claim over (this one stalled past it) and answers for the delivery;
    * the engine applies the answer's signal once, whoever sends it.
    */
-  private async takenOver(expectation: ExpectationEntity): Promise<ReceiveOutcome> {
-    const current = await this.deps.audit.transaction((tx) =>
-      findRow(tx, ExpectationEntity, { id: expectation.id }),
-    );
+  private async takenOver(expectation: Expectation): Promise<ReceiveOutcome> {
+    const current = await this.deps.audit.transaction((tx) => expectationById(tx, expectation.id));
     return current?.status === 'delivered' ? delivered(expectation) : { status: 'duplicate' };
   }
 }
@@ -322,11 +289,11 @@ export class DeliveryRunner {
  * The signal id of an answer's delivery: one per expectation; an expectation that repeats takes
  * several answers, each its own signal (named by the answer's message id).
  */
-export function answerSignalId(expectation: ExpectationEntity, message: ReceivedMessage): string {
+export function answerSignalId(expectation: Expectation, message: ReceivedMessage): string {
   return PsiSignalIds.answer(expectation.id, expectation.repeats ? message.messageId : undefined);
 }
 
-function delivered(expectation: ExpectationEntity): ReceiveOutcome {
+function delivered(expectation: Expectation): ReceiveOutcome {
   return { status: 'delivered', instanceId: expectation.instanceId, expectationId: expectation.id };
 }
 

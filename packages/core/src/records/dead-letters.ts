@@ -1,13 +1,23 @@
 import type { EntityManager } from 'typeorm';
 import { DeadLetterNotFoundError } from '../errors';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
+import { invocationIdOfExpectation } from './expectations';
 import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-letter.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
-import type { ReceivedMessage } from './received-message';
 import { findRow } from '../store/row-statements';
-import { timeOrderedId } from './time-ordered-id';
+import { timeOrderedId } from '../store/time-ordered-id';
+
+/** What a dead letter keeps of the answer (a received message has these fields). */
+export interface DeadLetterMessage {
+  messageId: string;
+  event: string;
+  correlationKey: string | null;
+  businessKeys: string[];
+  payloadText: string | null;
+  source: string | null;
+  receivedAt: number;
+}
 
 /** A dead letter as the API returns it. */
 export interface DeadLetter {
@@ -46,7 +56,7 @@ export class DeadLetterQueue {
   async add(
     tx: EntityManager,
     audit: Audit,
-    message: ReceivedMessage,
+    message: DeadLetterMessage,
     reason: DeadLetterReason,
     context: {
       detail?: unknown;
@@ -60,12 +70,7 @@ export class DeadLetterQueue {
     const invocationId =
       context.invocationId ??
       (context.expectationId
-        ? (
-            await tx.findOne(ExpectationEntity, {
-              where: { id: context.expectationId },
-              select: { invocationId: true },
-            })
-          )?.invocationId
+        ? await invocationIdOfExpectation(tx, context.expectationId)
         : undefined);
     await tx.insert(DeadLetterEntity, {
       id,
@@ -142,6 +147,22 @@ export class DeadLetterQueue {
       .execute();
     return (result.affected ?? 0) > 0;
   }
+}
+
+/** The `rejected` dead letter already kept for a transport record with this id, if any. */
+export async function rejectedLetterId(
+  tx: EntityManager,
+  messageId: string,
+): Promise<string | undefined> {
+  // The partial index psi_dead_letter_rejected answers this; SQLite uses a partial index only
+  // for a literal reason, not a bound one.
+  const kept = await tx
+    .createQueryBuilder(DeadLetterEntity, 'd')
+    .select(['d.id'])
+    .where('d.messageId = :messageId', { messageId })
+    .andWhere(`d.reason = 'rejected'`)
+    .getOne();
+  return kept?.id;
 }
 
 function toDeadLetter(row: DeadLetterEntity): DeadLetter {

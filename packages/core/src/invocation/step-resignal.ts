@@ -1,10 +1,9 @@
-import { In } from 'typeorm';
 import { PsiError, PsiErrorCode } from '../errors';
 import type { ProcessEngine, SignalOptions } from '../spi/process-engine';
-import { AuditEntryEntity } from '../store/entities/audit-entry.entity';
-import type { InvocationEntity } from '../store/entities/invocation.entity';
+import { recordedOutcome } from '../records/audit-log';
+import type { Invocation } from '../records/invocations';
 import type { PsiStore } from '../store/psi-store';
-import { PsiSignalIds } from './signal-ids';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 interface OutcomeDetail {
   transition?: string;
@@ -22,20 +21,11 @@ interface OutcomeDetail {
  */
 export async function resignalFinishedStep(
   deps: { store: PsiStore; engine: ProcessEngine },
-  invocation: InvocationEntity,
+  invocation: Invocation,
 ): Promise<boolean> {
-  const entry = await deps.store.transaction((tx) =>
-    tx.findOne(AuditEntryEntity, {
-      where: {
-        instanceId: invocation.instanceId,
-        invocationId: invocation.id,
-        kind: In(['completed', 'failed']),
-      },
-      order: { seq: 'DESC' },
-    }),
-  );
+  const entry = await deps.store.transaction((tx) => recordedOutcome(tx, invocation));
   if (!entry) return false;
-  const detail = (entry.detail ? JSON.parse(entry.detail) : {}) as OutcomeDetail;
+  const detail = (entry.detail ?? {}) as OutcomeDetail;
   const error = entry.kind === 'failed' ? detail.error : detail.businessError;
   const options: SignalOptions =
     error && !detail.transition

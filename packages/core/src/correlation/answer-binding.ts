@@ -1,6 +1,6 @@
 import { CallbackBindingError } from '../errors';
 import type { AnswerBinding } from '../spi/transport';
-import type { ExpectationEntity } from '../store/entities/expectation.entity';
+import type { Expectation } from '../records/expectations';
 
 /**
  * The expectations a bound answer (a callback token's) may reach among those its correlation key
@@ -9,10 +9,7 @@ import type { ExpectationEntity } from '../store/entities/expectation.entity';
  * parked for an expectation that cannot come (an invocation records all its expectations before
  * its first request leaves, so before any token for it exists).
  */
-export function boundExpectations(
-  found: ExpectationEntity[],
-  bound: AnswerBinding,
-): ExpectationEntity[] {
+export function boundExpectations(found: Expectation[], bound: AnswerBinding): Expectation[] {
   const reachable = found.filter(
     (e) => e.instanceId === bound.instanceId && e.waitState === bound.waitState,
   );

@@ -22,38 +22,54 @@ import type {
 } from '../spi/process-engine';
 import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registry';
 import type { Transport } from '../spi/transport';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { InvocationEntity } from '../store/entities/invocation.entity';
-import { OutboxEntryEntity } from '../store/entities/outbox-entry.entity';
-import type { AdapterCatalog } from './adapter-catalog';
-import type { AuditLog } from './audit-log';
+import {
+  completeWithBusinessError,
+  createInvocation,
+  failInvocation,
+  freezeInvocation,
+  invocationById,
+  invocationOfEntry,
+  markCalled,
+  thawInvocation,
+  type Invocation,
+} from '../records/invocations';
+import {
+  addOutboxEntry,
+  markSendFailed,
+  markSent,
+  outboxEntry,
+  resetFailedRequests,
+  scheduleRetry,
+  type OutboxEntry,
+} from '../records/outbox';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import type { AuditLog } from '../records/audit-log';
 import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
-import { businessKeyFromVariables } from './business-key';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import { describe } from './describe-error';
+import { businessKeyFromVariables } from '../runtime/business-key';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import { describe } from '../runtime/describe-error';
 import { recordExpectations } from './expectation-recording';
-import type { KeyedMutex } from './keyed-mutex';
-import type { NodeLeases } from './node-leases';
-import { PsiSignalIds } from './signal-ids';
-import { resignalFinishedStep } from './step-resignal';
 import {
-  countRows,
-  findRow,
-  insertRow,
-  insertRowIfAbsent,
-  updateRows,
-} from '../store/row-statements';
-import { timeOrderedId } from './time-ordered-id';
+  cancelOpenOfInvocation,
+  invocationHasExpectations,
+  openExpectationCount,
+  type Expectation,
+} from '../records/expectations';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
+import type { NodeLeases } from '../cluster/node-leases';
+import { PsiSignalIds } from '../runtime/signal-ids';
+import { resignalFinishedStep } from './step-resignal';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
-type StepActivation = Pick<InvocationEntity, 'instanceId' | 'step' | 'activationId'>;
+type StepActivation = Pick<Invocation, 'instanceId' | 'step' | 'activationId'>;
 
 /** What became of an invocation, as `invoke` and `thaw` report it. */
 export interface InvocationResult {
   invocationId: string;
-  status: InvocationEntity['status'];
+  status: Invocation['status'];
   transition?: string;
   variables?: Variables;
   error?: unknown;
@@ -101,14 +117,14 @@ export class Invoker {
     }
     const model = catalog.byStep(event.step);
     const activation = { instanceId: event.instanceId, activationId: event.activationId };
-    let createdHere: InvocationEntity | undefined;
+    let createdHere: Invocation | undefined;
     // Held before it commits: a take-over sweep never sees it as nobody's.
     const newId = timeOrderedId();
     this.deps.leases.adoptInvocation(newId);
     const creating = audit.transaction(async (tx, write) => {
       createdHere = undefined;
       const now = options.clock();
-      const created: InvocationEntity = {
+      const created: Invocation = {
         id: newId,
         instanceId: event.instanceId,
         activationId: event.activationId,
@@ -124,10 +140,8 @@ export class Invoker {
       };
       // One statement in the common case (a new step); a step already invoked (a restart, or
       // another node first) keeps its invocation, and the unique activation decides which.
-      if (
-        !(await insertRowIfAbsent(tx, InvocationEntity, created, ['instanceId', 'activationId']))
-      ) {
-        const existing = await findRow(tx, InvocationEntity, activation);
+      if (!(await createInvocation(tx, created))) {
+        const existing = await invocationOfEntry(tx, activation);
         if (existing) return existing;
         throw new Error(`invocation of ${event.instanceId}/${event.activationId} vanished`);
       }
@@ -143,7 +157,7 @@ export class Invoker {
     const invocation = await creating
       .catch(async (error: unknown) => {
         // Another node created it meanwhile (unique activation): its lease decides who runs it.
-        const existing = await audit.transaction((tx) => findRow(tx, InvocationEntity, activation));
+        const existing = await audit.transaction((tx) => invocationOfEntry(tx, activation));
         if (!existing) throw error;
         return existing;
       })
@@ -176,26 +190,12 @@ export class Invoker {
    */
   async unfreeze(invocationId: string, by?: OperatorContext): Promise<void> {
     await this.deps.audit.transaction(async (tx, write) => {
-      const invocation = await findRow(tx, InvocationEntity, { id: invocationId });
+      const invocation = await invocationById(tx, invocationId);
       if (!invocation) throw new InvocationNotFoundError(invocationId);
-      const thawed = await tx
-        .createQueryBuilder()
-        .update(InvocationEntity)
-        .set({
-          status: 'running',
-          updatedAt: this.deps.options.clock(),
-          ...this.deps.leases.newInvocationLease(),
-        })
-        .where({ id: invocationId, status: 'frozen' })
-        .execute();
-      if ((thawed.affected ?? 0) === 0)
+      const lease = this.deps.leases.newInvocationLease();
+      if (!(await thawInvocation(tx, invocationId, lease, this.deps.options.clock())))
         throw new InvocationNotFrozenError(invocationId, invocation.status);
-      await updateRows(
-        tx,
-        OutboxEntryEntity,
-        { invocationId, status: 'failed' },
-        { status: 'pending', attempts: 0 },
-      );
+      await resetFailedRequests(tx, invocationId);
       await write({
         kind: 'thawed',
         instanceId: invocation.instanceId,
@@ -205,16 +205,14 @@ export class Invoker {
     });
   }
 
-  async get(invocationId: string): Promise<InvocationEntity> {
-    const row = await this.deps.audit.transaction((tx) =>
-      findRow(tx, InvocationEntity, { id: invocationId }),
-    );
+  async get(invocationId: string): Promise<Invocation> {
+    const row = await this.deps.audit.transaction((tx) => invocationById(tx, invocationId));
     if (!row) throw new InvocationNotFoundError(invocationId);
     return row;
   }
 
   /** Runs (or re-runs) a `running` invocation; one run per invocation at a time in this process. */
-  run(invocationId: string, created?: InvocationEntity): Promise<InvocationResult> {
+  run(invocationId: string, created?: Invocation): Promise<InvocationResult> {
     return this.deps.invocationMutex.run(invocationId, async () => {
       const invocation = created ?? (await this.get(invocationId));
       if (invocation.status !== 'running') return { invocationId, status: invocation.status };
@@ -232,7 +230,7 @@ export class Invoker {
   }
 
   private async execute(
-    invocation: InvocationEntity,
+    invocation: Invocation,
     model: AdapterModel,
     isNew: boolean,
   ): Promise<InvocationResult> {
@@ -248,10 +246,7 @@ export class Invoker {
     let seq = 0;
     // A new invocation has no expectations or outbox entries yet; a re-run must look.
     let expectationsRecorded =
-      !isNew &&
-      (await audit.transaction(
-        async (tx) => (await countRows(tx, ExpectationEntity, { invocationId: invocation.id })) > 0,
-      ));
+      !isNew && (await audit.transaction((tx) => invocationHasExpectations(tx, invocation.id)));
     const caller = {
       call: async (operation: string, payload: unknown): Promise<unknown> => {
         const requestId = `${invocation.id}:${++seq}`;
@@ -292,17 +287,9 @@ export class Invoker {
       this.afterExpectations(invocation, model, adopted);
     }
     const status = await audit.transaction(async (tx, write) => {
-      const open = await countRows(tx, ExpectationEntity, {
-        invocationId: invocation.id,
-        status: 'open',
-      });
+      const open = await openExpectationCount(tx, invocation.id);
       const next = open > 0 ? 'waiting' : 'completed';
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocation.id },
-        { status: next, updatedAt: this.deps.options.clock() },
-      );
+      await markCalled(tx, invocation.id, next, this.deps.options.clock());
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,
@@ -329,7 +316,7 @@ export class Invoker {
   }
 
   private async commitRequest(
-    invocation: InvocationEntity,
+    invocation: Invocation,
     model: AdapterModel,
     coordinates: ServiceCoordinates,
     variables: Variables,
@@ -341,19 +328,17 @@ export class Invoker {
       /** False for a new invocation: its requests cannot be in the outbox yet. */
       mayExist: boolean;
     },
-  ): Promise<OutboxEntryEntity> {
+  ): Promise<OutboxEntry> {
     let adopted = 0;
     const entry = await this.deps.audit.transaction(async (tx) => {
       adopted = 0; // a unit may run twice (group commit re-runs a batch after a failure)
-      const existing = request.mayExist
-        ? await findRow(tx, OutboxEntryEntity, { id: request.requestId })
-        : null;
+      const existing = request.mayExist ? await outboxEntry(tx, request.requestId) : null;
       if (existing) return existing;
       if (request.recordExpectations) {
         adopted = await this.recordExpectationsOf(tx, invocation, model, coordinates, variables);
       }
       const now = this.deps.options.clock();
-      const created: OutboxEntryEntity = {
+      const created: OutboxEntry = {
         id: request.requestId,
         invocationId: invocation.id,
         service: model.service,
@@ -368,7 +353,7 @@ export class Invoker {
         createdAt: now,
         sentAt: null,
       };
-      await insertRow(tx, OutboxEntryEntity, created);
+      await addOutboxEntry(tx, created);
       return created;
     });
     if (request.recordExpectations) this.afterExpectations(invocation, model, adopted);
@@ -377,13 +362,13 @@ export class Invoker {
 
   private async recordExpectationsOf(
     tx: EntityManager,
-    invocation: InvocationEntity,
+    invocation: Invocation,
     model: AdapterModel,
     coordinates: ServiceCoordinates,
     variables: Variables,
   ): Promise<number> {
     const now = this.deps.options.clock();
-    const expectations = [...model.handlers.values()].map((handler): ExpectationEntity => {
+    const expectations = [...model.handlers.values()].map((handler): Expectation => {
       return {
         id: timeOrderedId(),
         invocationId: invocation.id,
@@ -415,7 +400,7 @@ export class Invoker {
   }
 
   private afterExpectations(
-    invocation: InvocationEntity,
+    invocation: Invocation,
     model: AdapterModel,
     adoptedParked: number,
   ): void {
@@ -428,9 +413,9 @@ export class Invoker {
   }
 
   private async dispatch(
-    invocation: InvocationEntity,
+    invocation: Invocation,
     coordinates: ServiceCoordinates,
-    entry: OutboxEntryEntity,
+    entry: OutboxEntry,
   ): Promise<unknown> {
     const { audit, options, stats } = this.deps;
     const transport = this.deps.transports.get(coordinates.transport);
@@ -463,17 +448,8 @@ export class Invoker {
         );
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
-          await updateRows(
-            tx,
-            OutboxEntryEntity,
-            { id: entry.id },
-            {
-              status: 'sent',
-              attempts,
-              sentAt: options.clock(),
-              reply: reply === undefined ? null : JSON.stringify(reply),
-            },
-          );
+          const replyText = reply === undefined ? null : JSON.stringify(reply);
+          await markSent(tx, entry.id, attempts, options.clock(), replyText);
           await write({
             kind: 'sent',
             instanceId: invocation.instanceId,
@@ -491,14 +467,8 @@ export class Invoker {
         return reply;
       } catch (error) {
         if (isBusinessError(error)) {
-          await audit.transaction((tx) =>
-            updateRows(
-              tx,
-              OutboxEntryEntity,
-              { id: entry.id },
-              { status: 'failed', attempts, lastError: JSON.stringify(describe(error)) },
-            ),
-          );
+          const lastError = JSON.stringify(describe(error));
+          await audit.transaction((tx) => markSendFailed(tx, entry.id, attempts, lastError));
           throw error;
         }
         if (attempts >= policy.maxAttempts)
@@ -506,16 +476,8 @@ export class Invoker {
         const delayMs = backoffDelay(policy, attempts, options.random);
         stats.retried++;
         await audit.transaction(async (tx, write) => {
-          await updateRows(
-            tx,
-            OutboxEntryEntity,
-            { id: entry.id },
-            {
-              attempts,
-              nextAttemptAt: options.clock() + delayMs,
-              lastError: JSON.stringify(describe(error)),
-            },
-          );
+          const lastError = JSON.stringify(describe(error));
+          await scheduleRetry(tx, entry.id, attempts, options.clock() + delayMs, lastError);
           await write({
             kind: 'retried',
             instanceId: invocation.instanceId,
@@ -529,8 +491,8 @@ export class Invoker {
   }
 
   private async freezeAndStop(
-    invocation: InvocationEntity,
-    entry: OutboxEntryEntity,
+    invocation: Invocation,
+    entry: OutboxEntry,
     error: unknown,
   ): Promise<never> {
     await this.freeze(invocation, entry, error);
@@ -538,26 +500,15 @@ export class Invoker {
   }
 
   private async freeze(
-    invocation: InvocationEntity,
-    entry: OutboxEntryEntity | null,
+    invocation: Invocation,
+    entry: OutboxEntry | null,
     error: unknown,
   ): Promise<InvocationResult> {
     const lastError = JSON.stringify(describe(error));
     this.deps.stats.frozen++;
     await this.deps.audit.transaction(async (tx, write) => {
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocation.id },
-        { status: 'frozen', lastError, updatedAt: this.deps.options.clock() },
-      );
-      if (entry)
-        await updateRows(
-          tx,
-          OutboxEntryEntity,
-          { id: entry.id },
-          { status: 'failed', attempts: entry.attempts, lastError },
-        );
+      await freezeInvocation(tx, invocation.id, lastError, this.deps.options.clock());
+      if (entry) await markSendFailed(tx, entry.id, entry.attempts, lastError);
       await write({
         kind: 'frozen',
         instanceId: invocation.instanceId,
@@ -568,18 +519,10 @@ export class Invoker {
     return { invocationId: invocation.id, status: 'frozen', error: describe(error) };
   }
 
-  private async fail(invocation: InvocationEntity, error: PsiError): Promise<never> {
+  private async fail(invocation: Invocation, error: PsiError): Promise<never> {
     await this.deps.audit.transaction(async (tx, write) => {
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocation.id },
-        {
-          status: 'failed',
-          lastError: JSON.stringify(describe(error)),
-          updatedAt: this.deps.options.clock(),
-        },
-      );
+      const lastError = JSON.stringify(describe(error));
+      await failInvocation(tx, invocation.id, lastError, this.deps.options.clock());
       await write({
         kind: 'failed',
         instanceId: invocation.instanceId,
@@ -592,27 +535,14 @@ export class Invoker {
   }
 
   private async businessOutcome(
-    invocation: InvocationEntity,
+    invocation: Invocation,
     error: PsiError,
   ): Promise<InvocationResult> {
     const transition = (error as { transition?: string }).transition;
     await this.deps.audit.transaction(async (tx, write) => {
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocation.id },
-        {
-          status: 'completed',
-          lastError: JSON.stringify(describe(error)),
-          updatedAt: this.deps.options.clock(),
-        },
-      );
-      await updateRows(
-        tx,
-        ExpectationEntity,
-        { invocationId: invocation.id, status: 'open' },
-        { status: 'cancelled', closedAt: this.deps.options.clock() },
-      );
+      const lastError = JSON.stringify(describe(error));
+      await completeWithBusinessError(tx, invocation.id, lastError, this.deps.options.clock());
+      await cancelOpenOfInvocation(tx, invocation.id, this.deps.options.clock());
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,

@@ -1,7 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import type { ExpectationEntity } from '../store/entities/expectation.entity';
-import { InvocationEntity } from '../store/entities/invocation.entity';
-import { findRow } from '../store/row-statements';
+import type { Expectation } from '../records/expectations';
+import { invocationById, invokedAgainSince } from '../records/invocations';
 
 /**
  * The pending timeouts (won, not yet signalled) whose step the instance has entered again
@@ -15,23 +14,12 @@ import { findRow } from '../store/row-statements';
  */
 export async function timeoutsOfEarlierVisits(
   tx: EntityManager,
-  pending: readonly ExpectationEntity[],
+  pending: readonly Expectation[],
 ): Promise<Set<string>> {
   const stale = new Set<string>();
   for (const expectation of pending) {
-    const own = await findRow(tx, InvocationEntity, { id: expectation.invocationId });
-    if (!own) continue;
-    const later = await tx
-      .createQueryBuilder(InvocationEntity, 'i')
-      .where('i.instanceId = :instanceId AND i.step = :step AND i.id <> :id', {
-        instanceId: own.instanceId,
-        step: own.step,
-        id: own.id,
-      })
-      // Ids increase with creation in a process: they order invocations of one millisecond.
-      .andWhere('(i.createdAt > :at OR (i.createdAt = :at AND i.id > :id))', { at: own.createdAt })
-      .getCount();
-    if (later > 0) stale.add(expectation.id);
+    const own = await invocationById(tx, expectation.invocationId);
+    if (own && (await invokedAgainSince(tx, own))) stale.add(expectation.id);
   }
   return stale;
 }

@@ -8,34 +8,36 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { InvocationEntity } from '../store/entities/invocation.entity';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import type { AdapterCatalog } from './adapter-catalog';
-import type { Audit, AuditLog } from './audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { DeadLetterQueue } from './dead-letter-queue';
-import { InboundDedupe } from './inbound-dedupe';
+import { completeWaiting } from '../records/invocations';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import type { Audit, AuditLog } from '../records/audit-log';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { DeadLetterQueue } from '../records/dead-letters';
+import { InboundDedupe } from '../records/inbound-ids';
 import { DeliveryRunner } from './delivery';
 import { EndedInstances, type EndedSettlement } from './ended-instances';
-import { isSignalRejected } from './describe-error';
-import { timeOrderedId } from './time-ordered-id';
-import type { KeyedMutex } from './keyed-mutex';
+import { isSignalRejected } from '../runtime/describe-error';
+import { timeOrderedId } from '../store/time-ordered-id';
+import type { KeyedMutex } from '../runtime/keyed-mutex';
 import { boundExpectations } from './answer-binding';
 import { parkingFull } from './parking-cap';
-import type { NodeLeases } from './node-leases';
-import { PsiSignalIds } from './signal-ids';
-import { timeoutsOfEarlierVisits } from './stale-timeouts';
+import type { NodeLeases } from '../cluster/node-leases';
+import { PsiSignalIds } from '../runtime/signal-ids';
+import { timeoutsOfEarlierVisits } from '../timeouts/stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
-import type { CoordinatorStats } from './coordinator-stats';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import {
-  countRows,
-  deleteRows,
-  findRow,
-  findRows,
-  insertRowReturningId,
-  updateRows,
-} from '../store/row-statements';
+  claimAndCloseGroup,
+  expectationById,
+  expectationsByBusinessKeys,
+  expectationsByCorrelationKey,
+  expectationsByIds,
+  invocationHasUnsettled,
+  pendingTimeouts as pendingTimeoutsOf,
+  settleTimeout,
+  type Expectation,
+} from '../records/expectations';
+import { parkAnswer, parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
 
 export interface CorrelatorDeps {
   options: CompiledCoordinatorOptions;
@@ -64,7 +66,7 @@ interface ReleasedAnswer {
 type Decision =
   | { kind: 'done'; outcome: ReceiveOutcome }
   | { kind: 'unknown'; outcome: ReceiveOutcome }
-  | { kind: 'matched'; expectation: ExpectationEntity; message: ReceivedMessage };
+  | { kind: 'matched'; expectation: Expectation; message: ReceivedMessage };
 
 /**
  * Receive → dedupe → match → deliver or park, and release on readiness. Every decision that
@@ -96,7 +98,7 @@ export class Correlator {
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
-        stats.duplicates++;
+        audit.afterCommit(() => stats.duplicates++);
         await audit({
           kind: 'duplicate',
           detail: { messageId: message.messageId, event: message.event },
@@ -200,7 +202,7 @@ export class Correlator {
    * Signals a timeout that already won its claim, if the instance is at the wait state; false
    * when it stays pending (for the next readiness).
    */
-  async signalTimeout(expectation: ExpectationEntity): Promise<boolean> {
+  async signalTimeout(expectation: Expectation): Promise<boolean> {
     const states = await this.waitStatesOf(expectation.instanceId);
     if (!states.includes(expectation.waitState)) return false;
     try {
@@ -221,13 +223,8 @@ export class Correlator {
       throw error;
     }
     await this.deps.audit.transaction(async (tx, audit) => {
-      const settled = await updateRows(
-        tx,
-        ExpectationEntity,
-        { id: expectation.id, timeoutPending: true },
-        { timeoutPending: false },
-      );
-      if (settled === 0) return; // another node signalled it too (the engine took it once)
+      // Another node may have signalled it too (the engine took it once).
+      if (!(await settleTimeout(tx, expectation.id))) return;
       await this.completeInvocationIfDone(tx, expectation.invocationId);
       await audit(
         timedOutEntry(expectation, {
@@ -245,7 +242,7 @@ export class Correlator {
    * later invocation of the same step shows the instance left the visit the timeout was for.
    */
   private async timeoutAlreadyTaken(
-    expectation: ExpectationEntity,
+    expectation: Expectation,
     laterVisits: ReadonlySet<string> | null,
   ): Promise<boolean> {
     const engine = this.deps.engine;
@@ -262,15 +259,9 @@ export class Correlator {
   }
 
   /** Records a pending timeout whose signal the engine took before a crash, without signalling. */
-  private async settleStaleTimeout(expectation: ExpectationEntity): Promise<void> {
+  private async settleStaleTimeout(expectation: Expectation): Promise<void> {
     await this.deps.audit.transaction(async (tx, audit) => {
-      const settled = await updateRows(
-        tx,
-        ExpectationEntity,
-        { id: expectation.id, timeoutPending: true },
-        { timeoutPending: false },
-      );
-      if (settled === 0) return; // another node settled it meanwhile
+      if (!(await settleTimeout(tx, expectation.id))) return; // another node settled it meanwhile
       await audit(
         timedOutEntry(expectation, {
           signalled: false,
@@ -321,24 +312,15 @@ export class Correlator {
     // answers in arrival order, and their expectations. Each delivery re-checks its expectation
     // with the conditional claim; what a delivery or a timeout may have changed is read again.
     const waiting = await this.deps.audit.transaction(async (tx) => {
-      const pendingTimeouts = await findRows(tx, ExpectationEntity, {
-        instanceId,
-        status: 'timed-out',
-        timeoutPending: true,
-      });
+      const pendingTimeouts = await pendingTimeoutsOf(tx, instanceId);
       // Engines that keep signal ids are asked instead (timeoutAlreadyTaken).
       const laterVisits =
         pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
           ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
           : null;
-      const parked = await findRows(
-        tx,
-        ParkedMessageEntity,
-        { instanceId },
-        { order: { seq: 'ASC' } },
-      );
+      const parked = await parkedForInstance(tx, instanceId);
       const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
-      const expectations = ids.length > 0 ? await findRows(tx, ExpectationEntity, { id: ids }) : [];
+      const expectations = await expectationsByIds(tx, ids);
       return {
         pendingTimeouts,
         laterVisits,
@@ -357,16 +339,13 @@ export class Correlator {
       const expectationId = row.expectationId;
       if (!expectationId) continue;
       const expectation = readAgain
-        ? await this.deps.audit.transaction((tx) =>
-            findRow(tx, ExpectationEntity, { id: expectationId }),
-          )
+        ? await this.deps.audit.transaction((tx) => expectationById(tx, expectationId))
         : waiting.expectations.get(expectationId);
       if (!expectation) continue;
       const message = messageFromParked(row);
       if (expectation.status !== 'open') {
         await this.deps.audit.transaction(async (tx, audit) => {
-          const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-          if (removed === 0) return;
+          if (!(await takeParkedAnswer(tx, row.seq))) return;
           await this.deadLetter(
             tx,
             audit,
@@ -385,7 +364,7 @@ export class Correlator {
       const violations = await this.validate(expectation, message);
       if (violations.length > 0) {
         await this.deps.audit.transaction(async (tx, audit) => {
-          await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
+          await takeParkedAnswer(tx, row.seq);
           await this.deadLetter(tx, audit, message, 'invalid', { violations }, expectation);
         });
         continue;
@@ -399,7 +378,7 @@ export class Correlator {
   }
 
   private async deliverOrPark(
-    expectation: ExpectationEntity,
+    expectation: Expectation,
     message: ReceivedMessage,
   ): Promise<ReceiveOutcome> {
     const states = await this.waitStatesOf(expectation.instanceId);
@@ -416,7 +395,7 @@ export class Correlator {
       await this.dedupe.remember(tx, message);
       // The instance is not at the wait state because a timeout (or a group sibling) closed the
       // expectation and moved it on since we matched: the answer lost; it is late, not parked.
-      const current = await findRow(tx, ExpectationEntity, { id: expectation.id });
+      const current = await expectationById(tx, expectation.id);
       if (current && current.status !== 'open') {
         return this.deadLetter(
           tx,
@@ -447,7 +426,7 @@ export class Correlator {
 
   /** Claims the expectation with the answer, then runs the delivery to its end. */
   private async deliver(
-    expectation: ExpectationEntity,
+    expectation: Expectation,
     message: ReceivedMessage,
     parked: ReleasedAnswer | null,
   ): Promise<ReceiveOutcome> {
@@ -471,7 +450,7 @@ export class Correlator {
 
   /** The claim: the answer (and the group) won, in one transaction with its dedupe id. */
   private claim(
-    expectation: ExpectationEntity,
+    expectation: Expectation,
     message: ReceivedMessage,
     parked: ReleasedAnswer | null,
   ): Promise<{ won: true; deliveryId: string } | { won: false; outcome: ReceiveOutcome }> {
@@ -488,8 +467,7 @@ export class Correlator {
           },
         });
         // Several nodes may release the same parked answer: whoever removes it delivers it.
-        const taken = await deleteRows(tx, ParkedMessageEntity, { seq: parked.seq });
-        if (taken === 0) {
+        if (!(await takeParkedAnswer(tx, parked.seq))) {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
       }
@@ -497,13 +475,15 @@ export class Correlator {
       // The claim carries the answer and the delivery's id, so a node that dies before
       // finishing the delivery leaves all recovery needs to finish it.
       const deliveryId = timeOrderedId();
-      const won = await claimExpectation(tx, expectation.id, 'open', {
-        status: 'claimed',
-        deliveryId,
-        ...this.deps.leases.claimColumns(message),
-      });
+      const won = await claimAndCloseGroup(
+        tx,
+        expectation,
+        { deliveryId, ...this.deps.leases.claimColumns(message) },
+        this.deps.options.clock(),
+      );
       if (!won) {
-        const current = await tx.findOneByOrFail(ExpectationEntity, { id: expectation.id });
+        const current = await expectationById(tx, expectation.id);
+        if (!current) throw new Error(`Expectation ${expectation.id} vanished while claimed`);
         if (current.repeats && current.status === 'claimed') {
           // Another node delivers this entry's previous answer: this one waits its turn.
           const ttl = current.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
@@ -524,7 +504,6 @@ export class Correlator {
         );
         return { won: false as const, outcome };
       }
-      await this.supersedeGroup(tx, expectation);
       return { won: true as const, deliveryId };
     });
   }
@@ -533,7 +512,7 @@ export class Correlator {
     tx: EntityManager,
     audit: Audit,
     message: ReceivedMessage,
-    expectation: ExpectationEntity | null,
+    expectation: Expectation | null,
     ttlMs: number,
   ): Promise<ReceiveOutcome> {
     const { maxParkedPerKey } = this.deps.options;
@@ -543,7 +522,7 @@ export class Correlator {
       return this.deadLetter(tx, audit, message, 'parking-full', { maxParkedPerKey }, where);
     }
     const expiresAt = message.receivedAt + ttlMs;
-    const parkedId = await insertRowReturningId(tx, ParkedMessageEntity, {
+    const parkedId = await parkAnswer(tx, {
       messageId: message.messageId,
       event: message.event,
       correlationKey: message.correlationKey,
@@ -566,8 +545,10 @@ export class Correlator {
         expiresAt,
       },
     });
-    this.deps.stats.parked++;
-    this.deps.notifyDue(expiresAt);
+    audit.afterCommit(() => {
+      this.deps.stats.parked++;
+      this.deps.notifyDue(expiresAt);
+    });
     return { status: 'parked', parkedId: String(parkedId), instanceId: expectation?.instanceId };
   }
 
@@ -579,7 +560,7 @@ export class Correlator {
     detail: Record<string, unknown>,
     expectation?: { id: string | null; instanceId: string },
   ): Promise<ReceiveOutcome> {
-    this.deps.stats.deadLettered++;
+    audit.afterCommit(() => this.deps.stats.deadLettered++);
     return this.deps.deadLetters.add(tx, audit, message, reason, {
       detail,
       instanceId: expectation?.instanceId,
@@ -590,22 +571,20 @@ export class Correlator {
   private async findExpectations(
     tx: EntityManager,
     message: ReceivedMessage,
-  ): Promise<ExpectationEntity[]> {
+  ): Promise<Expectation[]> {
     const event = message.event;
     if (message.correlationKey) {
       const correlationKey = message.correlationKey;
-      const byKey = await findRows(tx, ExpectationEntity, { correlationKey, event });
+      const byKey = await expectationsByCorrelationKey(tx, event, correlationKey);
       if (message.boundTo) return openFirst(boundExpectations(byKey, message.boundTo));
       if (byKey.length > 0) return openFirst(byKey);
     }
     if (message.businessKeys.length === 0) return [];
-    return openFirst(
-      await findRows(tx, ExpectationEntity, { businessKey: message.businessKeys, event }),
-    );
+    return openFirst(await expectationsByBusinessKeys(tx, event, message.businessKeys));
   }
 
   private async validate(
-    expectation: ExpectationEntity,
+    expectation: Expectation,
     message: ReceivedMessage,
   ): Promise<FieldViolation[]> {
     const model = this.deps.catalog.byName(expectation.adapter);
@@ -614,47 +593,10 @@ export class Correlator {
       : [];
   }
 
-  private async supersedeGroup(
-    tx: EntityManager,
-    expectation: ExpectationEntity,
-  ): Promise<string[]> {
-    if (!expectation.groupId) return [];
-    const siblings = await tx
-      .createQueryBuilder(ExpectationEntity, 'e')
-      .where('e.invocationId = :inv AND e.groupId = :group AND e.id != :id AND e.status = :open', {
-        inv: expectation.invocationId,
-        group: expectation.groupId,
-        id: expectation.id,
-        open: 'open',
-      })
-      .getMany();
-    const closed: string[] = [];
-    for (const sibling of siblings) {
-      if (
-        await claimExpectation(tx, sibling.id, 'open', {
-          status: 'superseded',
-          closedAt: this.deps.options.clock(),
-        })
-      ) {
-        closed.push(sibling.id);
-      }
-    }
-    return closed;
-  }
-
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
-    const unsettled = await countRows(tx, ExpectationEntity, {
-      invocationId,
-      status: ['open', 'claimed'],
-    });
-    if (unsettled === 0) {
-      await updateRows(
-        tx,
-        InvocationEntity,
-        { id: invocationId, status: 'waiting' },
-        { status: 'completed', updatedAt: this.deps.options.clock() },
-      );
+    if (!(await invocationHasUnsettled(tx, invocationId))) {
+      await completeWaiting(tx, invocationId, this.deps.options.clock());
     }
   }
 
@@ -692,19 +634,9 @@ export class Correlator {
   }
 }
 
-/** Conditional status change: the one primitive every race in PSI is decided by. */
-export async function claimExpectation(
-  tx: EntityManager,
-  id: string,
-  fromStatus: ExpectationEntity['status'],
-  changes: Partial<ExpectationEntity>,
-): Promise<boolean> {
-  return (await updateRows(tx, ExpectationEntity, { id, status: fromStatus }, changes)) > 0;
-}
-
 /** The one audit entry of a timeout, written when it is signalled or settled unsignalled. */
 export function timedOutEntry(
-  expectation: ExpectationEntity,
+  expectation: Expectation,
   detail: Record<string, unknown>,
 ): Parameters<Audit>[0] {
   return {
@@ -715,11 +647,11 @@ export function timedOutEntry(
   };
 }
 
-function closedReason(expectation: ExpectationEntity): 'late' | 'superseded' {
+function closedReason(expectation: Expectation): 'late' | 'superseded' {
   return expectation.status === 'superseded' ? 'superseded' : 'late';
 }
 
-function openFirst(expectations: ExpectationEntity[]): ExpectationEntity[] {
+function openFirst(expectations: Expectation[]): Expectation[] {
   return [...expectations].sort(
     (a, b) => Number(b.status === 'open') - Number(a.status === 'open'),
   );

@@ -1,7 +1,7 @@
 import type { NodeLeases } from './node-leases';
-import type { PsiClock } from './psi-clock';
+import type { PsiClock } from '../runtime/psi-clock';
 import type { Recovery } from './recovery';
-import type { TaskTracker } from './task-tracker';
+import type { TaskTracker } from '../runtime/task-tracker';
 
 /**
  * The heartbeat of a node sharing its store: every third of the lease it renews what this

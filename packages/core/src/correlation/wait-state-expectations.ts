@@ -5,14 +5,21 @@ import type {
   WaitStateEnteredEvent,
   WaitStateLeftEvent,
 } from '../spi/process-engine';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { findRows, updateRows } from '../store/row-statements';
-import type { AdapterCatalog } from './adapter-catalog';
-import type { AuditLog } from './audit-log';
-import { businessKeyFromVariables, canonicalBusinessKey, pickFields } from './business-key';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import { recordExpectations } from './expectation-recording';
-import { timeOrderedId } from './time-ordered-id';
+import {
+  cancelOpenOfVisit,
+  expectationsAtWaitStates,
+  type Expectation,
+} from '../records/expectations';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import type { AuditLog } from '../records/audit-log';
+import {
+  businessKeyFromVariables,
+  canonicalBusinessKey,
+  pickFields,
+} from '../runtime/business-key';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import { recordExpectations } from '../invocation/expectation-recording';
+import { timeOrderedId } from '../store/time-ordered-id';
 
 export interface WaitStateExpectationsDeps {
   options: CompiledCoordinatorOptions;
@@ -78,7 +85,7 @@ export class WaitStateExpectations {
       // One read: what this entry recorded already (an event raised again after a restart),
       // and what an adapter already expects at these wait states.
       const targets = [...new Set(planned.map((p) => p.waitState))];
-      const known = await findRows(tx, ExpectationEntity, { instanceId, waitState: targets });
+      const known = await expectationsAtWaitStates(tx, instanceId, targets);
       if (known.some((e) => e.activationId === activationId)) return { adopted: 0, deadline: null };
       const waits = planned.filter(
         (p) =>
@@ -93,7 +100,7 @@ export class WaitStateExpectations {
       if (waits.length === 0) return { adopted: 0, deadline: null };
       const visit = `wait:${timeOrderedId()}`;
       const group = waits.length > 1 ? 'wait-state' : null;
-      const rows = waits.map((wait): ExpectationEntity => ({
+      const rows = waits.map((wait): Expectation => ({
         id: timeOrderedId(),
         invocationId: visit,
         instanceId,
@@ -148,11 +155,11 @@ export class WaitStateExpectations {
   async left(event: WaitStateLeftEvent): Promise<void> {
     const { instanceId, activationId } = event;
     await this.deps.audit.transaction(async (tx, audit) => {
-      const cancelled = await updateRows(
+      const cancelled = await cancelOpenOfVisit(
         tx,
-        ExpectationEntity,
-        { instanceId, activationId, status: 'open' },
-        { status: 'cancelled', closedAt: this.deps.options.clock() },
+        instanceId,
+        activationId,
+        this.deps.options.clock(),
       );
       if (cancelled > 0) {
         await audit({

@@ -1,5 +1,5 @@
 import type { ReceiveOutcome } from '../spi/transport';
-import type { DeadLetter } from './dead-letter-queue';
+import type { DeadLetter } from '../records/dead-letters';
 
 /**
  * What a replay did to a dead letter: the outcome of correlating it again (`replayOf` names the

@@ -1,14 +1,18 @@
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { deleteRows, findRows, updateRows } from '../store/row-statements';
-import type { AuditLog } from './audit-log';
-import type { CompiledCoordinatorOptions } from './coordinator-options';
-import type { CoordinatorStats } from './coordinator-stats';
-import type { DeadLetterQueue } from './dead-letter-queue';
+import {
+  cancelOpenOfInstance,
+  pendingTimeouts as pendingTimeoutsOf,
+  settleTimeout,
+  type Expectation,
+} from '../records/expectations';
+import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
+import type { AuditLog } from '../records/audit-log';
+import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { DeadLetterQueue } from '../records/dead-letters';
 import { messageFromParked } from './received-message';
-import { PsiSignalIds } from './signal-ids';
+import { PsiSignalIds } from '../runtime/signal-ids';
 
 /** What settling an ended instance's leftovers did. */
 export interface EndedSettlement {
@@ -50,29 +54,16 @@ export class EndedInstances {
   /** Settles the instance's leftovers; the caller holds the instance's lock. */
   async settle(instanceId: string): Promise<EndedSettlement> {
     const { audit, options, deadLetters, stats } = this.deps;
-    const pending = await audit.transaction((tx) =>
-      findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true }),
-    );
+    const pending = await audit.transaction((tx) => pendingTimeoutsOf(tx, instanceId));
     const taken = new Map<string, boolean>();
     for (const expectation of pending)
       taken.set(expectation.id, await this.timeoutTaken(expectation));
     return audit.transaction(async (tx, write) => {
       const now = options.clock();
-      await updateRows(
-        tx,
-        ExpectationEntity,
-        { instanceId, status: 'open' },
-        { status: 'cancelled', closedAt: now },
-      );
+      await cancelOpenOfInstance(tx, instanceId, now);
       let pendingTimeouts = 0;
       for (const expectation of pending) {
-        const settled = await updateRows(
-          tx,
-          ExpectationEntity,
-          { id: expectation.id, timeoutPending: true },
-          { timeoutPending: false },
-        );
-        if (settled === 0) continue;
+        if (!(await settleTimeout(tx, expectation.id))) continue;
         pendingTimeouts++;
         await write({
           kind: 'timed-out',
@@ -89,18 +80,12 @@ export class EndedInstances {
           },
         });
       }
-      const parked = await findRows(
-        tx,
-        ParkedMessageEntity,
-        { instanceId },
-        { order: { seq: 'ASC' } },
-      );
+      const parked = await parkedForInstance(tx, instanceId);
       let late = 0;
       for (const row of parked) {
-        const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-        if (removed === 0) continue;
+        if (!(await takeParkedAnswer(tx, row.seq))) continue;
         late++;
-        stats.deadLettered++;
+        write.afterCommit(() => stats.deadLettered++);
         await deadLetters.add(tx, write, messageFromParked(row), 'late', {
           detail: { instanceEnded: true },
           instanceId,
@@ -111,7 +96,7 @@ export class EndedInstances {
     });
   }
 
-  private async timeoutTaken(expectation: ExpectationEntity): Promise<boolean> {
+  private async timeoutTaken(expectation: Expectation): Promise<boolean> {
     const engine = this.deps.engine;
     if (!engine.hasAppliedSignal) return false;
     try {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { InboundMessageError } from '../errors';
 import type { AnswerBinding, InboundMessage } from '../spi/transport';
-import type { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import type { AdapterCatalog } from './adapter-catalog';
-import { canonicalBusinessKey, pickFields } from './business-key';
+import type { ParkedAnswer } from '../records/parked-answers';
+import type { AdapterCatalog } from '../runtime/adapter-catalog';
+import { canonicalBusinessKey, pickFields } from '../runtime/business-key';
 
 /** An inbound message as the coordinator works with it: id settled, keys computed. */
 export interface ReceivedMessage {
@@ -79,7 +79,7 @@ export function businessKeysOf(input: InboundMessage, catalog: AdapterCatalog): 
   return [...keys];
 }
 
-export function messageFromParked(row: ParkedMessageEntity): ReceivedMessage {
+export function messageFromParked(row: ParkedAnswer): ReceivedMessage {
   return {
     messageId: row.messageId,
     // Parked answers were remembered when they were parked: their sender no longer matters.

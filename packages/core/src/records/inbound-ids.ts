@@ -2,7 +2,20 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
-import type { ReceivedMessage } from './received-message';
+
+/** What dedupe reads of a message just received (a received message has these fields). */
+export interface DedupedMessage {
+  /** The namespace of `messageId` (see `InboundMessage.sender`). */
+  sender: string;
+  messageId: string;
+  event: string;
+  correlationKey: string | null;
+  businessKeys: string[];
+  payloadText: string | null;
+  receivedAt: number;
+  /** Bookkeeping still to write: the id is `new`, or `seen` outside the window. */
+  inbound?: 'new' | 'seen';
+}
 
 /** What dedupe makes of a message just received. */
 export type DedupeVerdict =
@@ -22,7 +35,7 @@ export class InboundDedupe {
   constructor(private readonly windowMs: number) {}
 
   /** Read side: a duplicate is counted here. */
-  async check(tx: EntityManager, message: ReceivedMessage): Promise<DedupeVerdict> {
+  async check(tx: EntityManager, message: DedupedMessage): Promise<DedupeVerdict> {
     const key = { sender: message.sender, messageId: message.messageId };
     const seen = await findRow(tx, InboundMessageEntity, key);
     if (!seen) return { kind: 'new' };
@@ -42,7 +55,7 @@ export class InboundDedupe {
   }
 
   /** Write side: remembers the id (and content) with the message's outcome. */
-  async remember(tx: EntityManager, message: ReceivedMessage): Promise<void> {
+  async remember(tx: EntityManager, message: DedupedMessage): Promise<void> {
     if (message.inbound === undefined) return;
     const content = contentOf(message);
     const row = { receivedAt: message.receivedAt, content, contentHash: contentHash(content) };
@@ -61,7 +74,7 @@ export class InboundDedupe {
 }
 
 /** The content dedupe compares: event, correlation key, business keys and payload. */
-function contentOf(message: ReceivedMessage): string {
+function contentOf(message: DedupedMessage): string {
   return (
     `{"event":${JSON.stringify(message.event)},` +
     `"correlationKey":${JSON.stringify(message.correlationKey)},` +

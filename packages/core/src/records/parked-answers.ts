@@ -1,0 +1,69 @@
+import type { EntityManager } from 'typeorm';
+import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import { deleteRows, findRows, insertRowReturningId } from '../store/row-statements';
+import type { Expectation } from './expectations';
+
+/**
+ * The parked answer record: an answer that arrived before its instance was ready, or before any
+ * expectation existed, held with a TTL. The flows park, adopt, take and list through these steps.
+ *
+ * Several nodes may release or expire the same parked answer: the one whose `takeParkedAnswer`
+ * removes the row delivers (or dead-letters) it.
+ */
+export type ParkedAnswer = ParkedMessageEntity;
+
+/** A parked answer before it is stored (its `seq`, the arrival order, is given by the store). */
+export type NewParkedAnswer = Omit<ParkedAnswer, 'seq'>;
+
+/** Parks an answer; resolves with its `seq` (the parked answer's id). */
+export function parkAnswer(tx: EntityManager, answer: NewParkedAnswer): Promise<number> {
+  return insertRowReturningId(tx, ParkedMessageEntity, answer);
+}
+
+/** The answers parked for an instance, in arrival order. */
+export function parkedForInstance(tx: EntityManager, instanceId: string): Promise<ParkedAnswer[]> {
+  return findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } });
+}
+
+/**
+ * Removes a parked answer to deliver or dead-letter it; false when another node (or the TTL
+ * sweep) took it first.
+ */
+export async function takeParkedAnswer(tx: EntityManager, seq: number): Promise<boolean> {
+  return (await deleteRows(tx, ParkedMessageEntity, { seq })) > 0;
+}
+
+/**
+ * Gives `expectation` the parked answers nobody owns yet that match it (all, or the earliest),
+ * in one UPDATE: its row locks serialise it with a release or an expiry of the same rows.
+ * Resolves with how many it adopted.
+ */
+export async function adoptParkedAnswers(
+  tx: EntityManager,
+  instanceId: string,
+  expectation: Pick<Expectation, 'id' | 'event' | 'correlationKey' | 'businessKey'>,
+  which: 'all' | 'earliest',
+): Promise<number> {
+  const keys: string[] = [];
+  if (expectation.correlationKey !== null) keys.push('p."correlationKey" = :correlationKey');
+  if (expectation.businessKey !== null) keys.push('p."businessKey" = :businessKey');
+  if (keys.length === 0) return 0;
+  const matching = `p."expectationId" IS NULL AND p.event = :event AND (${keys.join(' OR ')})`;
+  const result = await tx
+    .createQueryBuilder()
+    .update(ParkedMessageEntity)
+    .set({ expectationId: expectation.id, instanceId })
+    .where(
+      which === 'earliest'
+        ? `seq = (SELECT MIN(p.seq) FROM psi_parked_message p WHERE ${matching})`
+        : `seq IN (SELECT p.seq FROM psi_parked_message p WHERE ${matching})`,
+      {
+        event: expectation.event,
+        correlationKey: expectation.correlationKey,
+        businessKey: expectation.businessKey,
+      },
+    )
+    .andWhere('"expectationId" IS NULL')
+    .execute();
+  return result.affected ?? 0;
+}
