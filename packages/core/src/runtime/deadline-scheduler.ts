@@ -163,7 +163,9 @@ export class DeadlineScheduler {
       tx
         .createQueryBuilder(ParkedMessageEntity, 'p')
         .where('p.expiresAt <= :now', { now })
-        .orderBy('p.seq', 'ASC')
+        // Expiry order walks the expiry index over the expired rows only (seq order read all).
+        .orderBy('p.expiresAt', 'ASC')
+        .addOrderBy('p.seq', 'ASC')
         .getMany(),
     );
     for (const row of expired) {
@@ -182,11 +184,15 @@ export class DeadlineScheduler {
 
   private async nextDueAt(): Promise<number> {
     return this.deps.audit.transaction(async (tx) => {
+      // The first entry of the deadline index that has no parked answer: not MIN(), which
+      // neither database answers from the index when the NOT EXISTS is there.
       const deadline = await dueExpectations(
         tx.createQueryBuilder(ExpectationEntity, 'e'),
         Number.MAX_SAFE_INTEGER,
       )
-        .select('MIN(e.deadline)', 'at')
+        .select('e.deadline', 'at')
+        .orderBy('e.deadline', 'ASC')
+        .limit(1)
         .getRawOne<{ at: string | number | null }>();
       const expiry = await tx
         .createQueryBuilder(ParkedMessageEntity, 'p')
@@ -204,10 +210,9 @@ function dueExpectations(
   query: SelectQueryBuilder<ExpectationEntity>,
   now: number,
 ): SelectQueryBuilder<ExpectationEntity> {
+  // Literal predicates: they match the partial deadline index's, which a bound parameter does
+  // not (SQLite and PostgreSQL's generic plans then read every row with a deadline).
   return query
-    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline <= :now', {
-      open: 'open',
-      now,
-    })
+    .where(`e.status = 'open' AND e.deadline IS NOT NULL AND e.deadline <= :now`, { now })
     .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
 }
