@@ -1,7 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataSource, MigrationExecutor } from 'typeorm';
-import type { EngineStateIndex, EngineStateRepository } from '../spi/engine-state-repository';
+import type {
+  EngineStateIndex,
+  EngineStateListFilter,
+  EngineStateRepository,
+} from '../spi/engine-state-repository';
 import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
 import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
@@ -245,7 +249,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
     });
   }
 
-  list(engine: string, filter: { running?: boolean } = {}): Promise<string[]> {
+  list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
     return this.store.transaction(async (tx) => {
       const query = tx
         .createQueryBuilder(EngineInstanceEntity, 'e')
@@ -254,6 +258,10 @@ class StoredEngineStateRepository implements EngineStateRepository {
       // Written as a bare boolean, so both databases use the partial index on running rows.
       if (filter.running === true) query.andWhere('e.running');
       if (filter.running === false) query.andWhere('NOT e.running');
+      // Pages in id order: the running index is (engine, instanceId), so a page reads its rows.
+      if (filter.after !== undefined)
+        query.andWhere('e.instanceId > :after', { after: filter.after });
+      if (filter.limit !== undefined) query.orderBy('e.instanceId', 'ASC').limit(filter.limit);
       const rows = await query.getRawMany<{ instanceId: string }>();
       return rows.map((r) => r.instanceId);
     });

@@ -7,6 +7,8 @@ import type { EngineEvent, EngineEventListener } from '@psi/core';
  */
 export class EngineEventHub {
   private readonly listeners = new Set<EngineEventListener>();
+  // The work listeners started and returned (see EngineEventListener), until it settles.
+  private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(private readonly onError: (error: unknown) => void) {}
@@ -35,7 +37,14 @@ export class EngineEventHub {
 
   /** Lets `work` run on; its failure is reported instead of floating away. */
   background(work: Promise<unknown>): void {
-    void work.catch((error: unknown) => this.report(error));
+    const settled = work.catch((error: unknown) => this.report(error));
+    this.pending.add(settled);
+    void settled.finally(() => this.pending.delete(settled));
+  }
+
+  /** Resolves once the listener work started so far has settled (how `restore()` paces itself). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   report(error: unknown): void {
