@@ -399,7 +399,8 @@ export class Coordinator implements InboundSink {
     }
   }
 
-  // Returns the work the event started, so an engine can pace itself on it (restore()).
+  // Returns the work the event started, so an engine can pace itself on it (restore()); not an
+  // invocation's, which may wait long for a retry or a slow service.
   private onEngineEvent(event: EngineEvent): Promise<void> | undefined {
     if (this.earlyEvents) {
       this.earlyEvents.push(event);
@@ -408,12 +409,13 @@ export class Coordinator implements InboundSink {
     if (this.state !== 'started') return undefined;
     switch (event.type) {
       case 'service-step-entered':
-        return this.tasks.run(`invocation of step ${event.step}`, () =>
+        this.tasks.track(`invocation of step ${event.step}`, () =>
           this.invoker.invoke(event).catch((error: unknown) => {
             // Input and definition errors already reached the engine as a fault; keep them quiet.
             if (!PsiError.is(error)) throw error;
           }),
         );
+        return undefined;
       case 'wait-state-entered':
         return this.tasks.run(`release for ${event.instanceId}`, async () => {
           await this.waitStates.entered(event);

@@ -14,6 +14,9 @@ import { countRows, deleteRows } from '../store/row-statements';
 
 // Longest single sleep; also bounds how late a deadline written by another node is noticed.
 const MAX_SLEEP_MS = 1_000;
+// An idle wake-up only asks for the next due time; every this many, it runs a full round (the
+// dedupe window's clean-up) even when nothing fell due.
+const POLLS_PER_ROUND = 30;
 
 /**
  * Fires what is due: expectation deadlines (an atomic claim against any answer racing it) and
@@ -26,6 +29,7 @@ export class DeadlineScheduler {
   private stopped = true;
   private firing = false;
   private refireRequested = false;
+  private polls = 0;
 
   constructor(
     private readonly deps: {
@@ -87,12 +91,36 @@ export class DeadlineScheduler {
     if (this.timer) clearTimeout(this.timer);
     const now = this.deps.options.clock();
     const delay = Math.max(0, Math.min(at - now, MAX_SLEEP_MS));
+    // Nothing is due by the end of this sleep as far as the store said: it is a poll for
+    // deadlines other nodes write.
+    const poll = at - now > MAX_SLEEP_MS;
     this.timerAt = now + delay;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
+      if (poll && ++this.polls % POLLS_PER_ROUND !== 0) this.poll();
+      else this.wake();
     }, delay);
+  }
+
+  /**
+   * An idle node's wake-up: one read of the next due time (an index's first entry), and a full
+   * round only when something is due. Keeps an idle node's background work near zero.
+   */
+  private poll(): void {
+    if (this.stopped || this.firing) return;
+    this.deps.tasks.track('deadline poll', async () => {
+      let next: number;
+      try {
+        next = await this.nextDueAt();
+      } catch (error) {
+        if (!this.stopped) this.arm(this.deps.options.clock() + MAX_SLEEP_MS);
+        throw error;
+      }
+      if (this.stopped || this.timer) return; // stopped, or a notify() armed it meanwhile
+      if (next <= this.deps.options.clock()) this.wake();
+      else this.arm(next);
+    });
   }
 
   private async fireDue(): Promise<void> {

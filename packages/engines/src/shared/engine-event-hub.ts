@@ -42,9 +42,13 @@ export class EngineEventHub {
     void settled.finally(() => this.pending.delete(settled));
   }
 
-  /** Resolves once the listener work started so far has settled (how `restore()` paces itself). */
+  /**
+   * Resolves once the listener work started before the call has settled (how `restore()`
+   * paces itself); work started meanwhile (live traffic, the events that work raises) is not
+   * waited for, so a busy node does not hold a restore back.
+   */
   async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    await Promise.all([...this.pending]);
   }
 
   report(error: unknown): void {
