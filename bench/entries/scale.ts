@@ -23,7 +23,14 @@ import { copyInstance, copyParked, type TemplateIds } from './scale-fill';
  * (time from due until the last instance took its timeout), full correlations at c=1 and c=64.
  *
  * `--populations 0,100000` (default 0,100000,1000000); PSI_BENCH_SCALE_STORES=sqlite,postgres
- * (default both); PSI_BENCH_POSTGRES_URL as for postgres-correlation. See bench/README.md.
+ * (default both); PSI_BENCH_POSTGRES_URL as for postgres-correlation.
+ *
+ * FINDINGS (2-core VM shared with other work, load average 7–12; the table is in README.md,
+ * "At a million waiting"): filling 100k takes ~2 min on SQLite and ~4 min on PostgreSQL
+ * (4.7M rows). On SQLite with its default 2 MiB page cache full correlations at 100k ran at
+ * 0.4× of the empty store with 1.4× the CPU each; with the 64 MiB cache PsiStore now asks for,
+ * flat. Start-up with restore of 100k: 23–32 s on SQLite, 109 s on PostgreSQL (a release per
+ * instance), heap peak 51–77 MiB. PostgreSQL correlations at 100k: 0.6–0.7×, not explained yet.
  */
 export const scale: BenchEntry = {
   name: 'scale',
