@@ -11,6 +11,7 @@ import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
 import { psiCorrelation } from './entries/psi-correlation';
 import { recoveryTime } from './entries/recovery';
+import { scale } from './entries/scale';
 import { sqliteBaseline } from './entries/sqlite-baseline';
 import { formatTable, toJsonRows, type BenchResult } from './report';
 
@@ -26,12 +27,14 @@ const entries: BenchEntry[] = [
   bpmnThroughput,
   operationsListing,
   recoveryTime,
+  scale,
 ];
 
-const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--list]
+const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--populations <n>[,<n>...]] [--list]
   --quick   a smoke run with far fewer operations (numbers indicative only)
   --only    run these entries (and the baselines they are compared with)
   --json    also write every row to <file> (per-operation figures, ratios and what they are against)
+  --populations  store sizes (open expectations) for entries that take them (scale), e.g. 0,100000
   --list    list the entries and exit`;
 
 /** A bad command line: reported without a stack trace. */
@@ -42,10 +45,17 @@ interface Args {
   only: string[] | undefined;
   json: string | undefined;
   list: boolean;
+  populations: number[] | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: undefined, json: undefined, list: false };
+  const args: Args = {
+    quick: false,
+    only: undefined,
+    json: undefined,
+    list: false,
+    populations: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') args.quick = true;
@@ -57,6 +67,12 @@ function parseArgs(argv: string[]): Args {
     } else if (arg === '--json' || arg.startsWith('--json=')) {
       args.json = arg === '--json' ? argv[++i] : arg.slice('--json='.length);
       if (!args.json) throw new UsageError(`--json needs a file name\n${USAGE}`);
+    } else if (arg === '--populations' || arg.startsWith('--populations=')) {
+      const value = arg === '--populations' ? argv[++i] : arg.slice('--populations='.length);
+      const sizes = (value ?? '').split(',').filter(Boolean).map(Number);
+      if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 0))
+        throw new UsageError(`--populations needs whole numbers, e.g. 0,100000\n${USAGE}`);
+      args.populations = sizes;
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -102,7 +118,12 @@ async function main(): Promise<void> {
   try {
     for (const entry of selected) {
       const tmpDir = fs.mkdtempSync(path.join(root, `${entry.name}-`));
-      const context: BenchContext = { quick: args.quick, tmpDir, log };
+      const context: BenchContext = {
+        quick: args.quick,
+        tmpDir,
+        log,
+        populations: args.populations,
+      };
       log(`▶ ${entry.name}: ${entry.description}`);
       const t0 = Date.now();
       results.push(...(await entry.run(context)));

@@ -6,6 +6,8 @@ export interface BenchContext {
   quick: boolean;
   /** A fresh directory for this entry's files; the runner deletes it at the end. */
   tmpDir: string;
+  /** `--populations 0,100000`: the store sizes an entry that has them runs at (`scale`). */
+  populations?: number[];
   /** Progress lines (stderr), so stdout stays the table. */
   log(message: string): void;
 }

@@ -1,4 +1,4 @@
-import type { EngineStateIndex, EngineStateRepository } from '@psi/core';
+import type { EngineStateIndex, EngineStateListFilter, EngineStateRepository } from '@psi/core';
 import { ConformanceNames } from '@psi/engines/testing';
 import { describeEachStore, openStoreAt, useTempDir } from '../correlation/fixtures';
 import { portableQuery } from '../foundation/test-stores';
@@ -16,7 +16,7 @@ const RUNNING = 3;
 /** A repository that counts what restore() reads. */
 class CountingRepository implements EngineStateRepository {
   loads = 0;
-  lists: Array<{ running?: boolean } | undefined> = [];
+  lists: Array<EngineStateListFilter | undefined> = [];
   constructor(private readonly inner: EngineStateRepository) {}
   save(engine: string, id: string, state: string, index?: EngineStateIndex): Promise<void> {
     return this.inner.save(engine, id, state, index);
@@ -28,7 +28,7 @@ class CountingRepository implements EngineStateRepository {
   delete(engine: string, id: string): Promise<void> {
     return this.inner.delete(engine, id);
   }
-  list(engine: string, filter?: { running?: boolean }): Promise<string[]> {
+  list(engine: string, filter?: EngineStateListFilter): Promise<string[]> {
     this.lists.push(filter);
     return this.inner.list(engine, filter);
   }
@@ -74,7 +74,10 @@ describeEachStore('restore() and the index of running instances', () => {
           if (event.type === 'wait-state-entered') waiting.push(event.instanceId);
         });
         await second.restore();
-        expect(counting.lists).toEqual([{ running: true }]);
+        // One page (fewer running than a page holds), read through the running index.
+        expect(counting.lists).toEqual([
+          { running: true, after: undefined, limit: expect.any(Number) },
+        ]);
         expect(counting.loads).toBe(RUNNING);
         expect(waiting.sort()).toEqual(ids.slice(ENDED).sort());
         await second.stop();
@@ -83,6 +86,22 @@ describeEachStore('restore() and the index of running instances', () => {
       }
     },
   );
+
+  it('lists running ids a page at a time, in id order, skipping ended ones', async () => {
+    const store = await openStoreAt(temp.file());
+    try {
+      const states = store.engineStates();
+      for (const id of ['d', 'a', 'c', 'b', 'e'])
+        await states.save('engine', id, '{}', { running: id !== 'c' });
+      await states.save('other', 'a0', '{}');
+      const page = (after?: string) => states.list('engine', { running: true, after, limit: 2 });
+      expect(await page()).toEqual(['a', 'b']);
+      expect(await page('b')).toEqual(['d', 'e']);
+      expect(await page('e')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
 
   it('the migration marks existing rows from their state', async () => {
     const store = await openStoreAt(temp.file());

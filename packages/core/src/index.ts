@@ -63,7 +63,7 @@ export {
   EngineStateRepository,
   InMemoryEngineStateRepository,
 } from './spi/engine-state-repository';
-export type { EngineStateIndex } from './spi/engine-state-repository';
+export type { EngineStateIndex, EngineStateListFilter } from './spi/engine-state-repository';
 
 export { ServiceAdapter } from './adapter/service-adapter.decorator';
 export type { ServiceAdapterOptions } from './adapter/service-adapter.decorator';

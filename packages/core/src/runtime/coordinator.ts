@@ -258,7 +258,7 @@ export class Coordinator implements InboundSink {
     this.scheduler.start();
     const early = this.earlyEvents ?? [];
     this.earlyEvents = undefined;
-    for (const event of early) this.onEngineEvent(event);
+    for (const event of early) void this.onEngineEvent(event);
     // What stopped nodes (this one's earlier process included) and crashes left: taken over in
     // the background, so answers are delivered meanwhile; then, every sweep, dead nodes' work.
     this.tasks.track('recovery at start', () => this.recovery.atStart(ownIdIsFree));
@@ -408,12 +408,14 @@ export class Coordinator implements InboundSink {
     }
   }
 
-  private onEngineEvent(event: EngineEvent): void {
+  // Returns the work the event started, so an engine can pace itself on it (restore()); not an
+  // invocation's, which may wait long for a retry or a slow service.
+  private onEngineEvent(event: EngineEvent): Promise<void> | undefined {
     if (this.earlyEvents) {
       this.earlyEvents.push(event);
-      return;
+      return undefined;
     }
-    if (this.state !== 'started') return;
+    if (this.state !== 'started') return undefined;
     switch (event.type) {
       case 'service-step-entered':
         this.tasks.track(`invocation of step ${event.step}`, () =>
@@ -422,23 +424,20 @@ export class Coordinator implements InboundSink {
             if (!PsiError.is(error)) throw error;
           }),
         );
-        return;
+        return undefined;
       case 'wait-state-entered':
-        this.tasks.track(`release for ${event.instanceId}`, async () => {
+        return this.tasks.run(`release for ${event.instanceId}`, async () => {
           await this.waitStates.entered(event);
           await this.correlator.release(event.instanceId);
         });
-        return;
       case 'wait-state-left':
-        this.tasks.track(`wait state left by ${event.instanceId}`, () =>
+        return this.tasks.run(`wait state left by ${event.instanceId}`, () =>
           this.waitStates.left(event),
         );
-        return;
       case 'instance-ended':
-        this.tasks.track(`end of ${event.instanceId}`, () =>
+        return this.tasks.run(`end of ${event.instanceId}`, () =>
           this.correlator.instanceEnded(event.instanceId),
         );
-        return;
     }
   }
 

@@ -13,14 +13,23 @@ export class TaskTracker {
   constructor(private readonly onError: (error: unknown, what: string) => void) {}
 
   track(what: string, work: () => Promise<unknown>): void {
+    void this.run(what, work);
+  }
+
+  /** As `track`, returning a promise that settles with the work and never rejects. */
+  run(what: string, work: () => Promise<unknown>): Promise<void> {
     const task = Promise.resolve()
       .then(work)
-      .catch((error: unknown) => this.onError(error, what));
+      .then(
+        () => undefined,
+        (error: unknown) => this.onError(error, what),
+      );
     this.running.add(task);
     void task.finally(() => {
       this.running.delete(task);
       this.notify();
     });
+    return task;
   }
 
   /** Marks a task as waiting on the clock until `wait` settles (see `quiet`). */

@@ -15,9 +15,21 @@ export interface EngineStateRepository {
   delete(engine: string, instanceId: string): Promise<void>;
   /**
    * Ids of the saved instances of `engine`; with `{ running: true }`, only those saved as
-   * running (what `restore()` needs: its cost then does not grow with the ended history).
+   * running (what `restore()` needs: its cost then does not grow with the ended history). With
+   * `limit`, one page in id order after `after` (what `restore()` reads, so its memory stays
+   * flat at any population).
    */
-  list(engine: string, filter?: { running?: boolean }): Promise<string[]>;
+  list(engine: string, filter?: EngineStateListFilter): Promise<string[]>;
+}
+
+/** Which saved instances {@link EngineStateRepository.list} returns. */
+export interface EngineStateListFilter {
+  /** Only those saved as running (true) or ended (false). @default both */
+  running?: boolean;
+  /** Only ids after this one (in the repository's id order, which `limit` pages through). */
+  after?: string;
+  /** At most this many, in id order. @default all */
+  limit?: number;
 }
 
 /** What a repository indexes of a saved state, beside the state itself. */
@@ -47,13 +59,19 @@ export class InMemoryEngineStateRepository implements EngineStateRepository {
   async delete(engine: string, instanceId: string): Promise<void> {
     this.states.delete(`${engine}\u0000${instanceId}`);
   }
-  async list(engine: string, filter: { running?: boolean } = {}): Promise<string[]> {
+  async list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
     const prefix = `${engine}\u0000`;
-    return [...this.states.entries()]
+    const ids = [...this.states.entries()]
       .filter(
         ([k, v]) =>
           k.startsWith(prefix) && (filter.running === undefined || v.running === filter.running),
       )
       .map(([k]) => k.slice(prefix.length));
+    if (filter.after === undefined && filter.limit === undefined) return ids;
+    const after = filter.after;
+    return ids
+      .filter((id) => after === undefined || id > after)
+      .sort()
+      .slice(0, filter.limit);
   }
 }

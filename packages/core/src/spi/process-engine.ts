@@ -109,6 +109,12 @@ export interface InstanceEndedEvent {
 export type EngineEvent =
   ServiceStepEnteredEvent | WaitStateEnteredEvent | WaitStateLeftEvent | InstanceEndedEvent;
 
+/**
+ * Receives an engine's events. It may return the promise of the work an event started (the
+ * type stays `void` so that any listener fits): an engine that paces itself on its listeners,
+ * as `restore()` raising the events of a million waiting instances page by page does, waits
+ * for it; its failure goes to the engine's `onError`.
+ */
 export type EngineEventListener = (event: EngineEvent) => void;
 
 /**

@@ -19,6 +19,7 @@ import { CrashSafety1736420000000 } from './migrations/1736420000000-crash-safet
 import { DeadLetterEdgeIndexes1737100000000 } from './migrations/1737100000000-dead-letter-edge-indexes';
 import { WaitStateExpectations1738100000000 } from './migrations/1738100000000-wait-state-expectations';
 import { Operations1739000000000 } from './migrations/1739000000000-operations';
+import { FlatPopulationIndexes1740100000000 } from './migrations/1740100000000-flat-population-indexes';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -44,4 +45,5 @@ export const psiMigrations: PluginClass[] = [
   DeadLetterEdgeIndexes1737100000000,
   WaitStateExpectations1738100000000,
   Operations1739000000000,
+  FlatPopulationIndexes1740100000000,
 ];

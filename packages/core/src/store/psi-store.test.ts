@@ -265,9 +265,10 @@ describe('partial indexes', () => {
     {
       index: 'psi_expectation_deadline',
       sql:
-        'SELECT MIN("deadline") FROM "psi_expectation" ' +
-        'WHERE "status" = ? AND "deadline" IS NOT NULL AND "deadline" <= ?',
-      values: ['open', Date.now()],
+        'SELECT "deadline" FROM "psi_expectation" ' +
+        `WHERE "status" = 'open' AND "deadline" IS NOT NULL AND "deadline" <= ? ` +
+        'ORDER BY "deadline" LIMIT 1',
+      values: [Date.now()],
     },
     {
       index: 'psi_parked_business',
@@ -287,7 +288,7 @@ describe('partial indexes', () => {
         plans.map((p) => p.index),
       )) as Array<{ name: string; sql: string }>;
       expect(definitions).toHaveLength(3);
-      for (const { sql } of definitions) expect(sql).toMatch(/WHERE "\w+" IS NOT NULL$/);
+      for (const { sql } of definitions) expect(sql).toMatch(/WHERE .*"\w+" IS NOT NULL$/);
       for (const { index, sql, values } of plans) {
         const plan = (await store.dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, values)) as Array<{
           detail: string;
@@ -308,7 +309,7 @@ describe('partial indexes', () => {
         [schema, plans.map((p) => p.index)],
       )) as Array<{ indexname: string; indexdef: string }>;
       expect(rows).toHaveLength(3);
-      for (const { indexdef } of rows) expect(indexdef).toMatch(/WHERE \("?\w+"? IS NOT NULL\)$/);
+      for (const { indexdef } of rows) expect(indexdef).toMatch(/WHERE .*"?\w+"? IS NOT NULL\)+$/);
     });
   });
 });

@@ -13,6 +13,10 @@ import { messageFromParked } from '../correlation/received-message';
 import type { TaskTracker } from '../runtime/task-tracker';
 import { countRows, deleteRows } from '../store/row-statements';
 
+// An idle wake-up only asks for the next due time; every this many, it runs a full round (the
+// dedupe window's clean-up) even when nothing fell due.
+const POLLS_PER_ROUND = 30;
+
 /**
  * Fires what is due: expectation deadlines (an atomic claim against any answer racing it) and
  * parking TTLs (parked answers become `expired` dead letters). It sleeps until the earliest due
@@ -24,6 +28,7 @@ export class DeadlineScheduler {
   private stopped = true;
   private firing = false;
   private refireRequested = false;
+  private polls = 0;
 
   constructor(
     private readonly deps: {
@@ -88,18 +93,42 @@ export class DeadlineScheduler {
     const now = clock();
     // The longest sleep (deadlinePollMs) bounds how late a deadline another node wrote is noticed.
     const delay = Math.max(0, Math.min(at - now, deadlinePollMs));
+    // Nothing is due by the end of this sleep as far as the store said: it is a poll for
+    // deadlines other nodes write.
+    const poll = at - now > deadlinePollMs;
     this.timerAt = now + delay;
     if (!Number.isFinite(delay)) return; // nothing due and no other writer to poll for
     this.timer = timers.setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
+      if (poll && ++this.polls % POLLS_PER_ROUND !== 0) this.poll();
+      else this.wake();
     }, delay);
   }
 
   /** After a failure (the store unreachable): the poll interval, at most a second. */
   private retryAfterMs(): number {
     return Math.min(this.deps.options.deadlinePollMs, 1_000);
+  }
+
+  /**
+   * An idle node's wake-up: one read of the next due time (an index's first entry), and a full
+   * round only when something is due. Keeps an idle node's background work near zero.
+   */
+  private poll(): void {
+    if (this.stopped || this.firing) return;
+    this.deps.tasks.track('deadline poll', async () => {
+      let next: number;
+      try {
+        next = await this.nextDueAt();
+      } catch (error) {
+        if (!this.stopped) this.arm(this.deps.options.clock() + this.retryAfterMs());
+        throw error;
+      }
+      if (this.stopped || this.timer) return; // stopped, or a notify() armed it meanwhile
+      if (next <= this.deps.options.clock()) this.wake();
+      else this.arm(next);
+    });
   }
 
   private async fireDue(): Promise<void> {
@@ -153,7 +182,9 @@ export class DeadlineScheduler {
       tx
         .createQueryBuilder(ParkedMessageEntity, 'p')
         .where('p.expiresAt <= :now', { now })
-        .orderBy('p.seq', 'ASC')
+        // Expiry order walks the expiry index over the expired rows only (seq order read all).
+        .orderBy('p.expiresAt', 'ASC')
+        .addOrderBy('p.seq', 'ASC')
         .getMany(),
     );
     for (const row of expired) {
@@ -172,11 +203,15 @@ export class DeadlineScheduler {
 
   private async nextDueAt(): Promise<number> {
     return this.deps.audit.transaction(async (tx) => {
+      // The first entry of the deadline index that has no parked answer: not MIN(), which
+      // neither database answers from the index when the NOT EXISTS is there.
       const deadline = await dueExpectations(
         tx.createQueryBuilder(ExpectationEntity, 'e'),
         Number.MAX_SAFE_INTEGER,
       )
-        .select('MIN(e.deadline)', 'at')
+        .select('e.deadline', 'at')
+        .orderBy('e.deadline', 'ASC')
+        .limit(1)
         .getRawOne<{ at: string | number | null }>();
       const expiry = await tx
         .createQueryBuilder(ParkedMessageEntity, 'p')
@@ -194,10 +229,9 @@ function dueExpectations(
   query: SelectQueryBuilder<ExpectationEntity>,
   now: number,
 ): SelectQueryBuilder<ExpectationEntity> {
+  // Literal predicates: they match the partial deadline index's, which a bound parameter does
+  // not (SQLite and PostgreSQL's generic plans then read every row with a deadline).
   return query
-    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline <= :now', {
-      open: 'open',
-      now,
-    })
+    .where(`e.status = 'open' AND e.deadline IS NOT NULL AND e.deadline <= :now`, { now })
     .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
 }

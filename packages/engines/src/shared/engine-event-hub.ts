@@ -7,6 +7,8 @@ import type { EngineEvent, EngineEventListener } from '@psi/core';
  */
 export class EngineEventHub {
   private readonly listeners = new Set<EngineEventListener>();
+  // The work listeners started and returned (see EngineEventListener), until it settles.
+  private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(private readonly onError: (error: unknown) => void) {}
@@ -38,10 +40,22 @@ export class EngineEventHub {
    * never rejects: a timer callback returns it so a test clock can wait for the work it started.
    */
   background(work: Promise<unknown>): Promise<void> {
-    return work.then(
+    const settled = work.then(
       () => undefined,
       (error: unknown) => this.report(error),
     );
+    this.pending.add(settled);
+    void settled.finally(() => this.pending.delete(settled));
+    return settled;
+  }
+
+  /**
+   * Resolves once the listener work started before the call has settled (how `restore()`
+   * paces itself); work started meanwhile (live traffic, the events that work raises) is not
+   * waited for, so a busy node does not hold a restore back.
+   */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 
   report(error: unknown): void {

@@ -103,6 +103,48 @@ describe(PluginLifecycle, () => {
       expect(restored).toEqual(['b']);
       expect(errors).toEqual([new Error('broken a')]);
     });
+
+    it('reads running instances a page at a time, and a page only once the work of the last one settled', async () => {
+      const { repository, events, lifecycle } = setup();
+      for (let i = 0; i < 7; i++) await repository.save('test-engine', `r${i}`, '{}');
+      for (let i = 0; i < 20; i++)
+        await repository.save('test-engine', `e${i}`, '{}', { running: false });
+      const lists: unknown[] = [];
+      const list = repository.list.bind(repository);
+      repository.list = (engine, filter) => {
+        lists.push(filter);
+        return list(engine, filter);
+      };
+      // A listener whose work (a release, in the coordinator) settles only when let go.
+      const held: Array<() => void> = [];
+      events.subscribe(() => new Promise<void>((resolve) => held.push(resolve)));
+      let restoring = 0;
+      let mostAtOnce = 0;
+      const restored: string[] = [];
+
+      const done = lifecycle.restoreAll(async (id) => {
+        mostAtOnce = Math.max(mostAtOnce, ++restoring);
+        await new Promise((resolve) => setImmediate(resolve));
+        events.emit([{ type: 'wait-state-entered', instanceId: id, waitState: 'w' }]);
+        restored.push(id);
+        restoring--;
+      }, 3);
+      for (const page of [['r0', 'r1', 'r2'], ['r3', 'r4', 'r5'], ['r6']]) {
+        // The page is restored; the next is not read until its listener work settles.
+        while (held.length < page.length) await new Promise((resolve) => setImmediate(resolve));
+        expect(restored.slice(-page.length)).toEqual(page);
+        expect(restored).toHaveLength(Number(page[page.length - 1].slice(1)) + 1);
+        held.splice(0).forEach((resolve) => resolve());
+      }
+      await done;
+
+      expect(mostAtOnce).toBe(3);
+      expect(lists).toEqual([
+        { running: true, after: undefined, limit: 3 },
+        { running: true, after: 'r2', limit: 3 },
+        { running: true, after: 'r5', limit: 3 },
+      ]);
+    });
   });
 
   describe('.stop', () => {

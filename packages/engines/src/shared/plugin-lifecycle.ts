@@ -10,6 +10,9 @@ import type { InstanceSnapshot, InstanceStatus } from './instance-snapshot';
 import { EndWaiters } from './end-waiters';
 import type { EngineEventHub } from './engine-event-hub';
 
+/** Running instances `restore()` reads and restores at a time. */
+export const RESTORE_PAGE = 256;
+
 /** What the lifecycle reads of a plugin's persisted instance (record or state). */
 export interface LifecycleRecord {
   readonly instanceId: string;
@@ -96,18 +99,28 @@ export class PluginLifecycle<R extends LifecycleRecord> {
 
   /**
    * Runs `restoreInstance` for every running instance the repository lists under the plugin's
-   * name (its index skips the ended ones, so the cost does not grow with history), each under
-   * that instance's lock and all at once; one that fails is reported to `onError` and skipped.
+   * name (its index skips the ended ones, so the cost does not grow with history), a page of
+   * `pageSize` ids at a time: a page's instances at once, each under its lock, then the work
+   * their events started in the listeners (the coordinator's releases), then the next page.
+   * Memory stays flat at any population. One that fails is reported to `onError` and skipped.
    * Does not check `stopped`: the plugin does, where its own `restore` needs it.
    */
-  async restoreAll(restoreInstance: (instanceId: string) => Promise<void>): Promise<void> {
+  async restoreAll(
+    restoreInstance: (instanceId: string) => Promise<void>,
+    pageSize = RESTORE_PAGE,
+  ): Promise<void> {
     const { mutex, events, repository, name } = this.parts;
-    const ids = await repository.list(name, { running: true });
-    await Promise.all(
-      ids.map((id) =>
-        mutex.run(id, () => restoreInstance(id)).catch((error: unknown) => events.report(error)),
-      ),
-    );
+    for (let after: string | undefined; ;) {
+      const ids = await repository.list(name, { running: true, after, limit: pageSize });
+      await Promise.all(
+        ids.map((id) =>
+          mutex.run(id, () => restoreInstance(id)).catch((error: unknown) => events.report(error)),
+        ),
+      );
+      await events.settled();
+      if (ids.length < pageSize) return;
+      after = ids[ids.length - 1];
+    }
   }
 
   /**

@@ -33,10 +33,8 @@ export async function overviewCounts(tx: EntityManager, now: number): Promise<Co
   );
   const overdue = await tx
     .createQueryBuilder(ExpectationEntity, 'e')
-    .where('e.status = :open AND e.deadline IS NOT NULL AND e.deadline < :now', {
-      open: 'open',
-      now,
-    })
+    // The literal 'open' matches the partial deadline index's predicate.
+    .where(`e.status = 'open' AND e.deadline IS NOT NULL AND e.deadline < :now`, { now })
     .getCount();
   const parked = await countsBy(
     tx

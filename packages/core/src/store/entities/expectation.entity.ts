@@ -9,9 +9,12 @@ export type ExpectationStatus =
 @Index('psi_expectation_correlation', ['correlationKey', 'event'])
 @Index('psi_expectation_business', ['businessKey', 'event'], { where: '"businessKey" IS NOT NULL' })
 @Index('psi_expectation_instance', ['instanceId', 'waitState', 'status'])
-@Index('psi_expectation_deadline', ['status', 'deadline'], { where: '"deadline" IS NOT NULL' })
+// Partial on literal predicates, which the queries repeat (migration 1740100000000).
+@Index('psi_expectation_deadline', ['deadline'], {
+  where: `"status" = 'open' AND "deadline" IS NOT NULL`,
+})
 @Index('psi_expectation_invocation', ['invocationId', 'status'])
-@Index('psi_expectation_claimed', ['claimedBy'], { where: `"status" = 'claimed'` })
+@Index('psi_expectation_claimed', ['id', 'claimedBy'], { where: `"status" = 'claimed'` })
 @Index('psi_expectation_timeout_pending', ['instanceId'], { where: '"timeoutPending"' })
 @Index('psi_expectation_activation', ['instanceId', 'activationId'], {
   where: '"activationId" IS NOT NULL',

@@ -7,6 +7,7 @@ import { epochMs } from '../columns';
 @Index('psi_parked_business', ['businessKey', 'event'], { where: '"businessKey" IS NOT NULL' })
 @Index('psi_parked_instance', ['instanceId'])
 @Index('psi_parked_expiry', ['expiresAt'])
+@Index('psi_parked_expectation', ['expectationId'], { where: '"expectationId" IS NOT NULL' })
 export class ParkedMessageEntity {
   /** Increasing: delivery order is arrival order. */
   @PrimaryGeneratedColumn('increment') seq!: number;
