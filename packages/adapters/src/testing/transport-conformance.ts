@@ -1,4 +1,6 @@
 /// <reference types="jest" />
+// Over 400 lines: one conformance suite, every case a transport plugin must pass, read as one
+// contract; the harness types and the cases stay together so a plugin author reads one file.
 import {
   PsiError,
   PsiErrorCode,

@@ -1,3 +1,5 @@
+// Just over 400 lines: the reference engine's PEAL surface (start, signal, restore, timers) over
+// one instance lifecycle; its definitions, state cache and timers are already files of their own.
 import { randomUUID } from 'node:crypto';
 import {
   EngineSignalRejectedError,

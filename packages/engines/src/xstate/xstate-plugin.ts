@@ -1,3 +1,5 @@
+// Just over 400 lines: the plugin's PEAL surface over one actor-less lifecycle; the machine
+// analysis, macrosteps, runtime loading and records are already files of their own.
 import { randomUUID } from 'node:crypto';
 import {
   EngineSignalRejectedError,
