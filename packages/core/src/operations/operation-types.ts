@@ -1,5 +1,5 @@
+import type { DeadLetter } from '../records/dead-letters';
 import type { DeadLetterReason, ReceiveOutcome } from '../spi/transport';
-import type { DeadLetterStatus } from '../store/entities/dead-letter.entity';
 import type { ExpectationStatus } from '../store/entities/expectation.entity';
 import type { InvocationStatus } from '../store/entities/invocation.entity';
 import type { OperationItemStatus } from '../store/entities/operation-item.entity';
@@ -119,25 +119,10 @@ export interface ParkedView {
   traceId?: string;
 }
 
-/** A dead letter as operators see it. */
-export interface DeadLetterView {
-  id: string;
-  messageId: string;
-  event: string;
-  correlationKey?: string;
-  businessKey?: string;
-  payload: unknown;
-  source?: string;
-  reason: DeadLetterReason;
-  detail?: unknown;
-  instanceId?: string;
-  expectationId?: string;
+/** A dead letter as operators see it: the record (without its replay outcome) and its context. */
+export interface DeadLetterView extends Omit<DeadLetter, 'replayOutcome'> {
   waitState?: string;
   service?: string;
-  status: DeadLetterStatus;
-  receivedAt: number;
-  createdAt: number;
-  resolvedAt?: number;
   traceId?: string;
 }
 
