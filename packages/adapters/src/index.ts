@@ -1,3 +1,29 @@
+/**
+ * `@psi/adapters`: the transports PSI dispatches through and receives answers from.
+ *
+ * - `InProcessTransport`: services in the same process (tests, modular monoliths).
+ * - `HttpTransport` and `HttpInboundServer`: requests over HTTP; answers come back to the inbound
+ *   server (`/messages`, `/callbacks/:token`, `/signal`) with bearer or callback-token auth,
+ *   limits and typed errors.
+ * - Kafka: its own entry point, `@psi/adapters/kafka` (kafkajs, an optional peer dependency).
+ * - `@psi/adapters/testing`: the transport conformance suite and librdkafka's mock cluster.
+ *
+ * @example
+ * ```ts
+ * import { HttpInboundServer, HttpTransport } from '@psi/adapters';
+ * import { StaticRegistry } from '@psi/registry';
+ *
+ * const http = new HttpTransport({ defaultTimeoutMs: 5_000 });
+ * const inbound = new HttpInboundServer({ sink: http.inboundSink, bearerToken: process.env.PSI_TOKEN! });
+ * const { url } = await inbound.start(); // answers: POST {url}/messages
+ * const registry = new StaticRegistry({
+ *   supplier: { transport: 'http', address: 'https://supplier.example/orders', replyAddress: `${url}/messages` },
+ * });
+ * const coordinator = await Coordinator.create({ store, engine, registry, transports: [http], adapters });
+ * ```
+ *
+ * Runnable: `npm run demo -- --transport http` (samples/procurement/demo-wiring.ts).
+ */
 export { InProcessTransport } from './in-process/in-process.transport';
 export type {
   InProcessCallContext,

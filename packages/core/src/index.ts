@@ -1,3 +1,39 @@
+/**
+ * `@psi/core`: the coordinator, the adapter API and the store.
+ *
+ * Adapters are classes: `@Input()` fields are read from the instance's variables and validated,
+ * `@UseService()` proxies send through a transport, `@OnResponse()` methods handle the answer when
+ * it comes back (minutes or weeks later, early, twice, or racing a timeout). The coordinator
+ * stores what it waits for in `PsiStore` (SQLite file by default, PostgreSQL for several nodes),
+ * parks answers that come before the instance waits, and signals the engine. A runnable version
+ * of this example is `samples/procurement` (`npm run demo`).
+ *
+ * @example
+ * ```ts
+ * import { Coordinator, PsiStore } from '@psi/core';
+ * import { InProcessTransport } from '@psi/adapters';
+ * import { ReferenceEngine } from '@psi/engines';
+ * import { StaticRegistry } from '@psi/registry';
+ *
+ * const store = await PsiStore.open(); // .psi/psi.sqlite, migrated on open
+ * const engine = new ReferenceEngine({ definitions: [procurementProcess], stateRepository: store.engineStates() });
+ * const coordinator = await Coordinator.create({
+ *   store,
+ *   engine,
+ *   registry: new StaticRegistry({ supplier: { transport: 'in-process', address: 'supplier' } }),
+ *   transports: [new InProcessTransport().register('supplier', supplierImplementation)],
+ *   adapters: [SendOrderAdapter],
+ * });
+ * await coordinator.start();
+ * await engine.restore();
+ * const id = await engine.start('procurement', { item: 'bolts', quantity: 500 });
+ * // the supplier's answer, however it arrives (HTTP, Kafka, in-process):
+ * await coordinator.receive({ event: 'order-confirmed', businessKey: { orderNumber: 'PO-1' }, payload: confirmation });
+ * ```
+ *
+ * Adapters are unit-tested with `AdapterTestKit` (`@psi/core/testing`); whole flows with
+ * `@psi/testing`.
+ */
 import 'reflect-metadata';
 
 export {

@@ -1,3 +1,27 @@
+/**
+ * `@psi/registry`: where a service is and how to reach it. An adapter names a service
+ * (`@ServiceAdapter({ service: 'supplier' })`); the registry gives its coordinates: transport,
+ * address, reply address, timeout, retry policy, parking TTL, variants.
+ *
+ * - `StaticRegistry`: entries in code.
+ * - `FileRegistry`: a JSON or YAML file, validated, reloaded when it changes (a bad edit is
+ *   refused and the last good table kept).
+ * - `DatabaseRegistry`: a table in PSI's store, for several nodes.
+ * - `CompositeRegistry`: the first registry that knows the service.
+ *
+ * @example
+ * ```ts
+ * import { CompositeRegistry, FileRegistry, StaticRegistry } from '@psi/registry';
+ *
+ * const registry = new CompositeRegistry([
+ *   await FileRegistry.open('config/services.json'), // { "supplier": { "transport": "http", "address": "…" } }
+ *   new StaticRegistry({ erp: { transport: 'in-process', address: 'erp' } }),
+ * ]);
+ * const coordinator = await Coordinator.create({ store, engine, registry, transports, adapters });
+ * ```
+ *
+ * Runnable: the registries' own tests (`packages/registry/src/*.test.ts`) and `samples/procurement`.
+ */
 export { StaticRegistry } from './static.registry';
 export type { StaticRegistryOptions } from './static.registry';
 export { FileRegistry } from './file.registry';
