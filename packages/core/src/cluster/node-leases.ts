@@ -126,7 +126,7 @@ export class NodeLeases {
 
   /** The nodes that hold claims or leases now (this one included): whose liveness to check. */
   async owners(): Promise<string[]> {
-    const rows = await this.store.transaction(async (tx) => {
+    const rows = await this.store.read(async (tx) => {
       // The literal 'claimed' / 'running' lets PostgreSQL use the partial and status indexes.
       const claims = await tx
         .createQueryBuilder(ExpectationEntity, 'e')
@@ -149,7 +149,7 @@ export class NodeLeases {
    */
   async takeableInvocations(afterId = ''): Promise<string[]> {
     const now = this.clock();
-    const rows = await this.store.transaction((tx) =>
+    const rows = await this.store.read((tx) =>
       tx
         .createQueryBuilder(InvocationEntity, 'i')
         .select('i.id', 'id')
@@ -171,7 +171,7 @@ export class NodeLeases {
   async takeableClaims(own: boolean, afterId = ''): Promise<ExpectationEntity[]> {
     const owners = own ? [...this.dead, this.nodeId] : this.dead;
     const now = this.clock();
-    const rows = await this.store.transaction((tx) => {
+    const rows = await this.store.read((tx) => {
       const query = tx
         .createQueryBuilder(ExpectationEntity, 'e')
         .where(`e.status = 'claimed'`)

@@ -65,7 +65,12 @@ export class OperationRunner {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.unlisten = this.notices.subscribe(this.origin, () => this.wake());
+    // A resync (the listening connection came back) may have lost notices: look now.
+    this.unlisten = this.notices.subscribe(
+      this.origin,
+      () => this.wake(),
+      () => this.wake(),
+    );
     this.wake();
   }
 
@@ -117,7 +122,7 @@ export class OperationRunner {
       for (;;) {
         if (this.stopped) return;
         const now = this.clock();
-        const ids = await this.options.store.transaction((tx) =>
+        const ids = await this.options.store.read((tx) =>
           runnableOperations(
             tx,
             {

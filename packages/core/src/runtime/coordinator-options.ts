@@ -115,7 +115,9 @@ export interface CoordinatorOptions {
    * Operator actions (`coordinator.operations`, the `psi` CLI, the console): this node runs
    * the action runs submitted by any process sharing the store, woken by a notice (PostgreSQL)
    * or by looking every `pollMs`. `run: false` leaves them to other nodes.
-   * @default { run: true, pollMs: 500 }
+   * @default { run: true, pollMs: 500 } on SQLite (a CLI in another process has no way to wake
+   * the node but the poll); 5,000 on PostgreSQL, whose notices cross processes (the poll is
+   * only a safety net there)
    */
   operations?: { run?: boolean; pollMs?: number };
   /**
@@ -188,7 +190,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     retention: compileRetention(options.retention, dedupeWindowMs),
     operations: {
       run: options.operations?.run ?? true,
-      pollMs: options.operations?.pollMs ?? 500,
+      pollMs: options.operations?.pollMs ?? (options.store.kind === 'postgres' ? 5_000 : 500),
     },
     liveness: options.liveness ?? options.store.liveness(),
   };

@@ -117,6 +117,16 @@ export class PsiStore {
     return this.runner.run(work);
   }
 
+  /**
+   * Runs read-only `work` that needs no snapshot across its statements (a background poll's
+   * look at what is due): on PostgreSQL each statement runs on its own on a pooled connection,
+   * without the BEGIN and COMMIT round trips a transaction adds; on SQLite it goes through the one
+   * connection's queue like a transaction (it shares the batch's commit, so costs nothing more).
+   */
+  read<T>(work: UnitOfWork<T>): Promise<T> {
+    return this.options.type === 'postgres' ? work(this.dataSource.manager) : this.runner.run(work);
+  }
+
   /** Engine state persisted in this store, for PEAL plugins. */
   engineStates(): EngineStateRepository {
     return new StoredEngineStateRepository(this);

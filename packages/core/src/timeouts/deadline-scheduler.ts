@@ -202,7 +202,7 @@ export class DeadlineScheduler {
   }
 
   private async nextDueAt(): Promise<number> {
-    return this.deps.audit.transaction(async (tx) => {
+    return this.deps.options.store.read(async (tx) => {
       // The first entry of the deadline index that has no parked answer: not MIN(), which
       // neither database answers from the index when the NOT EXISTS is there.
       const deadline = await dueExpectations(
