@@ -115,10 +115,12 @@ describe('psiLogger', () => {
       log.error('plain');
       log.info('dropped: the logger has no info');
       log.fatal({ code: 'X' }, 'fatal goes to error');
+      log.error({ err: { message: 'boom' } }, 'an error alone is the detail');
       expect(seen).toEqual([
         ['warn', 'look', { instanceId: 'i-1', payload: '[Redacted]', reason: 'r' }],
         ['error', 'plain', undefined],
         ['error', 'fatal goes to error', { code: 'X' }],
+        ['error', 'an error alone is the detail', { message: 'boom' }],
       ]);
     });
   });

@@ -177,8 +177,12 @@ function messageFirstAdapter(
             ? { ...bindings, err: first }
             : first
           : { ...bindings, ...(first as object) };
-      const empty = !(first instanceof Error) && Object.keys(detail).length === 0;
-      write(message ?? '', empty ? undefined : detail);
+      const keys = Object.keys(detail);
+      const empty = !(first instanceof Error) && keys.length === 0;
+      // A line that holds only an error passes the error as the detail, as this shape always had.
+      const lone =
+        keys.length === 1 && keys[0] === 'err' ? (detail as { err: unknown }).err : detail;
+      write(message ?? '', empty ? undefined : lone);
     }) as PsiLogFn;
   return {
     level: logger.debug ? 'debug' : logger.info ? 'info' : 'warn',
