@@ -90,6 +90,8 @@ describeEachStore('answers for events no adapter declares', () => {
           'No adapter, wait binding or engine model declares the event "confirmd"; the answer is dead-lettered (unknown-event)',
         detail: {
           messageId: 'm-1',
+          event: 'confirmd',
+          correlationKey: expect.any(String),
           source: 'in-process:supplier',
           knownEvents: ['confirmed', 'declined'],
         },

@@ -120,6 +120,16 @@ export type {
 export { Coordinator } from './runtime/coordinator';
 export type { InvocationInfo } from './runtime/coordinator';
 export type { CoordinatorOptions, CoordinatorLogger } from './runtime/coordinator-options';
+export type {
+  PsiLogger,
+  PsiLogFn,
+  PsiLogLevel,
+  PsiLoggerOption,
+  PsiChildLoggerOptions,
+  MessageFirstLogger,
+} from './logging/psi-logger';
+export { psiLogger, type PsiLoggerOptions } from './logging/prepared-logger';
+export type { LogRedactionOptions } from './logging/log-redaction';
 export { systemClock } from './runtime/psi-clock';
 export type { PsiClock } from './runtime/psi-clock';
 export type { CoordinatorStats } from './runtime/coordinator-stats';

@@ -4,6 +4,9 @@ import {
   type InboundLimits,
   type InboundSink,
   type ProcessEngine,
+  type PsiLogger,
+  type PsiLoggerOption,
+  psiLogger,
 } from '@psi/core';
 import type { CallbackTokenService } from '../callback/callback-token.service';
 import { HttpInboundConfigError } from '../errors';
@@ -74,12 +77,18 @@ export interface HttpInboundServerOptions {
   /** 0 picks a free port. @default 0 */
   port?: number;
   /**
-   * fastify's access log (pino JSON lines; callback tokens in URLs are redacted). @default false
+   * fastify's access log (one line per request and per response, with method, URL, status and
+   * time; never bodies or headers, callback tokens in URLs redacted):
+   * - a logger (pino, or any {@link PsiLogger}; the coordinator's): fastify writes to it, as its
+   *   `loggerInstance`, behind PSI's redaction, and so do PSI's own reports (see `log`);
+   * - `true` or {@link HttpAccessLogOptions}: a pino of fastify's own, JSON lines to a stream.
+   * @default false
    */
-  logger?: boolean | HttpAccessLogOptions;
+  logger?: boolean | HttpAccessLogOptions | PsiLoggerOption;
   /**
    * PSI's own reports: every 5xx (with the error), refused connections, running open. Written
-   * whether or not `logger` is on. @default console (`[psi-http] …`)
+   * whether or not the access log is on. @default `logger` when it is a logger, else the
+   * console (`[psi-http] …`)
    */
   log?: HttpInboundLog;
 }
@@ -97,7 +106,10 @@ export interface CompiledHttpInboundOptions {
   limits: CompiledInboundLimits;
   host: string;
   port: number;
-  log: HttpInboundLog;
+  /** PSI's reports, behind redaction. */
+  log: PsiLogger;
+  /** The logger fastify writes to, when `logger` is one. */
+  accessLog: PsiLogger | undefined;
 }
 
 export function compileHttpInboundOptions(
@@ -120,6 +132,7 @@ export function compileHttpInboundOptions(
       'no bearerToken given. Give one (clients send "Authorization: Bearer <token>"), or set allowUnauthenticated: true to run open on purpose.',
     );
   }
+  const accessLog = isLogger(options.logger) ? psiLogger(options.logger) : undefined;
   const compiled: CompiledHttpInboundOptions = {
     bearerTokens,
     allowUnauthenticated,
@@ -135,7 +148,12 @@ export function compileHttpInboundOptions(
     limits: compileInboundLimits(options.limits),
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
-    log: options.log ?? consoleInboundLog,
+    log: options.log
+      ? psiLogger(options.log)
+      : accessLog
+        ? accessLog.child({ component: 'psi-http' })
+        : psiLogger(consoleInboundLog),
+    accessLog,
   };
   const positive: Array<[string, number]> = [
     ['bodyLimitBytes', compiled.bodyLimitBytes],
@@ -161,4 +179,8 @@ export function compileHttpInboundOptions(
     throw new HttpInboundConfigError('headersTimeoutMs must not exceed requestTimeoutMs.');
   }
   return compiled;
+}
+
+function isLogger(logger: HttpInboundServerOptions['logger']): logger is PsiLoggerOption {
+  return typeof logger === 'object' && typeof (logger as { warn?: unknown }).warn === 'function';
 }

@@ -11,7 +11,12 @@ import {
   type ReceiveOutcome,
   type SignalOptions,
 } from '@psi/core';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import {
   AdaptersErrorCode,
   CallbackEventNotAllowedError,
@@ -30,6 +35,7 @@ import { fromFastifyError, publicError } from './http-error-body';
 import {
   compileHttpInboundOptions,
   type CompiledHttpInboundOptions,
+  type HttpAccessLogOptions,
   type HttpInboundServerOptions,
 } from './http-inbound-options';
 import { redactedRequest, redactUrl } from './inbound-logging';
@@ -48,7 +54,10 @@ import { SourceRateLimiter } from './source-rate-limiter';
 export type { HttpInboundServerOptions } from './http-inbound-options';
 
 /** What {@link HttpInboundServer.settings} reports. */
-export type HttpInboundSettings = Omit<CompiledHttpInboundOptions, 'bearerTokens' | 'log'> & {
+export type HttpInboundSettings = Omit<
+  CompiledHttpInboundOptions,
+  'bearerTokens' | 'log' | 'accessLog'
+> & {
   /** False when the server runs open (`allowUnauthenticated`). */
   authenticated: boolean;
 };
@@ -89,7 +98,15 @@ export class HttpInboundServer {
     this.bearerDigests = o.bearerTokens.map(digest);
     this.limiter = o.rateLimit ? new SourceRateLimiter(o.rateLimit) : undefined;
     this.app = Fastify({
-      logger: accessLogger(input.logger),
+      ...(o.accessLog
+        ? {
+            // fastify reads `serializers` off its logger instance: its `req` has no token.
+            loggerInstance: o.accessLog.child(
+              { component: 'psi-http' },
+              { serializers: { req: redactedRequest } },
+            ) as unknown as FastifyBaseLogger,
+          }
+        : { logger: accessLogger(input.logger as boolean | HttpAccessLogOptions | undefined) }),
       bodyLimit: o.bodyLimitBytes,
       requestTimeout: o.requestTimeoutMs,
       keepAliveTimeout: o.keepAliveTimeoutMs,
@@ -288,12 +305,15 @@ export class HttpInboundServer {
     const answer = known ? publicError(known) : undefined;
     const where = `${request.method} ${redactUrl(request.url)}`;
     if (!known || !answer) {
-      this.options.log.error(`500 on ${where}: unexpected error`, describeError(error));
+      this.options.log.error({ err: describeError(error) }, `500 on ${where}: unexpected error`);
       const internal = new HttpInternalError();
       return reply.code(500).send({ code: internal.code, message: internal.message });
     }
     if (answer.status >= 500) {
-      this.options.log.error(`${answer.status} ${known.code} on ${where}`, describeError(known));
+      this.options.log.error(
+        { err: describeError(known) },
+        `${answer.status} ${known.code} on ${where}`,
+      );
     }
     if (known.code === AdaptersErrorCode.HttpRateLimited) {
       reply.header('retry-after', String((known as HttpRateLimitedError).retryAfterSeconds));
@@ -366,7 +386,7 @@ function sendCallbackOutcome(reply: FastifyReply, outcome: ReceiveOutcome): Fast
   }
 }
 
-function accessLogger(logger: HttpInboundServerOptions['logger']):
+function accessLogger(logger: boolean | HttpAccessLogOptions | undefined):
   | false
   | {
       level: string;

@@ -1,6 +1,9 @@
 import {
   PsiError,
+  psiLogger,
   TransportBusinessError,
+  type PsiLogger,
+  type PsiLoggerOption,
   TransportTechnicalError,
   type DispatchResult,
   type InboundMessage,
@@ -12,6 +15,7 @@ import {
 } from '@psi/core';
 import { Agent, request as httpRequest } from 'undici';
 import { InboundUnavailableError } from '../errors';
+import { logSend } from '../transport-log';
 import { PsiHttpHeader } from './psi-http-header';
 
 export interface HttpTransportOptions {
@@ -30,6 +34,11 @@ export interface HttpTransportOptions {
   keepAliveTimeoutMs?: number;
   /** How long `stop` lets requests in flight finish before aborting them. @default 5000 */
   stopGraceMs?: number;
+  /**
+   * Where each send is logged at debug (see {@link PsiLogger}; the coordinator's logger fits).
+   * @default the console at info and above (so nothing of this)
+   */
+  logger?: PsiLoggerOption;
 }
 
 /**
@@ -52,9 +61,10 @@ export class HttpTransport implements Transport {
    */
   readonly inboundSink: InboundSink = { receive: (message) => this.forward(message) };
 
-  private readonly options: Required<Omit<HttpTransportOptions, 'headers'>> & {
+  private readonly options: Required<Omit<HttpTransportOptions, 'headers' | 'logger'>> & {
     headers: Record<string, string>;
   };
+  private readonly log: PsiLogger;
   private agent: Agent | undefined;
   private sink: InboundSink | undefined;
   private stopped = false;
@@ -70,6 +80,7 @@ export class HttpTransport implements Transport {
       keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 4_000,
       stopGraceMs: options.stopGraceMs ?? 5_000,
     };
+    this.log = psiLogger(options.logger).child({ transport: this.name });
   }
 
   async start(sink: InboundSink): Promise<void> {
@@ -109,10 +120,16 @@ export class HttpTransport implements Transport {
       throw new TransportTechnicalError('The HTTP transport is stopped; start it before sending.');
     }
     const abort = new AbortController();
+    const startedAt = performance.now();
     const sending = this.exchange(request, coordinates, abort);
     this.inflightSends.set(abort, sending);
     try {
-      return await sending;
+      const result = await sending;
+      logSend(this.log, request, coordinates, { result }, startedAt);
+      return result;
+    } catch (error) {
+      logSend(this.log, request, coordinates, { error }, startedAt);
+      throw error;
     } finally {
       this.inflightSends.delete(abort);
     }

@@ -1,6 +1,9 @@
 import {
   PsiError,
+  psiLogger,
   TransportTechnicalError,
+  type PsiLogger,
+  type PsiLoggerOption,
   type DispatchResult,
   type InboundSink,
   type OutboundRequest,
@@ -8,6 +11,7 @@ import {
   type ServiceCoordinates,
   type Transport,
 } from '@psi/core';
+import { logSend } from '../transport-log';
 
 /** Given to an in-process operation: who called, and how to answer later. */
 export interface InProcessCallContext {
@@ -40,6 +44,15 @@ export class InProcessTransport implements Transport {
   readonly name = 'in-process';
   private readonly services = new Map<string, InProcessService>();
   private sink: InboundSink | undefined;
+  private readonly log: PsiLogger;
+
+  /**
+   * @param options.logger where each send is logged at debug (see {@link PsiLogger}).
+   * @default the console at info and above (so nothing of this)
+   */
+  constructor(options: { logger?: PsiLoggerOption } = {}) {
+    this.log = psiLogger(options.logger).child({ transport: this.name });
+  }
 
   /** Makes `service` reachable at `address`. */
   register(address: string, service: InProcessService): this {
@@ -56,6 +69,21 @@ export class InProcessTransport implements Transport {
   }
 
   async send(request: OutboundRequest, coordinates: ServiceCoordinates): Promise<DispatchResult> {
+    const startedAt = performance.now();
+    try {
+      const result = await this.call(request, coordinates);
+      logSend(this.log, request, coordinates, { result }, startedAt);
+      return result;
+    } catch (error) {
+      logSend(this.log, request, coordinates, { error }, startedAt);
+      throw error;
+    }
+  }
+
+  private async call(
+    request: OutboundRequest,
+    coordinates: ServiceCoordinates,
+  ): Promise<DispatchResult> {
     const operation = this.services.get(coordinates.address)?.[request.operation];
     if (!operation) {
       throw new TransportTechnicalError(

@@ -7,6 +7,7 @@ import type {
   RetryOptions,
   SASLOptions,
 } from 'kafkajs';
+import { psiLogger, type PsiLogger, type PsiLoggerOption } from '@psi/core';
 import { KafkaOptionsError } from '../errors';
 
 /** kafkajs log levels by name (kafkajs' own enum is a runtime value we do not load eagerly). */
@@ -32,8 +33,15 @@ export interface KafkaConnectionOptions {
   retry?: RetryOptions;
   /** How much kafkajs logs. @default 'warn' */
   logLevel?: KafkaLogLevel;
-  /** Routes kafkajs' log entries to your logger. @default kafkajs' console logger */
+  /** Routes kafkajs' log entries to your logger. @default `logger` when given, else kafkajs' console logger */
   logCreator?: KafkaLogCreator;
+  /**
+   * PSI's logger (see {@link PsiLogger}; the coordinator's fits): each send at debug, and, unless
+   * `logCreator` is given, kafkajs' own entries (at `logLevel`) and the background failures
+   * `onError` does not take, bound to `transport: 'kafka'` and kafkajs' namespace.
+   * @default kafkajs' console logger for those, nothing for sends
+   */
+  logger?: PsiLoggerOption;
 }
 
 /** How a message whose handling failed is retried: its partition pauses, then it comes again. */
@@ -177,7 +185,9 @@ export function compileKafkaConnection(options: KafkaConnectionOptions): KafkaCo
     requestTimeout: positive('requestTimeoutMs', options.requestTimeoutMs, 30000),
     retry: options.retry,
     logLevel: logLevels[logLevel],
-    logCreator: options.logCreator,
+    logCreator:
+      options.logCreator ??
+      (options.logger ? kafkaLogCreator(kafkaLog(options.logger)) : undefined),
   };
 }
 
@@ -224,4 +234,30 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new KafkaOptionsError(`"${name}" must be a positive integer, not ${String(value)}.`);
   }
   return checked;
+}
+
+/** PSI's logger of the Kafka transport and service host. */
+export function kafkaLog(logger: PsiLoggerOption | undefined): PsiLogger {
+  return psiLogger(logger).child({ transport: 'kafka' });
+}
+
+/** kafkajs' entries written to a PsiLogger: its level, its message, its fields (redacted). */
+function kafkaLogCreator(logger: PsiLogger): KafkaLogCreator {
+  return () =>
+    ({ namespace, level, log }) => {
+      const { message, ...rest } = log;
+      // kafkajs' own timestamp and logger name repeat what the line already has.
+      const fields = Object.fromEntries(
+        Object.entries(rest).filter(([key]) => key !== 'timestamp' && key !== 'logger'),
+      );
+      const target =
+        level <= logLevels.error
+          ? 'error'
+          : level <= logLevels.warn
+            ? 'warn'
+            : level <= logLevels.info
+              ? 'info'
+              : 'debug';
+      logger[target]({ namespace, ...fields }, message);
+    };
 }

@@ -5,16 +5,19 @@ import {
   type InboundMessage,
   type InboundSink,
   type OutboundRequest,
+  type PsiLogger,
   type ServiceCoordinates,
   type Transport,
 } from '@psi/core';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { logSend } from '../transport-log';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
 import { loadKafkajs } from './kafka-client';
 import { LazyProducer } from './lazy-producer';
 import { KafkaMessageCodec } from './kafka-message.codec';
 import {
   compileKafkaOptions,
+  kafkaLog,
   type CompiledKafkaOptions,
   type KafkaTransportOptions,
 } from './kafka-options';
@@ -48,9 +51,11 @@ export class KafkaTransport implements Transport {
   private readonly producer: LazyProducer;
   private consumer: KafkaAckConsumer | undefined;
   private stopped = false;
+  private readonly log: PsiLogger;
 
   constructor(options: KafkaTransportOptions) {
     this.options = compileKafkaOptions(options);
+    this.log = kafkaLog(options.logger);
     this.kafka = new (loadKafkajs().Kafka)(this.options.kafka);
     this.producer = new LazyProducer(this.kafka, this.options.producer);
   }
@@ -82,6 +87,21 @@ export class KafkaTransport implements Transport {
   }
 
   async send(request: OutboundRequest, coordinates: ServiceCoordinates): Promise<DispatchResult> {
+    const startedAt = performance.now();
+    try {
+      const result = await this.publish(request, coordinates);
+      logSend(this.log, request, coordinates, { result }, startedAt);
+      return result;
+    } catch (error) {
+      logSend(this.log, request, coordinates, { error }, startedAt);
+      throw error;
+    }
+  }
+
+  private async publish(
+    request: OutboundRequest,
+    coordinates: ServiceCoordinates,
+  ): Promise<DispatchResult> {
     if (this.stopped) {
       throw new TransportTechnicalError('The Kafka transport is stopped; start it before sending.');
     }

@@ -3,7 +3,7 @@ import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { PsiStore } from '../store/psi-store';
 import type { ClaimRecovery, ClaimRecoveryResult } from './claim-recovery';
-import type { CoordinatorLogger } from '../runtime/coordinator-options';
+import type { PsiLogger } from '../logging/psi-logger';
 import type { Correlator } from '../correlation/correlator';
 import type { Invoker } from '../invocation/invoker';
 import type { NodeLeases } from './node-leases';
@@ -50,7 +50,7 @@ export class Recovery {
     private readonly deps: {
       store: PsiStore;
       nodeId: string;
-      logger: CoordinatorLogger;
+      logger: PsiLogger;
       leases: NodeLeases;
       liveness: NodeLiveness;
       invoker: Invoker;
@@ -170,12 +170,12 @@ export class Recovery {
   private log(what: string, counts: RecoveryCounts): void {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     if (total === 0) return;
-    this.deps.logger.info?.(
+    this.deps.logger.info(
+      { nodeId: this.deps.nodeId, ...counts },
       `${what}: claimed deliveries finished: ${counts.redelivered + counts.recorded + counts.deadLettered} ` +
         `(handler re-run: ${counts.redelivered}, already taken by the engine: ${counts.recorded}, ` +
         `dead-lettered: ${counts.deadLettered}); invocations resumed: ${counts.invocations}; ` +
         `waiting instances released: ${counts.released}; ended instances settled: ${counts.ended}`,
-      { nodeId: this.deps.nodeId, ...counts },
     );
   }
 }

@@ -107,6 +107,7 @@ export class Correlator {
       }
       await audit({
         kind: 'received',
+        correlationKey: message.correlationKey ?? undefined,
         detail: { messageId: message.messageId, event: message.event, source: message.source },
       });
       if (verdict.kind === 'conflict') {
@@ -171,8 +172,14 @@ export class Correlator {
     });
     if (decision.kind === 'unknown') {
       options.logger.warn(
+        {
+          messageId: message.messageId,
+          event: message.event,
+          correlationKey: message.correlationKey ?? undefined,
+          source: message.source,
+          knownEvents,
+        },
         `No adapter, wait binding or engine model declares the event "${message.event}"; the answer is dead-lettered (unknown-event)`,
-        { messageId: message.messageId, source: message.source, knownEvents },
       );
       return decision.outcome;
     }
@@ -460,6 +467,8 @@ export class Correlator {
           kind: 'released',
           instanceId: expectation.instanceId,
           invocationId: expectation.invocationId,
+          correlationKey: message.correlationKey ?? undefined,
+          messageId: message.messageId,
           detail: {
             event: message.event,
             waitState: expectation.waitState,
@@ -538,6 +547,8 @@ export class Correlator {
       kind: 'parked',
       instanceId: expectation?.instanceId,
       invocationId: expectation?.invocationId,
+      correlationKey: message.correlationKey ?? undefined,
+      messageId: message.messageId,
       detail: {
         event: message.event,
         parkedId: String(parkedId),
@@ -643,6 +654,7 @@ export function timedOutEntry(
     kind: 'timed-out',
     instanceId: expectation.instanceId,
     invocationId: expectation.invocationId,
+    correlationKey: expectation.correlationKey ?? undefined,
     detail: { event: expectation.event, waitState: expectation.waitState, ...detail },
   };
 }

@@ -1,3 +1,4 @@
+import type { PsiLogger } from '../logging/psi-logger';
 import type { EntityManager } from 'typeorm';
 import type { AdapterRunner } from '../adapter/adapter-runner';
 import {
@@ -99,17 +100,17 @@ export class DeliveryRunner {
       });
     } catch (error) {
       if (!isSignalRejected(error)) {
-        options.logger.warn(
+        claimLog(options.logger, claim).warn(
+          { err: describe(error) },
           `Could not signal instance ${expectation.instanceId} with "${expectation.event}"; the answer is dead-lettered handler-failed`,
-          describe(error),
         );
         return this.giveBack(claim, 'handler-failed', error);
       }
       // The instance left the wait state between the check and the signal (an engine timer or
       // a signal from outside moved it): an expected race, and the answer lost it.
-      options.logger.debug?.(
+      claimLog(options.logger, claim).debug(
+        { err: describe(error) },
         `Instance ${expectation.instanceId} left "${expectation.waitState}" before it took "${expectation.event}"; the answer is dead-lettered late`,
-        describe(error),
       );
       return this.lost(claim, {
         handlerRan: true,
@@ -203,6 +204,7 @@ export class DeliveryRunner {
         kind: 'delivered',
         instanceId: expectation.instanceId,
         invocationId: expectation.invocationId,
+        correlationKey: claim.message.correlationKey ?? expectation.correlationKey ?? undefined,
         detail,
       });
       return true;
@@ -306,4 +308,16 @@ function businessOutcome(error: PsiErrorType & { transition?: string }): Handled
         detail: { transition: error.transition, businessError },
       }
     : { signal: { fault: businessError }, detail: { fault: error.code, businessError } };
+}
+
+/** The logger of one delivery: bound to its instance, invocation, key, message and event. */
+function claimLog(logger: PsiLogger, claim: HeldClaim): PsiLogger {
+  const { expectation, message } = claim;
+  return logger.child({
+    instanceId: expectation.instanceId,
+    invocationId: expectation.invocationId,
+    correlationKey: message.correlationKey ?? expectation.correlationKey ?? undefined,
+    messageId: message.messageId,
+    event: expectation.event,
+  });
 }

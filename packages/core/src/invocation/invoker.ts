@@ -454,6 +454,7 @@ export class Invoker {
             kind: 'sent',
             instanceId: invocation.instanceId,
             invocationId: invocation.id,
+            correlationKey: entry.correlationKey,
             detail: {
               requestId: entry.id,
               service: entry.service,
@@ -570,8 +571,8 @@ export class Invoker {
       });
     } catch (error) {
       this.deps.options.logger.warn(
+        { instanceId: target.instanceId, step: target.step, err: describe(error) },
         `Instance ${target.instanceId} is no longer at service step "${target.step}"; its outcome was recorded but not signalled`,
-        describe(error),
       );
     }
   }

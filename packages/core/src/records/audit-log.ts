@@ -9,6 +9,13 @@ export interface TraceEvent {
   instanceId?: string;
   invocationId?: string;
   detail?: Record<string, unknown>;
+  /**
+   * The conversation's correlation key, where the step has one (for logs and traces); handed
+   * to `onTrace`, not kept in the audit table.
+   */
+  correlationKey?: string;
+  /** The answer's message id, where the step handles one; like `correlationKey`, not kept. */
+  messageId?: string;
   at: number;
 }
 

@@ -93,6 +93,8 @@ export class DeadLetterQueue {
       kind: 'dead-lettered',
       instanceId: context.instanceId ?? undefined,
       invocationId: invocationId ?? undefined,
+      correlationKey: message.correlationKey ?? undefined,
+      messageId: message.messageId,
       detail: { deadLetterId: id, event: message.event, reason, detail: context.detail },
     });
     return { status: 'dead-lettered', deadLetterId: id, reason };

@@ -10,6 +10,8 @@ import type { NodeLiveness } from '../store/node-liveness';
 import type { ReadinessNotifier } from '../store/readiness-notifier';
 import type { TraceEvent } from '../records/audit-log';
 import { toPsiClock, type PsiClock } from './psi-clock';
+import { psiLogger } from '../logging/prepared-logger';
+import type { MessageFirstLogger, PsiLogger, PsiLoggerOption } from '../logging/psi-logger';
 import { CoordinatorOptionsError } from '../errors';
 import {
   compileRetention,
@@ -23,18 +25,10 @@ import {
 } from '../correlation/inbound-limits';
 
 /**
- * Where the coordinator reports what it cannot throw to anyone: background failures (`error`),
- * what an operator should look at (`warn`), what recovery finished after a restart or a dead
- * node, with counts (`info`), and expected races that PSI settles by itself (`debug`).
+ * The logger shape the coordinator took before {@link PsiLogger}: still accepted.
+ * @deprecated pass a pino-shaped {@link PsiLogger}; this is {@link MessageFirstLogger}.
  */
-export interface CoordinatorLogger {
-  warn(message: string, detail?: unknown): void;
-  error(message: string, detail?: unknown): void;
-  /** @default not logged when the logger has no `info` */
-  info?(message: string, detail?: unknown): void;
-  /** @default not logged when the logger has no `debug` */
-  debug?(message: string, detail?: unknown): void;
-}
+export type CoordinatorLogger = MessageFirstLogger;
 
 /** Everything a coordinator needs. */
 export interface CoordinatorOptions {
@@ -59,7 +53,16 @@ export interface CoordinatorOptions {
   defaultRetry?: Partial<RetryPolicy>;
   /** Called for every audit entry as it is written: for traces and metrics. */
   onTrace?: (event: TraceEvent) => void;
-  logger?: CoordinatorLogger;
+  /**
+   * Where the coordinator logs: a pino logger (or anything {@link PsiLogger}-shaped), or the
+   * older message-first shape. Background failures at error, what an operator should look at
+   * at warn (frozen invocations, unknown events), flow steps an operator follows at info
+   * (timeouts, retries, dead letters, recovery) and debug (sent, received, parked, delivered),
+   * each line bound to its instanceId, invocationId, correlationKey, messageId and event.
+   * Payloads, variables and credentials are redacted first (see {@link psiLogger}).
+   * @default the console at info and above
+   */
+  logger?: PsiLoggerOption;
   /**
    * The time PSI reads and the timers it sets for deadlines, parking TTLs, retry backoff, leases
    * and retention: a {@link PsiClock}, or just epoch ms (`() => number`, timers stay Node's).
@@ -131,9 +134,11 @@ export interface CoordinatorOptions {
 export interface CompiledCoordinatorOptions extends Required<
   Omit<
     CoordinatorOptions,
-    'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations' | 'clock'
+    'onTrace' | 'defaultRetry' | 'limits' | 'retention' | 'operations' | 'clock' | 'logger'
   >
 > {
+  /** The logger behind PSI's redaction. */
+  logger: PsiLogger;
   /** Epoch ms now (`timers.now`). */
   clock: () => number;
   /** The clock whose timers PSI sets. */
@@ -173,11 +178,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     defaultParkingTtlMs: options.defaultParkingTtlMs ?? 604_800_000,
     defaultRetry: { ...DEFAULT_RETRY, ...options.defaultRetry },
     onTrace: options.onTrace,
-    logger: options.logger ?? {
-      warn: (message, detail) => console.warn(`[psi] ${message}`, detail ?? ''),
-      error: (message, detail) => console.error(`[psi] ${message}`, detail ?? ''),
-      info: (message, detail) => console.info(`[psi] ${message}`, detail ?? ''),
-    },
+    logger: psiLogger(options.logger),
     clock: () => timers.now(),
     timers,
     deadlinePollMs,

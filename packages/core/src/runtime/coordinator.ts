@@ -38,6 +38,7 @@ import { RejectedInboundKeeper } from '../correlation/rejected-inbound';
 import { RetentionSweeper, type RetentionReport } from './retention';
 import { Recovery } from '../cluster/recovery';
 import { TaskTracker } from './task-tracker';
+import { FlowLog } from './flow-log';
 import { WaitStateExpectations } from '../correlation/wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
 import type { PsiOperations } from '../operations/psi-operations';
@@ -106,7 +107,12 @@ export class Coordinator implements InboundSink {
     this.catalog = catalog;
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
-    this.audit = new AuditLog(store, clock, this.options.onTrace);
+    const flowLog = new FlowLog(logger);
+    const onTrace = this.options.onTrace;
+    this.audit = new AuditLog(store, clock, (event) => {
+      flowLog.step(event);
+      onTrace?.(event);
+    });
     this.deadLetterQueue = new DeadLetterQueue(store, clock);
     this.retention = new RetentionSweeper(
       store,
@@ -122,7 +128,9 @@ export class Coordinator implements InboundSink {
       stats: this.counters,
       clock,
     });
-    this.tasks = new TaskTracker((error, what) => logger.error(`${what} failed`, describe(error)));
+    this.tasks = new TaskTracker((error, what) =>
+      logger.error({ err: describe(error) }, `${what} failed`),
+    );
     // Queued callers count for idle({ exceptBackoff }): work behind a backoff waits on the clock.
     this.instanceMutex = new KeyedMutex(this.tasks.queuedOnMutex);
     const instanceMutex = this.instanceMutex;
@@ -403,7 +411,10 @@ export class Coordinator implements InboundSink {
       await this.leases
         .releaseAll()
         .catch((error: unknown) =>
-          this.options.logger.warn('Could not release the leases of this node', describe(error)),
+          this.options.logger.warn(
+            { err: describe(error), nodeId: this.options.nodeId },
+            'Could not release the leases of this node',
+          ),
         );
     }
   }

@@ -276,7 +276,7 @@ export class OperatorDesk {
       nodeId: options.nodeId,
       leaseMs: options.leaseMs,
       pollMs: options.operations.pollMs,
-      onError: (error, what) => options.logger.error(`${what} failed`, describe(error)),
+      onError: (error, what) => options.logger.error({ err: describe(error) }, `${what} failed`),
     });
   }
 

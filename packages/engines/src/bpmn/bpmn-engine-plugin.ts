@@ -10,6 +10,7 @@ import {
   type Variables,
 } from '@psi/core';
 import { EngineStateError, InstanceExistsError, MessageStartUnknownError } from '../errors';
+import { backgroundFailures } from '../shared/background-failures';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import type { InstanceSnapshot } from '../shared/instance-snapshot';
 import { toJsonVariables } from '../shared/json-variables';
@@ -57,10 +58,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
     const Engine = loadBpmnEngine();
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
-    this.events = new EngineEventHub(
-      options.onError ??
-        ((error) => console.error('[@psi/engines] bpmn-engine plugin, background failure:', error)),
-    );
+    this.events = new EngineEventHub(backgroundFailures('bpmn-engine plugin', options));
     this.deployments = new BpmnDeployments((source) =>
       parseDocument(Engine, source, options.moddleOptions),
     );

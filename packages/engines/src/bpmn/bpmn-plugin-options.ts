@@ -1,4 +1,4 @@
-import type { EngineStateRepository } from '@psi/core';
+import type { EngineStateRepository, PsiLoggerOption } from '@psi/core';
 import type { EngineTimers } from '../shared/engine-timers';
 
 /** A BPMN 2.0 XML document to deploy, optionally under an id of your choosing. */
@@ -79,8 +79,13 @@ export interface BpmnEnginePluginOptions {
   serviceSteps?: (task: BpmnServiceTaskInfo) => boolean;
   /** Epoch ms now, for `startedAt` / `endedAt`. @default Date.now */
   clock?: () => number;
-  /** Receives failures of background work (listeners, timers, restore, stalls). @default console.error */
+  /** Receives failures of background work (listeners, timers, restore, stalls). @default logs with `logger` */
   onError?: (error: unknown) => void;
+  /**
+   * Where background failures are logged (at error) when there is no `onError`: a pino logger
+   * or any `PsiLogger` (the coordinator's fits). @default the console
+   */
+  logger?: PsiLoggerOption;
 }
 
 /** Options of `BpmnEnginePlugin.start`. */

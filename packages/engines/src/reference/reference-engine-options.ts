@@ -1,4 +1,4 @@
-import type { EngineStateRepository } from '@psi/core';
+import type { EngineStateRepository, PsiLoggerOption } from '@psi/core';
 import type { EngineTimers } from '../shared/engine-timers';
 import type { ProcessDefinition } from './process-definition';
 
@@ -19,9 +19,14 @@ export interface ReferenceEngineOptions {
   cacheSize?: number;
   /**
    * Receives failures of background work: listener exceptions, timers that could not be
-   * processed, instances `restore` could not load. @default logs with console.error
+   * processed, instances `restore` could not load. @default logs with `logger`
    */
   onError?: (error: unknown) => void;
+  /**
+   * Where background failures are logged (at error) when there is no `onError`: a pino logger
+   * or any `PsiLogger` (the coordinator's fits). @default the console
+   */
+  logger?: PsiLoggerOption;
 }
 
 /** Options of `ReferenceEngine.start`. */

@@ -34,6 +34,7 @@ import { InstanceTimers } from '../shared/instance-timers';
 import { toJsonVariables } from '../shared/json-variables';
 import type { ProcessDefinition, ServiceStep, WaitStep } from './process-definition';
 import type { ReferenceEngineOptions, StartOptions } from './reference-engine-options';
+import { backgroundFailures } from '../shared/background-failures';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
@@ -74,10 +75,7 @@ export class ReferenceEngine implements ProcessEngine {
     }
     this.repository = options.stateRepository ?? new InMemoryEngineStateRepository();
     this.clock = options.clock ?? (() => Date.now());
-    this.events = new EngineEventHub(
-      options.onError ??
-        ((error) => console.error('[@psi/engines] reference engine, background failure:', error)),
-    );
+    this.events = new EngineEventHub(backgroundFailures('reference engine', options));
     this.runner = new InstanceRunner(this.clock);
     this.timers = new InstanceTimers(options.timers ?? globalEngineTimers, this.clock);
     this.cache = new StateCache(options.cacheSize ?? 100);

@@ -1,4 +1,4 @@
-import type { EngineStateRepository } from '@psi/core';
+import type { EngineStateRepository, PsiLoggerOption } from '@psi/core';
 import type { AnyStateMachine } from 'xstate';
 import type { EngineTimers } from '../shared/engine-timers';
 import type { XStateProcessDefinition } from './xstate-definition';
@@ -23,9 +23,14 @@ export interface XStatePluginOptions {
   clock?: () => number;
   /**
    * Receives failures of background work: listener exceptions, delayed events that could not be
-   * processed, instances `restore` could not load. @default logs with console.error
+   * processed, instances `restore` could not load. @default logs with `logger`
    */
   onError?: (error: unknown) => void;
+  /**
+   * Where background failures are logged (at error) when there is no `onError`: a pino logger
+   * or any `PsiLogger` (the coordinator's fits). @default the console
+   */
+  logger?: PsiLoggerOption;
 }
 
 /** Options of `XStatePlugin.start`. */

@@ -23,6 +23,7 @@ import {
 import type { InstanceSnapshot } from '../shared/instance-snapshot';
 import { InstanceTimers, type WantedTimer } from '../shared/instance-timers';
 import { toJsonVariables } from '../shared/json-variables';
+import { backgroundFailures } from '../shared/background-failures';
 import { EngineEventHub } from '../shared/engine-event-hub';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
@@ -101,10 +102,7 @@ export class XStatePlugin implements ProcessEngine {
     this.clock = options.clock ?? (() => Date.now());
     this.defaultEvent = options.defaultEvent ?? 'done';
     this.timers = new InstanceTimers<string>(options.timers ?? globalEngineTimers, this.clock);
-    this.events = new EngineEventHub(
-      options.onError ??
-        ((error) => console.error('[@psi/engines] xstate plugin, background failure:', error)),
-    );
+    this.events = new EngineEventHub(backgroundFailures('xstate plugin', options));
     this.lifecycle = new PluginLifecycle({
       name: this.name,
       repository: this.repository,
