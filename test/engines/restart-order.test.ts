@@ -1,17 +1,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { InProcessTransport } from '@psi/adapters';
 import { Coordinator, PsiStore, type ReceiveOutcome } from '@psi/core';
+import { StaticRegistry } from '@psi/registry';
 import {
   ConformanceNames,
   ConformanceServiceDoubles,
   ConformanceServices,
   conformanceAdapters,
-  type ConformanceEngine,
-} from '@psi/engines/testing';
+} from '@psi/testing/conformance';
 import { waitUntil } from '../correlation/fixtures';
-import { conformancePlugins, createConformanceEngine } from './conformance/plugins';
-import { inProcessWiring } from './conformance/in-process-wiring';
+import {
+  conformancePlugins,
+  createConformanceEngine,
+  type ConformanceEngine,
+} from './conformance/plugins';
 
 // Issue 16.1: `engine.restore()` and `coordinator.start()` may come in either order. The
 // coordinator listens from its creation and handles the events a restore raises before start()
@@ -50,14 +54,19 @@ describe.each(conformancePlugins)('restart order (%s)', (plugin) => {
     sequence: (typeof orders)[number],
     work: (world: { engine: ConformanceEngine; coordinator: Coordinator }) => Promise<T>,
   ): Promise<T> {
+    // Wired by hand, not with @psi/testing: the test chooses the order of restore() and
+    // start() and runs the engine without a coordinator, which PsiTestEnvironment fixes.
     const store = await PsiStore.open({ sqlitePath: file });
     const engine = createConformanceEngine(plugin, store.engineStates());
-    const transport = inProcessWiring.createTransport(services.operations());
+    const transport = new InProcessTransport();
+    for (const [name, operations] of Object.entries(services.operations())) {
+      transport.register(name, operations);
+    }
     const errors: unknown[] = [];
     const coordinator = await Coordinator.create({
       store,
       engine: engine.engine,
-      registry: inProcessWiring.createRegistry(
+      registry: new StaticRegistry(
         Object.fromEntries(
           Object.values(ConformanceServices).map((s) => [
             s,
