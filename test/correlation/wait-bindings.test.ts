@@ -1,9 +1,7 @@
-import { Coordinator, Input, OnResponse, Output, WaitBinding, type PsiStore } from '@psi/core';
-import { InProcessTransport } from '@psi/adapters';
-import { defineProcess, ReferenceEngine } from '@psi/engines';
-import { StaticRegistry } from '@psi/registry';
+import { Input, OnResponse, Output, WaitBinding, type Coordinator } from '@psi/core';
+import { defineProcess, type ReferenceEngine } from '@psi/engines';
 import { IsInt, Min } from 'class-validator';
-import { describeEachStore, openStoreAt, useTempDir, waitUntil } from './fixtures';
+import { describeEachStore, openHarness, useTempDir, waitUntil, type Harness } from './fixtures';
 
 // Wait bindings (issue 22, item 1) on the reference engine: a wait state no service step comes
 // before declares what it waits for through a @WaitBinding; answers take the correlator's path.
@@ -55,28 +53,20 @@ const process = defineProcess({
 
 describeEachStore('wait bindings', () => {
   const dir = useTempDir('psi-wait-bindings-');
-  let store: PsiStore;
+  let h: Harness;
   let engine: ReferenceEngine;
   let coordinator: Coordinator;
   beforeEach(async () => {
-    store = await openStoreAt(dir.file());
-    engine = new ReferenceEngine({ definitions: [process], stateRepository: store.engineStates() });
-    coordinator = await Coordinator.create({
-      store,
-      engine,
-      registry: new StaticRegistry({}),
-      transports: [new InProcessTransport()],
+    h = await openHarness({
+      file: dir.file(),
+      definitions: [process],
       adapters: [],
-      waitBindings: [PaymentWait],
-      logger: { warn: () => undefined, error: () => undefined },
+      registry: {},
+      coordinator: { waitBindings: [PaymentWait] },
     });
-    await coordinator.start();
+    ({ engine, coordinator } = h);
   });
-  afterEach(async () => {
-    await coordinator.close();
-    await engine.stop();
-    await store.close();
-  });
+  afterEach(() => h.close());
 
   const pay = (orderNumber: string, amount: number) =>
     coordinator.receive({ event: 'payment-received', payload: { orderNumber, amount } });
