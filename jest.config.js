@@ -17,10 +17,11 @@ module.exports = {
   setupFiles: ['reflect-metadata'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
-    '^@psi/(core|adapters|engines)/testing$': '<rootDir>/packages/$1/src/testing',
+    '^@psi/(core|adapters)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@psi/adapters/kafka$': '<rootDir>/packages/adapters/src/kafka',
     '^@psi/engines/xstate$': '<rootDir>/packages/engines/src/xstate',
     '^@psi/testing/xstate$': '<rootDir>/packages/testing/src/xstate',
+    '^@psi/testing/conformance$': '<rootDir>/packages/testing/src/conformance',
     '^@psi/(core|adapters|engines|registry|cli|console|testing)$': '<rootDir>/packages/$1/src',
   },
   testMatch: [

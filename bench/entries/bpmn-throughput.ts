@@ -211,6 +211,7 @@ async function psiCell(
     definitions: [PSI_XML],
     stateRepository: store.engineStates(),
   });
+  // Wired by hand, not with @psi/testing: the bench measures this store and engine configuration.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -203,6 +203,7 @@ async function measurePsi(
     definitions: [quoteProcess],
     stateRepository: store.engineStates(),
   });
+  // Wired by hand, not with @psi/testing: the bench measures this store and transport configuration.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -427,6 +427,7 @@ async function psiNode(
     definitions: [pingProcess],
     stateRepository: store.engineStates(),
   });
+  // Wired by hand, not with @psi/testing: the bench measures this store and transport configuration.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -46,6 +46,7 @@ export async function startPgNode(options: {
     stateRepository: ownedStates(store.engineStates(), `${options.nodeId}-`),
   });
   const transport = new InProcessTransport().register('echo', echoService(options.log));
+  // Wired by hand, not with @psi/testing: one node of a multi-process bench on a shared schema.
   const coordinator = await Coordinator.create({
     store,
     engine,

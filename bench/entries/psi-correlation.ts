@@ -186,6 +186,7 @@ export async function measureCorrelations(
     echoWhenWaiting?.service ?? echoService(context.log),
   );
   let warnings = 0;
+  // Wired by hand, not with @psi/testing: the bench measures this store configuration.
   const coordinator = await Coordinator.create({
     store,
     engine,

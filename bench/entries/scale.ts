@@ -120,6 +120,7 @@ async function openNode(store: PsiStore, context: BenchContext): Promise<Node> {
     .register('desk', {
       order: (payload, call) => void calls.set((payload as { order: string }).order, call),
     });
+  // Wired by hand, not with @psi/testing: the bench measures this store configuration at scale.
   const coordinator = await Coordinator.create({
     store,
     engine,

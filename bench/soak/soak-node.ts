@@ -302,6 +302,7 @@ async function main(): Promise<void> {
     },
   });
   let delivered = false;
+  // Wired by hand, not with @psi/testing: one node process of the soak run, on real time.
   const coordinator = await Coordinator.create({
     store,
     engine,

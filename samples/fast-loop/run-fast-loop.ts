@@ -106,6 +106,7 @@ export async function runFastLoop(options: FastLoopOptions): Promise<FastLoopRun
     slowMs: options.slowHandlerMs,
   });
   const warnings: string[] = [];
+  // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -33,6 +33,7 @@ export async function runFaxScenario(
     'fax-gateway',
     createFaxGateway((to) => byNumber.get(to)),
   );
+  // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

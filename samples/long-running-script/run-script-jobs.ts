@@ -67,6 +67,7 @@ export async function runScriptJobs(options: ScriptJobsOptions): Promise<ScriptJ
   let coordinator: Coordinator | undefined;
   let inbound: HttpInboundServer | undefined;
   try {
+    // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
     coordinator = await Coordinator.create({
       store,
       engine,

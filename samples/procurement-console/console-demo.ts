@@ -75,6 +75,7 @@ export async function startConsoleDemo(options: ConsoleDemoOptions): Promise<Con
     definitions: [procurementProcess],
     stateRepository: store.engineStates(),
   });
+  // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -96,6 +96,7 @@ export async function runProcurementScenario<E extends ScenarioEngine, X extends
   const store = await PsiStore.open({ sqlitePath: options.sqlitePath });
   const engine = setup.createEngine(store);
   let parked = false;
+  // The procurement samples' program: it shows users how to wire PSI, so not @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

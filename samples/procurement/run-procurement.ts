@@ -53,6 +53,7 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
       definitions: [procurementProcess],
       stateRepository: store.engineStates(),
     });
+    // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
     coordinator = await Coordinator.create({
       store,
       engine,

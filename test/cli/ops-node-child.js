@@ -87,6 +87,7 @@ async function main() {
     cacheSize: 0,
   });
   const transport = new InProcessTransport().register('supplier', { placeOrder: () => undefined });
+  // A node in a child process (plain JS on the built packages): not @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -88,6 +88,7 @@ async function main() {
     stateRepository: store.engineStates(),
     clock,
   });
+  // A node in a child process (plain JS on the built packages): not @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

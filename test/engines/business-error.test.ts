@@ -1,29 +1,29 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { InProcessTransport } from '@psi/adapters';
 import {
   BusinessError,
-  Coordinator,
   Input,
   OnResponse,
   Output,
-  PsiStore,
   ServiceAdapter,
   UseService,
-  type ProcessEngine,
+  type Coordinator,
 } from '@psi/core';
-import { BpmnEnginePlugin, ReferenceEngine, defineProcess } from '@psi/engines';
-import { PSI_SERVICE_TAG, XStatePlugin } from '@psi/engines/xstate';
-import { StaticRegistry } from '@psi/registry';
+import { defineProcess } from '@psi/engines';
+import { PSI_SERVICE_TAG } from '@psi/engines/xstate';
+import {
+  bpmnEngine,
+  PsiTestEnvironment,
+  referenceEngine,
+  ScriptedService,
+  type TestEngineFactory,
+} from '@psi/testing';
+import { xstateEngine } from '@psi/testing/xstate';
 import { createMachine } from 'xstate';
-import { waitUntil } from '../correlation/fixtures';
 
 // Issue 16.4: a BusinessError thrown by an @OnResponse handler goes to the process, as the
 // README and the class's doc say: as its transition when it names one, else as a fault with its
 // code that the process catches (a BPMN error boundary event, a reference step's `faults`, an
 // XState `fault.<code>` event). Before, it became a `handler-failed` dead letter and the
-// instance stayed put. On all three plugins, through the real coordinator on a SQLite file.
+// instance stayed put. On all three plugins, through the real coordinator in a PsiTestEnvironment.
 
 abstract class RiskService {
   abstract assess(request: { caseId: string }): Promise<void>;
@@ -107,92 +107,46 @@ const xstateMachine = createMachine({
   },
 });
 
-interface Plugin {
-  engine: ProcessEngine;
-  start(variables: Record<string, unknown>): Promise<string>;
-  stop(): Promise<void>;
-}
-
-const plugins: Record<string, (store: PsiStore) => Plugin> = {
-  reference: (store) => {
-    const engine = new ReferenceEngine({
-      definitions: [referenceProcess],
-      stateRepository: store.engineStates(),
-    });
-    return { engine, start: (v) => engine.start('assessment', v), stop: () => engine.stop() };
-  },
-  'bpmn-engine': (store) => {
-    const engine = new BpmnEnginePlugin({
-      definitions: [bpmnProcess],
-      stateRepository: store.engineStates(),
-    });
-    return { engine, start: (v) => engine.start('assessment', v), stop: () => engine.stop() };
-  },
-  xstate: (store) => {
-    const engine = new XStatePlugin({
-      definitions: [xstateMachine],
-      stateRepository: store.engineStates(),
-    });
-    return { engine, start: (v) => engine.start('assessment', v), stop: () => engine.stop() };
-  },
+const plugins: Record<string, TestEngineFactory> = {
+  reference: referenceEngine([referenceProcess]),
+  'bpmn-engine': bpmnEngine([bpmnProcess]),
+  xstate: xstateEngine([xstateMachine]),
 };
 
 describe.each(Object.keys(plugins))('a BusinessError from a response handler (%s)', (name) => {
-  let dir: string;
-  let store: PsiStore;
-  let plugin: Plugin;
+  let env: PsiTestEnvironment;
   let coordinator: Coordinator;
-  const keys = new Map<string, string>();
-  const problems: unknown[] = [];
+  let risk: ScriptedService;
 
-  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-business-error-'))));
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   beforeEach(async () => {
-    store = await PsiStore.open({ sqlitePath: path.join(dir, `${name}-${Date.now()}.sqlite`) });
-    plugin = plugins[name](store);
-    coordinator = await Coordinator.create({
-      store,
-      engine: plugin.engine,
-      registry: new StaticRegistry({ risk: { transport: 'in-process', address: 'risk' } }),
-      transports: [
-        new InProcessTransport().register('risk', {
-          assess: (payload, context) => {
-            keys.set((payload as { caseId: string }).caseId, context.correlationKey);
-            return undefined;
-          },
-        }),
-      ],
+    risk = new ScriptedService('risk');
+    env = await PsiTestEnvironment.create({
+      engine: plugins[name],
       adapters: [AssessAdapter],
-      logger: { warn: (m, d) => problems.push([m, d]), error: (m, d) => problems.push([m, d]) },
+      services: { risk },
     });
-    await coordinator.start();
+    coordinator = env.coordinator;
   });
   afterEach(async () => {
-    await coordinator.close();
-    await plugin.stop();
-    await store.close();
-    expect(problems.splice(0)).toEqual([]);
+    const problems = [...env.problems];
+    await env.dispose();
+    expect(problems).toEqual([]);
   });
 
   async function assess(caseId: string, score: number): Promise<string> {
-    const id = await plugin.start({ caseId });
-    await waitUntil(
-      async () => (await plugin.engine.getWaitStates(id)).includes('await-assessment'),
-      `${caseId} waits for its assessment`,
-    );
-    expect(
-      await coordinator.receive({
-        event: 'assessed',
-        correlationKey: keys.get(caseId),
-        payload: { score },
-      }),
-    ).toMatchObject({ status: 'delivered', instanceId: id });
+    const id = await env.start('assessment', { caseId });
+    await env.whenWaitingAt(id, 'await-assessment');
+    const call = risk.lastCall('assess');
+    expect(await env.answer({ event: 'assessed', call, payload: { score } })).toMatchObject({
+      status: 'delivered',
+      instanceId: id,
+    });
     return id;
   }
 
   it('without a transition: a fault with its code, which the process catches', async () => {
     const id = await assess('K-1', 95);
-    expect(await plugin.engine.getWaitStates(id)).toEqual(['rejected']);
+    expect(await env.engine.getWaitStates(id)).toEqual(['rejected']);
     expect(await coordinator.deadLetters.list()).toEqual([]);
     const delivered = (await coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
     expect(delivered.map((e) => e.detail)).toEqual([
@@ -208,7 +162,7 @@ describe.each(Object.keys(plugins))('a BusinessError from a response handler (%s
 
   it('with a transition: the transition is taken', async () => {
     const id = await assess('K-2', 70);
-    expect(await plugin.engine.getWaitStates(id)).toEqual(['reviewing']);
+    expect(await env.engine.getWaitStates(id)).toEqual(['reviewing']);
     expect(await coordinator.deadLetters.list()).toEqual([]);
     const delivered = (await coordinator.auditTrail(id)).filter((e) => e.kind === 'delivered');
     expect(delivered.map((e) => e.detail)).toEqual([
@@ -221,10 +175,7 @@ describe.each(Object.keys(plugins))('a BusinessError from a response handler (%s
 
   it('a handler that returns normally still takes its transition', async () => {
     const id = await assess('K-3', 10);
-    await waitUntil(
-      async () => (await plugin.engine.getWaitStates(id)).length === 0,
-      'the instance ended',
-    );
-    expect(await plugin.engine.getVariables(id)).toMatchObject({ verdict: 'score 10' });
+    await env.whenEnded(id);
+    expect(await env.variables(id)).toMatchObject({ verdict: 'score 10' });
   });
 });

@@ -1,11 +1,6 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { InProcessTransport } from '@psi/adapters';
-import { Coordinator, PsiStore } from '@psi/core';
-import { BpmnEnginePlugin } from '@psi/engines';
-import { StaticRegistry } from '@psi/registry';
-import { waitUntil } from '../correlation/fixtures';
+import type { Coordinator } from '@psi/core';
+import type { BpmnEnginePlugin } from '@psi/engines';
+import { bpmnEngine, PsiTestEnvironment } from '@psi/testing';
 
 // Issue 16.5 with an engine whose models declare what they wait for: an answer for a message a
 // BPMN model waits for by itself (no adapter, no wait binding) is a real answer, parked when it
@@ -25,33 +20,17 @@ const xml = `<?xml version="1.0" encoding="UTF-8"?>
 </definitions>`;
 
 describe('events the engine models declare (bpmn-engine plugin)', () => {
-  let dir: string;
-  let store: PsiStore;
+  let env: PsiTestEnvironment;
   let engine: BpmnEnginePlugin;
   let coordinator: Coordinator;
-  const warnings: string[] = [];
+  const warnings = () => env.problems.map((p) => p.message);
 
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-declared-'));
-    store = await PsiStore.open({ sqlitePath: path.join(dir, 'psi.sqlite') });
-    engine = new BpmnEnginePlugin({ definitions: [xml], stateRepository: store.engineStates() });
-    coordinator = await Coordinator.create({
-      store,
-      engine,
-      registry: new StaticRegistry({}),
-      transports: [new InProcessTransport()],
-      adapters: [],
-      logger: { warn: (message) => warnings.push(message), error: (m) => warnings.push(m) },
-    });
-    await coordinator.start();
+    env = await PsiTestEnvironment.create({ engine: bpmnEngine([xml]), adapters: [] });
+    engine = env.engine as unknown as BpmnEnginePlugin; // start(…, { instanceId })
+    coordinator = env.coordinator;
   });
-  afterEach(async () => {
-    await coordinator.close();
-    await engine.stop();
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-    warnings.length = 0;
-  });
+  afterEach(() => env.dispose());
 
   it('parks an early answer for a model-declared message, and delivers it when the instance waits', async () => {
     expect(await engine.declaredEvents()).toEqual(['shipped']);
@@ -60,12 +39,10 @@ describe('events the engine models declare (bpmn-engine plugin)', () => {
       await coordinator.receive({ event: 'shipped', correlationKey: 'ship-1', payload: {} }),
     ).toMatchObject({ status: 'parked' });
     const id = await engine.start('shipping', {}, { instanceId: 'ship-1' });
-    await waitUntil(
-      async () => (await engine.getWaitStates(id)).length === 0,
-      'the instance ended',
-    );
+    await env.whenEnded(id);
+    expect(await engine.getWaitStates(id)).toEqual([]);
     expect(await coordinator.deadLetters.list()).toEqual([]);
-    expect(warnings).toEqual([]);
+    expect(warnings()).toEqual([]);
   });
 
   it('dead-letters an answer for an event nothing declares', async () => {
@@ -74,7 +51,7 @@ describe('events the engine models declare (bpmn-engine plugin)', () => {
     ).toMatchObject({ status: 'dead-lettered', reason: 'unknown-event' });
     const [letter] = await coordinator.deadLetters.list({ reason: 'unknown-event' });
     expect(letter.detail).toEqual({ knownEvents: ['shipped'] });
-    expect(warnings).toEqual([
+    expect(warnings()).toEqual([
       'No adapter, wait binding or engine model declares the event "shiped"; the answer is dead-lettered (unknown-event)',
     ]);
   });

@@ -1,21 +1,4 @@
-import { ReferenceEngine } from '@psi/engines';
-import { describeEngineConformance } from '@psi/engines/testing';
-import { inProcessWiring } from './conformance/in-process-wiring';
-import { referenceConformanceProcesses } from './conformance/reference.processes';
+import { describeEngineConformance } from '@psi/testing/conformance';
+import { conformanceHarness } from './conformance/plugins';
 
-describeEngineConformance('reference engine', {
-  wiring: inProcessWiring,
-  createEngine(repository) {
-    const engine = new ReferenceEngine({
-      definitions: Object.values(referenceConformanceProcesses),
-      stateRepository: repository,
-    });
-    return {
-      engine,
-      start: (process, variables) =>
-        engine.start(referenceConformanceProcesses[process].id, variables),
-      restore: () => engine.restore(),
-      stop: () => engine.stop(),
-    };
-  },
-});
+describeEngineConformance('reference engine', conformanceHarness('reference'));

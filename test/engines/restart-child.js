@@ -76,6 +76,7 @@ async function main() {
       return undefined;
     },
   };
+  // A node in a child process (plain JS on the built packages): not @psi/testing.
   const coordinator = await Coordinator.create({
     store,
     engine,

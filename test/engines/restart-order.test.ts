@@ -1,24 +1,27 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Coordinator, PsiStore, type ReceiveOutcome } from '@psi/core';
+import { PsiStore, type ReceiveOutcome } from '@psi/core';
+import { PsiTestEnvironment } from '@psi/testing';
 import {
   ConformanceNames,
   ConformanceServiceDoubles,
-  ConformanceServices,
   conformanceAdapters,
+} from '@psi/testing/conformance';
+import {
+  conformanceHarness,
+  conformancePlugins,
+  createConformanceEngine,
   type ConformanceEngine,
-} from '@psi/engines/testing';
-import { waitUntil } from '../correlation/fixtures';
-import { conformancePlugins, createConformanceEngine } from './conformance/plugins';
-import { inProcessWiring } from './conformance/in-process-wiring';
+} from './conformance/plugins';
 
 // Issue 16.1: `engine.restore()` and `coordinator.start()` may come in either order. The
 // coordinator listens from its creation and handles the events a restore raises before start()
 // once it starts; so an instance that entered a service step while no coordinator listened is
 // invoked, and an answer parked for an instance that reached its wait state meanwhile is
-// delivered, on every plugin, both ways. Each "process" below is a store, a plugin and maybe a
-// coordinator on one SQLite file, closed before the next opens it.
+// delivered, on every plugin, both ways. Each "process" below is a store and a plugin alone, or
+// a PsiTestEnvironment (option `restore` picks the order), on one SQLite file, closed before the
+// next opens it.
 
 const { order, transitions } = ConformanceNames;
 const orders = ['restore, then start', 'start, then restore'] as const;
@@ -48,43 +51,22 @@ describe.each(conformancePlugins)('restart order (%s)', (plugin) => {
     file: string,
     services: ConformanceServiceDoubles,
     sequence: (typeof orders)[number],
-    work: (world: { engine: ConformanceEngine; coordinator: Coordinator }) => Promise<T>,
+    work: (env: PsiTestEnvironment) => Promise<T>,
   ): Promise<T> {
-    const store = await PsiStore.open({ sqlitePath: file });
-    const engine = createConformanceEngine(plugin, store.engineStates());
-    const transport = inProcessWiring.createTransport(services.operations());
-    const errors: unknown[] = [];
-    const coordinator = await Coordinator.create({
-      store,
-      engine: engine.engine,
-      registry: inProcessWiring.createRegistry(
-        Object.fromEntries(
-          Object.values(ConformanceServices).map((s) => [
-            s,
-            { transport: transport.name, address: s },
-          ]),
-        ),
-      ),
-      transports: [transport],
+    const env = await PsiTestEnvironment.create({
+      store: { path: file },
+      engine: conformanceHarness(plugin).engine,
       adapters: [...conformanceAdapters],
-      logger: { warn: (m) => errors.push(m), error: (m, d) => errors.push([m, d]) },
+      services: services.operations(),
+      restore: sequence === 'restore, then start' ? 'before-start' : true,
     });
     try {
-      if (sequence === 'restore, then start') {
-        await engine.restore();
-        await coordinator.start();
-      } else {
-        await coordinator.start();
-        await engine.restore();
-      }
-      const result = await work({ engine, coordinator });
-      await coordinator.idle();
-      expect(errors).toEqual([]);
+      const result = await work(env);
+      await env.coordinator.idle();
+      expect(env.problems).toEqual([]);
       return result;
     } finally {
-      await coordinator.close();
-      await engine.stop();
-      await store.close();
+      await env.dispose();
     }
   }
 
@@ -103,13 +85,10 @@ describe.each(conformancePlugins)('restart order (%s)', (plugin) => {
 
       // 2. A node restores and starts: the step is invoked (the supplier gets the order); the
       //    supplier's confirmation comes while the instance is at "prepare" and is parked.
-      const parked = await node(file, services, sequence, async ({ engine, coordinator }) => {
-        await waitUntil(
-          async () => (await engine.engine.getWaitStates(id)).includes(order.prepare),
-          'the service step was invoked and the instance moved on',
-        );
+      const parked = await node(file, services, sequence, async (env) => {
+        await env.whenWaitingAt(id, order.prepare); // the service step was invoked
         expect(services.calls.map((c) => c.operation)).toEqual(['placeOrder']);
-        return coordinator.receive({
+        return env.answer({
           event: 'order-confirmed',
           correlationKey: services.keyOf('placeOrder', 'orderNumber', 'PO-77'),
           payload: { accepted: true, confirmationId: 'C-77' },
@@ -125,20 +104,18 @@ describe.each(conformancePlugins)('restart order (%s)', (plugin) => {
       });
 
       // 4. A node restores and starts: the parked answer is delivered, the order booked.
-      await node(file, services, sequence, async ({ engine, coordinator }) => {
-        await waitUntil(
-          async () => (await engine.engine.getWaitStates(id)).length === 0,
-          'the instance ended',
-        );
-        expect(await engine.engine.getVariables(id)).toMatchObject({
+      await node(file, services, sequence, async (env) => {
+        await env.whenEnded(id);
+        expect(await env.engine.getWaitStates(id)).toEqual([]);
+        expect(await env.variables(id)).toMatchObject({
           confirmationId: 'C-77',
           bookingId: 'B-PO-77',
         });
-        const trail = (await coordinator.auditTrail(id)).map((e) => e.kind);
+        const trail = await env.trail(id);
         expect(trail.slice(0, 5)).toEqual(['invoked', 'sent', 'completed', 'parked', 'released']);
         // The delivery's signal starts the booking step at once: their entries interleave.
         expect(trail.slice(5).sort()).toEqual(['completed', 'delivered', 'invoked', 'sent']);
-        expect(await coordinator.deadLetters.list()).toEqual([]);
+        expect(await env.deadLetters()).toEqual([]);
       });
       expect(services.calls.map((c) => c.operation)).toEqual(['placeOrder', 'book']);
     },

@@ -1,5 +1,5 @@
 import type { EngineStateIndex, EngineStateListFilter, EngineStateRepository } from '@psi/core';
-import { ConformanceNames } from '@psi/engines/testing';
+import { ConformanceNames } from '@psi/testing/conformance';
 import { describeEachStore, openStoreAt, useTempDir } from '../correlation/fixtures';
 import { portableQuery } from '../foundation/test-stores';
 import { conformancePlugins, createConformanceEngine } from './conformance/plugins';

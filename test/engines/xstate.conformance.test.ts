@@ -1,20 +1,4 @@
-import { XStatePlugin } from '@psi/engines/xstate';
-import { describeEngineConformance } from '@psi/engines/testing';
-import { inProcessWiring } from './conformance/in-process-wiring';
-import { xstateConformanceMachines } from './conformance/xstate.machines';
+import { describeEngineConformance } from '@psi/testing/conformance';
+import { conformanceHarness } from './conformance/plugins';
 
-describeEngineConformance('xstate plugin', {
-  wiring: inProcessWiring,
-  createEngine(repository) {
-    const engine = new XStatePlugin({
-      definitions: Object.values(xstateConformanceMachines),
-      stateRepository: repository,
-    });
-    return {
-      engine,
-      start: (process, variables) => engine.start(xstateConformanceMachines[process].id, variables),
-      restore: () => engine.restore(),
-      stop: () => engine.stop(),
-    };
-  },
-});
+describeEngineConformance('xstate plugin', conformanceHarness('xstate'));

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Coordinator, PsiStore, type TraceEvent } from '@psi/core';
-import { InProcessTransport, type InProcessService } from '@psi/adapters';
+import { systemClock, type Coordinator, type PsiStore, type TraceEvent } from '@psi/core';
+import type { InProcessService } from '@psi/adapters';
 import { ReferenceEngine } from '@psi/engines';
-import { StaticRegistry } from '@psi/registry';
+import { PsiTestEnvironment } from '@psi/testing';
 import { InsertIntoErpAdapter } from '../../samples/procurement/adapters/insert-into-erp.adapter';
 import { SendOrderAdapter } from '../../samples/procurement/adapters/send-order.adapter';
 import { procurementProcess } from '../../samples/procurement/procurement.process';
@@ -29,12 +29,8 @@ export function tempSqlitePath(): { file: string; cleanup: () => void } {
   };
 }
 
+/** A `PsiTestEnvironment` on real time and a kept SQLite file (a second world reopens it). */
 export async function openProcurementWorld(file: string): Promise<ProcurementWorld> {
-  const store = await PsiStore.open({ sqlitePath: file });
-  const engine = new ReferenceEngine({
-    definitions: [procurementProcess],
-    stateRepository: store.engineStates(),
-  });
   const orders = new Map<string, string>();
   // A supplier that takes orders and never answers by itself: tests answer through receive().
   const supplier: InProcessService = {
@@ -43,34 +39,26 @@ export async function openProcurementWorld(file: string): Promise<ProcurementWor
       return undefined;
     },
   };
-  const traces: TraceEvent[] = [];
-  const coordinator = await Coordinator.create({
-    store,
-    engine,
-    registry: new StaticRegistry({
-      supplier: { transport: 'in-process', address: 'supplier' },
-      erp: { transport: 'in-process', address: 'erp' },
-    }),
-    transports: [
-      new InProcessTransport().register('supplier', supplier).register('erp', createErp()),
-    ],
+  let engine: ReferenceEngine | undefined;
+  const env = await PsiTestEnvironment.create({
+    store: { path: file },
+    clock: systemClock,
+    engine: ({ stateRepository, onError }) =>
+      (engine = new ReferenceEngine({
+        definitions: [procurementProcess],
+        stateRepository,
+        onError,
+      })),
     adapters: [SendOrderAdapter, InsertIntoErpAdapter],
-    onTrace: (event) => traces.push(event),
-    logger: { warn: () => undefined, error: (m, d) => console.error(m, d) },
+    services: { supplier, erp: createErp() },
   });
-  await engine.restore();
-  await coordinator.start();
   return {
-    store,
-    engine,
-    coordinator,
-    traces,
+    store: env.store,
+    engine: engine as ReferenceEngine,
+    coordinator: env.coordinator,
+    traces: env.traces,
     orders,
-    close: async () => {
-      await coordinator.close();
-      await engine.stop();
-      await store.close();
-    },
+    close: () => env.dispose(),
   };
 }
 

@@ -104,6 +104,7 @@ describeEachStore('readiness across nodes', () => {
         return undefined;
       },
     });
+    // Wired by hand, not with @psi/testing: several nodes share one store, each with its own engine.
     const coordinator = await Coordinator.create({
       store,
       engine,

@@ -41,6 +41,7 @@ export async function setUpPsi(config: WorkerConfig): Promise<PeerSystem> {
     ...echoService(log),
     ...whenWaiting.service,
   });
+  // Wired by hand, not with @psi/testing: the bench compares this configuration with its peers.
   const coordinator = await Coordinator.create({
     store,
     engine,

@@ -15,7 +15,7 @@
  * const id = await engine.start('order-process', { orderNumber: 'PO-1' });
  * ```
  *
- * `@psi/engines/testing` holds the conformance suite every plugin passes.
+ * The conformance suite every plugin passes is `@psi/testing/conformance`.
  */
 export { ReferenceEngine } from './reference/reference-engine';
 export type { ReferenceEngineOptions, StartOptions } from './reference/reference-engine-options';

@@ -36,8 +36,12 @@ export interface PsiTestEnvironmentOptions {
   clock?: PsiClock;
   /** A registry of your own instead of one naming each service at its in-process address. */
   registry?: ServiceRegistry;
-  /** Call `engine.restore()` after each start (instances in a kept store come back). @default true */
-  restore?: boolean;
+  /**
+   * Call `engine.restore()` at each start (instances in a kept store come back): after the
+   * coordinator starts (`true`), before it (`'before-start'`: the coordinator handles the events
+   * the restore raised once it starts; PSI supports both orders), or not at all. @default true
+   */
+  restore?: boolean | 'before-start';
   /** Transports beside the in-process one (their services: give `coordinates`). @default [] */
   transports?: Transport[];
   /**

@@ -192,6 +192,42 @@ describe(PsiTestEnvironment, () => {
     });
   });
 
+  describe('option restore', () => {
+    /** The order of the engine's restore() and the coordinator's start (it joins liveness). */
+    async function orderWith(restore: PsiTestEnvironmentOptions['restore']): Promise<string[]> {
+      const calls: string[] = [];
+      const reference = referenceEngine([faxProcess]);
+      await env?.dispose();
+      await open({
+        restore,
+        engine: (parts) => {
+          const engine = reference(parts);
+          const original = engine.restore.bind(engine);
+          engine.restore = () => (calls.push('restore'), original());
+          return engine;
+        },
+        coordinator: {
+          liveness: {
+            seesOtherNodes: false,
+            join: async () => (calls.push('start'), true),
+            holds: () => true,
+            leave: async () => undefined,
+            deadAmong: async () => undefined,
+            retry: async () => undefined,
+            close: async () => undefined,
+          },
+        },
+      });
+      return calls;
+    }
+
+    it("restores after the coordinator starts, before it with 'before-start', or not at all", async () => {
+      expect(await orderWith(undefined)).toEqual(['start', 'restore']);
+      expect(await orderWith('before-start')).toEqual(['restore', 'start']);
+      expect(await orderWith(false)).toEqual(['start']);
+    });
+  });
+
   describe('.restart during a backoff', () => {
     it('resumes the retry when the clock reaches it, not before', async () => {
       const fax = new ScriptedService('fax').failNext('send', 1);

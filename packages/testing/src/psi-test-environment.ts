@@ -340,8 +340,10 @@ export class PsiTestEnvironment {
         }),
       );
       this.running = { store, engine, coordinator, unsubscribe };
+      const restore = options.restore ?? true;
+      if (restore === 'before-start') await engine.restore();
       await coordinator.start();
-      if (options.restore ?? true) await engine.restore();
+      if (restore === true) await engine.restore();
       await this.settled();
     } catch (error) {
       await this.close().catch(() => undefined);

@@ -48,10 +48,11 @@ export function referenceEngine(
 }
 
 /**
- * The bpmn-engine plugin with `definitions` (BPMN 2.0 XML). PSI's deadlines, TTLs and backoff,
- * and the plugin's wake-ups, run on the test clock; the BPMN timer events inside bpmn-engine
- * compute their due times from the real time (bpmn-elements reads `Date.now()`), so a test of a
- * BPMN timer event still waits for it.
+ * The bpmn-engine plugin with `definitions` (BPMN 2.0 XML), on the test clock: PSI's deadlines,
+ * TTLs and backoff, the plugin's wake-ups and the BPMN timer events (boundary, intermediate,
+ * behind an event-based gateway) all fire when the clock moves past them. bpmn-elements arms a
+ * timer from the real time, so its due time is the duration give or take the milliseconds that
+ * took.
  */
 export function bpmnEngine(
   definitions: NonNullable<BpmnEnginePluginOptions['definitions']>,

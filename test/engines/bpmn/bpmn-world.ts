@@ -1,15 +1,16 @@
 import {
-  Coordinator,
+  systemClock,
+  type Coordinator,
   type EngineEvent,
   type InboundMessage,
   type InstanceEndedEvent,
   type PsiStore,
   type ReceiveOutcome,
 } from '@psi/core';
-import { InProcessTransport, type InProcessService } from '@psi/adapters';
+import type { InProcessService } from '@psi/adapters';
 import { BpmnEnginePlugin, type BpmnEnginePluginOptions } from '@psi/engines';
-import { StaticRegistry } from '@psi/registry';
-import { openTestStore, type StoreLocation } from '../../foundation/test-stores';
+import { PsiTestEnvironment } from '@psi/testing';
+import { testStoreOptionsFor, type StoreLocation } from '../../foundation/test-stores';
 
 /** What a BPMN world runs: documents, adapters and wait bindings, in-process services. */
 export interface BpmnWorldSetup {
@@ -22,68 +23,71 @@ export interface BpmnWorldSetup {
 }
 
 /**
- * PSI on a real store with the bpmn-engine plugin, as one process of an application runs it:
- * store, plugin (instance state in the store), coordinator with the in-process transport.
+ * PSI on a real store with the bpmn-engine plugin, as one process of an application runs it: a
+ * `PsiTestEnvironment` on real time (BPMN timer events follow it) on a kept store location.
  * `restart()` closes all of it and opens it again on the same store.
  */
 export class BpmnWorld {
-  readonly events: EngineEvent[] = [];
-
   private constructor(
-    /** Background failures the plugin and the coordinator reported. */
-    readonly errors: unknown[],
+    readonly env: PsiTestEnvironment,
     readonly location: StoreLocation,
-    readonly setup: BpmnWorldSetup,
-    readonly store: PsiStore,
-    readonly plugin: BpmnEnginePlugin,
-    readonly coordinator: Coordinator,
-  ) {
-    plugin.subscribe((event) => this.events.push(event));
-  }
+    /** The plugin the environment built last (a restart builds a new one). */
+    private readonly built: { plugin?: BpmnEnginePlugin },
+  ) {}
 
   static async open(location: StoreLocation, setup: BpmnWorldSetup): Promise<BpmnWorld> {
-    const store = await openTestStore(location);
-    const errors: unknown[] = [];
-    const plugin = new BpmnEnginePlugin({
-      ...setup.plugin,
-      definitions: setup.definitions,
-      stateRepository: store.engineStates(),
-      onError: (error) => errors.push(error),
-    });
-    const transport = new InProcessTransport();
-    const entries: Record<string, { transport: string; address: string }> = {};
-    for (const [name, service] of Object.entries(setup.services ?? {})) {
-      transport.register(name, service);
-      entries[name] = { transport: transport.name, address: name };
-    }
-    const coordinator = await Coordinator.create({
-      store,
-      engine: plugin,
-      registry: new StaticRegistry(entries),
-      transports: [transport],
+    const built: { plugin?: BpmnEnginePlugin } = {};
+    const env = await PsiTestEnvironment.create({
+      store: testStoreOptionsFor(location),
+      clock: systemClock,
+      engine: ({ stateRepository, onError }) => {
+        built.plugin = new BpmnEnginePlugin({
+          ...setup.plugin,
+          definitions: setup.definitions,
+          stateRepository,
+          onError,
+        });
+        return built.plugin;
+      },
       adapters: setup.adapters ?? [],
       waitBindings: setup.waitBindings ?? [],
-      logger: {
-        warn: () => undefined,
-        error: (message, detail) => errors.push({ message, detail }),
-      },
+      services: setup.services,
+      patienceMs: 15_000,
     });
-    const world = new BpmnWorld(errors, location, setup, store, plugin, coordinator);
-    await coordinator.start();
-    await plugin.restore();
-    return world;
+    return new BpmnWorld(env, location, built);
+  }
+
+  /** Every event the plugin emitted (over restarts). */
+  get events(): readonly EngineEvent[] {
+    return this.env.events;
+  }
+
+  /** Background failures the plugin and the coordinator reported. */
+  get errors(): unknown[] {
+    return this.env.problems.filter((p) => p.level !== 'warn');
+  }
+
+  get plugin(): BpmnEnginePlugin {
+    return this.built.plugin as BpmnEnginePlugin;
+  }
+
+  get store(): PsiStore {
+    return this.env.store;
+  }
+
+  get coordinator(): Coordinator {
+    return this.env.coordinator;
   }
 
   /** Closes everything (as an exiting process would) and opens it again on the same store. */
   async restart(): Promise<BpmnWorld> {
-    await this.close();
-    return BpmnWorld.open(this.location, this.setup);
+    await this.env.restart();
+    return this;
   }
 
-  async close(): Promise<void> {
-    await this.coordinator.close();
-    await this.plugin.stop();
-    await this.store.close();
+  /** Closes everything; the store (a kept location) stays. */
+  close(): Promise<void> {
+    return this.env.dispose();
   }
 
   receive(message: InboundMessage): Promise<ReceiveOutcome> {
@@ -92,27 +96,28 @@ export class BpmnWorld {
 
   /** Waits until the instance can be signalled at `state`. */
   at(instanceId: string, state: string): Promise<readonly string[]> {
-    return eventually(`instance ${instanceId} waits at "${state}"`, async () => {
-      const states = await this.plugin.getWaitStates(instanceId);
-      return states.includes(state) ? states : undefined;
-    });
+    return this.env.whenWaitingAt(instanceId, state);
   }
 
   /** Waits until what the entry at `waitState` awaits is recorded (its `awaiting` audit entry). */
-  awaiting(instanceId: string, waitState: string, count = 1): Promise<void> {
-    return eventually(`"${waitState}" of ${instanceId} records what it awaits`, async () => {
-      const entries = (await this.coordinator.auditTrail(instanceId)).filter(
-        (e) => e.kind === 'awaiting' && e.detail?.waitState === waitState && !e.detail?.left,
-      );
-      return entries.length >= count ? true : undefined;
-    }).then(() => undefined);
+  async awaiting(instanceId: string, waitState: string, count = 1): Promise<void> {
+    await this.env.waitUntil(
+      async () =>
+        (await this.coordinator.auditTrail(instanceId)).filter(
+          (e) => e.kind === 'awaiting' && e.detail?.waitState === waitState && !e.detail?.left,
+        ).length >= count,
+      { what: `"${waitState}" of ${instanceId} records what it awaits` },
+    );
   }
 
   ended(instanceId: string): Promise<InstanceEndedEvent> {
-    return eventually(`instance ${instanceId} ends`, () =>
-      this.events.find(
-        (e): e is InstanceEndedEvent => e.type === 'instance-ended' && e.instanceId === instanceId,
-      ),
+    return this.env.waitUntil(
+      () =>
+        this.events.find(
+          (e): e is InstanceEndedEvent =>
+            e.type === 'instance-ended' && e.instanceId === instanceId,
+        ),
+      { what: `instance ${instanceId} ends` },
     );
   }
 }

@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EngineStateRepository } from '@psi/core';
+import type { EngineStateRepository, ProcessEngine, Variables } from '@psi/core';
 import { BpmnEnginePlugin, ReferenceEngine } from '@psi/engines';
 import { XStatePlugin } from '@psi/engines/xstate';
-import type { ConformanceEngine, ConformanceProcess } from '@psi/engines/testing';
+import { bpmnEngine, referenceEngine } from '@psi/testing';
+import type { ConformanceProcess, EngineConformanceHarness } from '@psi/testing/conformance';
+import { xstateEngine } from '@psi/testing/xstate';
 import { referenceConformanceProcesses } from './reference.processes';
 import { xstateConformanceMachines } from './xstate.machines';
 
@@ -18,7 +20,42 @@ const bpmnIds: Record<ConformanceProcess, string> = {
   notice: 'conformance-notice',
 };
 
-/** Builds `plugin` on `repository` with the standard processes deployed. */
+const idsOf = (definitions: Record<ConformanceProcess, { id: string }>) =>
+  Object.fromEntries(
+    Object.entries(definitions).map(([process, definition]) => [process, definition.id]),
+  ) as Record<ConformanceProcess, string>;
+
+/** The standard processes in BPMN XML. */
+const bpmnDefinitions = () =>
+  Object.keys(bpmnIds).map((name) => fs.readFileSync(path.join(__dirname, `${name}.bpmn`), 'utf8'));
+
+/** The suite's harness of `plugin`: the plugin on the test environment's clock and store. */
+export function conformanceHarness(plugin: ConformancePlugin): EngineConformanceHarness {
+  switch (plugin) {
+    case 'reference':
+      return {
+        engine: referenceEngine(Object.values(referenceConformanceProcesses)),
+        processes: idsOf(referenceConformanceProcesses),
+      };
+    case 'bpmn-engine':
+      return { engine: bpmnEngine(bpmnDefinitions()), processes: bpmnIds };
+    case 'xstate':
+      return {
+        engine: xstateEngine(Object.values(xstateConformanceMachines)),
+        processes: idsOf(xstateConformanceMachines),
+      };
+  }
+}
+
+/** A plugin built on a repository of its own choosing, with the standard processes deployed. */
+export interface ConformanceEngine {
+  readonly engine: ProcessEngine;
+  start(process: ConformanceProcess, variables: Variables): Promise<string>;
+  restore(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds `plugin` on `repository` with the standard processes deployed (real time). */
 export function createConformanceEngine(
   plugin: ConformancePlugin,
   repository: EngineStateRepository,
@@ -38,10 +75,10 @@ export function createConformanceEngine(
       };
     }
     case 'bpmn-engine': {
-      const definitions = Object.keys(bpmnIds).map((name) =>
-        fs.readFileSync(path.join(__dirname, `${name}.bpmn`), 'utf8'),
-      );
-      const engine = new BpmnEnginePlugin({ definitions, stateRepository: repository });
+      const engine = new BpmnEnginePlugin({
+        definitions: bpmnDefinitions(),
+        stateRepository: repository,
+      });
       return {
         engine,
         start: (process, variables) => engine.start(bpmnIds[process], variables),

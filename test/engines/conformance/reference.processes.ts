@@ -1,5 +1,5 @@
 import { defineProcess, type ProcessDefinition } from '@psi/engines';
-import type { ConformanceProcess } from '@psi/engines/testing';
+import type { ConformanceProcess } from '@psi/testing/conformance';
 
 /** The conformance suite's standard processes as reference-engine definitions. */
 export const referenceConformanceProcesses: Record<ConformanceProcess, ProcessDefinition> = {

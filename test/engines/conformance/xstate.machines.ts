@@ -1,5 +1,5 @@
 import { PSI_SERVICE_TAG } from '@psi/engines/xstate';
-import type { ConformanceProcess } from '@psi/engines/testing';
+import type { ConformanceProcess } from '@psi/testing/conformance';
 import { createMachine, type AnyStateMachine } from 'xstate';
 
 /**

@@ -71,6 +71,8 @@ export class BpmnEnginePlugin implements ProcessEngine {
       mutex: this.mutex,
       events: this.events,
       clock: this.clock,
+      // Only a clock of the caller's can be off the real time (a test clock).
+      clockOffset: options.clock ? () => Date.now() - this.clock() : () => 0,
       lifecycle: () => this.lifecycle,
     });
     this.lifecycle = new PluginLifecycle({
@@ -330,7 +332,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
       // or its timer falls due.
       await this.keeper.engines.drop(id);
       this.lifecycle.publish(record, changeEvents(record, deployment, []));
-      if (record.timerDueAt === undefined || record.timerDueAt > Date.now()) {
+      if (record.timerDueAt === undefined || record.timerDueAt > this.clock()) {
         this.keeper.syncWake(record);
         return;
       }

@@ -15,6 +15,7 @@ import {
 import { LiveEngines, type LiveInstance } from './bpmn-live-engines';
 import type { BpmnEnginePluginOptions, BpmnServiceTaskInfo } from './bpmn-plugin-options';
 import { readProgress } from './bpmn-progress';
+import { shiftTimers } from './bpmn-timers';
 
 /** What the keeper shares with the plugin that holds it. */
 export interface BpmnKeeperParts {
@@ -27,6 +28,8 @@ export interface BpmnKeeperParts {
   mutex: KeyedMutex;
   events: EngineEventHub;
   clock: () => number;
+  /** How far the real time is ahead of `clock` (0 on the default clock; see `shiftTimers`). */
+  clockOffset: () => number;
   /** The plugin's lifecycle (built after the keeper, which it reads records through). */
   lifecycle: () => PluginLifecycle<BpmnInstanceRecord>;
 }
@@ -44,7 +47,7 @@ export class BpmnInstanceKeeper {
 
   constructor(private readonly parts: BpmnKeeperParts) {
     const { options } = parts;
-    this.wake = new InstanceTimers(options.wakeTimers ?? globalEngineTimers, () => Date.now());
+    this.wake = new InstanceTimers(options.wakeTimers ?? globalEngineTimers, parts.clock);
     this.engines = new LiveEngines({
       Engine: parts.Engine,
       options: (instanceId) => this.engineOptions(instanceId),
@@ -55,6 +58,7 @@ export class BpmnInstanceKeeper {
         max: options.liveEngines?.max ?? DEFAULT_LIVE_ENGINES.max,
         idleMs: options.liveEngines?.idleMs ?? DEFAULT_LIVE_ENGINES.idleMs,
       },
+      clockOffset: parts.clockOffset,
     });
   }
 
@@ -105,7 +109,7 @@ export class BpmnInstanceKeeper {
       live: await this.engines.recover(
         record.instanceId,
         deployment,
-        engineStateOf(record),
+        shiftTimers(engineStateOf(record), this.parts.clockOffset()),
         record.revision ?? 0,
       ),
       deployment,
@@ -157,6 +161,7 @@ export class BpmnInstanceKeeper {
       (id) => this.servesStep(deployment, id),
       record.waits,
       this.parts.clock(),
+      live.timerClockOffset ?? this.parts.clockOffset(),
     );
     // From here on, what the Engine does by itself is synced on its own.
     live.operating = false;
@@ -228,7 +233,7 @@ export class BpmnInstanceKeeper {
       const record = await this.read(instanceId);
       if (!record || record.status !== 'running' || record.timerDueAt !== dueAt) return;
       // Woken a little early (timer rounding): bpmn-engine would arm it again; wait instead.
-      if (Date.now() < dueAt) return this.syncWake(record);
+      if (this.parts.clock() < dueAt) return this.syncWake(record);
       // A live Engine (kept while something of its own runs) fires its timers itself.
       if (this.engines.current(instanceId, record.revision ?? 0)) return;
       const { live } = await this.liveFor(record);

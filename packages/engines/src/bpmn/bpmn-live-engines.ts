@@ -37,6 +37,11 @@ export interface LiveInstance {
    * record when it is done: what the Engine does meanwhile needs no sync of its own.
    */
   operating: boolean;
+  /**
+   * The clock's offset from the real time when bpmn-elements last armed a timer (it computes the
+   * due time from the real time then): the due time on the plugin's clock is exactly its own.
+   */
+  timerClockOffset?: number;
 }
 
 /** How many Engines stay live between signals. */
@@ -61,9 +66,26 @@ export interface LiveEngineParts {
    */
   evict(instanceId: string, drop: () => Promise<void>): void;
   limits: LiveEngineLimits;
+  /** How far the real time is ahead of the plugin's clock (see `shiftTimers`). */
+  clockOffset: () => number;
 }
 
 const ACTIVITY_EVENTS = ['activity.wait', 'activity.end', 'activity.timer', 'activity.leave'];
+
+/**
+ * The clock's offset from the real time as it was when bpmn-elements armed the timer of
+ * `content` (an `activity.timer` event): its due time less its delay is the real time it read
+ * then, and on the plugin's clock no time passed since (the event follows in the same operation).
+ * Without those, or on the default clock, the offset now.
+ */
+function armedClockOffset(content: Record<string, unknown> | undefined, offsetNow: number): number {
+  const expireAt = new Date(content?.expireAt as string).getTime();
+  const timeout = content?.timeout;
+  if (offsetNow === 0 || !Number.isFinite(expireAt) || typeof timeout !== 'number')
+    return offsetNow;
+  const clockNow = Date.now() - offsetNow;
+  return expireAt - timeout - clockNow;
+}
 
 /**
  * How long a drop waits for bpmn-engine's `stop` event. An execution that broke inside
@@ -222,6 +244,9 @@ export class LiveEngines {
       operating: true,
     });
     const moved = () => this.parts.onActivity(live);
+    live.listener.on('activity.timer', (api?: { content?: Record<string, unknown> }) => {
+      live.timerClockOffset = armedClockOffset(api?.content, this.parts.clockOffset());
+    });
     for (const event of ACTIVITY_EVENTS) live.listener.on(event, moved);
     live.listener.on('activity.end', (api: { id?: string } | undefined) => {
       if (api?.id) live.completed.push(api.id);

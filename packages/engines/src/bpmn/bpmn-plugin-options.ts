@@ -39,8 +39,9 @@ export interface BpmnEnginePluginOptions {
   timers?: object;
   /**
    * Timer functions that wake a waiting instance when its earliest BPMN timer falls due (it then
-   * gets a live Engine again, which fires the expired timer at once). Due times are wall-clock
-   * (`Date.now()`), as bpmn-elements computes them. @default the global setTimeout/clearTimeout
+   * gets a live Engine again, which fires the expired timer at once). Due times are on `clock`
+   * (bpmn-elements computes them from the real time; the plugin translates them to `clock` when
+   * one is given, e.g. a test clock). @default the global setTimeout/clearTimeout
    */
   wakeTimers?: EngineTimers;
   /**
@@ -77,7 +78,10 @@ export interface BpmnEnginePluginOptions {
    * "${environment.services.x}"`, see `services`). @default every one
    */
   serviceSteps?: (task: BpmnServiceTaskInfo) => boolean;
-  /** Epoch ms now, for `startedAt` / `endedAt`. @default Date.now */
+  /**
+   * Epoch ms now, for `startedAt` / `endedAt` and the due times of BPMN timer events (with
+   * `wakeTimers` on the same clock, a test clock moves BPMN timers too). @default Date.now
+   */
   clock?: () => number;
   /** Receives failures of background work (listeners, timers, restore, stalls). @default logs with `logger` */
   onError?: (error: unknown) => void;

@@ -6,7 +6,7 @@ import type { BpmnEnvironment, BpmnExecution } from './bpmn-internals';
 import type { BpmnInstanceRecord } from './bpmn-instance-record';
 import type { LiveInstance } from './bpmn-live-engines';
 import { PSI_TRANSITION_VARIABLE } from './bpmn-signals';
-import { earliestTimerDue } from './bpmn-timers';
+import { earliestTimerDue, shiftTimers } from './bpmn-timers';
 import {
   activationOf,
   persistedPoint,
@@ -47,6 +47,8 @@ export function readProgress(
   servesStep: ServesStep,
   before: readonly BpmnWaitPoint[],
   now: number,
+  /** How far the real time is ahead of the plugin's clock: timers are kept on the clock. */
+  clockOffsetMs = 0,
 ): Progress {
   const events: EngineEvent[] = [];
   record.variables = readVariables(live, record.variables);
@@ -73,7 +75,7 @@ export function readProgress(
   const postponed = execution.getPostponed();
   const walk = walkPostponed(postponed, servesStep);
   live.busy = walk.busy;
-  const engineState = captureState(live.instanceId, execution);
+  const engineState = shiftTimers(captureState(live.instanceId, execution), -clockOffsetMs);
   const timerDueAt = earliestTimerDue(engineState);
   if (
     walk.points.length === 0 &&

@@ -1,4 +1,4 @@
-import { earliestTimerDue } from './bpmn-timers';
+import { earliestTimerDue, shiftTimers } from './bpmn-timers';
 
 describe(earliestTimerDue, () => {
   const timer = (expireAt: unknown): unknown => ({
@@ -28,5 +28,25 @@ describe(earliestTimerDue, () => {
         { type: 'bpmn:TimerEventDefinition' },
       ]),
     ).toBeUndefined();
+  });
+});
+
+describe(shiftTimers, () => {
+  it('moves every armed timer in a copy and leaves the rest, and the original, as they were', () => {
+    const state = {
+      messages: [
+        { type: 'bpmn:TimerEventDefinition', expireAt: '2026-03-01T08:00:00.000Z', timeout: 5 },
+        { type: 'bpmn:MessageEventDefinition', expireAt: '2026-03-01T08:00:00.000Z' },
+      ],
+    };
+    const original = JSON.stringify(state);
+    expect(shiftTimers(state, -60_000)).toEqual({
+      messages: [
+        { type: 'bpmn:TimerEventDefinition', expireAt: '2026-03-01T07:59:00.000Z', timeout: 5 },
+        { type: 'bpmn:MessageEventDefinition', expireAt: '2026-03-01T08:00:00.000Z' },
+      ],
+    });
+    expect(JSON.stringify(state)).toBe(original);
+    expect(shiftTimers(state, 0)).toBe(state);
   });
 });

@@ -26,3 +26,31 @@ export function earliestTimerDue(engineState: unknown): number | undefined {
   visit(engineState);
   return earliest;
 }
+
+/**
+ * A copy of a bpmn-engine state with every armed timer's `expireAt` moved by `deltaMs`.
+ * bpmn-elements computes due times from the real time (`new Date()`, not injectable); the plugin
+ * keeps them on its own clock instead (option `clock`): it moves them by the clock's offset from
+ * the real time when it saves a state (`-offset`) and back when it recovers one (`+offset`), so a
+ * recovered Engine finds a timer due exactly when the plugin's clock says (a test clock moved 72
+ * hours fires a PT72H timer). With the default clock the offset is 0 and nothing moves.
+ */
+export function shiftTimers(engineState: unknown, deltaMs: number): unknown {
+  if (deltaMs === 0) return engineState;
+  const copy = JSON.parse(JSON.stringify(engineState)) as unknown;
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const node = value as Record<string, unknown>;
+    if (node.type === TIMER_EVENT_DEFINITION && node.expireAt !== undefined) {
+      const due = new Date(node.expireAt as string | number).getTime();
+      if (Number.isFinite(due)) node.expireAt = new Date(due + deltaMs).toISOString();
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(copy);
+  return copy;
+}

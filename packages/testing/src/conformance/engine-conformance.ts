@@ -1,7 +1,4 @@
 /// <reference types="jest" />
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import {
   PsiError,
   type EngineSignalRejectedError,
@@ -22,61 +19,51 @@ const { order, dispatch, transitions } = ConformanceNames;
 
 /**
  * The behaviour every PEAL plugin must show, as one jest `describe` block, run through the real
- * `Coordinator` on a real SQLite file: variables round trip, the wait-state query, a signal
- * guarded by the state it names, an early answer parked and delivered on readiness, one of many
- * answers, an answer racing a timeout, and a restart in the middle of a wait.
+ * `Coordinator` in a `PsiTestEnvironment` (a throwaway SQLite store, a test clock): variables
+ * round trip, the wait-state query, a signal guarded by the state it names, an early answer
+ * parked and delivered on readiness, one of many answers, an answer racing a timeout, and a
+ * restart in the middle of a wait.
  *
  * The plugin models the standard processes described at {@link ConformanceNames}; the adapters
  * are the suite's own ({@link conformanceAdapters}) and run unchanged on every plugin.
  *
  * ```ts
- * describeEngineConformance('my-engine', {
- *   createEngine: (repository) => { const e = new MyEngine({ repository, definitions }); return {
- *     engine: e, start: (p, v) => e.start(ids[p], v), restore: () => e.restore(), stop: () => e.stop() } },
- *   wiring: { createTransport: (s) => ..., createRegistry: (e) => new StaticRegistry(e) },
+ * import { referenceEngine } from '@psi/testing';
+ * import { describeEngineConformance } from '@psi/testing/conformance';
+ *
+ * describeEngineConformance('my engine', {
+ *   engine: ({ stateRepository, clock, onError }) => new MyEngine({ definitions, stateRepository,
+ *     timers: clock, clock: () => clock.now(), onError }),
+ *   processes: { order: 'my-order', page: 'my-page', dispatch: 'my-dispatch', notice: 'my-notice' },
  * });
  * ```
  */
 export function describeEngineConformance(name: string, harness: EngineConformanceHarness): void {
   describe(`${name}: PEAL conformance`, () => {
-    let dir: string;
-    let sequence = 0;
     let services: ConformanceServiceDoubles;
     const worlds: ConformanceWorld[] = [];
     const releases: Array<() => void> = [];
 
-    beforeAll(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psi-engine-conformance-'));
-    });
-    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     beforeEach(() => {
       services = new ConformanceServiceDoubles();
     });
     afterEach(async () => {
       for (const release of releases.splice(0)) release();
       const errors = worlds.flatMap((w) => w.errors);
-      for (const world of worlds.splice(0)) await world.close();
+      for (const world of worlds.splice(0)) await world.env.dispose();
       expect(errors).toEqual([]);
     });
 
-    /** A new SQLite file for the test. */
-    function freshFile(): string {
-      return path.join(dir, `store-${++sequence}.sqlite`);
-    }
-
-    async function open(file: string): Promise<ConformanceWorld> {
-      const world = await ConformanceWorld.open(file, harness, services);
+    async function open(): Promise<ConformanceWorld> {
+      const world = await ConformanceWorld.open(harness, services);
       worlds.push(world);
       return world;
     }
 
-    /** Closes `world` (as an exiting process would) and opens a new one on the same file. */
-    async function restart(world: ConformanceWorld, file: string): Promise<ConformanceWorld> {
-      worlds.splice(worlds.indexOf(world), 1);
-      const errors = [...world.errors];
-      await world.close();
-      expect(errors).toEqual([]);
-      return open(file);
+    /** Closes `world` (as an exiting process would) and opens it again on the same store. */
+    async function restart(world: ConformanceWorld): Promise<ConformanceWorld> {
+      expect(world.errors).toEqual([]);
+      return world.restart();
     }
 
     async function expectRejected(
@@ -94,12 +81,12 @@ export function describeEngineConformance(name: string, harness: EngineConforman
     }
 
     function startOrder(world: ConformanceWorld, orderNumber: string, extra = {}) {
-      return world.plugin.start('order', { orderNumber, ...extra });
+      return world.start('order', { orderNumber, ...extra });
     }
 
     describe('variables', () => {
       it('reads back start variables, merges setVariables and signal variables, and keeps adapter outputs', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const initial = {
           orderNumber: 'PO-V1',
           customer: { name: 'ACME Tools', tags: ['a', 'b'], address: { city: 'Zürich' } },
@@ -107,7 +94,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
           urgent: true,
           note: null,
         };
-        const id = await world.plugin.start('order', initial);
+        const id = await world.start('order', initial);
         await world.at(id, order.prepare);
         expect(await world.engine.getVariables(id)).toMatchObject(initial);
 
@@ -144,7 +131,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
 
     describe('wait-state query', () => {
       it('names the service step, then the wait state, and nothing once the instance ended', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const release = services.holdSupplier();
         releases.push(release);
         const id = await startOrder(world, 'PO-Q1');
@@ -189,7 +176,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
       });
 
       it('throws InstanceNotFoundError for an instance it does not know', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const error: unknown = await world.engine.getWaitStates('no-such-instance').then(
           () => undefined,
           (e: unknown) => e,
@@ -200,7 +187,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
 
     describe('guarded signal', () => {
       it('refuses a signal for a state the instance is not in, naming where it is, and changes nothing', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const id = await startOrder(world, 'PO-G1');
         await world.at(id, order.prepare);
 
@@ -215,7 +202,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
       });
 
       it('takes the named transition from the state it names', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const id = await startOrder(world, 'PO-G2');
         await world.at(id, order.prepare);
         await world.engine.signal(id, order.prepare, {
@@ -235,7 +222,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
       });
 
       it('aborts the instance on a fault the process does not catch', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const id = await startOrder(world, 'PO-F1');
         await world.at(id, order.prepare);
         await world.engine.signal(id, order.prepare, {
@@ -248,8 +235,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
 
     describe('signal ids', () => {
       it('applies a signal id once: a repeat changes nothing, wherever the instance is, also after a restart and the end', async () => {
-        const file = freshFile();
-        const world = await open(file);
+        const world = await open();
         const engine = world.engine;
         expect(typeof engine.hasAppliedSignal).toBe('function');
         const applied = (id: string, signalId: string) => engine.hasAppliedSignal!(id, signalId);
@@ -282,7 +268,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
         expect(world.events.length).toBe(eventsBefore);
 
         // The ids are kept with the instance's state: a restarted engine knows them.
-        const second = await restart(world, file);
+        const second = await restart(world);
         await second.engine.signal(id, order.awaitConfirmation, {
           transition: transitions.rejected,
           signalId: 'conformance:prepared',
@@ -310,7 +296,7 @@ export function describeEngineConformance(name: string, harness: EngineConforman
 
     describe('early answer', () => {
       it('parks an answer that comes before the instance waits for it, and delivers it on readiness', async () => {
-        const world = await open(freshFile());
+        const world = await open();
         const id = await startOrder(world, 'PO-E1');
         await world.at(id, order.prepare);
         const key = services.keyOf('placeOrder', 'orderNumber', 'PO-E1');
@@ -331,15 +317,15 @@ export function describeEngineConformance(name: string, harness: EngineConforman
         const trail = await world.trail(id);
         expect(trail.indexOf('parked')).toBeGreaterThan(-1);
         expect(trail.indexOf('delivered')).toBeGreaterThan(trail.indexOf('parked'));
-        expect(await world.coordinator.deadLetters.list()).toEqual([]);
+        expect(await world.env.coordinator.deadLetters.list()).toEqual([]);
       });
     });
 
     describe('one of many', () => {
       it('delivers the first answer of the group with its transition; the later one is superseded', async () => {
-        const world = await open(freshFile());
-        const returned = await world.plugin.start('dispatch', { parcel: 'P-1' });
-        const delivered = await world.plugin.start('dispatch', { parcel: 'P-2' });
+        const world = await open();
+        const returned = await world.start('dispatch', { parcel: 'P-1' });
+        const delivered = await world.start('dispatch', { parcel: 'P-2' });
         await world.at(returned, dispatch.awaitOutcome);
         await world.at(delivered, dispatch.awaitOutcome);
         const keyReturned = services.keyOf('dispatch', 'parcel', 'P-1');
@@ -377,7 +363,6 @@ export function describeEngineConformance(name: string, harness: EngineConforman
     });
 
     const context: ConformanceCaseContext = {
-      freshFile,
       open,
       restart,
       services: () => services,
