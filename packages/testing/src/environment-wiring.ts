@@ -51,7 +51,12 @@ export function environmentCoordinatorOptions(
     : {};
   return {
     logger: {
-      warn: (message, detail) => parts.problems.push({ level: 'warn', message, detail }),
+      // A flow step logged at warn (an invocation frozen) is a recorded step of the flow, in
+      // env.traces and the timeline, not a problem of the environment: its line has a `step`.
+      warn: (message, detail) => {
+        if (isFlowStepLine(detail)) return;
+        parts.problems.push({ level: 'warn', message, detail });
+      },
       error: (message, detail) => parts.problems.push({ level: 'error', message, detail }),
     },
     ...movingClock,
@@ -97,4 +102,12 @@ export function toMessage(answer: TestAnswer): InboundMessage {
     source: service ? `in-process:${service}` : 'test',
     sender: answer.sender ?? (service ? `in-process:${service}` : 'test'),
   };
+}
+
+function isFlowStepLine(detail: unknown): boolean {
+  return (
+    typeof detail === 'object' &&
+    detail !== null &&
+    typeof (detail as { step?: unknown }).step === 'string'
+  );
 }
