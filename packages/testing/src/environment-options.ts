@@ -59,6 +59,12 @@ export interface PsiTestEnvironmentOptions {
   >;
   /** How long (real ms) `waitUntil` and its kin wait for work outside PSI. @default 5_000 */
   patienceMs?: number;
+  /**
+   * How long (real ms) PSI may have work running with no engine or audit event at all before
+   * letting it settle fails with SettleTimedOutError (a service call or handler that never
+   * returns), instead of hanging until the test runner's timeout. @default 15_000
+   */
+  stuckAfterMs?: number;
 }
 
 /** An answer as a test hands it to PSI; `call` fills in its correlation key and sender. */

@@ -10,6 +10,7 @@ export const TestingErrorCode = {
   NoDeadline: 'PSI_TESTING_NO_DEADLINE',
   AlreadyWaiting: 'PSI_TESTING_ALREADY_WAITING',
   Disposed: 'PSI_TESTING_DISPOSED',
+  SettleTimedOut: 'PSI_TESTING_SETTLE_TIMED_OUT',
 } as const;
 export type TestingErrorCode = (typeof TestingErrorCode)[keyof typeof TestingErrorCode];
 
@@ -87,5 +88,23 @@ export class AlreadyWaitingError extends PsiError {
 export class EnvironmentDisposedError extends PsiError {
   constructor() {
     super(TestingErrorCode.Disposed, 'The test environment is disposed; create a new one.');
+  }
+}
+
+/**
+ * Thrown by whatever lets PSI settle (each helper, `clock.advance`, `waitUntil`) when PSI had
+ * work running and no engine or audit event happened for `stuckAfterMs` (15 s) of real time: usually a service call that never returns
+ * (a scripted reply that never resolves) or a handler that hangs. Without it the test would hang
+ * until the test runner's own timeout, with no word of why.
+ */
+export class SettleTimedOutError extends PsiError {
+  constructor(readonly patienceMs: number) {
+    super(
+      TestingErrorCode.SettleTimedOut,
+      `PSI had work running and nothing happened for ${patienceMs} ms (real time): a service call or handler that never returns? Let it return (or raise stuckAfterMs if it is only slow).`,
+    );
+  }
+  protected override details(): unknown {
+    return { patienceMs: this.patienceMs };
   }
 }

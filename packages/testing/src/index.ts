@@ -70,6 +70,7 @@ export {
   TestingErrorCode,
   TestOptionsError,
   WaitTimedOutError,
+  SettleTimedOutError,
   TestClockError,
   NoServiceCallError,
   NoDeadlineError,

@@ -180,6 +180,25 @@ describe(PsiTestEnvironment, () => {
     });
   });
 
+  describe('a service call that never returns', () => {
+    it('fails the settle with SettleTimedOutError instead of hanging the test', async () => {
+      let letItReturn = (): void => undefined;
+      const hanging = new Promise<void>((resolve) => (letItReturn = resolve));
+      const e = await open({
+        stuckAfterMs: 100,
+        services: { fax: new ScriptedService('fax', { send: () => hanging }) },
+      });
+      const instanceId = await e.start('fax', { to: '+49 30 1234' });
+
+      await expect(e.clock.advance(DAY)).rejects.toMatchObject({
+        code: TestingErrorCode.SettleTimedOut,
+      });
+      expect((await e.invocations(instanceId)).map((i) => i.status)).toEqual(['running']);
+      // dispose() closes the coordinator, which waits for the call (as in production).
+      letItReturn();
+    });
+  });
+
   describe('.restart', () => {
     it('keeps instances, deadlines and the clock over a restart', async () => {
       const e = await open();

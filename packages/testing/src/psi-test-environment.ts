@@ -21,6 +21,7 @@ import {
   AlreadyWaitingError,
   EnvironmentDisposedError,
   NoDeadlineError,
+  SettleTimedOutError,
   TestOptionsError,
 } from './errors';
 import { ScriptedService } from './scripted-service';
@@ -55,6 +56,7 @@ export class PsiTestEnvironment {
   private running: Running | undefined;
   private activity = 0;
   private readonly patienceMs: number;
+  private readonly stuckAfterMs: number;
 
   private constructor(
     private readonly options: PsiTestEnvironmentOptions,
@@ -72,6 +74,7 @@ export class PsiTestEnvironment {
       this.psiClock = this.testClock;
     }
     this.patienceMs = options.patienceMs ?? 5_000;
+    this.stuckAfterMs = options.stuckAfterMs ?? 15_000;
   }
 
   /** Opens the store, builds engine and coordinator, starts them; dispose() undoes it all. */
@@ -376,7 +379,11 @@ export class PsiTestEnvironment {
     if (!running) return;
     for (;;) {
       const before = this.activity;
-      await running.coordinator.idle({ exceptBackoff: true });
+      await unlessStuck(
+        running.coordinator.idle({ exceptBackoff: true }),
+        () => this.activity,
+        this.stuckAfterMs,
+      );
       // One turn of the event loop: I/O that finished meanwhile gets to raise its events.
       await new Promise((resolve) => setImmediate(resolve));
       if (this.activity === before) return;
@@ -386,5 +393,36 @@ export class PsiTestEnvironment {
   private current(): Running {
     if (!this.running) throw new EnvironmentDisposedError();
     return this.running;
+  }
+}
+
+/**
+ * `work`, or SettleTimedOutError once `stuckMs` of real time passed with no new activity (no
+ * engine or audit event): a service call or handler that never returns, which would otherwise
+ * hang the test until the runner's own timeout with no word of why. Busy work (hundreds of
+ * instances moving) raises events and is never cut short.
+ */
+async function unlessStuck(
+  work: Promise<void>,
+  activity: () => number,
+  stuckMs: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    let seen = activity();
+    const look = (): void => {
+      const now = activity();
+      if (now === seen) reject(new SettleTimedOutError(stuckMs));
+      else {
+        seen = now;
+        timer = setTimeout(look, stuckMs);
+      }
+    };
+    timer = setTimeout(look, stuckMs);
+  });
+  try {
+    await Promise.race([work, stuck]);
+  } finally {
+    clearTimeout(timer);
   }
 }
