@@ -104,6 +104,20 @@ describe.each(testStoreKinds())('message start events through receive (%s)', (ki
     expect(instancesAt(world, 'review').sort()).toEqual([id, second].sort());
   });
 
+  it(`the same message twice at once starts one instance (${storeLabel(kind)})`, async () => {
+    const world = await open();
+    const outcomes = await Promise.all([
+      world.receive(placed('m-twice', 'O-4')),
+      world.receive(placed('m-twice', 'O-4')),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['duplicate', 'started']);
+    const id = started(outcomes.find((o) => o.status === 'started')!);
+    await world.at(id, 'review');
+    expect(instancesAt(world, 'review')).toEqual([id]);
+    const kinds = (await world.coordinator.auditTrail(id)).map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'started')).toHaveLength(1);
+  });
+
   it(`a crash between the start and its record starts nothing more on redelivery (${storeLabel(kind)})`, async () => {
     const world = await open();
     // What the coordinator does before recording the message, then the node dies.
@@ -248,6 +262,24 @@ describe('message and signal start events through receive (SQLite)', () => {
       await world.receive({ ...placed('m-k', 'O-6'), correlationKey: 'nobody-yet' }),
     ).toMatchObject({ status: 'parked' });
     expect(instancesAt(world, 'review')).toEqual([]);
+  });
+
+  it('keeps a message whose start failed as a handler-failed dead letter; its replay starts it', async () => {
+    const world = await open();
+    const startByMessage = world.plugin.startByMessage.bind(world.plugin);
+    // The engine's state repository is down for this one start.
+    world.plugin.startByMessage = () => Promise.reject(new Error('engine store unreachable'));
+    const outcome = await world.receive(placed('m-fail', 'O-8'));
+    expect(outcome).toMatchObject({ status: 'dead-lettered', reason: 'handler-failed' });
+    expect(instancesAt(world, 'review')).toEqual([]);
+
+    world.plugin.startByMessage = startByMessage;
+    if (outcome.status !== 'dead-lettered') throw new Error('not dead-lettered');
+    const replayed = await world.coordinator.deadLetters.replay(outcome.deadLetterId);
+    expect(replayed).toMatchObject({ status: 'started', definitionId: 'order-intake' });
+    const id = started(replayed);
+    expect(await world.at(id, 'review')).toEqual(['review']);
+    expect(await world.plugin.getVariables(id)).toEqual({ orderId: 'O-8', lines: 2 });
   });
 
   it('dead-letters a message two processes start on (ambiguous), starting neither', async () => {

@@ -5,6 +5,7 @@ import type { Audit, AuditLog } from '../records/audit-log';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import type { InboundDedupe } from '../records/inbound-ids';
 import { describe } from '../runtime/describe-error';
+import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { MessageStart, ProcessEngine, Variables } from '../spi/process-engine';
 import type { ReceiveOutcome } from '../spi/transport';
@@ -22,6 +23,7 @@ export interface MessageStartsDeps {
   audit: AuditLog;
   dedupe: InboundDedupe;
   instanceMutex: KeyedMutex;
+  stats: CoordinatorStats;
   /** The correlator's dead letter (counts it, links it). */
   deadLetter(
     tx: EntityManager,
@@ -46,7 +48,8 @@ export interface MessageStartsDeps {
  * the instance id is derived from the message's (sender, id). The start runs first, then the
  * message id is remembered with the `started` audit entry in one transaction. A crash in
  * between leaves the id unseen: the redelivery finds the instance under the same id and only
- * records it. Same-node redeliveries are serialised on that id; a redelivery racing on another
+ * records it. Same-node redeliveries are serialised on that id (the later one finds the id
+ * remembered: a duplicate); a redelivery racing on another
  * node meets the engine's "instance exists" refusal, finds the instance and records it too. A
  * redelivery after the dedupe window still finds the instance (unless retention removed it).
  */
@@ -108,6 +111,15 @@ export class MessageStarts {
         }
       }
       return this.deps.audit.transaction(async (tx, audit) => {
+        // The same message received twice at once: the first recorded it while this one queued.
+        if ((await this.deps.dedupe.check(tx, message)).kind === 'duplicate') {
+          audit.afterCommit(() => this.deps.stats.duplicates++);
+          await audit({
+            kind: 'duplicate',
+            detail: { messageId: message.messageId, event: message.event },
+          });
+          return { status: 'duplicate' };
+        }
         await this.deps.dedupe.remember(tx, message);
         if (failure !== undefined) {
           return this.deps.deadLetter(tx, audit, message, 'handler-failed', {
