@@ -80,6 +80,7 @@ export type {
   WaitStateEnteredEvent,
   WaitStateLeftEvent,
   AwaitedMessage,
+  MessageStart,
   InstanceEndedEvent,
 } from './spi/process-engine';
 export { Transport } from './spi/transport';
@@ -146,6 +147,7 @@ export type { InvocationResult } from './invocation/invoker';
 export type { TraceEvent } from './records/audit-log';
 export type { DeadLetter, DeadLetterFilter } from './records/dead-letters';
 export type { ReplayOutcome } from './correlation/dead-letter-replay';
+export { messageStartInstanceId } from './correlation/message-starts';
 export { KeyedMutex } from './runtime/keyed-mutex';
 export { ProcessGuard } from './records/process-guard';
 export type { GuardStartResult, GuardStatus } from './records/process-guard';

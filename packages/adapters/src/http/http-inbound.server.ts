@@ -372,6 +372,9 @@ function sendCallbackOutcome(reply: FastifyReply, outcome: ReceiveOutcome): Fast
   switch (outcome.status) {
     case 'delivered':
       return reply.code(200).send({ outcome });
+    case 'started':
+      // Not reached: a bound answer never starts a process (message-starts.ts).
+      return reply.code(200).send({ outcome });
     case 'duplicate':
       return reply.code(200).send({ outcome, repeated: true });
     case 'parked':

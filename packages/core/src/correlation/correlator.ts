@@ -21,6 +21,7 @@ import { timeOrderedId } from '../store/time-ordered-id';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import { boundExpectations } from './answer-binding';
 import { parkingFull } from './parking-cap';
+import { MessageStarts, type StartDecision } from './message-starts';
 import type { NodeLeases } from '../cluster/node-leases';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { timeoutsOfEarlierVisits } from '../timeouts/stale-timeouts';
@@ -66,7 +67,8 @@ interface ReleasedAnswer {
 type Decision =
   | { kind: 'done'; outcome: ReceiveOutcome }
   | { kind: 'unknown'; outcome: ReceiveOutcome }
-  | { kind: 'matched'; expectation: Expectation; message: ReceivedMessage };
+  | { kind: 'matched'; expectation: Expectation; message: ReceivedMessage }
+  | StartDecision;
 
 /**
  * Receive → dedupe → match → deliver or park, and release on readiness. Every decision that
@@ -76,11 +78,18 @@ type Decision =
 export class Correlator {
   private readonly dedupe: InboundDedupe;
   private readonly ended: EndedInstances;
+  private readonly starts: MessageStarts;
   readonly delivery: DeliveryRunner;
 
   constructor(private readonly deps: CorrelatorDeps) {
     this.dedupe = new InboundDedupe(deps.options.dedupeWindowMs);
     this.ended = new EndedInstances(deps);
+    this.starts = new MessageStarts({
+      ...deps,
+      dedupe: this.dedupe,
+      deadLetter: (tx, audit, message, reason, detail) =>
+        this.deadLetter(tx, audit, message, reason, detail),
+    });
     this.delivery = new DeliveryRunner({
       ...deps,
       completeInvocationIfDone: (tx, invocationId) =>
@@ -95,6 +104,7 @@ export class Correlator {
     const parkingTtlMs = await this.parkingTtlFor(message.event);
     const unknown = await this.unknown(message.event);
     const knownEvents = unknown ? await this.knownEvents() : [];
+    const starts = await this.starts.of(message);
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
@@ -136,6 +146,10 @@ export class Correlator {
         answerKeys(message.event, message.correlationKey, message.businessKeys),
       );
       const matches = await this.findExpectations(tx, message);
+      // A waiting instance takes it first; else a process that starts on it (message-starts.ts).
+      if (matches.length === 0 && starts.length > 0) {
+        return this.starts.decide(tx, audit, fresh, starts);
+      }
       // A repeating expectation being delivered takes this answer next (the instance lock waits).
       const open = matches.filter(
         (e) => e.status === 'open' || (e.repeats && e.status === 'claimed'),
@@ -184,6 +198,7 @@ export class Correlator {
       return decision.outcome;
     }
     if (decision.kind === 'done') return decision.outcome;
+    if (decision.kind === 'start') return this.starts.run(decision);
     const { expectation, message: matched } = decision;
     const violations = await this.validate(expectation, matched);
     if (violations.length > 0) {

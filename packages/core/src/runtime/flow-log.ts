@@ -10,6 +10,7 @@ const STEPS: Record<AuditKind, [PsiLogLevel, string]> = {
   received: ['debug', 'answer received'],
   duplicate: ['debug', 'duplicate answer ignored'],
   parked: ['debug', 'answer parked'],
+  started: ['info', 'instance started by a message'],
   released: ['debug', 'parked answer released'],
   delivered: ['debug', 'answer delivered'],
   completed: ['debug', 'invocation completed'],

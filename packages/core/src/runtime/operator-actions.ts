@@ -311,11 +311,16 @@ function replayOutcome(result: ReplayResult, resumed: boolean): ItemOutcome {
         ? 'parked: waiting for its instance'
         : outcome.status === 'duplicate'
           ? 'already replayed before a restart'
-          : `dead-lettered again (${outcome.reason}) as ${outcome.deadLetterId}`;
+          : outcome.status === 'started'
+            ? `started instance ${outcome.instanceId} (${outcome.definitionId})`
+            : `dead-lettered again (${outcome.reason}) as ${outcome.deadLetterId}`;
   return {
     status: 'succeeded',
     message,
-    instanceId: outcome.status === 'delivered' ? outcome.instanceId : instanceId,
+    instanceId:
+      outcome.status === 'delivered' || outcome.status === 'started'
+        ? outcome.instanceId
+        : instanceId,
     receive: outcome,
   };
 }

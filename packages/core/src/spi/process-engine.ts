@@ -160,6 +160,37 @@ export interface ProcessEngine {
    * of its models' waits are taken for unknown.
    */
   declaredEvents?(): Promise<readonly string[]>;
+  /**
+   * Optional, with {@link ProcessEngine.startByMessage}: the events that start a new instance
+   * (BPMN message and signal start events of executable processes), one entry per process that
+   * starts on it. An inbound message for such an event that no waiting instance takes starts
+   * one through `receive` (see {@link MessageStart}); engines without it are unaffected. Its
+   * events belong in {@link ProcessEngine.declaredEvents} too, or they are `unknown-event`.
+   */
+  messageStarts?(): Promise<readonly MessageStart[]>;
+  /**
+   * Optional: starts, under `options.instanceId`, the one process that starts on `event`, with
+   * `variables` and `payload` handed to its start event (BPMN: the start event's message), and
+   * resolves with the instance id once its first state is persisted. PSI derives the id from
+   * the message's id and calls it once per message (see `correlation/message-starts.ts`).
+   * @throws an error when an instance with that id exists, or when not exactly one process
+   *   starts on `event`
+   */
+  startByMessage?(
+    event: string,
+    variables: Variables,
+    options: { instanceId: string; payload?: unknown },
+  ): Promise<string>;
+}
+
+/** A process an event starts (see {@link ProcessEngine.messageStarts}). */
+export interface MessageStart {
+  /** The event name inbound messages carry (BPMN: the message's or signal's `name`). */
+  event: string;
+  /** The process it starts. */
+  definitionId: string;
+  /** The element that catches it (BPMN: the start event's id). */
+  startEvent: string;
 }
 
 /** DI token for {@link ProcessEngine}. */

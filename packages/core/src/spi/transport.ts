@@ -67,6 +67,8 @@ export type ReceiveOutcome =
   | { status: 'delivered'; instanceId: string; expectationId: string }
   | { status: 'parked'; parkedId: string; instanceId?: string }
   | { status: 'duplicate' }
+  /** No waiting instance took it and its event starts a process: this new instance. */
+  | { status: 'started'; instanceId: string; definitionId: string }
   | { status: 'dead-lettered'; deadLetterId: string; reason: DeadLetterReason };
 
 /**

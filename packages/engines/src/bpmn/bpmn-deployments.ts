@@ -91,6 +91,15 @@ export class BpmnDeployments {
     return new Set([...this.byId.values()].flatMap((deployment) => deployment.model.events()));
   }
 
+  /** Every message (or signal) start event of every deployment (PEAL's `messageStarts`). */
+  starts(): BpmnStartByMessage[] {
+    return [...this.byId.values()].flatMap((deployment) =>
+      deployment.model.startCatches
+        .filter((start) => start.processId === deployment.processId)
+        .map((start) => ({ ...start, deployment })),
+    );
+  }
+
   /** Every message (or signal) start event whose event is `event`, one per deployment. */
   startsOn(event: string): BpmnStartByMessage[] {
     const found = new Map<string, BpmnStartByMessage>();

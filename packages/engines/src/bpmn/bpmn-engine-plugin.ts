@@ -5,6 +5,7 @@ import {
   KeyedMutex,
   type EngineEventListener,
   type EngineStateRepository,
+  type MessageStart,
   type ProcessEngine,
   type SignalOptions,
   type Variables,
@@ -183,6 +184,19 @@ export class BpmnEnginePlugin implements ProcessEngine {
       ...options,
       startEvent: start.startEventId,
     });
+  }
+
+  /**
+   * The message and signal start events of the deployed processes (PEAL's `messageStarts`):
+   * PSI starts the process through `receive` when a message for one reaches no waiting instance.
+   */
+  async messageStarts(): Promise<readonly MessageStart[]> {
+    await this.deployed;
+    return this.deployments.starts().map((start) => ({
+      event: start.event,
+      definitionId: start.deployment.id,
+      startEvent: start.startEventId,
+    }));
   }
 
   /**

@@ -24,6 +24,12 @@ export interface FidelityScenario {
   outcome?: 'completed' | 'failed' | 'aborted' | 'running';
   /** Where a `running` instance still waits at the end (sorted activity ids). */
   waitsAtEnd?: string[];
+  /**
+   * The first answer (a `message` at a message or signal start event) starts the instance: on
+   * bare bpmn-engine it is given to the start event; through PSI it is a message with no
+   * correlation key to `receive`, which starts the process. @default false
+   */
+  startedByMessage?: boolean;
 }
 
 /** One answer at one wait state, given the way a real system gives it. */

@@ -129,6 +129,27 @@ const scenarios: FidelityScenario[] = [
       { at: 'archive', by: 'service', variables: { archived: true } },
     ],
   },
+  {
+    name: 'a message start event started by a message through receive; the payload decides the path',
+    source: model('message-start.bpmn'),
+    processId: 'message-start',
+    startedByMessage: true,
+    answers: [
+      { at: 'on-order', by: 'message', variables: { orderId: 'O-1', express: true } },
+      { at: 'reserve', by: 'service', variables: { reservation: 'R-1' } },
+      { at: 'await-payment', by: 'message', variables: { paid: 40 } },
+    ],
+  },
+  {
+    name: 'a signal start event started by a message through receive',
+    source: model('signal-start.bpmn'),
+    processId: 'signal-start',
+    startedByMessage: true,
+    answers: [
+      { at: 'on-alarm', by: 'message', variables: { level: 3 } },
+      { at: 'respond', by: 'human', variables: { handledBy: 'ana' } },
+    ],
+  },
   // Real models from bpmn-elements' and bpmn-engine's own test resources (PSI_BPMN_FIDELITY_MODELS).
   {
     real: true,

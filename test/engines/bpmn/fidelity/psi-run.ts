@@ -150,8 +150,24 @@ export async function runThroughPsi(
     restarts++;
   };
   try {
-    const instanceId = await world.plugin.start(scenario.processId, { ...scenario.variables });
-    const manual = scenario.answers.filter((a) => atWaitState(scenario, a));
+    let manual = scenario.answers.filter((a) => atWaitState(scenario, a));
+    let instanceId: string;
+    if (scenario.startedByMessage) {
+      // A message from outside, addressed to nobody: PSI starts the process it starts.
+      const [first, ...rest] = manual;
+      await restart();
+      const outcome = await world.receive({
+        event: eventOf(first, modelNames),
+        payload: { ...first.variables },
+      });
+      if (outcome.status !== 'started') {
+        throw new Error(`start message ${first.at} was ${JSON.stringify(outcome)}`);
+      }
+      instanceId = outcome.instanceId;
+      manual = rest;
+    } else {
+      instanceId = await world.plugin.start(scenario.processId, { ...scenario.variables });
+    }
     for (const answer of manual) {
       await eventually(`PSI ${scenario.name} waits at ${answer.at}`, async () => {
         const states = await world.plugin.getWaitStates(instanceId);

@@ -18,6 +18,8 @@ export type AuditKind =
   | 'failed'
   | 'dead-lettered'
   | 'completed'
+  /** An inbound message started a process instance (a BPMN message or signal start event). */
+  | 'started'
   /** A wait state's entry recorded what it waits for (or, `left`, closed what it still did). */
   | 'awaiting'
   // Operator actions (packages/core/src/operations): detail holds actor, reason and channel.
