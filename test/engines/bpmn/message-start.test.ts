@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { HttpInboundServer } from '@psi/adapters';
-import { messageStartInstanceId, type ReceiveOutcome } from '@psi/core';
+import { messageStartInstanceId, type ReceiveOutcome, type ReplayOutcome } from '@psi/core';
 import { Agent, request } from 'undici';
 import { storeLabel, testStoreKinds, useStoreLocations } from '../../foundation/test-stores';
 import { BpmnWorld } from './bpmn-world';
@@ -53,7 +53,8 @@ function instancesAt(world: BpmnWorld, waitState: string): string[] {
   ];
 }
 
-function started(outcome: ReceiveOutcome): string {
+/** The started instance's id, from a receive's or a replay's outcome. */
+function started(outcome: ReceiveOutcome | ReplayOutcome): string {
   if (outcome.status !== 'started') throw new Error(`not started: ${JSON.stringify(outcome)}`);
   return outcome.instanceId;
 }
