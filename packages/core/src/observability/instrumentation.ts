@@ -141,7 +141,8 @@ export class Instrumentation {
     transport: string,
     dispatch: (traceHeaders: TraceHeaders) => Promise<DispatchResult>,
   ): Promise<DispatchResult> {
-    const links = linkTo(entry, parent.stored);
+    // Committed by this run: its own invoke span is the parent, no link needed.
+    const links = entry.traceParent === parent.stored.traceParent ? [] : linkTo(entry);
     const span = this.tracer.startSpan(
       `send ${request.service}`,
       {
