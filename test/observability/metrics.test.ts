@@ -12,7 +12,8 @@ import {
   type Harness,
 } from '../correlation/fixtures';
 import { captureStatements, scansAmong } from '../store/statement-plans';
-import { OtelKit } from './otel-kit';
+import { linkedIds, OtelKit, parentId } from './otel-kit';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { definingStoreKind } from '../correlation/fixtures';
 
 // Metric values after a scripted scenario (each step's counters known in advance), and the
@@ -157,6 +158,25 @@ describeEachStore('metrics', () => {
     expect(await kit.histogramCount('psi.handler.duration')).toBe(1);
     // Four attempts: PO-1, PO-2 twice, PO-3.
     expect(await kit.histogramCount('psi.dispatch.duration')).toBe(4);
+    // The spans of the same steps: retry and freeze under their invoke span, each timeout a
+    // root linked to the invoke span that sent its request.
+    const invokes = kit.finished().filter((s) => s.name === 'invoke order');
+    const invokeIds = invokes.map((s) => s.spanContext().spanId);
+    const retry = kit.one('retry supplier');
+    const freeze = kit.one('freeze order');
+    const frozenInvoke = invokes.find((s) => s.attributes['psi.outcome'] === 'frozen')!;
+    expect(parentId(retry)).toBe(frozenInvoke.spanContext().spanId);
+    expect(parentId(freeze)).toBe(frozenInvoke.spanContext().spanId);
+    expect(freeze.status.code).toBe(SpanStatusCode.ERROR);
+    const timeouts = kit.finished().filter((s) => s.name === 'timeout confirmed');
+    expect(timeouts).toHaveLength(2);
+    for (const timeout of timeouts) {
+      expect(parentId(timeout)).toBeUndefined();
+      expect(invokeIds).toContain(linkedIds(timeout)[0]);
+    }
+    expect(kit.one('dead-letter unknown-event').attributes['psi.dead_letter.reason']).toBe(
+      'unknown-event',
+    );
     // The counters agree with the coordinator's own stats.
     expect(h.coordinator.stats()).toMatchObject({
       received: 4,
