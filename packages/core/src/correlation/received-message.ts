@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context } from '@opentelemetry/api';
-import type { MESSAGE_CONTEXT } from '../observability/instrumentation';
+import type { MESSAGE_CONTEXT } from '../observability/span-attributes';
 import { InboundMessageError } from '../errors';
 import type { AnswerBinding, InboundMessage } from '../spi/transport';
 import type { ParkedAnswer } from '../records/parked-answers';

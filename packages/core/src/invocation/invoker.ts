@@ -58,7 +58,8 @@ import {
 } from '../records/expectations';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { NodeLeases } from '../cluster/node-leases';
-import type { Instrumentation, InvokeTrace } from '../observability/instrumentation';
+import type { Instrumentation } from '../observability/instrumentation';
+import type { InvokeTrace } from '../observability/span-attributes';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { timeOrderedId } from '../store/time-ordered-id';
