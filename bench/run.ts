@@ -6,6 +6,7 @@ import { bpmnThroughput } from './entries/bpmn-throughput';
 import type { BenchContext, BenchEntry } from './entries/entry';
 import { httpRequestReply } from './entries/http-request-reply';
 import { kafkaRequestReply } from './entries/kafka-request-reply';
+import { observability } from './entries/observability';
 import { operationsListing } from './entries/operations-listing';
 import { peers } from './entries/peers';
 import { postgresCorrelation } from './entries/postgres-correlation';
@@ -28,6 +29,7 @@ const entries: BenchEntry[] = [
   operationsListing,
   recoveryTime,
   scale,
+  observability,
 ];
 
 const USAGE = `usage: node bench/dist/run.js [--quick] [--only <name>[,<name>...]] [--json <file>] [--populations <n>[,<n>...]] [--list]

@@ -4,6 +4,7 @@ import {
   Coordinator,
   PsiStore,
   type CoordinatorStats,
+  type ObservabilityOptions,
   type SqliteDriverName,
   type SqliteDurability,
 } from '@psi/core';
@@ -154,6 +155,10 @@ export interface CorrelationRun {
   /** No new instance is started after this many seconds; those in flight still count. */
   maxSeconds: number;
   warmup: number;
+  /** OpenTelemetry providers for the coordinator. Default: none (the API's no-ops). */
+  observability?: ObservabilityOptions;
+  /** Added to the row's name and the store file's (runs that repeat a setting). */
+  tag?: string;
 }
 
 /** Measures one run on a fresh SQLite file in `context.tmpDir` (exported for experiments). */
@@ -164,7 +169,8 @@ export async function measureCorrelations(
   const answer = run.answer ?? 'early';
   const file = path.join(
     context.tmpDir,
-    `psi-${run.sqliteDriver}-${answer}-c${run.concurrency}-${run.durability ?? 'full'}.sqlite`,
+    `psi-${run.sqliteDriver}-${answer}-c${run.concurrency}-${run.durability ?? 'full'}` +
+      `${run.tag ? `-${run.tag.replace(/\W+/g, '-')}` : ''}.sqlite`,
   );
   const store = await PsiStore.open({
     sqlitePath: file,
@@ -175,7 +181,8 @@ export async function measureCorrelations(
   const whenWaiting = answer === 'when-waiting';
   const label =
     `${better ? 'better-sqlite3 ' : ''}${whenWaiting ? 'answer when waiting ' : ''}` +
-    `${run.durability === 'normal' ? 'synchronous=NORMAL ' : ''}c=${run.concurrency}`;
+    `${run.durability === 'normal' ? 'synchronous=NORMAL ' : ''}c=${run.concurrency}` +
+    (run.tag ? ` ${run.tag}` : '');
   const engine = new ReferenceEngine({
     definitions: [whenWaiting ? pingWhenWaitingProcess : pingProcess],
     stateRepository: store.engineStates(),
@@ -193,6 +200,7 @@ export async function measureCorrelations(
     registry: new StaticRegistry({ echo: { transport: 'in-process', address: 'echo' } }),
     transports: [transport],
     adapters: [whenWaiting ? PingWhenWaitingAdapter : PingAdapter],
+    observability: run.observability,
     logger: {
       warn: () => void warnings++,
       error: (message, detail) => context.log(`[psi] ${message} ${JSON.stringify(detail)}`),

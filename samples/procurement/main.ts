@@ -4,6 +4,7 @@ import { PsiError } from '@psi/core';
 import { DemoUsageError, parseDemoArgs } from './demo-options';
 import { DemoSetupError } from './demo-wiring';
 import { runProcurement } from './run-procurement';
+import { DemoTracing } from './span-tree';
 
 /**
  * The procurement demo: the supplier's confirmation arrives while the order is still being
@@ -26,11 +27,13 @@ async function main(): Promise<void> {
         `${brokers.join(',')}; it stops when the demo ends.\n`,
     );
   }
+  const tracing = args.trace ? new DemoTracing() : undefined;
   const run = await runProcurement({
     sqlitePath: process.env.PSI_SQLITE_PATH ?? '.psi/procurement-demo.sqlite',
     transport: args.transport,
     kafka: brokers ? { brokers } : undefined,
     print: (line) => console.log(line),
+    ...(tracing ? { observability: { tracerProvider: tracing.tracerProvider } } : {}),
   }).finally(() => mockCluster?.stop());
   const { final } = run;
   console.log(`\nInstance ${final.status}; steps: ${final.history.join(' → ')}`);
@@ -38,6 +41,11 @@ async function main(): Promise<void> {
   for (const [name, value] of Object.entries(final.variables))
     console.log(`  ${name.padEnd(15)} ${JSON.stringify(value)}`);
   console.log(`Dead letters of this instance: ${run.deadLetters.length}`);
+  if (tracing) {
+    console.log('\nSpans (OpenTelemetry), children under parents, ↪ = link:');
+    for (const line of tracing.tree()) console.log(`  ${line}`);
+    await tracing.shutdown();
+  }
   if (final.status !== 'completed') process.exitCode = 1;
 }
 

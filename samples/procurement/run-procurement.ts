@@ -1,4 +1,10 @@
-import { Coordinator, PsiStore, type DeadLetter, type TraceEvent } from '@psi/core';
+import {
+  Coordinator,
+  PsiStore,
+  type DeadLetter,
+  type ObservabilityOptions,
+  type TraceEvent,
+} from '@psi/core';
 import { ReferenceEngine, type InstanceSnapshot } from '@psi/engines';
 import { InsertIntoErpAdapter } from './adapters/insert-into-erp.adapter';
 import { SendOrderAdapter } from './adapters/send-order.adapter';
@@ -17,6 +23,8 @@ export interface ProcurementRunOptions {
   kafka?: DemoKafkaOptions;
   /** Receives each line of the narrative, trace included. @default prints nothing */
   print?: (line: string) => void;
+  /** OpenTelemetry providers for the coordinator (`--trace`). @default the global ones */
+  observability?: ObservabilityOptions;
 }
 
 /** What one run of the demo did. */
@@ -60,6 +68,7 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
       registry: wiring.registry,
       transports: wiring.transports,
       adapters: [SendOrderAdapter, InsertIntoErpAdapter],
+      observability: options.observability,
       onTrace: (event: TraceEvent) => {
         trace.push(event);
         print(formatTrace(event, startedAt));

@@ -1,3 +1,4 @@
+import { OtelKit } from '../observability/otel-kit';
 import { OnResponse, ServiceAdapter, UseService } from '@psi/core';
 import { defineProcess } from '@psi/engines';
 import {
@@ -44,8 +45,10 @@ const orderProcess = defineProcess({
 describeEachStore('a batch run again because one of its units failed', () => {
   const temp = useTempDir();
   let h: Harness;
+  let kit: OtelKit;
 
   beforeEach(async () => {
+    kit = new OtelKit();
     const supplier = new RecordingService({ order: undefined });
     h = await openHarness({
       file: temp.file(),
@@ -53,9 +56,13 @@ describeEachStore('a batch run again because one of its units failed', () => {
       adapters: [OrderAdapter],
       services: { supplier: supplier.service },
       registry: { supplier: { transport: 'in-process', address: 'supplier' } },
+      coordinator: { observability: kit.options() },
     });
   });
-  afterEach(() => h.close());
+  afterEach(async () => {
+    await h.close();
+    await kit.shutdown();
+  });
 
   it('counts each answer once in coordinator.stats()', async () => {
     const first = { event: 'confirmed', correlationKey: 'k-0', payload: {}, messageId: 'm-0' };
@@ -105,5 +112,13 @@ describeEachStore('a batch run again because one of its units failed', () => {
       duplicates: after.duplicates - before.duplicates,
       deadLettered: after.deadLettered - before.deadLettered,
     }).toEqual({ received: 3, parked: 1, duplicates: 1, deadLettered: 1 });
+    // The OpenTelemetry counters and the spans made after commit count the same (the first
+    // answer's park included).
+    expect(await kit.value('psi.answers.received')).toBe(4);
+    expect(await kit.value('psi.answers.parked')).toBe(2);
+    expect(await kit.value('psi.answers.duplicates')).toBe(1);
+    expect(await kit.value('psi.dead_letters.created')).toBe(1);
+    expect(kit.names().filter((name) => name === 'park confirmed')).toHaveLength(2);
+    expect(kit.names().filter((name) => name.startsWith('dead-letter'))).toHaveLength(1);
   });
 });

@@ -145,6 +145,16 @@ export type { RetentionOptions } from './runtime/retention-options';
 export type { RetentionReport } from './runtime/retention';
 export type { InvocationResult } from './invocation/invoker';
 export type { TraceEvent } from './records/audit-log';
+export type { ObservabilityOptions } from './observability/observability-options';
+export {
+  TRACE_HEADERS,
+  contextFromTraceHeaders,
+  readTraceHeaders,
+  storedTraceOf,
+  traceHeadersOf,
+} from './observability/trace-context';
+export type { StoredTrace, TraceHeaders } from './observability/trace-context';
+export { DEFAULT_GAUGE_CACHE_MS } from './observability/store-gauges';
 export type { DeadLetter, DeadLetterFilter } from './records/dead-letters';
 export type { ReplayOutcome } from './correlation/dead-letter-replay';
 export { messageStartInstanceId } from './correlation/message-starts';

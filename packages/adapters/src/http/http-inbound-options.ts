@@ -1,3 +1,4 @@
+import type { TracerProvider } from '@opentelemetry/api';
 import {
   compileInboundLimits,
   type CompiledInboundLimits,
@@ -33,6 +34,8 @@ export interface HttpInboundServerOptions {
    * transition and variables. Leave it out where only answers and callbacks come in.
    */
   engine?: ProcessEngine;
+  /** Where the `/signal` route's spans go. @default the global tracer provider */
+  tracerProvider?: TracerProvider;
   /** Verifies `/callbacks/:token`; without it that route does not exist. */
   tokens?: CallbackTokenService;
   /**

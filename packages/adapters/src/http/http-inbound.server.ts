@@ -40,6 +40,7 @@ import {
 } from './http-inbound-options';
 import { redactedRequest, redactUrl } from './inbound-logging';
 import { PsiHttpHeader } from './psi-http-header';
+import { tracedSignal, traceFieldsOf } from './http-trace';
 import {
   header,
   isPlainObject,
@@ -220,6 +221,7 @@ export class HttpInboundServer {
         ...(businessKey !== undefined ? { businessKey } : {}),
         source: `http:${request.ip}`,
         sender: 'http',
+        ...traceFieldsOf(request),
       };
       const outcome = await this.input.sink.receive(message);
       return reply.code(202).send({ outcome });
@@ -243,6 +245,7 @@ export class HttpInboundServer {
           source: `http-callback:${claims.tokenId}`,
           sender: `http-callback:${claims.tokenId}`,
           boundTo: { instanceId: claims.instanceId, waitState: claims.waitState },
+          ...traceFieldsOf(request),
         });
         return sendCallbackOutcome(reply, outcome);
       });
@@ -269,13 +272,15 @@ export class HttpInboundServer {
         checkDepth('variables', variables, maxDepth);
         const signalId = optionalString(body, 'signalId', invalid);
         if (signalId !== undefined) checkIdentifier('signalId', signalId, 200, 'maxSignalIdBytes');
-        const repeated = await signalOnce(engine, instanceId, body.waitState, {
-          ...(transition !== undefined ? { transition } : {}),
-          ...(variables !== undefined ? { variables } : {}),
-          // In its own namespace: a caller can never name a signal PSI sends (psi:…) and so
-          // make the engine ignore it as already applied.
-          ...(signalId !== undefined ? { signalId: `signal:${signalId}` } : {}),
-        });
+        const target = { instanceId, waitState: body.waitState };
+        // signalId in its own namespace: a caller can never name a signal PSI sends (psi:…).
+        const repeated = await tracedSignal(this.input.tracerProvider, request, target, () =>
+          signalOnce(engine, instanceId, target.waitState, {
+            ...(transition !== undefined ? { transition } : {}),
+            ...(variables !== undefined ? { variables } : {}),
+            ...(signalId !== undefined ? { signalId: `signal:${signalId}` } : {}),
+          }),
+        );
         return reply.code(200).send({ signalled: true, ...(repeated ? { repeated } : {}) });
       },
     );

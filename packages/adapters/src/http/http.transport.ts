@@ -151,6 +151,8 @@ export class HttpTransport implements Transport {
       [PsiHttpHeader.MessageId]: request.requestId,
       [PsiHttpHeader.Operation]: request.operation,
       ...(replyTo !== undefined ? { [PsiHttpHeader.ReplyTo]: replyTo } : {}),
+      // W3C Trace Context of the send span (traceparent, tracestate), made by the coordinator.
+      ...request.traceHeaders,
     };
     const target = `${request.service} (${url})`;
     const timer = setTimeout(() => abort.abort(timedOutReason), timeoutMs);

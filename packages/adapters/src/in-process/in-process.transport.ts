@@ -129,6 +129,8 @@ export class InProcessTransport implements Transport {
       correlationKey: request.correlationKey,
       source: `in-process:${request.service}`,
       sender: `in-process:${request.service}`,
+      // The answer travels in the trace of the request it answers, as from a traced service.
+      traceHeaders: request.traceHeaders,
     });
   }
 }

@@ -1,4 +1,9 @@
-import type { InboundMessage, OutboundRequest } from '@psi/core';
+import {
+  readTraceHeaders,
+  type InboundMessage,
+  type OutboundRequest,
+  type TraceHeaders,
+} from '@psi/core';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { PsiKafkaHeader, UNKNOWN_KAFKA_EVENT } from './psi-kafka-header';
 
@@ -26,6 +31,8 @@ export const KafkaMessageCodec = {
       [PsiKafkaHeader.Operation]: request.operation,
     };
     if (replyTo) headers[PsiKafkaHeader.ReplyTo] = replyTo;
+    // W3C Trace Context of the send span (traceparent, tracestate), made by the coordinator.
+    Object.assign(headers, request.traceHeaders);
     return {
       key: request.correlationKey,
       value: JSON.stringify({ operation: request.operation, payload: request.payload ?? null }),
@@ -38,8 +45,11 @@ export const KafkaMessageCodec = {
     payload: unknown;
     messageId: string;
     correlationKey: string | undefined;
+    /** The answer's W3C Trace Context (`traceparent`, `tracestate`). */
+    traceHeaders?: TraceHeaders;
   }): Message {
     const headers: IHeaders = {
+      ...answer.traceHeaders,
       [PsiKafkaHeader.MessageId]: answer.messageId,
       [PsiKafkaHeader.Event]: answer.event,
     };
@@ -59,6 +69,7 @@ export const KafkaMessageCodec = {
       (typeof body.envelope?.event === 'string' && body.envelope.event !== ''
         ? body.envelope.event
         : undefined);
+    const traceHeaders = readTraceHeaders((name) => header(message.headers, name));
     return {
       messageId:
         header(message.headers, PsiKafkaHeader.MessageId) ?? derivedId(topic, partition, message),
@@ -67,6 +78,7 @@ export const KafkaMessageCodec = {
       payload: body.payload,
       source: `kafka:${topic}/${partition}@${message.offset}`,
       sender: `kafka:${topic}`,
+      ...(Object.keys(traceHeaders).length > 0 ? { traceHeaders } : {}),
     };
   },
 

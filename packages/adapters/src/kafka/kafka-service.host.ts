@@ -1,4 +1,4 @@
-import { TransportTechnicalError } from '@psi/core';
+import { readTraceHeaders, TransportTechnicalError, type TraceHeaders } from '@psi/core';
 import type { Kafka } from 'kafkajs';
 import { KafkaOptionsError, KafkaReplyToMissingError } from '../errors';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
@@ -37,7 +37,18 @@ export interface KafkaServiceContext {
    * so a handler that runs again for a redelivered request sends answers PSI recognises as
    * duplicates.
    */
-  respond(event: string, payload: unknown, options?: { messageId?: string }): Promise<void>;
+  respond(
+    event: string,
+    payload: unknown,
+    options?: {
+      messageId?: string;
+      /**
+       * The answer's W3C Trace Context. @default the request's (`traceparent`, `tracestate`
+       * headers): the answer continues the trace of the request it answers
+       */
+      traceHeaders?: TraceHeaders;
+    },
+  ): Promise<void>;
 }
 
 /** The service's code: called once per request (at least once: dedupe on `requestId`). */
@@ -145,6 +156,7 @@ export class KafkaServiceHost {
               payload,
               messageId,
               correlationKey: request.correlationKey,
+              traceHeaders: options?.traceHeaders ?? readTraceHeaders((n) => request.headers[n]),
             }),
           ],
         });

@@ -116,5 +116,7 @@ function parseMessage(json: string | null): ReceivedMessage {
     payloadText: null,
     source: null,
     receivedAt: 0,
+    traceParent: null,
+    traceState: null,
   };
 }

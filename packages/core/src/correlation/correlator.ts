@@ -26,7 +26,7 @@ import type { NodeLeases } from '../cluster/node-leases';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { timeoutsOfEarlierVisits } from '../timeouts/stale-timeouts';
 import { messageFromParked, normaliseMessage, type ReceivedMessage } from './received-message';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import {
   claimAndCloseGroup,
   expectationById,
@@ -51,7 +51,7 @@ export interface CorrelatorDeps {
   instanceMutex: KeyedMutex;
   /** Claims on answers being delivered, so a dead node's deliveries are settled by another. */
   leases: NodeLeases;
-  stats: CoordinatorStats;
+  instrumentation: Instrumentation;
   /** Tells the deadline scheduler that something is due at `at`. */
   notifyDue(at: number): void;
   /** Tells the other nodes that `instanceId` may have work their engine can deliver. */
@@ -98,9 +98,14 @@ export class Correlator {
   }
 
   async receive(input: InboundMessage): Promise<ReceiveOutcome> {
-    const { options, catalog, stats } = this.deps;
-    const message = normaliseMessage(input, catalog, options.clock());
-    stats.received++;
+    const message = normaliseMessage(input, this.deps.catalog, this.deps.options.clock());
+    return this.deps.instrumentation.receive(message, input.traceHeaders, () =>
+      this.correlate(message),
+    );
+  }
+
+  private async correlate(message: ReceivedMessage): Promise<ReceiveOutcome> {
+    const { options, instrumentation } = this.deps;
     const parkingTtlMs = await this.parkingTtlFor(message.event);
     const unknown = await this.unknown(message.event);
     const knownEvents = unknown ? await this.knownEvents() : [];
@@ -108,7 +113,7 @@ export class Correlator {
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
-        audit.afterCommit(() => stats.duplicates++);
+        audit.afterCommit(() => instrumentation.duplicate(message));
         await audit({
           kind: 'duplicate',
           detail: { messageId: message.messageId, event: message.event },
@@ -200,6 +205,7 @@ export class Correlator {
     if (decision.kind === 'done') return decision.outcome;
     if (decision.kind === 'start') return this.starts.run(decision);
     const { expectation, message: matched } = decision;
+    instrumentation.matched(matched, expectation);
     const violations = await this.validate(expectation, matched);
     if (violations.length > 0) {
       return this.deps.audit.transaction(async (tx, audit) => {
@@ -391,10 +397,10 @@ export class Correlator {
         });
         continue;
       }
-      await this.deliver(expectation, message, {
-        seq: row.seq,
-        parkedFor: this.deps.options.clock() - row.receivedAt,
-      });
+      const parkedFor = this.deps.options.clock() - row.receivedAt;
+      await this.deps.instrumentation.release(message, expectation, parkedFor, () =>
+        this.deliver(expectation, message, { seq: row.seq, parkedFor }),
+      );
       readAgain = true; // the delivery may have closed other expectations (its group, say)
     }
   }
@@ -494,6 +500,7 @@ export class Correlator {
         if (!(await takeParkedAnswer(tx, parked.seq))) {
           return { won: false as const, outcome: { status: 'duplicate' as const } };
         }
+        write.afterCommit(() => this.deps.instrumentation.released(message, parked.parkedFor));
       }
       await this.dedupe.remember(tx, message);
       // The claim carries the answer and the delivery's id, so a node that dies before
@@ -557,6 +564,8 @@ export class Correlator {
       instanceId: expectation?.instanceId ?? null,
       receivedAt: message.receivedAt,
       expiresAt,
+      traceParent: message.traceParent,
+      traceState: message.traceState,
     });
     await audit({
       kind: 'parked',
@@ -572,7 +581,7 @@ export class Correlator {
       },
     });
     audit.afterCommit(() => {
-      this.deps.stats.parked++;
+      this.deps.instrumentation.parked(message, expectation, String(parkedId));
       this.deps.notifyDue(expiresAt);
     });
     return { status: 'parked', parkedId: String(parkedId), instanceId: expectation?.instanceId };
@@ -586,7 +595,7 @@ export class Correlator {
     detail: Record<string, unknown>,
     expectation?: { id: string | null; instanceId: string },
   ): Promise<ReceiveOutcome> {
-    audit.afterCommit(() => this.deps.stats.deadLettered++);
+    audit.afterCommit(() => this.deps.instrumentation.deadLettered(message, reason, expectation));
     return this.deps.deadLetters.add(tx, audit, message, reason, {
       detail,
       instanceId: expectation?.instanceId,

@@ -22,7 +22,7 @@ import {
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import type { NodeLeases } from '../cluster/node-leases';
 import type { ReceivedMessage } from './received-message';
@@ -37,7 +37,7 @@ export interface DeliveryDeps {
   runner: AdapterRunner;
   deadLetters: DeadLetterQueue;
   leases: NodeLeases;
-  stats: CoordinatorStats;
+  instrumentation: Instrumentation;
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void>;
 }
@@ -72,10 +72,12 @@ export class DeliveryRunner {
   constructor(private readonly deps: DeliveryDeps) {}
 
   async complete(claim: HeldClaim): Promise<ReceiveOutcome> {
-    const { leases } = this.deps;
+    const { leases, instrumentation } = this.deps;
     leases.holdDelivery(claim.expectation.id);
     try {
-      return await this.run(claim);
+      return await instrumentation.deliver(claim.message, claim.expectation, claim, () =>
+        this.run(claim),
+      );
     } finally {
       leases.releaseDelivery(claim.expectation.id);
     }
@@ -155,6 +157,7 @@ export class DeliveryRunner {
       );
     }
     const variables: Variables = await engine.getVariables(expectation.instanceId);
+    const started = performance.now();
     try {
       const outcome = await runner.handleResponse(
         model,
@@ -176,6 +179,8 @@ export class DeliveryRunner {
     } catch (error) {
       if (!BusinessError.is(error)) throw error;
       return businessOutcome(error);
+    } finally {
+      this.deps.instrumentation.handled(expectation.event, performance.now() - started);
     }
   }
 
@@ -194,12 +199,13 @@ export class DeliveryRunner {
 
   /** Records the held claim as delivered, with its one `delivered` audit entry. */
   private async record(claim: HeldClaim, detail: Record<string, unknown>): Promise<boolean> {
-    const { audit, options, stats, completeInvocationIfDone } = this.deps;
+    const { audit, options, instrumentation, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const recorded = await audit.transaction(async (tx, write) => {
       const held = this.held(claim);
       if (!(await markDelivered(tx, held, expectation.repeats, options.clock()))) return false;
       await completeInvocationIfDone(tx, expectation.invocationId);
+      write.afterCommit(() => instrumentation.delivered(expectation));
       await write({
         kind: 'delivered',
         instanceId: expectation.instanceId,
@@ -209,7 +215,6 @@ export class DeliveryRunner {
       });
       return true;
     });
-    if (recorded) stats.delivered++;
     return recorded;
   }
 
@@ -259,7 +264,9 @@ export class DeliveryRunner {
     reason: DeadLetterReason,
     detail: Record<string, unknown>,
   ): Promise<ReceiveOutcome> {
-    write.afterCommit(() => this.deps.stats.deadLettered++);
+    write.afterCommit(() =>
+      this.deps.instrumentation.deadLettered(claim.message, reason, claim.expectation),
+    );
     return this.deps.deadLetters.add(tx, write, claim.message, reason, {
       detail: { waitState: claim.expectation.waitState, ...detail },
       instanceId: claim.expectation.instanceId,

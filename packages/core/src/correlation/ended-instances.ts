@@ -9,7 +9,7 @@ import {
 import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
 import type { AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import { messageFromParked } from './received-message';
 import { PsiSignalIds } from '../runtime/signal-ids';
@@ -36,7 +36,7 @@ export class EndedInstances {
       audit: AuditLog;
       engine: ProcessEngine;
       deadLetters: DeadLetterQueue;
-      stats: CoordinatorStats;
+      instrumentation: Instrumentation;
     },
   ) {}
 
@@ -53,7 +53,7 @@ export class EndedInstances {
 
   /** Settles the instance's leftovers; the caller holds the instance's lock. */
   async settle(instanceId: string): Promise<EndedSettlement> {
-    const { audit, options, deadLetters, stats } = this.deps;
+    const { audit, options, deadLetters, instrumentation } = this.deps;
     const pending = await audit.transaction((tx) => pendingTimeoutsOf(tx, instanceId));
     const taken = new Map<string, boolean>();
     for (const expectation of pending)
@@ -85,8 +85,9 @@ export class EndedInstances {
       for (const row of parked) {
         if (!(await takeParkedAnswer(tx, row.seq))) continue;
         late++;
-        write.afterCommit(() => stats.deadLettered++);
-        await deadLetters.add(tx, write, messageFromParked(row), 'late', {
+        const message = messageFromParked(row);
+        write.afterCommit(() => instrumentation.deadLettered(message, 'late'));
+        await deadLetters.add(tx, write, message, 'late', {
           detail: { instanceEnded: true },
           instanceId,
           expectationId: row.expectationId,

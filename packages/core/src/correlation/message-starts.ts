@@ -5,7 +5,7 @@ import type { Audit, AuditLog } from '../records/audit-log';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import type { InboundDedupe } from '../records/inbound-ids';
 import { describe } from '../runtime/describe-error';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { MessageStart, ProcessEngine, Variables } from '../spi/process-engine';
 import type { ReceiveOutcome } from '../spi/transport';
@@ -23,7 +23,7 @@ export interface MessageStartsDeps {
   audit: AuditLog;
   dedupe: InboundDedupe;
   instanceMutex: KeyedMutex;
-  stats: CoordinatorStats;
+  instrumentation: Instrumentation;
   /** The correlator's dead letter (counts it, links it). */
   deadLetter(
     tx: EntityManager,
@@ -113,7 +113,7 @@ export class MessageStarts {
       return this.deps.audit.transaction(async (tx, audit) => {
         // The same message received twice at once: the first recorded it while this one queued.
         if ((await this.deps.dedupe.check(tx, message)).kind === 'duplicate') {
-          audit.afterCommit(() => this.deps.stats.duplicates++);
+          audit.afterCommit(() => this.deps.instrumentation.duplicate(message));
           await audit({
             kind: 'duplicate',
             detail: { messageId: message.messageId, event: message.event },

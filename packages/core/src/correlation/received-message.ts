@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Context } from '@opentelemetry/api';
+import type { MESSAGE_CONTEXT } from '../observability/span-attributes';
 import { InboundMessageError } from '../errors';
 import type { AnswerBinding, InboundMessage } from '../spi/transport';
 import type { ParkedAnswer } from '../records/parked-answers';
@@ -26,6 +28,11 @@ export interface ReceivedMessage {
    * before that commit leaves the id unseen. Unset for parked and dead-lettered messages.
    */
   inbound?: 'new' | 'seen';
+  /** The answer's receive span (W3C strings; null without tracing), stored when it is parked. */
+  traceParent: string | null;
+  traceState: string | null;
+  /** In memory only (JSON leaves symbols out): the span context its later spans hang under. */
+  [MESSAGE_CONTEXT]?: Context;
 }
 
 export function normaliseMessage(
@@ -60,6 +67,8 @@ export function normaliseMessage(
     payloadText,
     source: input.source ?? null,
     receivedAt: now,
+    traceParent: null,
+    traceState: null,
     ...(input.boundTo ? { boundTo: input.boundTo } : {}),
   };
 }
@@ -91,5 +100,7 @@ export function messageFromParked(row: ParkedAnswer): ReceivedMessage {
     payloadText: row.payload,
     source: row.source,
     receivedAt: row.receivedAt,
+    traceParent: row.traceParent,
+    traceState: row.traceState,
   };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PsiError } from '../errors';
 import type { ReceiveOutcome, RejectedInbound } from '../spi/transport';
 import type { AuditLog } from '../records/audit-log';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import { rejectedLetterId, type DeadLetterQueue } from '../records/dead-letters';
 import { checkIdentifier, type CompiledInboundLimits } from './inbound-limits';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
@@ -16,7 +16,7 @@ export interface RejectedInboundDeps {
   deadLetters: DeadLetterQueue;
   limits: CompiledInboundLimits;
   catalog: AdapterCatalog;
-  stats: CoordinatorStats;
+  instrumentation: Instrumentation;
   clock: () => number;
 }
 
@@ -48,7 +48,7 @@ export class RejectedInboundKeeper {
     return this.deps.audit.transaction(async (tx, audit) => {
       const kept = await rejectedLetterId(tx, message.messageId);
       if (kept) return { status: 'dead-lettered', deadLetterId: kept, reason: 'rejected' };
-      audit.afterCommit(() => this.deps.stats.deadLettered++);
+      audit.afterCommit(() => this.deps.instrumentation.deadLettered(message, 'rejected'));
       return this.deps.deadLetters.add(tx, audit, message, 'rejected', {
         detail: { error: describeRejection(record.error) },
       });

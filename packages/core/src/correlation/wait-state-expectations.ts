@@ -120,6 +120,8 @@ export class WaitStateExpectations {
         claimedBy: null,
         claimExpiresAt: null,
         claimedMessage: null,
+        traceParent: null,
+        traceState: null,
         deliveryId: null,
         activationId,
         repeats: wait.repeats,

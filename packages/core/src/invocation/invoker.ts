@@ -48,7 +48,6 @@ import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
 import { businessKeyFromVariables } from '../runtime/business-key';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
 import { describe } from '../runtime/describe-error';
 import { recordExpectations } from './expectation-recording';
 import {
@@ -59,6 +58,8 @@ import {
 } from '../records/expectations';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { NodeLeases } from '../cluster/node-leases';
+import type { Instrumentation } from '../observability/instrumentation';
+import type { InvokeTrace } from '../observability/span-attributes';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { timeOrderedId } from '../store/time-ordered-id';
@@ -86,7 +87,7 @@ export interface InvokerDeps {
   invocationMutex: KeyedMutex;
   /** Leases that make one node at a time run an invocation. */
   leases: NodeLeases;
-  stats: CoordinatorStats;
+  instrumentation: Instrumentation;
   /** Called after expectations commit: deliver early answers, arm deadlines. */
   expectationsRecorded(
     instanceId: string,
@@ -222,7 +223,9 @@ export class Invoker {
       }
       const model = this.deps.catalog.byStep(invocation.step);
       try {
-        return await this.execute(invocation, model, invocation === created);
+        return await this.deps.instrumentation.invoke(invocation, (trace) =>
+          this.execute(invocation, model, invocation === created, trace),
+        );
       } finally {
         this.deps.leases.releaseInvocation(invocationId);
       }
@@ -233,6 +236,7 @@ export class Invoker {
     invocation: Invocation,
     model: AdapterModel,
     isNew: boolean,
+    trace: InvokeTrace,
   ): Promise<InvocationResult> {
     const { engine, runner, audit } = this.deps;
     let coordinates: ServiceCoordinates;
@@ -241,7 +245,7 @@ export class Invoker {
       coordinates = await this.deps.registry.resolve(model.service);
       variables = await engine.getVariables(invocation.instanceId);
     } catch (error) {
-      return this.freeze(invocation, null, error);
+      return this.freeze(invocation, null, error, trace);
     }
     let seq = 0;
     // A new invocation has no expectations or outbox entries yet; a re-run must look.
@@ -256,11 +260,12 @@ export class Invoker {
           payload,
           recordExpectations: !expectationsRecorded,
           mayExist: !isNew,
+          trace,
         });
         expectationsRecorded = true;
         if (entry.status === 'sent')
           return entry.reply === null ? undefined : JSON.parse(entry.reply);
-        return this.dispatch(invocation, coordinates, entry);
+        return this.dispatch(invocation, coordinates, entry, trace);
       },
     };
 
@@ -277,12 +282,12 @@ export class Invoker {
       }
       if (error instanceof AdapterInputError) return this.fail(invocation, error);
       if (isBusinessError(error)) return this.businessOutcome(invocation, error);
-      return this.freeze(invocation, null, error);
+      return this.freeze(invocation, null, error, trace);
     }
 
     if (!expectationsRecorded && model.handlers.size > 0) {
       const adopted = await audit.transaction((tx) =>
-        this.recordExpectationsOf(tx, invocation, model, coordinates, variables),
+        this.recordExpectationsOf(tx, invocation, model, coordinates, variables, trace),
       );
       this.afterExpectations(invocation, model, adopted);
     }
@@ -327,6 +332,8 @@ export class Invoker {
       recordExpectations: boolean;
       /** False for a new invocation: its requests cannot be in the outbox yet. */
       mayExist: boolean;
+      /** The invoke span: stored with the entry and the expectations. */
+      trace: InvokeTrace;
     },
   ): Promise<OutboxEntry> {
     let adopted = 0;
@@ -335,7 +342,14 @@ export class Invoker {
       const existing = request.mayExist ? await outboxEntry(tx, request.requestId) : null;
       if (existing) return existing;
       if (request.recordExpectations) {
-        adopted = await this.recordExpectationsOf(tx, invocation, model, coordinates, variables);
+        adopted = await this.recordExpectationsOf(
+          tx,
+          invocation,
+          model,
+          coordinates,
+          variables,
+          request.trace,
+        );
       }
       const now = this.deps.options.clock();
       const created: OutboxEntry = {
@@ -352,6 +366,7 @@ export class Invoker {
         reply: null,
         createdAt: now,
         sentAt: null,
+        ...request.trace.stored,
       };
       await addOutboxEntry(tx, created);
       return created;
@@ -366,6 +381,7 @@ export class Invoker {
     model: AdapterModel,
     coordinates: ServiceCoordinates,
     variables: Variables,
+    trace: InvokeTrace,
   ): Promise<number> {
     const now = this.deps.options.clock();
     const expectations = [...model.handlers.values()].map((handler): Expectation => {
@@ -394,6 +410,7 @@ export class Invoker {
         deliveryId: null,
         activationId: null,
         repeats: false,
+        ...trace.stored,
       };
     });
     return recordExpectations(tx, invocation.instanceId, expectations);
@@ -416,14 +433,16 @@ export class Invoker {
     invocation: Invocation,
     coordinates: ServiceCoordinates,
     entry: OutboxEntry,
+    trace: InvokeTrace,
   ): Promise<unknown> {
-    const { audit, options, stats } = this.deps;
+    const { audit, options, instrumentation } = this.deps;
     const transport = this.deps.transports.get(coordinates.transport);
     if (!transport) {
       return this.freezeAndStop(
         invocation,
         entry,
         new UnknownTransportError(coordinates.transport, [...this.deps.transports.keys()]),
+        trace,
       );
     }
     const policy = { ...options.defaultRetry, ...coordinates.retry };
@@ -434,22 +453,27 @@ export class Invoker {
     for (;;) {
       attempts++;
       try {
-        const result = await transport.send(
-          {
-            requestId: entry.id,
-            service: entry.service,
-            operation: entry.operation,
-            payload: entry.payload === null ? undefined : JSON.parse(entry.payload),
-            correlationKey: entry.correlationKey,
-            replyTo: coordinates.replyAddress,
-            instanceId: invocation.instanceId,
-          },
-          coordinates,
+        const request = {
+          requestId: entry.id,
+          service: entry.service,
+          operation: entry.operation,
+          payload: entry.payload === null ? undefined : JSON.parse(entry.payload),
+          correlationKey: entry.correlationKey,
+          replyTo: coordinates.replyAddress,
+          instanceId: invocation.instanceId,
+        };
+        const result = await instrumentation.send(
+          trace,
+          request,
+          entry,
+          transport.name,
+          (traceHeaders) => transport.send({ ...request, traceHeaders }, coordinates),
         );
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
           const replyText = reply === undefined ? null : JSON.stringify(reply);
           await markSent(tx, entry.id, attempts, options.clock(), replyText);
+          write.afterCommit(() => instrumentation.sent(entry.service, transport.name));
           await write({
             kind: 'sent',
             instanceId: invocation.instanceId,
@@ -473,11 +497,19 @@ export class Invoker {
           throw error;
         }
         if (attempts >= policy.maxAttempts)
-          return this.freezeAndStop(invocation, { ...entry, attempts }, error);
+          return this.freezeAndStop(invocation, { ...entry, attempts }, error, trace);
         const delayMs = backoffDelay(policy, attempts, options.random);
-        stats.retried++;
         await audit.transaction(async (tx, write) => {
           const lastError = JSON.stringify(describe(error));
+          write.afterCommit(() =>
+            instrumentation.retried(
+              trace,
+              { requestId: entry.id, service: entry.service },
+              attempts,
+              delayMs,
+              error,
+            ),
+          );
           await scheduleRetry(tx, entry.id, attempts, options.clock() + delayMs, lastError);
           await write({
             kind: 'retried',
@@ -495,8 +527,9 @@ export class Invoker {
     invocation: Invocation,
     entry: OutboxEntry,
     error: unknown,
+    trace: InvokeTrace,
   ): Promise<never> {
-    await this.freeze(invocation, entry, error);
+    await this.freeze(invocation, entry, error, trace);
     throw new InvocationFrozen();
   }
 
@@ -504,10 +537,11 @@ export class Invoker {
     invocation: Invocation,
     entry: OutboxEntry | null,
     error: unknown,
+    trace?: InvokeTrace,
   ): Promise<InvocationResult> {
     const lastError = JSON.stringify(describe(error));
-    this.deps.stats.frozen++;
     await this.deps.audit.transaction(async (tx, write) => {
+      write.afterCommit(() => this.deps.instrumentation.frozen(trace, invocation, error));
       await freezeInvocation(tx, invocation.id, lastError, this.deps.options.clock());
       if (entry) await markSendFailed(tx, entry.id, entry.attempts, lastError);
       await write({

@@ -17,6 +17,9 @@ export interface DeadLetterMessage {
   payloadText: string | null;
   source: string | null;
   receivedAt: number;
+  /** The answer's receive span (W3C), kept so a replay's spans hang under it. */
+  traceParent?: string | null;
+  traceState?: string | null;
 }
 
 /** A dead letter as the API returns it. */
@@ -38,6 +41,9 @@ export interface DeadLetter {
   resolvedAt?: number;
   /** What its replay became, once replayed. */
   replayOutcome?: ReceiveOutcome;
+  /** The W3C trace context of the answer's receive span, when it was traced. */
+  traceParent?: string;
+  traceState?: string;
 }
 
 export interface DeadLetterFilter {
@@ -88,6 +94,8 @@ export class DeadLetterQueue {
       receivedAt: message.receivedAt,
       createdAt: this.clock(),
       resolvedAt: null,
+      traceParent: message.traceParent ?? null,
+      traceState: message.traceState ?? null,
     });
     await audit({
       kind: 'dead-lettered',
@@ -183,6 +191,8 @@ function toDeadLetter(row: DeadLetterEntity): DeadLetter {
     status: row.status,
     receivedAt: row.receivedAt,
     createdAt: row.createdAt,
+    ...(row.traceParent ? { traceParent: row.traceParent } : {}),
+    ...(row.traceState ? { traceState: row.traceState } : {}),
     resolvedAt: row.resolvedAt ?? undefined,
     replayOutcome:
       row.replayOutcome === null ? undefined : (JSON.parse(row.replayOutcome) as ReceiveOutcome),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ObservabilityOptions } from '../observability/observability-options';
 import * as os from 'node:os';
 import { Container } from 'inversify';
 import type { Constructor } from '../adapter/metadata-keys';
@@ -129,6 +130,11 @@ export interface CoordinatorOptions {
    * (PostgreSQL: a session-level advisory lock per live node; SQLite: only a node's own id)
    */
   liveness?: NodeLiveness;
+  /**
+   * OpenTelemetry tracer and meter providers, and the store gauges' cache (README
+   * "Observability"). @default the global providers: no-ops unless the application installs an SDK
+   */
+  observability?: ObservabilityOptions;
 }
 
 export interface CompiledCoordinatorOptions extends Required<
@@ -194,6 +200,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
       pollMs: options.operations?.pollMs ?? (options.store.kind === 'postgres' ? 5_000 : 500),
     },
     liveness: options.liveness ?? options.store.liveness(),
+    observability: options.observability ?? {},
   };
 }
 

@@ -43,6 +43,8 @@ import { WaitStateExpectations } from '../correlation/wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
 import type { PsiOperations } from '../operations/psi-operations';
 import { APPLICATION, OperatorDesk } from './operator-actions';
+import { Instrumentation } from '../observability/instrumentation';
+import { StoreGauges } from '../observability/store-gauges';
 
 /** How often a node looks for dead nodes' work where the store can tell (PostgreSQL). */
 const LIVENESS_SWEEP_MS = 1_000;
@@ -92,6 +94,8 @@ export class Coordinator implements InboundSink {
   private readonly desk: OperatorDesk;
   private readonly instanceMutex: KeyedMutex;
   private readonly counters: CoordinatorStats = emptyStats();
+  private readonly instrumentation: Instrumentation;
+  private readonly gauges: StoreGauges;
   private readonly transports: ReadonlyMap<string, Transport>;
   private readonly delays = new Set<{ timer: unknown; reject: (e: unknown) => void }>();
   private unsubscribe: (() => void) | undefined;
@@ -107,6 +111,8 @@ export class Coordinator implements InboundSink {
     this.catalog = catalog;
     const runner = new AdapterRunner(container);
     this.transports = new Map(this.options.transports.map((t) => [t.name, t]));
+    this.instrumentation = new Instrumentation(this.options.observability, this.counters, clock);
+    this.gauges = new StoreGauges(this.options.observability, store, clock);
     const flowLog = new FlowLog(logger);
     const onTrace = this.options.onTrace;
     this.audit = new AuditLog(store, clock, (event) => {
@@ -125,7 +131,7 @@ export class Coordinator implements InboundSink {
       deadLetters: this.deadLetterQueue,
       limits: this.options.limits,
       catalog,
-      stats: this.counters,
+      instrumentation: this.instrumentation,
       clock,
     });
     this.tasks = new TaskTracker((error, what) =>
@@ -145,7 +151,7 @@ export class Coordinator implements InboundSink {
       deadLetters: this.deadLetterQueue,
       instanceMutex,
       leases: this.leases,
-      stats: this.counters,
+      instrumentation: this.instrumentation,
       notifyDue: (at) => this.scheduler.notify(at),
       announce: (instanceId) => this.announce(instanceId),
     });
@@ -163,7 +169,7 @@ export class Coordinator implements InboundSink {
       deadLetters: this.deadLetterQueue,
       instanceMutex,
       tasks: this.tasks,
-      stats: this.counters,
+      instrumentation: this.instrumentation,
       announce: (instanceId) => this.announce(instanceId),
     });
     this.invoker = new Invoker({
@@ -176,7 +182,7 @@ export class Coordinator implements InboundSink {
       runner,
       invocationMutex: new KeyedMutex(this.tasks.queuedOnMutex),
       leases: this.leases,
-      stats: this.counters,
+      instrumentation: this.instrumentation,
       expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {
         if (earliestDeadline !== null) this.scheduler.notify(earliestDeadline);
         // Answers that arrived before their expectation are now its: deliver them if the
@@ -264,6 +270,7 @@ export class Coordinator implements InboundSink {
       () => this.tasks.track('release after missed notices', () => this.releaseParkedHere()),
     );
     this.scheduler.start();
+    this.gauges.start();
     const early = this.earlyEvents ?? [];
     this.earlyEvents = undefined;
     for (const event of early) void this.onEngineEvent(event);
@@ -397,6 +404,7 @@ export class Coordinator implements InboundSink {
     this.earlyEvents = undefined;
     this.unlisten?.();
     this.scheduler.stop();
+    this.gauges.stop();
     this.leaseKeeper.stop();
     this.retention.stop();
     for (const pending of this.delays) {

@@ -17,6 +17,7 @@ import type { AuditLog } from '../records/audit-log';
 import type { Correlator } from '../correlation/correlator';
 import type { DeadLetter, DeadLetterQueue } from '../records/dead-letters';
 import { replayMessageId } from '../correlation/dead-letter-replay';
+import { traceHeadersOf } from '../observability/trace-context';
 import type { Invoker } from '../invocation/invoker';
 import { messageFromParked } from '../correlation/received-message';
 import type { TaskTracker } from './task-tracker';
@@ -103,6 +104,11 @@ export class OperatorActions implements ActionExecutor {
         : undefined,
       payload: letter.payload,
       source: `replay:${letter.source ?? 'unknown'}`,
+      // The replay's receive span hangs under the letter's: the trace shows the answer's history.
+      traceHeaders: traceHeadersOf({
+        traceParent: letter.traceParent ?? null,
+        traceState: letter.traceState ?? null,
+      }),
     });
     const recorded = await this.deps.audit.transaction(async (tx, write) => {
       if (!(await this.deps.deadLetters.resolve(tx, id, 'replayed', outcome))) return false;

@@ -1,3 +1,4 @@
+import type { TraceHeaders } from '../observability/trace-context';
 import type { ServiceCoordinates } from './service-registry';
 
 /** A request leaving PSI for a service. */
@@ -17,6 +18,12 @@ export interface OutboundRequest {
    * callback tokens for this instance and correlation key at send time).
    */
   instanceId?: string;
+  /**
+   * W3C Trace Context of the send (`traceparent`, and `tracestate` when there is one): a
+   * transport puts each on the wire under its name (HTTP headers, Kafka record headers). Empty
+   * without tracing.
+   */
+  traceHeaders?: TraceHeaders;
 }
 
 /** What a transport learned synchronously from sending. */
@@ -54,6 +61,11 @@ export interface InboundMessage {
    * leads elsewhere is refused (CallbackBindingError) and nothing is stored.
    */
   boundTo?: AnswerBinding;
+  /**
+   * The sender's W3C Trace Context as the transport read it off the wire (`traceparent`,
+   * `tracestate`; see `readTraceHeaders`): the answer's receive span is its child.
+   */
+  traceHeaders?: TraceHeaders;
 }
 
 /** The instance and wait state an answer is bound to; see {@link InboundMessage.boundTo}. */

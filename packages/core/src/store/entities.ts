@@ -20,6 +20,7 @@ import { DeadLetterEdgeIndexes1737100000000 } from './migrations/1737100000000-d
 import { WaitStateExpectations1738100000000 } from './migrations/1738100000000-wait-state-expectations';
 import { Operations1739000000000 } from './migrations/1739000000000-operations';
 import { FlatPopulationIndexes1740100000000 } from './migrations/1740100000000-flat-population-indexes';
+import { TraceContext1741000000000 } from './migrations/1741000000000-trace-context';
 
 export const psiEntities: PluginClass[] = [
   InvocationEntity,
@@ -46,4 +47,5 @@ export const psiMigrations: PluginClass[] = [
   WaitStateExpectations1738100000000,
   Operations1739000000000,
   FlatPopulationIndexes1740100000000,
+  TraceContext1741000000000,
 ];

@@ -45,6 +45,8 @@ function expectation(id: string, changes: Partial<ExpectationEntity> = {}): Expe
     claimExpiresAt: null,
     deliveryId: null,
     claimedMessage: null,
+    traceParent: null,
+    traceState: null,
     activationId: null,
     repeats: false,
     ...changes,

@@ -4,7 +4,7 @@ import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
-import type { CoordinatorStats } from '../runtime/coordinator-stats';
+import type { Instrumentation } from '../observability/instrumentation';
 import type { Correlator } from '../correlation/correlator';
 import { timeOutAndCloseGroup } from '../records/expectations';
 import type { DeadLetterQueue } from '../records/dead-letters';
@@ -38,7 +38,7 @@ export class DeadlineScheduler {
       deadLetters: DeadLetterQueue;
       instanceMutex: KeyedMutex;
       tasks: TaskTracker;
-      stats: CoordinatorStats;
+      instrumentation: Instrumentation;
       /** Tells the other nodes that `instanceId` has a timeout this node could not signal. */
       announce(instanceId: string): void;
     },
@@ -165,7 +165,7 @@ export class DeadlineScheduler {
       return true;
     });
     if (!won) return;
-    this.deps.stats.timedOut++;
+    this.deps.instrumentation.timedOut(expectation);
     const signalled = await this.deps.correlator.signalTimeout({
       ...expectation,
       status: 'timed-out',
@@ -191,8 +191,14 @@ export class DeadlineScheduler {
       await this.deps.audit.transaction(async (tx, audit) => {
         const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
         if (removed === 0) return; // delivered meanwhile
-        audit.afterCommit(() => this.deps.stats.deadLettered++);
-        await this.deps.deadLetters.add(tx, audit, messageFromParked(row), 'expired', {
+        const message = messageFromParked(row);
+        audit.afterCommit(() =>
+          this.deps.instrumentation.deadLettered(message, 'expired', {
+            id: row.expectationId,
+            instanceId: row.instanceId,
+          }),
+        );
+        await this.deps.deadLetters.add(tx, audit, message, 'expired', {
           detail: { parkedAt: row.receivedAt, expiresAt: row.expiresAt },
           instanceId: row.instanceId,
           expectationId: row.expectationId,

@@ -29,4 +29,7 @@ export class DeadLetterEntity {
   @Column('bigint', { nullable: true, transformer: epochMs }) resolvedAt!: number | null;
   /** JSON: what the replay of this letter became (a ReceiveOutcome), once replayed. */
   @Column('text', { nullable: true }) replayOutcome!: string | null;
+  /** W3C trace context of the span that caused this row (see migration 1741000000000). */
+  @Column('varchar', { nullable: true }) traceParent!: string | null;
+  @Column('varchar', { nullable: true }) traceState!: string | null;
 }

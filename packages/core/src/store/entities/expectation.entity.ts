@@ -19,6 +19,7 @@ export type ExpectationStatus =
 @Index('psi_expectation_activation', ['instanceId', 'activationId'], {
   where: '"activationId" IS NOT NULL',
 })
+@Index('psi_expectation_open', ['createdAt'], { where: `"status" = 'open'` })
 export class ExpectationEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') invocationId!: string;
@@ -50,4 +51,7 @@ export class ExpectationEntity {
   @Column('varchar', { nullable: true }) activationId!: string | null;
   /** The entry takes every answer and stays (delivery reopens it instead of closing it). */
   @Column('boolean', { default: false }) repeats!: boolean;
+  /** W3C trace context of the span that caused this row (see migration 1741000000000). */
+  @Column('varchar', { nullable: true }) traceParent!: string | null;
+  @Column('varchar', { nullable: true }) traceState!: string | null;
 }

@@ -23,4 +23,7 @@ export class OutboxEntryEntity {
   @Column('text', { nullable: true }) reply!: string | null;
   @Column('bigint', { transformer: epochMs }) createdAt!: number;
   @Column('bigint', { nullable: true, transformer: epochMs }) sentAt!: number | null;
+  /** W3C trace context of the span that caused this row (see migration 1741000000000). */
+  @Column('varchar', { nullable: true }) traceParent!: string | null;
+  @Column('varchar', { nullable: true }) traceState!: string | null;
 }

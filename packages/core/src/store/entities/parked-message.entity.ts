@@ -8,6 +8,7 @@ import { epochMs } from '../columns';
 @Index('psi_parked_instance', ['instanceId'])
 @Index('psi_parked_expiry', ['expiresAt'])
 @Index('psi_parked_expectation', ['expectationId'], { where: '"expectationId" IS NOT NULL' })
+@Index('psi_parked_received', ['receivedAt'])
 export class ParkedMessageEntity {
   /** Increasing: delivery order is arrival order. */
   @PrimaryGeneratedColumn('increment') seq!: number;
@@ -21,4 +22,7 @@ export class ParkedMessageEntity {
   @Column('varchar', { nullable: true }) instanceId!: string | null;
   @Column('bigint', { transformer: epochMs }) receivedAt!: number;
   @Column('bigint', { transformer: epochMs }) expiresAt!: number;
+  /** W3C trace context of the span that caused this row (see migration 1741000000000). */
+  @Column('varchar', { nullable: true }) traceParent!: string | null;
+  @Column('varchar', { nullable: true }) traceState!: string | null;
 }

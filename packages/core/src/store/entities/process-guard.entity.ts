@@ -1,8 +1,9 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { epochMs } from '../columns';
 
 /** A held process guard: at most one row per id, freed by stop or expiry. */
 @Entity('psi_process_guard')
+@Index('psi_process_guard_expiry', ['expiresAt'])
 export class ProcessGuardEntity {
   @PrimaryColumn('varchar') id!: string;
   @Column('varchar') ownerToken!: string;

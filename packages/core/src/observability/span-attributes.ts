@@ -1,0 +1,106 @@
+import {
+  SpanStatusCode,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+} from '@opentelemetry/api';
+import type { ReceiveOutcome } from '../spi/transport';
+import { contextOf, spanContextOf, type StoredTrace } from './trace-context';
+
+// What Instrumentation reads of PSI's records, and how it names and attributes them: the
+// OpenTelemetry messaging attributes and PSI's own, in one place.
+
+/** Where a traced answer's spans hang: the in-memory context of its receive (or release) span. */
+export const MESSAGE_CONTEXT = Symbol('psi.messageContext');
+
+/** What instrumentation reads of an answer (a `ReceivedMessage` has these fields). */
+export interface TracedMessage extends StoredTrace {
+  messageId: string;
+  event: string;
+  correlationKey: string | null;
+  sender?: string;
+  [MESSAGE_CONTEXT]?: Context;
+}
+
+/** What instrumentation reads of an expectation (the row has these fields). */
+export interface TracedExpectation extends StoredTrace {
+  id: string;
+  instanceId: string;
+  invocationId: string;
+  event: string;
+  waitState: string;
+  correlationKey: string | null;
+  createdAt: number;
+}
+
+/** What instrumentation reads of an invocation. */
+export interface TracedInvocation {
+  id: string;
+  instanceId: string;
+  step: string;
+  service: string;
+  correlationKey: string;
+}
+
+/** An invoke span in flight: its context (parent of its sends) and its stored form. */
+export interface InvokeTrace {
+  readonly context: Context;
+  readonly stored: StoredTrace;
+}
+
+export const SYSTEM = 'messaging.system';
+export const OPERATION_TYPE = 'messaging.operation.type';
+export const OPERATION_NAME = 'messaging.operation.name';
+export const DESTINATION = 'messaging.destination.name';
+export const MESSAGE_ID = 'messaging.message.id';
+export const CONVERSATION = 'messaging.message.conversation_id';
+
+/** The context an answer's spans hang under: in memory, else the one stored with it. */
+export function parentOf(message: TracedMessage): Context {
+  return message[MESSAGE_CONTEXT] ?? contextOf(message);
+}
+
+/** A link to each stored trace given (duplicates and empty ones left out). */
+export function linkTo(...stored: StoredTrace[]): Link[] {
+  const links: Link[] = [];
+  for (const one of stored) {
+    const context = spanContextOf(one);
+    if (context && !links.some((l) => l.context.spanId === context.spanId))
+      links.push({ context, attributes: { 'psi.link': 'request' } });
+  }
+  return links;
+}
+
+export function expectationAttributes(expectation: TracedExpectation): Attributes {
+  return {
+    'psi.instance.id': expectation.instanceId,
+    'psi.invocation.id': expectation.invocationId,
+    'psi.expectation.id': expectation.id,
+    'psi.wait_state': expectation.waitState,
+    'psi.event': expectation.event,
+    ...(expectation.correlationKey ? { [CONVERSATION]: expectation.correlationKey } : {}),
+  };
+}
+
+export function outcomeAttributes(outcome: ReceiveOutcome): Attributes {
+  return {
+    'psi.outcome': outcome.status,
+    ...(outcome.status === 'dead-lettered' ? { 'psi.dead_letter.reason': outcome.reason } : {}),
+  };
+}
+
+/** The transport an answer came through, from its sender namespace (`kafka:<topic>`, `http`). */
+export function systemOf(sender: string | undefined): string {
+  const system = sender?.split(':')[0];
+  return system ? system : 'psi';
+}
+
+export function failed(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
+}
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
