@@ -68,11 +68,7 @@ export class PsiStore {
         : options.sqlitePath;
     this.runner =
       options.type === 'sqlite'
-        ? new GroupCommitTransactionRunner(
-            dataSource,
-            options.maxBatchSize,
-            options.sqliteDriver === 'better-sqlite3',
-          )
+        ? new GroupCommitTransactionRunner(dataSource, options.maxBatchSize)
         : postgresRunner(dataSource, options);
   }
 
