@@ -164,6 +164,9 @@ async function runInSavepoints(
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const pending of batch) {
+    // The rows deferred by the units before are written outside this unit's savepoint: a unit
+    // that flushes them (to read its table) and then fails must not roll them back with its own.
+    await deferred.flush(manager);
     const outcome = await runInSavepoint(runner, manager, pending.work);
     if (outcome.ok) deferred.unitSucceeded();
     else deferred.unitFailed();
