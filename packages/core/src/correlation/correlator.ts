@@ -8,7 +8,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { completeWaiting } from '../records/invocations';
+import { completeWaitingIfSettled } from '../records/invocations';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
@@ -32,7 +32,6 @@ import {
   expectationsByBusinessKeys,
   expectationsByCorrelationKey,
   expectationsByIds,
-  invocationHasUnsettled,
   pendingTimeouts as pendingTimeoutsOf,
   settleTimeout,
   type Expectation,
@@ -628,9 +627,7 @@ export class Correlator {
 
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
-    if (!(await invocationHasUnsettled(tx, invocationId))) {
-      await completeWaiting(tx, invocationId, this.deps.options.clock());
-    }
+    await completeWaitingIfSettled(tx, invocationId, this.deps.options.clock());
   }
 
   private async waitStatesOf(instanceId: string): Promise<readonly string[]> {

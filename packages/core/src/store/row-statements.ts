@@ -108,6 +108,31 @@ export async function updateRows<Entity extends ObjectLiteral>(
   return affected;
 }
 
+/**
+ * {@link updateRows} under a further condition written in SQL by `condition` (literals, and
+ * `sql.param(key, 1)` for a value of `where`), compiled once per `shape`: a decision that would
+ * otherwise be a read and then an update, in one statement.
+ */
+export async function updateRowsWhen<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  shape: string,
+  where: RowWhere<Entity>,
+  values: RowValues<Entity>,
+  condition: (sql: SqlWriter) => string,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const setKeys = definedKeys(values);
+  const name = `update-when|${shape}|${setKeys.join(',')}|${whereShape(where)}`;
+  const compiled = statements.compile(name, (sql) => {
+    const set = setKeys.map((key) => `${sql.name(statements.column(key))} = ${sql.param(key, 0)}`);
+    const conditions = `${sql.where(where, 1)} AND ${condition(sql)}`;
+    return `UPDATE ${sql.table} SET ${set.join(', ')} WHERE ${conditions}`;
+  });
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where));
+  return affected;
+}
+
 /** Deletes the rows matching `where`; resolves with how many there were. */
 export async function deleteRows<Entity extends ObjectLiteral>(
   tx: EntityManager,
@@ -248,7 +273,7 @@ interface Slot {
 }
 
 /** Writes one statement: quoted names, and a placeholder per bound value. */
-interface SqlWriter {
+export interface SqlWriter {
   readonly dialect: Dialect;
   readonly table: string;
   name(column: ColumnMetadata): string;
