@@ -89,6 +89,12 @@ import {
  *   every row 2–3× slower than the one above, raw baselines included (better-sqlite3 c=64
  *   ~1,950/s at ~530 µs CPU per correlation; sqlite3 c=64 ~260/s, still ≈0.04× its raw rows), so
  *   compare ratios and statement counts across sessions, not rates.
+ * - Session 8 (issue 17), statement and commit counters per correlation (c=1 / c=64): group
+ *   commit gathers one event-loop turn before each batch on every driver (sqlite3 c=1: 15 → 10
+ *   commits, 66 → 54 statements), engine states are one multi-row upsert per batch, and an
+ *   invocation completes with one conditional UPDATE: sqlite3 53 / 25.4, better-sqlite3 53 /
+ *   25.1 statements (from 66 / 29.4 and 54 / 29.0). The rest at c=64 is each unit's own reads
+ *   and conditional updates; README "Statements and commits per correlation" has the table.
  * - Two kinds of rows. The `c=1`/`c=64` rows take the park → release path: the in-process echo
  *   answers on the next turn of the event loop, before the engine has moved the instance to its
  *   wait state, so every answer is parked and then released (26–27 statements). The "answer when

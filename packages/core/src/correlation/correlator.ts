@@ -8,7 +8,7 @@ import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
-import { completeWaiting } from '../records/invocations';
+import { completeWaitingIfSettled } from '../records/invocations';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
@@ -33,7 +33,6 @@ import {
   expectationsByBusinessKeys,
   expectationsByCorrelationKey,
   expectationsByIds,
-  invocationHasUnsettled,
   pendingTimeouts as pendingTimeoutsOf,
   settleTimeout,
   type Expectation,
@@ -113,12 +112,7 @@ export class Correlator {
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
       const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
-        audit.afterCommit(() => instrumentation.duplicate(message));
-        await audit({
-          kind: 'duplicate',
-          detail: { messageId: message.messageId, event: message.event },
-        });
-        return { kind: 'done', outcome: { status: 'duplicate' } };
+        return { kind: 'done', outcome: await this.duplicate(audit, message) };
       }
       await audit({
         kind: 'received',
@@ -126,20 +120,13 @@ export class Correlator {
         detail: { messageId: message.messageId, event: message.event, source: message.source },
       });
       if (verdict.kind === 'conflict') {
-        // The sender reused an id for other content: keep this one, with the first beside it.
-        return {
-          kind: 'done',
-          outcome: await this.deadLetter(tx, audit, message, 'conflict', {
-            sender: message.sender,
-            first: verdict.first.content,
-            firstReceivedAt: verdict.first.receivedAt,
-          }),
-        };
+        return { kind: 'done', outcome: await this.conflict(tx, audit, message, verdict) };
       }
       const fresh = { ...message, inbound: verdict.kind };
       if (unknown) {
         // No adapter declares the event: no expectation can ever take it (a typo, say).
-        await this.dedupe.remember(tx, fresh);
+        const taken = await this.rememberId(tx, audit, fresh);
+        if (taken) return { kind: 'done', outcome: taken };
         return {
           kind: 'unknown',
           outcome: await this.deadLetter(tx, audit, message, 'unknown-event', { knownEvents }),
@@ -161,7 +148,10 @@ export class Correlator {
       );
       // Every outcome but a match is stored in this transaction: remember the id with it. A
       // match is stored (claimed or parked) later, and remembered then.
-      if (open.length !== 1) await this.dedupe.remember(tx, fresh);
+      if (open.length !== 1) {
+        const taken = await this.rememberId(tx, audit, fresh);
+        if (taken) return { kind: 'done', outcome: taken };
+      }
       if (open.length > 1) {
         const candidates = open.map((e) => ({ expectationId: e.id, instanceId: e.instanceId }));
         return {
@@ -209,7 +199,8 @@ export class Correlator {
     const violations = await this.validate(expectation, matched);
     if (violations.length > 0) {
       return this.deps.audit.transaction(async (tx, audit) => {
-        await this.dedupe.remember(tx, matched);
+        const taken = await this.rememberId(tx, audit, matched);
+        if (taken) return taken;
         return this.deadLetter(tx, audit, matched, 'invalid', { violations }, expectation);
       });
     }
@@ -420,7 +411,8 @@ export class Correlator {
     // so this answer is late at once instead of parked for its TTL.
     if (states.length === 0) await this.settleIfEndedNow(expectation.instanceId);
     const outcome = await this.deps.audit.transaction(async (tx, audit) => {
-      await this.dedupe.remember(tx, message);
+      const taken = await this.rememberId(tx, audit, message);
+      if (taken) return taken;
       // The instance is not at the wait state because a timeout (or a group sibling) closed the
       // expectation and moved it on since we matched: the answer lost; it is late, not parked.
       const current = await expectationById(tx, expectation.id);
@@ -502,7 +494,8 @@ export class Correlator {
         }
         write.afterCommit(() => this.deps.instrumentation.released(message, parked.parkedFor));
       }
-      await this.dedupe.remember(tx, message);
+      const taken = await this.rememberId(tx, write, message);
+      if (taken) return { won: false as const, outcome: taken };
       // The claim carries the answer and the delivery's id, so a node that dies before
       // finishing the delivery leaves all recovery needs to finish it.
       const deliveryId = timeOrderedId();
@@ -536,6 +529,45 @@ export class Correlator {
         return { won: false as const, outcome };
       }
       return { won: true as const, deliveryId };
+    });
+  }
+
+  /**
+   * Remembers the message's id with the outcome this unit stores; null when it did. A message
+   * with the same id that stored its outcome since this one was checked makes it a duplicate (or
+   * a conflict), returned as this message's outcome: the unit stores nothing else for it.
+   */
+  private async rememberId(
+    tx: EntityManager,
+    audit: Audit,
+    message: ReceivedMessage,
+  ): Promise<ReceiveOutcome | null> {
+    const remembered = await this.dedupe.remember(tx, message);
+    if (remembered.kind === 'remembered') return null;
+    if (remembered.kind === 'duplicate') return this.duplicate(audit, message);
+    return this.conflict(tx, audit, message, remembered);
+  }
+
+  private async duplicate(audit: Audit, message: ReceivedMessage): Promise<ReceiveOutcome> {
+    audit.afterCommit(() => this.deps.instrumentation.duplicate(message));
+    await audit({
+      kind: 'duplicate',
+      detail: { messageId: message.messageId, event: message.event },
+    });
+    return { status: 'duplicate' };
+  }
+
+  /** The sender reused an id for other content: keep this one, with the first beside it. */
+  private conflict(
+    tx: EntityManager,
+    audit: Audit,
+    message: ReceivedMessage,
+    verdict: { first: { receivedAt: number; content: unknown } },
+  ): Promise<ReceiveOutcome> {
+    return this.deadLetter(tx, audit, message, 'conflict', {
+      sender: message.sender,
+      first: verdict.first.content,
+      firstReceivedAt: verdict.first.receivedAt,
     });
   }
 
@@ -630,9 +662,7 @@ export class Correlator {
 
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   async completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void> {
-    if (!(await invocationHasUnsettled(tx, invocationId))) {
-      await completeWaiting(tx, invocationId, this.deps.options.clock());
-    }
+    await completeWaitingIfSettled(tx, invocationId, this.deps.options.clock());
   }
 
   private async waitStatesOf(instanceId: string): Promise<readonly string[]> {

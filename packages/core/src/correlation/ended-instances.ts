@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import type { ProcessEngine } from '../spi/process-engine';
 import { PsiError, PsiErrorCode } from '../errors';
 import {
@@ -7,7 +8,7 @@ import {
   type Expectation,
 } from '../records/expectations';
 import { parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
-import type { AuditLog } from '../records/audit-log';
+import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
 import type { Instrumentation } from '../observability/instrumentation';
 import type { DeadLetterQueue } from '../records/dead-letters';
@@ -53,48 +54,66 @@ export class EndedInstances {
 
   /** Settles the instance's leftovers; the caller holds the instance's lock. */
   async settle(instanceId: string): Promise<EndedSettlement> {
-    const { audit, options, deadLetters, instrumentation } = this.deps;
-    const pending = await audit.transaction((tx) => pendingTimeoutsOf(tx, instanceId));
+    const { audit } = this.deps;
+    // Usually no timeout is pending: then the read and the settling are one unit of work. A
+    // pending timeout needs the engine's word (a unit does not wait on engines) in between.
+    const first = await audit.transaction(async (tx, write) => {
+      const pending = await pendingTimeoutsOf(tx, instanceId);
+      if (pending.length > 0) return { pending };
+      return { settled: await this.settleIn(tx, write, instanceId, [], new Map()) };
+    });
+    if (first.settled) return first.settled;
+    const pending = first.pending;
     const taken = new Map<string, boolean>();
     for (const expectation of pending)
       taken.set(expectation.id, await this.timeoutTaken(expectation));
-    return audit.transaction(async (tx, write) => {
-      const now = options.clock();
-      await cancelOpenOfInstance(tx, instanceId, now);
-      let pendingTimeouts = 0;
-      for (const expectation of pending) {
-        if (!(await settleTimeout(tx, expectation.id))) continue;
-        pendingTimeouts++;
-        await write({
-          kind: 'timed-out',
-          instanceId,
-          invocationId: expectation.invocationId,
-          detail: {
-            event: expectation.event,
-            waitState: expectation.waitState,
-            deadline: expectation.deadline,
-            signalled: false,
-            reason: taken.get(expectation.id)
-              ? 'the engine took this signal before a restart'
-              : 'the instance ended before the timeout could be signalled',
-          },
-        });
-      }
-      const parked = await parkedForInstance(tx, instanceId);
-      let late = 0;
-      for (const row of parked) {
-        if (!(await takeParkedAnswer(tx, row.seq))) continue;
-        late++;
-        const message = messageFromParked(row);
-        write.afterCommit(() => instrumentation.deadLettered(message, 'late'));
-        await deadLetters.add(tx, write, message, 'late', {
-          detail: { instanceEnded: true },
-          instanceId,
-          expectationId: row.expectationId,
-        });
-      }
-      return { parked: late, pendingTimeouts };
-    });
+    return audit.transaction((tx, write) => this.settleIn(tx, write, instanceId, pending, taken));
+  }
+
+  /** Cancels what is open, settles the pending timeouts read before, makes parked answers late. */
+  private async settleIn(
+    tx: EntityManager,
+    write: Audit,
+    instanceId: string,
+    pending: readonly Expectation[],
+    taken: ReadonlyMap<string, boolean>,
+  ): Promise<EndedSettlement> {
+    const { options, deadLetters, instrumentation } = this.deps;
+    const now = options.clock();
+    await cancelOpenOfInstance(tx, instanceId, now);
+    let pendingTimeouts = 0;
+    for (const expectation of pending) {
+      if (!(await settleTimeout(tx, expectation.id))) continue;
+      pendingTimeouts++;
+      await write({
+        kind: 'timed-out',
+        instanceId,
+        invocationId: expectation.invocationId,
+        detail: {
+          event: expectation.event,
+          waitState: expectation.waitState,
+          deadline: expectation.deadline,
+          signalled: false,
+          reason: taken.get(expectation.id)
+            ? 'the engine took this signal before a restart'
+            : 'the instance ended before the timeout could be signalled',
+        },
+      });
+    }
+    const parked = await parkedForInstance(tx, instanceId);
+    let late = 0;
+    for (const row of parked) {
+      if (!(await takeParkedAnswer(tx, row.seq))) continue;
+      late++;
+      const message = messageFromParked(row);
+      write.afterCommit(() => instrumentation.deadLettered(message, 'late'));
+      await deadLetters.add(tx, write, message, 'late', {
+        detail: { instanceEnded: true },
+        instanceId,
+        expectationId: row.expectationId,
+      });
+    }
+    return { parked: late, pendingTimeouts };
   }
 
   private async timeoutTaken(expectation: Expectation): Promise<boolean> {

@@ -97,16 +97,6 @@ export function openExpectationCount(tx: EntityManager, invocationId: string): P
   return countRows(tx, ExpectationEntity, { invocationId, status: 'open' });
 }
 
-/** Whether any of the invocation's expectations is open or being delivered. */
-export async function invocationHasUnsettled(
-  tx: EntityManager,
-  invocationId: string,
-): Promise<boolean> {
-  return (
-    (await countRows(tx, ExpectationEntity, { invocationId, status: ['open', 'claimed'] })) > 0
-  );
-}
-
 // Steps of the flows.
 
 /** Records a new expectation (open). */

@@ -54,22 +54,37 @@ export class InboundDedupe {
     return { kind: 'duplicate' };
   }
 
-  /** Write side: remembers the id (and content) with the message's outcome. */
-  async remember(tx: EntityManager, message: DedupedMessage): Promise<void> {
-    if (message.inbound === undefined) return;
+  /**
+   * Write side: remembers the id (and content) with the message's outcome. A message with the
+   * same id may have stored its outcome since {@link check} (in the same batch, on another lane
+   * or node): the primary key then refuses this id, and what the stored row makes of the
+   * message (`duplicate` or `conflict`) is returned instead of `remembered`, so the caller
+   * stores nothing else for it.
+   */
+  async remember(
+    tx: EntityManager,
+    message: DedupedMessage,
+  ): Promise<{ kind: 'remembered' } | Extract<DedupeVerdict, { kind: 'duplicate' | 'conflict' }>> {
+    if (message.inbound === undefined) return { kind: 'remembered' };
     const content = contentOf(message);
     const row = { receivedAt: message.receivedAt, content, contentHash: contentHash(content) };
     const key = { sender: message.sender, messageId: message.messageId };
     if (message.inbound === 'seen') {
       await updateRows(tx, InboundMessageEntity, key, row);
-      return;
+      return { kind: 'remembered' };
     }
-    // Another node may have stored the same id meanwhile (a redelivery racing this one): its
-    // row stands; this message's outcome is stored all the same, so nothing is lost.
-    await insertRowIfAbsent(tx, InboundMessageEntity, { ...key, ...row, duplicates: 0 }, [
-      'sender',
-      'messageId',
-    ]);
+    const inserted = await insertRowIfAbsent(
+      tx,
+      InboundMessageEntity,
+      { ...key, ...row, duplicates: 0 },
+      ['sender', 'messageId'],
+    );
+    if (inserted) return { kind: 'remembered' };
+    // A redelivery racing this one stored its outcome first (PostgreSQL's INSERT … ON CONFLICT
+    // waited for its transaction to commit): this one is its duplicate, or a conflict.
+    const verdict = await this.check(tx, message);
+    if (verdict.kind === 'duplicate' || verdict.kind === 'conflict') return verdict;
+    return { kind: 'remembered' };
   }
 }
 

@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { InvocationEntity, type InvocationStatus } from '../store/entities/invocation.entity';
-import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
+import { findRow, insertRowIfAbsent, updateRows, updateRowsWhen } from '../store/row-statements';
 
 /**
  * The invocation record: one run of an adapter for one entry of an instance into a service
@@ -52,13 +52,24 @@ export async function markCalled(
   await updateRows(tx, InvocationEntity, { id }, { status: next, updatedAt: now });
 }
 
-/** The last of a waiting invocation's expectations settled: it is completed. */
-export async function completeWaiting(tx: EntityManager, id: string, now: number): Promise<void> {
-  await updateRows(
+/**
+ * Completes a waiting invocation once none of its expectations is open or claimed, in one
+ * statement (the expectations read by `psi_expectation_invocation`, in the same snapshot).
+ */
+export async function completeWaitingIfSettled(
+  tx: EntityManager,
+  id: string,
+  now: number,
+): Promise<void> {
+  await updateRowsWhen(
     tx,
     InvocationEntity,
+    'settled',
     { id, status: 'waiting' },
     { status: 'completed', updatedAt: now },
+    (sql) =>
+      `NOT EXISTS (SELECT 1 FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
+      `${sql.param('id', 1)} AND "e"."status" IN ('open', 'claimed'))`,
   );
 }
 

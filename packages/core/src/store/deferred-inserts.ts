@@ -1,5 +1,5 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
-import { insertRows, type RowValues } from './row-statements';
+import { insertRows, upsertRows, type RowValues } from './row-statements';
 
 /** Rows per INSERT when deferred rows are written (far below SQLite's bound-variable limit). */
 const ROWS_PER_STATEMENT = 100;
@@ -7,13 +7,17 @@ const ROWS_PER_STATEMENT = 100;
 interface DeferredRow {
   target: EntityTarget<ObjectLiteral>;
   row: RowValues<ObjectLiteral>;
+  /** For an upsert: the columns whose values name the row (the last write of a row wins). */
+  conflict?: readonly string[];
 }
 
 /**
- * Append-only rows (audit entries) that units of work insert at the end of their transaction
- * rather than one statement each. On SQLite all units of a group commit add to one list, written
- * with a few multi-row INSERTs just before COMMIT; a unit that fails takes its rows with it.
- * Inside the transaction the rows are visible only after {@link flushDeferredInserts}.
+ * Rows that units of work write at the end of their transaction rather than one statement each:
+ * append-only rows (audit entries) and upserts nothing in the batch reads without flushing first
+ * (engine states). All units of a group commit add to one list, written just before COMMIT with
+ * one multi-row INSERT (or INSERT … ON CONFLICT DO UPDATE) per table and 100 rows; a unit that
+ * fails takes its rows with it. Inside the transaction the rows are visible only after
+ * {@link flushDeferredInserts}.
  */
 export class DeferredInserts {
   /** Rows of units that finished, in the order they were added. */
@@ -40,24 +44,55 @@ export class DeferredInserts {
     this.current = [];
   }
 
-  /** Writes every row added so far, finished units' first, keeping their order. */
-  async flush(tx: EntityManager): Promise<void> {
-    const rows = [...this.finished, ...this.current];
-    this.finished = [];
-    this.current = [];
-    for (let start = 0; start < rows.length;) {
-      const target = rows[start].target;
-      let end = start + 1;
-      while (end < rows.length && end - start < ROWS_PER_STATEMENT && rows[end].target === target)
-        end++;
-      await insertRows(
-        tx,
-        target,
-        rows.slice(start, end).map((r) => r.row),
-      );
-      start = end;
+  /**
+   * Writes every row added so far, finished units' first: table by table (in the order each was
+   * first written), each table's rows in the order they were added; of the upserts of one row,
+   * the last.
+   */
+  async flush(tx: EntityManager, only?: EntityTarget<ObjectLiteral>): Promise<void> {
+    let rows: DeferredRow[];
+    if (only === undefined) {
+      rows = [...this.finished, ...this.current];
+      this.finished = [];
+      this.current = [];
+    } else {
+      // One table's rows (tables' deferred rows do not refer to each other): the others stay
+      // for the one multi-row statement each before COMMIT.
+      const mine = (row: DeferredRow): boolean => row.target === only;
+      rows = [...this.finished.filter(mine), ...this.current.filter(mine)];
+      this.finished = this.finished.filter((row) => !mine(row));
+      this.current = this.current.filter((row) => !mine(row));
+    }
+    const byTarget = new Map<EntityTarget<ObjectLiteral>, DeferredRow[]>();
+    for (const row of rows) {
+      const list = byTarget.get(row.target);
+      if (list) list.push(row);
+      else byTarget.set(row.target, [row]);
+    }
+    for (const [target, list] of byTarget) {
+      const conflict = list[0].conflict;
+      const values = conflict ? lastOfEachRow(list, conflict) : list.map((r) => r.row);
+      for (let start = 0; start < values.length; start += ROWS_PER_STATEMENT) {
+        const chunk = values.slice(start, start + ROWS_PER_STATEMENT);
+        if (conflict) await upsertRows(tx, target, chunk, conflict);
+        else await insertRows(tx, target, chunk);
+      }
     }
   }
+}
+
+/** The last values written for each row (named by its `conflict` columns), in write order. */
+function lastOfEachRow(
+  rows: readonly DeferredRow[],
+  conflict: readonly string[],
+): Array<RowValues<ObjectLiteral>> {
+  const last = new Map<string, RowValues<ObjectLiteral>>();
+  for (const { row } of rows) {
+    const key = JSON.stringify(conflict.map((column) => row[column]));
+    last.delete(key); // re-added at the end: a later write of a row comes after earlier others
+    last.set(key, row);
+  }
+  return [...last.values()];
 }
 
 // One list per transaction: transaction runners attach it to the EntityManager they hand out.
@@ -81,7 +116,28 @@ export function deferInsert<Entity extends ObjectLiteral>(
   deferred.add({ target, row });
 }
 
-/** Writes the deferred rows now, so that a read in this transaction sees them. */
-export async function flushDeferredInserts(tx: EntityManager): Promise<void> {
-  await deferredByManager.get(tx)?.flush(tx);
+/**
+ * Upserts `row` (named by its `conflict` columns) when the transaction of `tx` is about to commit;
+ * a later upsert of the same row in the transaction wins. Reads of the table must flush first.
+ */
+export function deferUpsert<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  row: RowValues<Entity>,
+  conflict: ReadonlyArray<keyof Entity & string>,
+): void {
+  const deferred = deferredByManager.get(tx);
+  if (!deferred) throw new Error('deferUpsert needs an EntityManager from PsiStore.transaction');
+  deferred.add({ target, row, conflict });
+}
+
+/**
+ * Writes the deferred rows now (those of table `only`, when given), so that a read in this
+ * transaction sees them.
+ */
+export async function flushDeferredInserts<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  only?: EntityTarget<Entity>,
+): Promise<void> {
+  await deferredByManager.get(tx)?.flush(tx, only as EntityTarget<ObjectLiteral> | undefined);
 }

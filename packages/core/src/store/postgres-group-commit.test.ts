@@ -55,14 +55,21 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   /**
    * Starts a unit that holds its lane until `release`, so the units queued meanwhile form the
-   * lane's next batch; `release` resolves with the unit's transaction id.
+   * lane's next batch; `release` resolves with the unit's transaction id. Resolves once the unit
+   * runs: units queued in the same turn would share its batch (the lane gathers for one turn).
    */
-  function occupyTheLane(store: PsiStore, id: string): { release: () => Promise<string> } {
+  async function occupyTheLane(
+    store: PsiStore,
+    id: string,
+  ): Promise<{ release: () => Promise<string> }> {
     const busy = gate();
+    const running = gate();
     const unit = store.transaction(async (tx) => {
+      running.open();
       await busy.opened;
       return insertRow(tx, id);
     });
+    await running.opened;
     return {
       release: () => {
         busy.open();
@@ -95,7 +102,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   it('commits the units that queued while a lane was busy in one transaction', async () => {
     const store = await open({ postgresLanes: 1 });
-    const busy = occupyTheLane(store, 'first');
+    const busy = await occupyTheLane(store, 'first');
     const queued = Array.from({ length: 20 }, (_, i) =>
       store.transaction((tx) => insertRow(tx, `queued-${String(i).padStart(2, '0')}`)),
     );
@@ -108,7 +115,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   it('opens a second lane only once the backlog is reached, and it takes the whole backlog', async () => {
     const store = await open({ postgresLanes: 2, postgresLaneBacklog: 5 });
-    const busy = occupyTheLane(store, 'first');
+    const busy = await occupyTheLane(store, 'first');
     // Four waiting units open no lane; the fifth does, while the first lane is still busy, and
     // the new lane commits all five in one transaction. (With a lane per waiting unit, the first
     // would have run alone.)
@@ -124,7 +131,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
   it('opens a second lane for a unit that has waited 20 ms, whatever the backlog', async () => {
     // The first lane may be waiting on a lock; the unit behind it must not wait as long.
     const store = await open({ postgresLanes: 2, postgresLaneBacklog: 32 });
-    const busy = occupyTheLane(store, 'first');
+    const busy = await occupyTheLane(store, 'first');
     const queuedAt = Date.now();
     const waited = await store.transaction((tx) => insertRow(tx, 'second'));
     expect(Date.now() - queuedAt).toBeGreaterThanOrEqual(19);
@@ -133,9 +140,17 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   it('with a backlog of 0, opens a lane for any waiting unit', async () => {
     const store = await open({ postgresLanes: 2, postgresLaneBacklog: 0 });
-    const busy = occupyTheLane(store, 'first');
+    const busy = await occupyTheLane(store, 'first');
     const alone = await store.transaction((tx) => insertRow(tx, 'second'));
     expect(await busy.release()).not.toBe(alone);
+  });
+
+  it('a lone lane takes the units queued in the same turn into one batch', async () => {
+    const store = await open({ postgresLanes: 2 });
+    const txids = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => store.transaction((tx) => insertRow(tx, `turn-${i}`))),
+    );
+    expect(new Set(txids).size).toBe(1);
   });
 
   it('with 0 lanes, gives every unit its own transaction', async () => {
@@ -148,7 +163,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   it('a failing unit fails alone: its batch is rolled back and the others run again and commit', async () => {
     const store = await open({ postgresLanes: 1 });
-    const busy = occupyTheLane(store, 'a-blocker');
+    const busy = await occupyTheLane(store, 'a-blocker');
     const runs = { before: 0, failing: 0, after: 0 };
     const before = store.transaction(async (tx) => {
       runs.before++;
@@ -186,7 +201,7 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
 
   /** Runs a blocker, then a batch of 4 whose lane connection is ended from outside mid-batch. */
   async function loseTheLaneConnection(store: PsiStore): Promise<PromiseSettledResult<string>[]> {
-    const busy = occupyTheLane(store, 'a-blocker');
+    const busy = await occupyTheLane(store, 'a-blocker');
     const killed = gate();
     let lanePid: number | undefined;
     const victim = store.transaction(async (tx) => {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { isConnectionError } from './connection-retry';
 import { attachDeferredInserts } from './deferred-inserts';
-import type { TransactionRunner, UnitOfWork } from './transaction-runner';
+import { gatherOneTurn, type TransactionRunner, type UnitOfWork } from './transaction-runner';
 
 interface Pending {
   work: UnitOfWork<unknown>;
@@ -124,7 +124,11 @@ export class PostgresGroupCommitRunner implements TransactionRunner {
     this.activeLanes++;
     try {
       while (this.queue.length > 0) {
+        // The lane takes what waits now, then, for one turn, what joins it (see gatherOneTurn):
+        // a lane opened meanwhile for the backlog takes the units queued after these.
         const batch = this.queue.splice(0, this.maxBatchSize);
+        await gatherOneTurn();
+        batch.push(...this.queue.splice(0, this.maxBatchSize - batch.length));
         this.settle(batch, await this.runBatch(batch));
       }
     } finally {

@@ -11,7 +11,8 @@ import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
 import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
 import { PostgresGroupCommitRunner } from './postgres-group-commit';
-import { deleteRows, findRow, upsertRow } from './row-statements';
+import { deferUpsert, flushDeferredInserts } from './deferred-inserts';
+import { deleteRows, findRow } from './row-statements';
 import { psiEntities, psiMigrations } from './entities';
 import {
   InProcessReadinessNotifier,
@@ -68,11 +69,7 @@ export class PsiStore {
         : options.sqlitePath;
     this.runner =
       options.type === 'sqlite'
-        ? new GroupCommitTransactionRunner(
-            dataSource,
-            options.maxBatchSize,
-            options.sqliteDriver === 'better-sqlite3',
-          )
+        ? new GroupCommitTransactionRunner(dataSource, options.maxBatchSize)
         : postgresRunner(dataSource, options);
   }
 
@@ -257,8 +254,10 @@ class StoredEngineStateRepository implements EngineStateRepository {
     state: string,
     index: EngineStateIndex = {},
   ): Promise<void> {
+    // Written with the batch's other engine states, one multi-row upsert before COMMIT; the
+    // save resolves once that committed, as it did when it was a statement of its own.
     return this.store.transaction(async (tx) => {
-      await upsertRow(
+      deferUpsert(
         tx,
         EngineInstanceEntity,
         { engine, instanceId, state, updatedAt: Date.now(), running: index.running ?? true },
@@ -269,6 +268,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
 
   load(engine: string, instanceId: string): Promise<string | undefined> {
     return this.store.transaction(async (tx) => {
+      await flushDeferredInserts(tx, EngineInstanceEntity); // states saved earlier in this batch
       const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
       return row?.state;
     });
@@ -276,12 +276,14 @@ class StoredEngineStateRepository implements EngineStateRepository {
 
   delete(engine: string, instanceId: string): Promise<void> {
     return this.store.transaction(async (tx) => {
+      await flushDeferredInserts(tx, EngineInstanceEntity); // a save earlier in this batch must not come after
       await deleteRows(tx, EngineInstanceEntity, { engine, instanceId });
     });
   }
 
   list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
     return this.store.transaction(async (tx) => {
+      await flushDeferredInserts(tx, EngineInstanceEntity);
       const query = tx
         .createQueryBuilder(EngineInstanceEntity, 'e')
         .select('e.instanceId', 'instanceId')

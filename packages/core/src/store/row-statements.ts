@@ -19,6 +19,10 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata';
  *
  * In a where object, `null` compares with IS NULL and an array with IN. Anything richer (ranges,
  * OR) stays on TypeORM.
+ *
+ * A little over 400 lines: the statement shapes and the compilation they share (placeholders,
+ * conversions, prepared names) are one job, and splitting them would export the compiler's
+ * internals.
  */
 
 /** `{ id: 'x', closedAt: null, status: ['open', 'claimed'] }` →
@@ -99,6 +103,31 @@ export async function updateRows<Entity extends ObjectLiteral>(
   const compiled = statements.compile(`update|${setKeys.join(',')}|${whereShape(where)}`, (sql) => {
     const set = setKeys.map((key) => `${sql.name(statements.column(key))} = ${sql.param(key, 0)}`);
     return `UPDATE ${sql.table} SET ${set.join(', ')} WHERE ${sql.where(where, 1)}`;
+  });
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where));
+  return affected;
+}
+
+/**
+ * {@link updateRows} under a further condition written in SQL by `condition` (literals, and
+ * `sql.param(key, 1)` for a value of `where`), compiled once per `shape`: a decision that would
+ * otherwise be a read and then an update, in one statement.
+ */
+export async function updateRowsWhen<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  shape: string,
+  where: RowWhere<Entity>,
+  values: RowValues<Entity>,
+  condition: (sql: SqlWriter) => string,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const setKeys = definedKeys(values);
+  const name = `update-when|${shape}|${setKeys.join(',')}|${whereShape(where)}`;
+  const compiled = statements.compile(name, (sql) => {
+    const set = setKeys.map((key) => `${sql.name(statements.column(key))} = ${sql.param(key, 0)}`);
+    const conditions = `${sql.where(where, 1)} AND ${condition(sql)}`;
+    return `UPDATE ${sql.table} SET ${set.join(', ')} WHERE ${conditions}`;
   });
   const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where));
   return affected;
@@ -198,25 +227,37 @@ export async function insertRows<Entity extends ObjectLiteral>(
 }
 
 /** Inserts `row`, or updates the other columns of the row with the same `conflict` columns. */
-export async function upsertRow<Entity extends ObjectLiteral>(
+export function upsertRow<Entity extends ObjectLiteral>(
   tx: EntityManager,
   target: EntityTarget<Entity>,
   row: RowValues<Entity>,
   conflict: ReadonlyArray<keyof Entity & string>,
 ): Promise<void> {
+  return upsertRows(tx, target, [row], conflict);
+}
+
+/** {@link upsertRow} for several rows in one statement; no two may share their `conflict` values. */
+export async function upsertRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  rows: ReadonlyArray<RowValues<Entity>>,
+  conflict: ReadonlyArray<keyof Entity & string>,
+): Promise<void> {
+  if (rows.length === 0) return;
   const statements = statementsOf(tx, target);
-  const keys = definedKeys(row);
-  const compiled = statements.compile(`upsert|${keys.join(',')}|${conflict.join(',')}`, (sql) => {
+  const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
+  const shape = `upsert|${keys.join(',')}|${conflict.join(',')}|${rows.length}`;
+  const compiled = statements.compile(shape, (sql) => {
     const name = (key: string): string => sql.name(statements.column(key));
     const updated = keys.filter((key) => !conflict.includes(key));
+    const tuples = rows.map((_, i) => `(${keys.map((key) => sql.param(key, i)).join(', ')})`);
     return (
-      `INSERT INTO ${sql.table} (${keys.map(name).join(', ')}) ` +
-      `VALUES (${keys.map((key) => sql.param(key, 0)).join(', ')}) ` +
+      `INSERT INTO ${sql.table} (${keys.map(name).join(', ')}) VALUES ${tuples.join(', ')} ` +
       `ON CONFLICT (${conflict.map(name).join(', ')}) DO UPDATE SET ` +
       updated.map((key) => `${name(key)} = EXCLUDED.${name(key)}`).join(', ')
     );
   });
-  await compiled.run(tx, 'count', compiled.bind(row));
+  await compiled.run(tx, 'count', compiled.bind(...rows));
 }
 
 // --- compilation --------------------------------------------------------------------------
@@ -232,7 +273,7 @@ interface Slot {
 }
 
 /** Writes one statement: quoted names, and a placeholder per bound value. */
-interface SqlWriter {
+export interface SqlWriter {
   readonly dialect: Dialect;
   readonly table: string;
   name(column: ColumnMetadata): string;

@@ -162,6 +162,40 @@ describe('deferred inserts (audit rows) in group commits', () => {
     expect(await kinds()).toEqual(['invoked', 'sent']);
   });
 
+  it('keeps the rows of the units before a unit that flushes them and then fails', async () => {
+    // Re-run with savepoints: the failing unit's savepoint must not hold the earlier units' rows.
+    const results = await Promise.allSettled([
+      store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('invoked'))),
+      store.transaction(async (tx) => {
+        deferInsert(tx, AuditEntryEntity, entry('parked'));
+        await flushDeferredInserts(tx);
+        throw new Error('boom');
+      }),
+      store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('delivered'))),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await kinds()).toEqual(['invoked', 'delivered']);
+  });
+
+  it('writes the engine states saved in one batch before COMMIT, the last save of each winning', async () => {
+    const states = store.engineStates();
+    await states.save('e', 'a', 'a-0');
+    const batches = jest.spyOn(store.dataSource, 'createQueryRunner');
+    const done = await Promise.all([
+      states.save('e', 'a', 'a-1'),
+      states.save('e', 'b', 'b-1'),
+      states.save('e', 'a', 'a-2', { running: false }),
+      // A load in the same batch sees what was saved before it.
+      states.load('e', 'b'),
+    ]);
+    expect(batches).toHaveBeenCalledTimes(1);
+    batches.mockRestore();
+    expect(done[3]).toBe('b-1');
+    expect(await states.load('e', 'a')).toBe('a-2');
+    expect(await states.list('e', { running: true })).toEqual(['b']);
+    expect(await states.list('e', { running: false })).toEqual(['a']);
+  });
+
   it('keeps its deferred rows when a dataSource.query() elsewhere runs while a unit awaits', async () => {
     // SQLite's one query runner gets a new manager from every createQueryRunner(), which a
     // dataSource.query() calls: a unit mid-way must still defer into its own batch.
