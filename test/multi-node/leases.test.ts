@@ -28,6 +28,8 @@ import {
 
 // A test holds handlers here to make a delivery take as long as it likes.
 let handlerGate: Promise<void> = Promise.resolve();
+// A test holds an adapter here, before its request, to make a run take as long as it likes.
+let callGate: Promise<void> = Promise.resolve();
 // The delivery id of every handler run, in order.
 const handlerRuns: string[] = [];
 
@@ -42,6 +44,7 @@ class PickAdapter {
   @UseService(Warehouse) warehouse!: Warehouse;
 
   async callService(): Promise<void> {
+    await callGate;
     await this.warehouse.pick({ sku: this.sku });
   }
 
@@ -154,6 +157,44 @@ describeEachStore('leases and claims across nodes', () => {
     ]);
     await b.coordinator.idle();
     expect(working.calls).toHaveLength(1);
+  });
+
+  it('a node whose lease lapsed while it ran stands down when another node took the invocation over: nothing frozen, nothing sent twice', async () => {
+    const file = temp.file();
+    const service = new RecordingService({ pick: () => undefined });
+    const a = await node(file, 'node-a', service, 3_600_000);
+    let letGo = (): void => undefined;
+    callGate = new Promise((resolve) => (letGo = resolve));
+    try {
+      const id = await a.engine.start('pick', { sku: 'SKU-9' });
+      await waitUntil(() => a.traces.some((e) => e.kind === 'invoked'), 'node A runs the adapter');
+      // Meanwhile A was starved past its lease: node B took the invocation over and committed
+      // its request (as B's run does), and holds the lease now.
+      const [run] = await a.query<{ id: string; correlationKey: string }>(
+        'SELECT id, "correlationKey" FROM psi_invocation',
+      );
+      const now = Date.now();
+      await a.query(
+        'UPDATE psi_invocation SET "leaseOwner" = ?, "leaseExpiresAt" = ? WHERE id = ?',
+        ['node-b', now + 3_600_000, run.id],
+      );
+      await a.query(
+        `INSERT INTO psi_outbox (id, "invocationId", service, operation, payload, "correlationKey", status, attempts, "nextAttemptAt", "createdAt") VALUES (?, ?, 'warehouse', 'pick', ?, ?, 'pending', 0, ?, ?)`,
+        [`${run.id}:1`, run.id, JSON.stringify({ sku: 'SKU-9' }), run.correlationKey, now, now],
+      );
+      letGo();
+      await a.coordinator.idle();
+      // A's request met B's in the outbox; A stood down instead of freezing B's run.
+      const [after] = await a.query<{ status: string; leaseOwner: string }>(
+        'SELECT status, "leaseOwner" FROM psi_invocation',
+      );
+      expect(after).toEqual({ status: 'running', leaseOwner: 'node-b' });
+      expect(kinds(await a.coordinator.auditTrail(id))).not.toContain('frozen');
+      expect(service.calls).toHaveLength(0);
+    } finally {
+      letGo();
+      callGate = Promise.resolve();
+    }
   });
 
   /** An instance waiting at "await-picked" whose answer a dead node claimed. */

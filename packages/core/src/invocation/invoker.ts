@@ -100,6 +100,8 @@ export interface InvokerDeps {
 
 // Thrown through the adapter's callService to stop it once the invocation froze.
 class InvocationFrozen extends Error {}
+/** This node's lease lapsed and another node runs the invocation now: stand down. */
+class InvocationTakenOver extends Error {}
 
 /**
  * Runs adapters for service steps. The first request of an invocation commits together with its
@@ -226,6 +228,9 @@ export class Invoker {
         return await this.deps.instrumentation.invoke(invocation, (trace) =>
           this.execute(invocation, model, invocation === created, trace),
         );
+      } catch (error) {
+        if (error instanceof InvocationTakenOver) return { invocationId, status: 'running' };
+        throw error;
       } finally {
         this.deps.leases.releaseInvocation(invocationId);
       }
@@ -275,6 +280,7 @@ export class Invoker {
     } catch (error) {
       if (error instanceof InvocationFrozen)
         return { invocationId: invocation.id, status: 'frozen' };
+      if (error instanceof InvocationTakenOver) throw error;
       // The coordinator closed while a retry waited: not the service's failure. The invocation
       // stays `running`, so the next coordinator on this store recovers it and retries.
       if (PsiError.is(error) && error.code === PsiErrorCode.CoordinatorClosed) {
@@ -540,9 +546,11 @@ export class Invoker {
     trace?: InvokeTrace,
   ): Promise<InvocationResult> {
     const lastError = JSON.stringify(describe(error));
-    await this.deps.audit.transaction(async (tx, write) => {
+    const frozen = await this.deps.audit.transaction(async (tx, write) => {
+      const now = this.deps.options.clock();
+      if (!(await freezeInvocation(tx, invocation.id, lastError, now, this.deps.leases.nodeId)))
+        return false;
       write.afterCommit(() => this.deps.instrumentation.frozen(trace, invocation, error));
-      await freezeInvocation(tx, invocation.id, lastError, this.deps.options.clock());
       if (entry) await markSendFailed(tx, entry.id, entry.attempts, lastError);
       await write({
         kind: 'frozen',
@@ -550,7 +558,10 @@ export class Invoker {
         invocationId: invocation.id,
         detail: { error: describe(error), attempts: entry?.attempts },
       });
+      return true;
     });
+    // Another node took it over while this one ran (its lease lapsed): that node runs it.
+    if (!frozen) throw new InvocationTakenOver();
     return { invocationId: invocation.id, status: 'frozen', error: describe(error) };
   }
 

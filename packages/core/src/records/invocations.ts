@@ -99,13 +99,27 @@ export async function failInvocation(
 }
 
 /** Retries ran out (or the transport is unknown): frozen until an operator thaws it. */
+/**
+ * Freezes a running invocation that `nodeId` leases (or that no node leases); false when another
+ * node holds it: this node's lease lapsed while it ran (a starved process) and that node took
+ * the invocation over and runs it now. The loser then stands down instead of freezing the
+ * winner's run (its failure is usually the winner's request already in the outbox).
+ */
 export async function freezeInvocation(
   tx: EntityManager,
   id: string,
   lastError: string,
   now: number,
-): Promise<void> {
-  await updateRows(tx, InvocationEntity, { id }, { status: 'frozen', lastError, updatedAt: now });
+  nodeId: string,
+): Promise<boolean> {
+  const frozen = await tx
+    .createQueryBuilder()
+    .update(InvocationEntity)
+    .set({ status: 'frozen', lastError, updatedAt: now })
+    .where(`id = :id AND status = 'running'`, { id })
+    .andWhere('("leaseOwner" = :nodeId OR "leaseOwner" IS NULL)', { nodeId })
+    .execute();
+  return (frozen.affected ?? 0) > 0;
 }
 
 /** A frozen invocation runs again under `lease`; false when it was not frozen. */
