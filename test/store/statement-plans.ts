@@ -173,7 +173,9 @@ async function partialIndexes(store: PsiStore): Promise<Set<string>> {
   const rows = (await store.dataSource.query(
     store.kind === 'sqlite'
       ? `SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'`
-      : `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '% WHERE %'`,
+      : // pg_index's predicate, not pg_indexes' definition text: pg_get_indexdef() fails with
+        // "could not open relation" when another test drops its schema at the same moment.
+        `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND i.indpred IS NOT NULL`,
   )) as Array<{ name: string }>;
   return new Set(rows.map((r) => r.name));
 }
