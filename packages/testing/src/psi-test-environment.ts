@@ -1,3 +1,6 @@
+// Just over 400 lines: the environment's public face (start, answer helpers, readers, restart,
+// dispose) is one class by design, as Temporal's; its wiring, options, clock, services and waits
+// are files of their own.
 import {
   Coordinator,
   type DeadLetter,

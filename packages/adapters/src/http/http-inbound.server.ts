@@ -1,3 +1,5 @@
+// Just over 400 lines: the inbound server's routes, auth and limits share one fastify instance
+// and its hooks; options, logging, tracing, rate limits and header checks are files of their own.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
