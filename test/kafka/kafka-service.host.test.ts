@@ -1,4 +1,5 @@
 import {
+  KafkaPoisonHeader,
   KafkaReplyToMissingError,
   KafkaServiceHost,
   KafkaTransport,
@@ -57,6 +58,41 @@ describe(KafkaServiceHost, () => {
       ['req-1:orderReceived:1', 'corr-1', { run: 1 }],
       ['req-1:orderReceived:1', 'corr-1', { run: 2 }],
     ]);
+  });
+
+  it('sets a request the handler keeps failing on aside on the poison topic, and goes on with the next', async () => {
+    const requestTopic = uniqueName('supplier-requests');
+    await kafka.probe.ensureTopics([requestTopic, `${requestTopic}.poison`]);
+    const runs: string[] = [];
+    const host = new KafkaServiceHost({
+      ...fastOptions(kafka.cluster),
+      requestTopic,
+      groupId: uniqueName('supplier'),
+      maxAttempts: 3,
+      onError: () => undefined,
+      handler: (request) => {
+        runs.push(String(request.operation));
+        if (request.operation === 'jam') throw new Error('printer jammed for good');
+      },
+    });
+    kafka.cleanups.push(() => host.stop());
+    await host.start();
+
+    // One partition (same key), so the good request waits behind the poison one.
+    await kafka.probe.produce(requestTopic, [
+      { key: 'k', value: JSON.stringify({ operation: 'jam', payload: { n: 1 } }) },
+      { key: 'k', value: JSON.stringify({ operation: 'placeOrder', payload: { n: 2 } }) },
+    ]);
+
+    await waitUntil(() => runs.includes('placeOrder'), 'the next request was handled');
+    expect(runs).toEqual(['jam', 'jam', 'jam', 'placeOrder']);
+    const [aside] = await kafka.probe.read(`${requestTopic}.poison`, 1);
+    expect(JSON.parse(String(aside.value))).toEqual({ operation: 'jam', payload: { n: 1 } });
+    const header = (name: string): string => String(aside.headers?.[name]);
+    expect(header(KafkaPoisonHeader.Reason)).toBe('handler-failed');
+    expect(header(KafkaPoisonHeader.Error)).toBe('printer jammed for good');
+    expect(header(KafkaPoisonHeader.Attempts)).toBe('3');
+    expect(header(KafkaPoisonHeader.Source)).toMatch(new RegExp(`^${requestTopic}:\\d+:0$`));
   });
 
   it('refuses to answer a request that names no reply topic when it has no default', async () => {

@@ -1,6 +1,6 @@
 import type { InboundMessage, InboundSink, ReceiveOutcome } from '@psi/core';
 import type { KafkaLogLevel, KafkaTransportOptions } from '@psi/adapters/kafka';
-import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type KafkaMessage, type Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { startMockBroker, type KafkaTestCluster } from './mock-broker';
 
@@ -108,6 +108,26 @@ export class KafkaProbe {
 
   async produce(topic: string, messages: Message[]): Promise<void> {
     await this.producer.send({ topic, messages });
+  }
+
+  /** Every record of `topic` from its start, read by a consumer of its own until `count` came. */
+  async read(topic: string, count: number): Promise<KafkaMessage[]> {
+    const consumer = this.kafka.consumer({
+      groupId: uniqueName('psi-probe-reader'),
+      sessionTimeout: this.cluster.external ? 6_000 : 3_000,
+      heartbeatInterval: 300,
+      maxWaitTimeInMs: 100,
+    });
+    const seen: KafkaMessage[] = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void seen.push(message) });
+      await waitUntil(() => seen.length >= count, `${count} record(s) on ${topic}`);
+      return seen;
+    } finally {
+      await consumer.disconnect();
+    }
   }
 
   /** Committed offset of the group per partition (-1: none), as the broker holds them. */

@@ -24,7 +24,7 @@ export type {
   KafkaErrorContext,
   KafkaLogLevel,
 } from './kafka-options';
-export { KafkaServiceHost } from './kafka-service.host';
+export { KafkaPoisonHeader, KafkaServiceHost } from './kafka-service.host';
 export type {
   KafkaServiceHostOptions,
   KafkaServiceHandler,

@@ -1,5 +1,5 @@
 import { readTraceHeaders, TransportTechnicalError, type TraceHeaders } from '@psi/core';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaOptionsError, KafkaReplyToMissingError } from '../errors';
 import { KafkaAckConsumer } from './kafka-ack.consumer';
 import { loadKafkajs } from './kafka-client';
@@ -66,7 +66,28 @@ export interface KafkaServiceHostOptions extends KafkaConnectionOptions, KafkaCo
   handler: KafkaServiceHandler;
   /** Where answers go when a request names no reply topic. @default none: `respond` throws */
   defaultReplyTopic?: string;
+  /**
+   * How often the handler may fail on one request before the request is set aside on
+   * `poisonTopic`, so that one request it can never handle does not stall its partition.
+   * @default 5
+   */
+  maxAttempts?: number;
+  /**
+   * Where a request goes once the handler failed on it `maxAttempts` times: the record as it
+   * came (key, value, headers) plus `x-psi-poison-reason`, `x-psi-poison-error`,
+   * `x-psi-poison-attempts` and `x-psi-poison-source` (topic:partition:offset).
+   * @default `${requestTopic}.poison`
+   */
+  poisonTopic?: string;
 }
+
+/** Headers a request set aside on the poison topic carries besides its own. */
+export const KafkaPoisonHeader = {
+  Reason: 'x-psi-poison-reason',
+  Error: 'x-psi-poison-error',
+  Attempts: 'x-psi-poison-attempts',
+  Source: 'x-psi-poison-source',
+} as const;
 
 /**
  * Runs a service behind a Kafka request topic, speaking PSI's wire format: consumes requests
@@ -81,10 +102,16 @@ export class KafkaServiceHost {
   private consumer: KafkaAckConsumer | undefined;
   private readonly producer: LazyProducer;
   private stopped = false;
+  /** Failed handler runs per record (`topic:partition:offset`) not yet handled or set aside. */
+  private readonly failures = new Map<string, number>();
+  private readonly maxAttempts: number;
 
   constructor(private readonly options: KafkaServiceHostOptions) {
     if (!options.requestTopic) throw new KafkaOptionsError('"requestTopic" is required.');
     if (!options.groupId) throw new KafkaOptionsError('"groupId" is required.');
+    this.maxAttempts = options.maxAttempts ?? 5;
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
+      throw new KafkaOptionsError('"maxAttempts" must be a whole number of at least 1.');
     this.consuming = compileKafkaConsuming(options);
     this.kafka = new (loadKafkajs().Kafka)(compileKafkaConnection(options));
     this.producer = new LazyProducer(this.kafka, this.consuming.producer);
@@ -107,7 +134,7 @@ export class KafkaServiceHost {
           partition,
           offset: message.offset,
         };
-        await this.options.handler(request, this.contextFor(request));
+        await this.handle(request, message);
       },
     );
     this.consumer = consumer; // before the first await, so a concurrent stop() finds it
@@ -126,6 +153,43 @@ export class KafkaServiceHost {
     this.consumer = undefined;
     await consumer?.stop();
     await this.producer.close();
+  }
+
+  /**
+   * Runs the handler; a failure is thrown (the record is read again after the consumer's
+   * backoff) until the handler failed `maxAttempts` times on it: then the record is set aside on
+   * the poison topic and its offset committed, so the partition moves on and nothing is lost.
+   */
+  private async handle(request: KafkaServiceRequest, message: KafkaMessage): Promise<void> {
+    const source = `${request.topic}:${request.partition}:${request.offset}`;
+    try {
+      await this.options.handler(request, this.contextFor(request));
+      this.failures.delete(source);
+    } catch (error) {
+      const attempts = (this.failures.get(source) ?? 0) + 1;
+      if (attempts < this.maxAttempts) {
+        this.failures.set(source, attempts);
+        throw error;
+      }
+      const producer = await this.producer.get();
+      await producer.send({
+        topic: this.options.poisonTopic ?? `${this.options.requestTopic}.poison`,
+        messages: [
+          {
+            key: message.key,
+            value: message.value,
+            headers: {
+              ...message.headers,
+              [KafkaPoisonHeader.Reason]: 'handler-failed',
+              [KafkaPoisonHeader.Error]: error instanceof Error ? error.message : String(error),
+              [KafkaPoisonHeader.Attempts]: String(attempts),
+              [KafkaPoisonHeader.Source]: source,
+            },
+          },
+        ],
+      });
+      this.failures.delete(source);
+    }
   }
 
   /** Request-topic partitions this instance owns, as of the last group join. */
