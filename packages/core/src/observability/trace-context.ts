@@ -44,16 +44,35 @@ export function storedTraceOf(spanContext: SpanContext | undefined): StoredTrace
   };
 }
 
+/**
+ * Span contexts parsed lately, by traceparent + tracestate: one answer's spans link to its
+ * request three or four times (receive, release, deliver), each from the same stored strings.
+ * Span contexts are read-only, so sharing one is safe; the cache is emptied when it is full.
+ */
+const parsed = new Map<string, SpanContext | undefined>();
+const PARSED_MAX = 4_096;
+
 /** The remote span context a stored trace names, or undefined when there is none. */
 export function spanContextOf(stored: Partial<StoredTrace> | undefined): SpanContext | undefined {
-  const match = stored?.traceParent ? TRACEPARENT.exec(stored.traceParent) : null;
+  const traceParent = stored?.traceParent;
+  if (!traceParent) return undefined;
+  const key = stored.traceState ? `${traceParent} ${stored.traceState}` : traceParent;
+  if (parsed.has(key)) return parsed.get(key);
+  const spanContext = parse(traceParent, stored.traceState ?? null);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(key, spanContext);
+  return spanContext;
+}
+
+function parse(traceParent: string, traceState: string | null): SpanContext | undefined {
+  const match = TRACEPARENT.exec(traceParent);
   if (!match) return undefined;
   const spanContext: SpanContext = {
     traceId: match[1],
     spanId: match[2],
     traceFlags: parseInt(match[3], 16) & TraceFlags.SAMPLED,
     isRemote: true,
-    ...(stored?.traceState ? { traceState: createTraceState(stored.traceState) } : {}),
+    ...(traceState ? { traceState: createTraceState(traceState) } : {}),
   };
   return isSpanContextValid(spanContext) ? spanContext : undefined;
 }
