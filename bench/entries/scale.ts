@@ -23,14 +23,21 @@ import { copyInstance, copyParked, type TemplateIds } from './scale-fill';
  * (time from due until the last instance took its timeout), full correlations at c=1 and c=64.
  *
  * `--populations 0,100000` (default 0,100000,1000000); PSI_BENCH_SCALE_STORES=sqlite,postgres
- * (default both); PSI_BENCH_POSTGRES_URL as for postgres-correlation.
+ * (default both); PSI_BENCH_POSTGRES_URL as for postgres-correlation; PSI_BENCH_SCALE_KEEP=1
+ * keeps each populated PostgreSQL schema (psi_scale_kept_N) and reuses it in the next run.
  *
  * FINDINGS (2-core VM shared with other work, load average 7–12; the table is in README.md,
  * "At a million waiting"): filling 100k takes ~2 min on SQLite and ~4 min on PostgreSQL
  * (4.7M rows). On SQLite with its default 2 MiB page cache full correlations at 100k ran at
  * 0.4× of the empty store with 1.4× the CPU each; with the 64 MiB cache PsiStore now asks for,
  * flat. Start-up with restore of 100k: 23–32 s on SQLite, 109 s on PostgreSQL (a release per
- * instance), heap peak 51–77 MiB. PostgreSQL correlations at 100k: 0.6–0.7×, not explained yet.
+ * instance), heap peak 51–77 MiB. PostgreSQL at 100k first measured 0.6–0.7× for correlations
+ * and 5.5 s for 1,000 deadlines (load 7–12). Every statement of those paths reads the same few
+ * buffers at 0 and at 100k (EXPLAIN (ANALYZE, BUFFERS), generic plans), and later runs were flat
+ * (0.91–1.31×, deadlines 0.99–1.47 s): the rest was load and the fill's aftermath in the measured
+ * window (~1 GiB being written back, 4.7M tuples never vacuumed: autovacuum is off on the bench
+ * VM). The fill is now vacuumed, analyzed and checkpointed (`settle`) before measuring: restore
+ * of 100k 33 s instead of 47–84 s, idle PostgreSQL backends 0.3 % of a core instead of 1.8–2 %.
  */
 export const scale: BenchEntry = {
   name: 'scale',
@@ -154,7 +161,7 @@ async function measurePopulation(
 ): Promise<{ rows: BenchResult[] }> {
   const at = `scale/${kind}`;
   const n = ` N=${population}`;
-  const { store, drop } = await openStore(context, kind, population);
+  const { store, drop, kept } = await openStore(context, kind, population);
   const rows: BenchResult[] = [];
   try {
     // Templates, then the fill.
@@ -163,16 +170,20 @@ async function measurePopulation(
     const templates = await makeTemplates(first);
     await first.close();
     const t0 = performance.now();
-    const filled =
-      (await copyInstance(store, templates.waiting, population, 'w', {
-        deadline: (i) => `${Date.now() + 86_400_000} + CAST(${i} AS bigint)`,
-      })) +
-      (await copyParked(store, templates.parkedSeq, templates.parkedIds, population / 10, 'p')) +
-      (await copyInstance(store, templates.finished, population * 5, 'h'));
-    if (kind === 'postgres') await store.dataSource.query('ANALYZE');
-    context.log(
-      `  ${at}${n}: filled ${filled} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
+    if (kept && (await filledAlready(store, population))) {
+      context.log(`  ${at}${n}: kept schema already filled, not filled again`);
+    } else {
+      const filled =
+        (await copyInstance(store, templates.waiting, population, 'w', {
+          deadline: (i) => `${Date.now() + 86_400_000} + CAST(${i} AS bigint)`,
+        })) +
+        (await copyParked(store, templates.parkedSeq, templates.parkedIds, population / 10, 'p')) +
+        (await copyInstance(store, templates.finished, population * 5, 'h'));
+      if (kind === 'postgres') await settle(store);
+      context.log(
+        `  ${at}${n}: filled ${filled} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    }
 
     // Start-up: coordinator start and restore of every waiting instance, heap sampled.
     const heapBefore = process.memoryUsage().heapUsed;
@@ -216,7 +227,7 @@ async function measurePopulation(
           let failed = 0;
           const serverBefore = await postgresCpuMicros(store);
           const measured = await runClosedLoop(loop, async (i) => {
-            const id = `scale-${population}-c${concurrency}-${i}`;
+            const id = `scale-${population}-${process.pid}-c${concurrency}-${i}`;
             if ((await runner.correlate(id)) !== 'completed') failed++;
           });
           rows.push({
@@ -412,12 +423,13 @@ async function openStore(
   context: BenchContext,
   kind: StoreKind,
   population: number,
-): Promise<{ store: PsiStore; drop(): Promise<void> }> {
+): Promise<{ store: PsiStore; drop(): Promise<void>; kept: boolean }> {
   if (kind === 'sqlite') {
     const file = path.join(context.tmpDir, `scale-${population}.sqlite`);
     const store = await PsiStore.open({ sqlitePath: file });
     return {
       store,
+      kept: false,
       async drop() {
         await store.close();
         for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
@@ -428,15 +440,41 @@ async function openStore(
     process.env.PSI_BENCH_POSTGRES_URL ??
     process.env.PSI_DATABASE_URL ??
     'postgres://postgres@127.0.0.1:5432/postgres';
-  const schema = `psi_scale_${process.pid}_${population}`;
+  // PSI_BENCH_SCALE_KEEP=1: a populated schema is kept for the next run (filled once).
+  const kept = process.env.PSI_BENCH_SCALE_KEEP === '1' && population > 0;
+  const schema = kept ? `psi_scale_kept_${population}` : `psi_scale_${process.pid}_${population}`;
   const store = await PsiStore.open({ url, schema, poolSize: 10 });
   return {
     store,
+    kept,
     async drop() {
-      await store.dataSource.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      if (!kept) await store.dataSource.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await store.close();
     },
   };
+}
+
+/**
+ * After the bulk fill, the state a store that grew to this size is in: its tables vacuumed
+ * (visibility map and hint bits set; a server with autovacuum off never does it) and analyzed
+ * (this schema's tables only: a bare ANALYZE reads every schema of the database), and a
+ * checkpoint, so that writing the fill's gigabytes out does not fall into the measurement.
+ */
+async function settle(store: PsiStore): Promise<void> {
+  const tables = (await store.dataSource.query(
+    `SELECT table_name AS name FROM information_schema.tables ` +
+      `WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+  )) as Array<{ name: string }>;
+  await store.dataSource.query(`VACUUM (ANALYZE) ${tables.map((t) => `"${t.name}"`).join(', ')}`);
+  await store.dataSource.query('CHECKPOINT');
+}
+
+/** A kept schema holds the population's open expectations from an earlier run. */
+async function filledAlready(store: PsiStore, population: number): Promise<boolean> {
+  const [{ n }] = (await store.dataSource.query(
+    `SELECT COUNT(*) AS n FROM "psi_expectation" WHERE "status" = 'open'`,
+  )) as Array<{ n: string | number }>;
+  return Number(n) >= population;
 }
 
 /**
