@@ -67,3 +67,13 @@ export async function adoptParkedAnswers(
     .execute();
   return result.affected ?? 0;
 }
+
+/** The instances answers are parked for (what recovery releases or settles at start). */
+export async function instancesWithParkedAnswers(tx: EntityManager): Promise<string[]> {
+  const rows = await tx
+    .createQueryBuilder(ParkedMessageEntity, 'p')
+    .select('DISTINCT p.instanceId', 'instanceId')
+    .where('p.instanceId IS NOT NULL')
+    .getRawMany<{ instanceId: string }>();
+  return rows.map((r) => r.instanceId);
+}
