@@ -40,6 +40,15 @@ export function expectationsByIds(tx: EntityManager, ids: string[]): Promise<Exp
   return ids.length > 0 ? findRows(tx, ExpectationEntity, { id: ids }) : Promise.resolve([]);
 }
 
+/** Every expectation (of one instance), in creation order: what tests and tools inspect. */
+export function listExpectations(
+  tx: EntityManager,
+  filter: { instanceId?: string } = {},
+): Promise<Expectation[]> {
+  // Ids increase with creation in a process: they order expectations created in one ms.
+  return tx.find(ExpectationEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } });
+}
+
 /** What an answer with this correlation key may be for (any status). */
 export function expectationsByCorrelationKey(
   tx: EntityManager,

@@ -25,6 +25,11 @@ export function parkedForInstance(tx: EntityManager, instanceId: string): Promis
   return findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } });
 }
 
+/** Every parked answer, in arrival order: what tests and tools inspect. */
+export function listParkedAnswers(tx: EntityManager): Promise<ParkedAnswer[]> {
+  return tx.find(ParkedMessageEntity, { order: { seq: 'ASC' } });
+}
+
 /**
  * Removes a parked answer to deliver or dead-letter it; false when another node (or the TTL
  * sweep) took it first.
