@@ -36,7 +36,7 @@ class SendAdapter {
     const sql = postgres
       ? 'INSERT INTO test_side_effect ("orderNumber", node) VALUES ($1, $2)'
       : 'INSERT INTO test_side_effect ("orderNumber", node) VALUES (?, ?)';
-    await store.dataSource.query(sql, [answer.orderNumber, nodeId]);
+    await store.dataSource.query(sql, [answer.orderNumber, nodeId]); // the handler's own table
     this.confirmationId = answer.confirmationId;
     return 'confirmed';
   }
@@ -78,6 +78,7 @@ async function main() {
       ? { url: process.env.PSI_URL, schema: process.env.PSI_SCHEMA, poolSize: 6 }
       : { sqlitePath: process.env.PSI_SQLITE },
   );
+  // The handler's own side-effect table, beside PSI's (not a PSI record).
   await store.dataSource.query(
     'CREATE TABLE IF NOT EXISTS test_side_effect ("orderNumber" varchar NOT NULL, node varchar NOT NULL)',
   );

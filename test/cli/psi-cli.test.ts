@@ -48,6 +48,7 @@ const kinds = testStoreKinds()
 beforeAll(() => buildOnce(), 180_000);
 
 async function sideEffects(store: PsiStore): Promise<Map<string, number>> {
+  // Raw SQL on purpose: test_side_effect is the test handler's own table, not a PSI record.
   const rows = (await store.dataSource.query(
     'SELECT "orderNumber" AS o, COUNT(1) AS n FROM test_side_effect GROUP BY "orderNumber"',
   )) as Array<{ o: string; n: number | string }>;

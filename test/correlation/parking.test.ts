@@ -262,6 +262,7 @@ describeEachStore('parking', () => {
       // where the (already running) adoption cannot see it.
       // Its own pool: the harness's connections are all needed by the coordinator here.
       const other = await openTestStore(h.file, { migrate: false, poolSize: 1 });
+      // A raw connection on purpose: it holds a table lock, which no PSI step does.
       const blocker = other.dataSource.createQueryRunner();
       await blocker.startTransaction();
       const waiters = async (): Promise<number> => {

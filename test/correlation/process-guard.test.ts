@@ -1,4 +1,5 @@
 import { GuardNotOwnerError, ProcessGuard, PsiErrorCode, type PsiStore } from '@psi/core';
+import { StoreInspector } from '@psi/core/testing';
 import { describeEachStore, openStoreAt, TestClock, useTempDir } from './fixtures';
 
 // Semantic 8: the process guard (state tracker). One holder per id, refused callers learn who
@@ -56,7 +57,7 @@ describeEachStore('process guard', () => {
     await guard.stop('bulk-42', first.ownerToken);
     expect(await guard.isRunning('bulk-42')).toBe(false);
     expect(await guard.status('bulk-42')).toEqual({ running: false });
-    expect(await store.dataSource.query('SELECT * FROM psi_process_guard')).toEqual([]);
+    expect(await new StoreInspector(store).guards()).toEqual([]);
     // A stopped guard can not be stopped twice, and the id is free again.
     await expect(guard.stop('bulk-42', first.ownerToken)).rejects.toBeInstanceOf(
       GuardNotOwnerError,
@@ -86,8 +87,10 @@ describeEachStore('process guard', () => {
     expect(await guard.renew('job', next.ownerToken, 1_000)).toBe(clock.current + 1_000);
     clock.advance(900);
     expect(await guard.status('job')).toMatchObject({ running: true, heldBy: 'healthy-node' });
-    const rows = await store.dataSource.query('SELECT id, owner FROM psi_process_guard');
-    expect(rows).toEqual([{ id: 'job', owner: 'healthy-node' }]);
+    const rows = await new StoreInspector(store).guards();
+    expect(rows.map(({ id, owner }) => ({ id, owner }))).toEqual([
+      { id: 'job', owner: 'healthy-node' },
+    ]);
   });
 
   it('is atomic across two stores on one file: of 50 racing starts exactly one wins', async () => {
@@ -113,10 +116,8 @@ describeEachStore('process guard', () => {
         expiresAt: winner.expiresAt,
       });
     }
-    const rows = await stores[0].dataSource.query(
-      'SELECT id, owner, "ownerToken" FROM psi_process_guard',
-    );
-    expect(rows).toEqual([
+    const rows = await new StoreInspector(stores[0]).guards();
+    expect(rows.map(({ id, owner, ownerToken }) => ({ id, owner, ownerToken }))).toEqual([
       { id: 'nightly-import', owner: `caller-${winnerIndex}`, ownerToken: winner.ownerToken },
     ]);
     // The other store sees the same holder, and only the winner's token stops it there.

@@ -103,9 +103,7 @@ async function main() {
   });
   await coordinator.start();
   await engine.restore();
-  const [row] = await store.dataSource.query(
-    'SELECT "instanceId", "correlationKey" FROM psi_invocation',
-  );
+  const [row] = await coordinator.invocations();
 
   switch (scenario) {
     case 'crash-before-send':

@@ -2,7 +2,12 @@ import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inspectStore, readJournal, runChildNode, type ChildFiles } from '../foundation/child-node';
+import {
+  inspectRecords,
+  readJournal,
+  runChildNode,
+  type ChildFiles,
+} from '../foundation/child-node';
 
 // Crash tests: a PSI node in a child process (test/crash/crash-child.js, plain JS on the built
 // packages) is killed with SIGKILL (1) after committing an outbox entry but before sending,
@@ -54,14 +59,10 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
   it('killed after the outbox commit, before the send: the next process sends once, with the same request id', async () => {
     const f = files('outbox');
     expect(run('crash-before-send', f).signal).toBe('SIGKILL');
-    const [outboxAfterCrash] = await inspectStore(f.db, (s) =>
-      s.dataSource.query('SELECT id, status FROM psi_outbox'),
-    );
+    const [outboxAfterCrash] = await inspectRecords(f.db, (s) => s.outbox());
     expect(outboxAfterCrash.status).toBe('pending');
-    const expectations = await inspectStore(f.db, (s) =>
-      s.dataSource.query('SELECT status FROM psi_expectation'),
-    );
-    expect(expectations).toEqual([{ status: 'open' }]);
+    const expectations = await inspectRecords(f.db, (s) => s.expectations());
+    expect(expectations.map(({ status }) => ({ status }))).toEqual([{ status: 'open' }]);
 
     expect(run('resume', f).status).toBe(0);
     // A third start finds nothing left to send.
@@ -77,25 +78,24 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     expect(sent[0].pid).toBe(second);
     expect(sent[0].requestId).toBe(outboxAfterCrash.id);
 
-    const { outbox, trail } = await inspectStore(f.db, async (s) => ({
-      outbox: await s.dataSource.query('SELECT id, status FROM psi_outbox'),
-      trail: await s.dataSource.query(
-        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
-        ['order-1'],
-      ),
+    const { outbox, trail } = await inspectRecords(f.db, async (s) => ({
+      outbox: await s.outbox(),
+      trail: await s.audit({ instanceId: 'order-1' }),
     }));
-    expect(outbox).toEqual([{ id: outboxAfterCrash.id, status: 'sent' }]);
-    expect(trail.map((r: { kind: string }) => r.kind)).toEqual(['invoked', 'sent', 'completed']);
+    expect(outbox.map(({ id, status }) => ({ id, status }))).toEqual([
+      { id: outboxAfterCrash.id, status: 'sent' },
+    ]);
+    expect(trail.map((r) => r.kind)).toEqual(['invoked', 'sent', 'completed']);
   });
 
   it('killed after parking an answer: the next process delivers it once', async () => {
     const f = files('parked');
     expect(run('start', f).status).toBe(0);
     expect(run('park-then-crash', f).signal).toBe('SIGKILL');
-    const parked = await inspectStore(f.db, (s) =>
-      s.dataSource.query('SELECT "messageId", "instanceId" FROM psi_parked_message'),
-    );
-    expect(parked).toEqual([{ messageId: 'confirmation-1', instanceId: 'order-1' }]);
+    const parked = await inspectRecords(f.db, (s) => s.parked());
+    expect(parked.map(({ messageId, instanceId }) => ({ messageId, instanceId }))).toEqual([
+      { messageId: 'confirmation-1', instanceId: 'order-1' },
+    ]);
 
     expect(run('release', f).status).toBe(0);
 
@@ -106,28 +106,21 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     const ended = journal.find((e) => e.kind === 'ended')!;
     expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'done']);
     expect(ended.variables).toMatchObject({ confirmationId: 'C-1' });
-    const { rows, trail, letters } = await inspectStore(f.db, async (s) => ({
-      rows: await s.dataSource.query('SELECT * FROM psi_parked_message'),
-      trail: await s.dataSource.query(
-        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
-        ['order-1'],
-      ),
-      letters: await s.dataSource.query('SELECT * FROM psi_dead_letter'),
+    const { rows, trail, letters } = await inspectRecords(f.db, async (s) => ({
+      rows: await s.parked(),
+      trail: await s.audit({ instanceId: 'order-1' }),
+      letters: await s.deadLetters(),
     }));
     expect(rows).toEqual([]);
     expect(letters).toEqual([]);
-    expect(
-      trail.map((r: { kind: string }) => r.kind).filter((k: string) => k === 'delivered'),
-    ).toHaveLength(1);
+    expect(trail.map((r) => r.kind).filter((k) => k === 'delivered')).toHaveLength(1);
   });
 
   it('killed with a deadline armed: the deadline passes while nothing runs, and fires when a new process starts', async () => {
     const f = files('timer');
     expect(run('start', f).status).toBe(0);
     expect(run('arm-timer-then-crash', f).signal).toBe('SIGKILL');
-    const [expectation] = await inspectStore(f.db, (s) =>
-      s.dataSource.query('SELECT status, deadline FROM psi_expectation'),
-    );
+    const [expectation] = await inspectRecords(f.db, (s) => s.expectations());
     expect(expectation.status).toBe('open');
 
     // The next node starts two minutes "later" (its clock is ahead): the 60 s deadline has passed.
@@ -138,29 +131,21 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     const ended = journal.find((e) => e.kind === 'ended')!;
     expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'timed-out']);
     expect(journal.filter((e) => e.kind === 'sent')).toHaveLength(1);
-    const { rows, trail } = await inspectStore(f.db, async (s) => ({
-      rows: await s.dataSource.query('SELECT status, "timeoutPending" FROM psi_expectation'),
-      trail: await s.dataSource.query(
-        'SELECT kind FROM psi_audit WHERE "instanceId" = ? ORDER BY seq',
-        ['order-1'],
-      ),
+    const { rows, trail } = await inspectRecords(f.db, async (s) => ({
+      rows: await s.expectations(),
+      trail: await s.audit({ instanceId: 'order-1' }),
     }));
-    expect(rows).toEqual([{ status: 'timed-out', timeoutPending: 0 }]);
-    expect(trail.map((r: { kind: string }) => r.kind)).toEqual([
-      'invoked',
-      'sent',
-      'completed',
-      'timed-out',
+    expect(rows.map(({ status, timeoutPending }) => ({ status, timeoutPending }))).toEqual([
+      { status: 'timed-out', timeoutPending: false },
     ]);
+    expect(trail.map((r) => r.kind)).toEqual(['invoked', 'sent', 'completed', 'timed-out']);
   });
 
   it('killed inside a response handler: the next process (same node id) finishes the delivery at start, with the same delivery id; nothing is dead-lettered (16.9, 21.2, 21.5)', async () => {
     const f = files('handler');
     expect(run('start', f).status).toBe(0);
     expect(run('kill-in-handler', f).signal).toBe('SIGKILL');
-    const [claimed] = await inspectStore(f.db, (s) =>
-      s.dataSource.query('SELECT status, "claimedBy", "deliveryId" FROM psi_expectation'),
-    );
+    const [claimed] = await inspectRecords(f.db, (s) => s.expectations());
     // The claim would live for another leaseMs (30 s); the restarted node does not wait for it.
     expect(claimed).toMatchObject({ status: 'claimed', claimedBy: 'local' });
 
@@ -176,14 +161,14 @@ describe('crash recovery across processes (SQLite file, SIGKILL)', () => {
     const ended = journal.find((e) => e.kind === 'ended')!;
     expect(ended.history).toEqual(['order', 'print', 'await-confirmation', 'done']);
     expect(ended.variables).toMatchObject({ confirmationId: 'C-1' });
-    const { letters, expectations, delivered } = await inspectStore(f.db, async (s) => ({
-      letters: await s.dataSource.query('SELECT reason FROM psi_dead_letter'),
-      expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
-      delivered: await s.dataSource.query(`SELECT detail FROM psi_audit WHERE kind = 'delivered'`),
+    const { letters, expectations, delivered } = await inspectRecords(f.db, async (s) => ({
+      letters: await s.deadLetters(),
+      expectations: await s.expectations(),
+      delivered: await s.audit({ kind: 'delivered' }),
     }));
     expect(letters).toEqual([]);
-    expect(expectations).toEqual([{ status: 'delivered' }]);
-    expect(delivered.map((r: { detail: string }) => JSON.parse(r.detail))).toEqual([
+    expect(expectations.map(({ status }) => ({ status }))).toEqual([{ status: 'delivered' }]);
+    expect(delivered.map((r) => r.detail)).toEqual([
       expect.objectContaining({ deliveryId: claimed.deliveryId, redelivered: true }),
     ]);
   });

@@ -2,7 +2,13 @@ import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inspectStore, readJournal, runChildNode, type ChildFiles } from '../foundation/child-node';
+import {
+  inspectRecords,
+  inspectStore,
+  readJournal,
+  runChildNode,
+  type ChildFiles,
+} from '../foundation/child-node';
 
 // Restart per PEAL plugin, across real processes: a PSI node (test/engines/restart-child.js, plain
 // JS on the built packages and the built procurement sample) starts an instance and takes it to
@@ -53,14 +59,9 @@ describe('engine restart across processes (SQLite file)', () => {
   }
 
   async function storedInstance(db: string, engine: Plugin): Promise<{ status: string }> {
-    const rows: Array<{ state: string }> = await inspectStore(db, (s) =>
-      s.dataSource.query(
-        'SELECT state FROM psi_engine_instance WHERE engine = ? AND "instanceId" = ?',
-        [engine, 'order-1'],
-      ),
-    );
-    expect(rows).toHaveLength(1);
-    return JSON.parse(rows[0].state) as { status: string };
+    const state = await inspectStore(db, (s) => s.engineStates().load(engine, 'order-1'));
+    expect(state).toBeDefined();
+    return JSON.parse(state!) as { status: string };
   }
 
   describe.each(plugins)('%s', (plugin) => {
@@ -94,8 +95,8 @@ describe('engine restart across processes (SQLite file)', () => {
         // Between the processes, the store alone holds the waiting instance and its expectation.
         expect(await storedInstance(files.db, plugin)).toMatchObject({ status: 'running' });
         expect(
-          await inspectStore(files.db, (s) =>
-            s.dataSource.query('SELECT "waitState", status FROM psi_expectation'),
+          (await inspectRecords(files.db, (s) => s.expectations())).map(
+            ({ waitState, status }) => ({ waitState, status }),
           ),
         ).toEqual([{ waitState: 'await-confirmation', status: 'open' }]);
 
@@ -132,11 +133,12 @@ describe('engine restart across processes (SQLite file)', () => {
 
         // Each plugin stores its own record format; all of them carry PEAL's status.
         expect((await storedInstance(files.db, plugin)).status).toBe('completed');
-        const tables = await inspectStore(files.db, async (s) => ({
-          expectations: await s.dataSource.query('SELECT status FROM psi_expectation'),
-          outbox: await s.dataSource.query('SELECT status FROM psi_outbox'),
-          parked: await s.dataSource.query('SELECT * FROM psi_parked_message'),
-          deadLetters: await s.dataSource.query('SELECT * FROM psi_dead_letter'),
+        const status = ({ status }: { status: string }): { status: string } => ({ status });
+        const tables = await inspectRecords(files.db, async (s) => ({
+          expectations: (await s.expectations()).map(status),
+          outbox: (await s.outbox()).map(status),
+          parked: await s.parked(),
+          deadLetters: await s.deadLetters(),
         }));
         expect(tables).toEqual({
           expectations: [{ status: 'delivered' }],

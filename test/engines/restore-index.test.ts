@@ -111,6 +111,7 @@ describeEachStore('restore() and the index of running instances', () => {
         (await portableQuery<{ name: string }>(store, 'SELECT name FROM psi_migrations')).map(
           (r) => r.name,
         );
+      // The DataSource on purpose: this test runs a migration itself, over rows written before it.
       while ((await executed()).includes('CrashSafety1736420000000')) {
         await store.dataSource.undoLastMigration({ transaction: 'all' });
       }

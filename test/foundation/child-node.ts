@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { PsiStore } from '@psi/core';
+import { StoreInspector } from '@psi/core/testing';
 
 /** The SQLite file a child node works on, and the JSON-lines journal it writes what it saw to. */
 export interface ChildFiles {
@@ -56,4 +57,12 @@ export async function inspectStore<T>(
   } finally {
     await store.close();
   }
+}
+
+/** Opens the SQLite file a child node left and reads its records (see StoreInspector). */
+export function inspectRecords<T>(
+  db: string,
+  work: (records: StoreInspector) => Promise<T>,
+): Promise<T> {
+  return inspectStore(db, (store) => work(new StoreInspector(store)));
 }

@@ -1,4 +1,5 @@
 import { AdapterInputError, PsiErrorCode } from '@psi/core';
+import { StoreInspector } from '@psi/core/testing';
 import {
   confirmation,
   eventually,
@@ -54,10 +55,7 @@ describe('procurement on the reference engine and a real SQLite file', () => {
         confirmationId: 'CONF-1',
         erpDocumentId: expect.stringMatching(/^ERP-/),
       });
-      const parkedRows = (await world.store.dataSource.query(
-        'SELECT COUNT(*) AS n FROM psi_parked_message',
-      )) as Array<{ n: number }>;
-      expect(parkedRows[0].n).toBe(0);
+      expect(await world.coordinator.operations.count('parked')).toBe(0);
       const kinds = (await world.coordinator.auditTrail(instanceId)).map((e) => e.kind);
       expect(kinds).toEqual(expect.arrayContaining(['parked', 'released', 'delivered']));
       expect(kinds.indexOf('parked')).toBeLessThan(kinds.indexOf('released'));
@@ -114,13 +112,10 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       payload: confirmation('PO-UNKNOWN'),
     });
     expect(outcome.status).toBe('parked');
-    const rows = (await world.store.dataSource.query(
-      'SELECT correlationKey, expectationId FROM psi_parked_message',
-    )) as Array<{
-      correlationKey: string;
-      expectationId: string | null;
-    }>;
-    expect(rows).toEqual([{ correlationKey: 'nobody-knows-me', expectationId: null }]);
+    const rows = await new StoreInspector(world.store).parked();
+    expect(
+      rows.map(({ correlationKey, expectationId }) => ({ correlationKey, expectationId })),
+    ).toEqual([{ correlationKey: 'nobody-knows-me', expectationId: null }]);
   });
 
   it('fails the invocation with a typed error naming the invalid input field', async () => {
@@ -176,9 +171,7 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       deliveryDate: 'next tuesday',
     });
     expect(letter.instanceId).toBe(instanceId);
-    const [expectation] = (await world.store.dataSource.query(
-      'SELECT status FROM psi_expectation',
-    )) as Array<{ status: string }>;
+    const [expectation] = await new StoreInspector(world.store).expectations();
     expect(expectation.status).toBe('open');
   });
 });

@@ -290,6 +290,7 @@ async function renameTables(
   });
   try {
     for (const table of tables) {
+      // Raw SQL on purpose: renaming tables is the outage this test makes; no PSI step does it.
       await store.dataSource.query(`ALTER TABLE "${table}" RENAME TO "${to(table)}"`);
     }
   } finally {

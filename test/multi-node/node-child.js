@@ -41,6 +41,7 @@ class JobAdapter {
   // A second delivery for one instance (another id) would fail here and show up as
   // handler-failed.
   async answered(answer, delivery) {
+    // Raw SQL on purpose: test_side_effect is the handler's own table, not a PSI record.
     const rows = await store.dataSource.query(
       `INSERT INTO test_side_effect ("instanceId", node, "messageId", "deliveryId", runs)
        VALUES ($1, $2, $3, $4, 1)

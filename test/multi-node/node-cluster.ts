@@ -110,6 +110,7 @@ export class NodeCluster {
   ): Promise<NodeCluster> {
     const schema = freshSchemaName('mn');
     const admin = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 4 });
+    // The handler's own side-effect table, beside PSI's (not a PSI record).
     await admin.dataSource.query(
       'CREATE TABLE test_side_effect ("instanceId" varchar PRIMARY KEY, node varchar NOT NULL, "messageId" varchar NOT NULL, "deliveryId" varchar NOT NULL, runs integer NOT NULL)',
     );

@@ -212,7 +212,7 @@ describeEachStore('readiness across nodes', () => {
       expect((await a.engine.whenEnded(id)).variables.confirmationId).toBe(`C-${id}`);
     }
     expect(b.delivered.size).toBe(0);
-    expect(await a.store.dataSource.query('SELECT seq FROM psi_parked_message')).toEqual([]);
+    expect(await a.coordinator.operations.count('parked')).toBe(0);
   });
 
   // Only PostgreSQL's notifier can lose its connection (SQLite's hub is in-process).
@@ -231,6 +231,7 @@ describeEachStore('readiness across nodes', () => {
       expect(a.delivered.has(id)).toBe(false); // nobody told A
 
       // A's listening connection drops; when A listens again it looks for what it missed.
+      // Raw SQL on purpose: it ends a PostgreSQL session, which no PSI read or step does.
       await a.store.dataSource.query(
         // This schema's channel only: other test files listen on theirs.
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity

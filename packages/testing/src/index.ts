@@ -7,7 +7,8 @@
  * parking TTLs, retry backoff, leases and the engine's timers all obey. Each call that hands PSI
  * something resolves once PSI has settled, so a test asserts right after it; `clock.advance(ms)`
  * fires what falls due in order, with no real waiting (a 3-day timeout runs in milliseconds).
- * Adapters themselves are unit-tested with `AdapterTestKit` (`@psi/core/testing`).
+ * Adapters themselves are unit-tested with `AdapterTestKit` (`@psi/core/testing`); what a store
+ * holds, record by record (also a store a killed process left), is read with `StoreInspector`.
  *
  * @example
  * ```ts
@@ -61,6 +62,7 @@
 export { PsiTestEnvironment } from './psi-test-environment';
 export type { PsiTestEnvironmentOptions, TestAnswer, TestProblem } from './environment-options';
 export { TestClock } from './test-clock';
+export { StoreInspector } from '@psi/core/testing';
 export { ScriptedService } from './scripted-service';
 export type { ScriptedReply, ServiceCall } from './scripted-service';
 export { referenceEngine, bpmnEngine } from './test-engines';

@@ -1,7 +1,20 @@
-import { Brackets, In } from 'typeorm';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import type { ClaimColumns } from '../records/expectations';
-import { InvocationEntity } from '../store/entities/invocation.entity';
+import {
+  claimOwners,
+  lapsedClaims,
+  renewClaims,
+  takeOverClaim,
+  type ClaimColumns,
+  type Expectation,
+} from '../records/expectations';
+import {
+  invocationLeaseOwners,
+  releaseInvocationLeases,
+  renewInvocationLeases,
+  takeableInvocations,
+  takeInvocationLease,
+  type InvocationLease,
+  type LeaseTaker,
+} from '../records/invocations';
 import type { PsiStore } from '../store/psi-store';
 import type { ReceivedMessage } from '../correlation/received-message';
 import { timeOrderedId } from '../store/time-ordered-id';
@@ -22,6 +35,8 @@ const PAGE = 500;
  * death is known (its liveness mark is gone, see NodeLiveness; or it is this node's own earlier
  * process, at start) or once the expiry passes. Only the rows this process really works on are
  * renewed (tracked here in memory), so work that failed half-way is not kept alive by a live node.
+ * This class decides what to take and renew, and when; the records (`records/invocations.ts`,
+ * `records/expectations.ts`) write the columns.
  */
 export class NodeLeases {
   private readonly invocations = new Set<string>();
@@ -37,7 +52,7 @@ export class NodeLeases {
   ) {}
 
   /** Lease columns of an invocation this node creates (and runs). */
-  newInvocationLease(): Pick<InvocationEntity, 'leaseOwner' | 'leaseExpiresAt'> {
+  newInvocationLease(): InvocationLease {
     return { leaseOwner: this.nodeId, leaseExpiresAt: this.clock() + this.leaseMs };
   }
 
@@ -57,17 +72,11 @@ export class NodeLeases {
    */
   async acquireInvocation(invocationId: string): Promise<boolean> {
     if (this.invocations.has(invocationId)) return true;
-    const now = this.clock();
+    const taker = this.taker();
     const taken = await this.store.transaction((tx) =>
-      tx
-        .createQueryBuilder()
-        .update(InvocationEntity)
-        .set({ leaseOwner: this.nodeId, leaseExpiresAt: now + this.leaseMs })
-        .where('id = :id AND status = :running', { id: invocationId, running: 'running' })
-        .andWhere(this.takeableLease(RAW_LEASE, now, this.dead))
-        .execute(),
+      takeInvocationLease(tx, invocationId, taker, taker.now + this.leaseMs),
     );
-    if ((taken.affected ?? 0) === 0) return false;
+    if (!taken) return false;
     this.invocations.add(invocationId);
     return true;
   }
@@ -107,40 +116,18 @@ export class NodeLeases {
     if (invocations.length === 0 && deliveries.length === 0) return;
     const expiresAt = this.clock() + this.leaseMs;
     await this.store.transaction(async (tx) => {
-      if (invocations.length > 0) {
-        await tx.update(
-          InvocationEntity,
-          { id: In(invocations), leaseOwner: this.nodeId, status: 'running' },
-          { leaseExpiresAt: expiresAt },
-        );
-      }
-      if (deliveries.length > 0) {
-        await tx.update(
-          ExpectationEntity,
-          { id: In(deliveries), claimedBy: this.nodeId, status: 'claimed' },
-          { claimExpiresAt: expiresAt },
-        );
-      }
+      await renewInvocationLeases(tx, invocations, this.nodeId, expiresAt);
+      await renewClaims(tx, deliveries, this.nodeId, expiresAt);
     });
   }
 
   /** The nodes that hold claims or leases now (this one included): whose liveness to check. */
   async owners(): Promise<string[]> {
-    const rows = await this.store.read(async (tx) => {
-      // The literal 'claimed' / 'running' lets PostgreSQL use the partial and status indexes.
-      const claims = await tx
-        .createQueryBuilder(ExpectationEntity, 'e')
-        .select('DISTINCT e.claimedBy', 'owner')
-        .where(`e.status = 'claimed'`)
-        .getRawMany<{ owner: string | null }>();
-      const leases = await tx
-        .createQueryBuilder(InvocationEntity, 'i')
-        .select('DISTINCT i.leaseOwner', 'owner')
-        .where(`i.status = 'running'`)
-        .getRawMany<{ owner: string | null }>();
-      return [...claims, ...leases];
-    });
-    return [...new Set(rows.map((r) => r.owner).filter((o): o is string => o !== null))];
+    const owners = await this.store.read(async (tx) => [
+      ...(await claimOwners(tx)),
+      ...(await invocationLeaseOwners(tx)),
+    ]);
+    return [...new Set(owners.filter((o): o is string => o !== null))];
   }
 
   /**
@@ -148,19 +135,9 @@ export class NodeLeases {
    * own), after `afterId`, skipping those this process runs.
    */
   async takeableInvocations(afterId = ''): Promise<string[]> {
-    const now = this.clock();
-    const rows = await this.store.read((tx) =>
-      tx
-        .createQueryBuilder(InvocationEntity, 'i')
-        .select('i.id', 'id')
-        .where(`i.status = 'running'`)
-        .andWhere('i.id > :afterId', { afterId })
-        .andWhere(this.takeableLease(ALIASED_LEASE, now, this.dead))
-        .orderBy('i.id', 'ASC')
-        .limit(PAGE)
-        .getRawMany<{ id: string }>(),
-    );
-    return rows.map((r) => r.id).filter((id) => !this.invocations.has(id));
+    const taker = this.taker();
+    const ids = await this.store.read((tx) => takeableInvocations(tx, taker, afterId, PAGE));
+    return ids.filter((id) => !this.invocations.has(id));
   }
 
   /**
@@ -168,25 +145,10 @@ export class NodeLeases {
    * owners, those whose claim lapsed, and with `own` this node's (its earlier process stopped
    * under the same id); skipping those this process delivers.
    */
-  async takeableClaims(own: boolean, afterId = ''): Promise<ExpectationEntity[]> {
+  async takeableClaims(own: boolean, afterId = ''): Promise<Expectation[]> {
     const owners = own ? [...this.dead, this.nodeId] : this.dead;
     const now = this.clock();
-    const rows = await this.store.read((tx) => {
-      const query = tx
-        .createQueryBuilder(ExpectationEntity, 'e')
-        .where(`e.status = 'claimed'`)
-        .andWhere('e.id > :afterId', { afterId });
-      query.andWhere(
-        new Brackets((where) => {
-          where
-            .where('e.claimExpiresAt IS NULL')
-            .orWhere('e.claimExpiresAt <= :now', { now })
-            .orWhere('e.claimedBy IS NULL');
-          if (owners.length > 0) where.orWhere('e.claimedBy IN (:...owners)', { owners });
-        }),
-      );
-      return query.orderBy('e.id', 'ASC').limit(PAGE).getMany();
-    });
+    const rows = await this.store.read((tx) => lapsedClaims(tx, owners, now, afterId, PAGE));
     return rows.filter((row) => !this.deliveries.has(row.id));
   }
 
@@ -195,66 +157,29 @@ export class NodeLeases {
    * meanwhile) and holds it; resolves with the delivery's id (a new one for claims written
    * before deliveries had ids), or undefined when another node moved first.
    */
-  async takeOverClaim(expectation: ExpectationEntity): Promise<string | undefined> {
+  async takeOverClaim(expectation: Expectation): Promise<string | undefined> {
     const deliveryId = expectation.deliveryId ?? timeOrderedId();
     this.holdDelivery(expectation.id);
-    const taken = await this.store.transaction((tx) => {
-      const query = tx
-        .createQueryBuilder()
-        .update(ExpectationEntity)
-        .set({ claimedBy: this.nodeId, claimExpiresAt: this.clock() + this.leaseMs, deliveryId })
-        .where(`id = :id AND status = 'claimed'`, { id: expectation.id });
-      sameAs(query, '"claimedBy"', 'owner', expectation.claimedBy);
-      sameAs(query, '"claimExpiresAt"', 'expiry', expectation.claimExpiresAt);
-      sameAs(query, '"deliveryId"', 'delivery', expectation.deliveryId);
-      return query.execute();
-    });
-    if ((taken.affected ?? 0) > 0) return deliveryId;
+    const taken = await this.store.transaction((tx) =>
+      takeOverClaim(tx, expectation, {
+        claimedBy: this.nodeId,
+        claimExpiresAt: this.clock() + this.leaseMs,
+        deliveryId,
+      }),
+    );
+    if (taken) return deliveryId;
     this.releaseDelivery(expectation.id);
     return undefined;
   }
 
   /** On a clean stop: lets any node take this node's running invocations at once. */
   async releaseAll(): Promise<void> {
-    await this.store.transaction((tx) =>
-      tx.update(
-        InvocationEntity,
-        { leaseOwner: this.nodeId, status: 'running' },
-        { leaseExpiresAt: 0 },
-      ),
-    );
+    await this.store.transaction((tx) => releaseInvocationLeases(tx, this.nodeId));
     this.invocations.clear();
   }
 
-  /** Free, ours, lapsed, or its owner dead; `columns` as the query builder needs them spelled. */
-  private takeableLease(
-    columns: { owner: string; expiry: string },
-    now: number,
-    deadOwners: readonly string[],
-  ): Brackets {
-    return new Brackets((where) => {
-      where
-        .where(`${columns.owner} IS NULL`)
-        .orWhere(`${columns.owner} = :me`, { me: this.nodeId })
-        .orWhere(`${columns.expiry} IS NULL`)
-        .orWhere(`${columns.expiry} <= :leaseNow`, { leaseNow: now });
-      if (deadOwners.length > 0)
-        where.orWhere(`${columns.owner} IN (:...deadOwners)`, { deadOwners });
-    });
+  /** This node as it takes leases now: free, its own, lapsed, or of an owner found dead. */
+  private taker(): LeaseTaker {
+    return { nodeId: this.nodeId, now: this.clock(), deadOwners: this.dead };
   }
 }
-
-/** Adds `column IS NOT DISTINCT FROM value` (spelled for both databases) to an update. */
-function sameAs(
-  query: { andWhere(sql: string, parameters?: Record<string, unknown>): unknown },
-  column: string,
-  name: string,
-  value: string | number | null,
-): void {
-  if (value === null) query.andWhere(`${column} IS NULL`);
-  else query.andWhere(`${column} = :${name}`, { [name]: value });
-}
-
-// In an update builder columns are raw SQL; in a select builder TypeORM maps alias.property.
-const RAW_LEASE = { owner: '"leaseOwner"', expiry: '"leaseExpiresAt"' };
-const ALIASED_LEASE = { owner: 'i.leaseOwner', expiry: 'i.leaseExpiresAt' };

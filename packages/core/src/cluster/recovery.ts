@@ -1,5 +1,5 @@
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import { instancesWithPendingTimeouts } from '../records/expectations';
+import { instancesWithParkedAnswers } from '../records/parked-answers';
 import type { NodeLiveness } from '../store/node-liveness';
 import type { PsiStore } from '../store/psi-store';
 import type { ClaimRecovery, ClaimRecoveryResult } from './claim-recovery';
@@ -122,20 +122,12 @@ export class Recovery {
   }
 
   private async settleLeftovers(counts: RecoveryCounts): Promise<void> {
-    const instances = await this.deps.store.transaction(async (tx) => {
-      const parked = await tx
-        .createQueryBuilder(ParkedMessageEntity, 'p')
-        .select('DISTINCT p.instanceId', 'instanceId')
-        .where('p.instanceId IS NOT NULL')
-        .getRawMany<{ instanceId: string }>();
-      // A bare boolean: the partial index on pending timeouts holds exactly these rows.
-      const pending = await tx
-        .createQueryBuilder(ExpectationEntity, 'e')
-        .select('DISTINCT e.instanceId', 'instanceId')
-        .where('e.timeoutPending')
-        .getRawMany<{ instanceId: string }>();
-      return [...new Set([...parked, ...pending].map((r) => r.instanceId))];
-    });
+    const instances = await this.deps.store.transaction(async (tx) => [
+      ...new Set([
+        ...(await instancesWithParkedAnswers(tx)),
+        ...(await instancesWithPendingTimeouts(tx)),
+      ]),
+    ]);
     await runLimited(instances, async (instanceId) => {
       const result = await this.deps.correlator.settleLeftovers(instanceId);
       if (result === 'released') counts.released++;

@@ -52,6 +52,25 @@ export async function recordedOutcome(
 }
 
 /**
+ * The audit entries (of one instance, of one kind), oldest first, with those of units committing
+ * together with this read.
+ */
+export async function auditEntries(
+  tx: EntityManager,
+  filter: { instanceId?: string; kind?: AuditKind } = {},
+): Promise<TraceEvent[]> {
+  await flushDeferredInserts(tx);
+  const rows = await tx.find(AuditEntryEntity, { where: filter, order: { seq: 'ASC' } });
+  return rows.map((row) => ({
+    kind: row.kind,
+    instanceId: row.instanceId ?? undefined,
+    invocationId: row.invocationId ?? undefined,
+    detail: row.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined,
+    at: row.at,
+  }));
+}
+
+/**
  * Runs units of work that write audit entries; entries commit with the work, and are reported to
  * `onTrace` only after the commit (a rolled-back step never shows up in a trace), as are the
  * effects the unit registered with `afterCommit`.
@@ -93,17 +112,7 @@ export class AuditLog {
   }
 
   /** Every entry of an instance, oldest first. */
-  async forInstance(instanceId: string): Promise<TraceEvent[]> {
-    const rows = await this.store.transaction(async (tx) => {
-      await flushDeferredInserts(tx); // entries of units committing together with this read
-      return tx.find(AuditEntryEntity, { where: { instanceId }, order: { seq: 'ASC' } });
-    });
-    return rows.map((row) => ({
-      kind: row.kind,
-      instanceId: row.instanceId ?? undefined,
-      invocationId: row.invocationId ?? undefined,
-      detail: row.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined,
-      at: row.at,
-    }));
+  forInstance(instanceId: string): Promise<TraceEvent[]> {
+    return this.store.transaction((tx) => auditEntries(tx, { instanceId }));
   }
 }

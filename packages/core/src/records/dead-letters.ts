@@ -175,6 +175,12 @@ export async function rejectedLetterId(
   return kept?.id;
 }
 
+/** Every dead letter, of any status, in creation order: what tests and tools inspect. */
+export async function listAllDeadLetters(tx: EntityManager): Promise<DeadLetter[]> {
+  const rows = await tx.find(DeadLetterEntity, { order: { createdAt: 'ASC', id: 'ASC' } });
+  return rows.map(toDeadLetter);
+}
+
 function toDeadLetter(row: DeadLetterEntity): DeadLetter {
   return {
     id: row.id,

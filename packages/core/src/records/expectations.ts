@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import { Brackets, In, type EntityManager } from 'typeorm';
 import { ExpectationEntity, type ExpectationStatus } from '../store/entities/expectation.entity';
 import { countRows, findRow, findRows, insertRow, updateRows } from '../store/row-statements';
 
@@ -38,6 +38,15 @@ export function expectationById(tx: EntityManager, id: string): Promise<Expectat
 
 export function expectationsByIds(tx: EntityManager, ids: string[]): Promise<Expectation[]> {
   return ids.length > 0 ? findRows(tx, ExpectationEntity, { id: ids }) : Promise.resolve([]);
+}
+
+/** Every expectation (of one instance), in creation order: what tests and tools inspect. */
+export function listExpectations(
+  tx: EntityManager,
+  filter: { instanceId?: string } = {},
+): Promise<Expectation[]> {
+  // Ids increase with creation in a process: they order expectations created in one ms.
+  return tx.find(ExpectationEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } });
 }
 
 /** What an answer with this correlation key may be for (any status). */
@@ -283,4 +292,103 @@ function heldRow(held: HeldClaimKey): Partial<Expectation> {
     claimedBy: held.claimedBy,
     deliveryId: held.deliveryId,
   };
+}
+
+// Claims of the nodes sharing the store (cluster/ decides when) and what recovery reads.
+
+/** A node renews its claims on the deliveries it works on. */
+export async function renewClaims(
+  tx: EntityManager,
+  ids: string[],
+  nodeId: string,
+  expiresAt: number,
+): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.update(
+    ExpectationEntity,
+    { id: In(ids), claimedBy: nodeId, status: 'claimed' },
+    { claimExpiresAt: expiresAt },
+  );
+}
+
+/** The nodes holding claims (null: a claim without owner). */
+export async function claimOwners(tx: EntityManager): Promise<Array<string | null>> {
+  // The literal 'claimed' lets PostgreSQL use the partial index.
+  const rows = await tx
+    .createQueryBuilder(ExpectationEntity, 'e')
+    .select('DISTINCT e.claimedBy', 'owner')
+    .where(`e.status = 'claimed'`)
+    .getRawMany<{ owner: string | null }>();
+  return rows.map((r) => r.owner);
+}
+
+/**
+ * One page (`limit`, in id order after `afterId`) of claims whose delivery a node may settle:
+ * those whose claim lapsed (or has no owner or expiry) and those of `owners` (found dead, or the
+ * node's own earlier process).
+ */
+export function lapsedClaims(
+  tx: EntityManager,
+  owners: readonly string[],
+  now: number,
+  afterId: string,
+  limit: number,
+): Promise<Expectation[]> {
+  const query = tx
+    .createQueryBuilder(ExpectationEntity, 'e')
+    .where(`e.status = 'claimed'`)
+    .andWhere('e.id > :afterId', { afterId });
+  query.andWhere(
+    new Brackets((where) => {
+      where
+        .where('e.claimExpiresAt IS NULL')
+        .orWhere('e.claimExpiresAt <= :now', { now })
+        .orWhere('e.claimedBy IS NULL');
+      if (owners.length > 0) where.orWhere('e.claimedBy IN (:...owners)', { owners });
+    }),
+  );
+  return query.orderBy('e.id', 'ASC').limit(limit).getMany();
+}
+
+/**
+ * A node takes a lapsed claim over to settle its delivery, conditional on the claim as it was
+ * read (same owner, expiry and delivery id: its owner did not renew it meanwhile); false when
+ * another node moved first.
+ */
+export async function takeOverClaim(
+  tx: EntityManager,
+  claim: Pick<Expectation, 'id' | 'claimedBy' | 'claimExpiresAt' | 'deliveryId'>,
+  by: { claimedBy: string; claimExpiresAt: number; deliveryId: string },
+): Promise<boolean> {
+  const query = tx
+    .createQueryBuilder()
+    .update(ExpectationEntity)
+    .set(by)
+    .where(`id = :id AND status = 'claimed'`, { id: claim.id });
+  sameAs(query, '"claimedBy"', 'owner', claim.claimedBy);
+  sameAs(query, '"claimExpiresAt"', 'expiry', claim.claimExpiresAt);
+  sameAs(query, '"deliveryId"', 'delivery', claim.deliveryId);
+  return ((await query.execute()).affected ?? 0) > 0;
+}
+
+/** The instances with pending timeouts (what recovery settles at start). */
+export async function instancesWithPendingTimeouts(tx: EntityManager): Promise<string[]> {
+  // A bare boolean: the partial index on pending timeouts holds exactly these rows.
+  const rows = await tx
+    .createQueryBuilder(ExpectationEntity, 'e')
+    .select('DISTINCT e.instanceId', 'instanceId')
+    .where('e.timeoutPending')
+    .getRawMany<{ instanceId: string }>();
+  return rows.map((r) => r.instanceId);
+}
+
+/** Adds `column IS NOT DISTINCT FROM value` (spelled for both databases) to an update. */
+function sameAs(
+  query: { andWhere(sql: string, parameters?: Record<string, unknown>): unknown },
+  column: string,
+  name: string,
+  value: string | number | null,
+): void {
+  if (value === null) query.andWhere(`${column} IS NULL`);
+  else query.andWhere(`${column} = :${name}`, { [name]: value });
 }

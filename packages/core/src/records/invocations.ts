@@ -1,12 +1,13 @@
-import type { EntityManager } from 'typeorm';
+import { Brackets, In, type EntityManager } from 'typeorm';
 import { InvocationEntity, type InvocationStatus } from '../store/entities/invocation.entity';
 import { findRow, insertRowIfAbsent, updateRows, updateRowsWhen } from '../store/row-statements';
 
 /**
  * The invocation record: one run of an adapter for one entry of an instance into a service
  * step, from `running` (under a node's lease) to `waiting` for its answers, `completed`,
- * `failed` or `frozen`. The invoke flow moves it through the steps below; the lease sweep of
- * several nodes (`cluster/node-leases.ts`) still reads and renews leases itself.
+ * `failed` or `frozen`. The invoke flow moves it through the steps below; the nodes sharing the
+ * store take, renew and let go of its lease through the lease steps at the end
+ * (`cluster/node-leases.ts` decides when).
  */
 export type Invocation = InvocationEntity;
 export type { InvocationStatus };
@@ -154,3 +155,106 @@ export async function invokedAgainSince(tx: EntityManager, own: Invocation): Pro
     .getCount();
   return later > 0;
 }
+
+// Leases of the nodes sharing the store.
+
+/** Who takes a lease now: the node, its clock's now, and the owners last found dead. */
+export interface LeaseTaker {
+  nodeId: string;
+  now: number;
+  deadOwners: readonly string[];
+}
+
+/**
+ * A node takes the lease of a running invocation (until `expiresAt`) when it is free, lapsed,
+ * already the node's, or its owner was found dead; false when another live node holds it.
+ */
+export async function takeInvocationLease(
+  tx: EntityManager,
+  id: string,
+  taker: LeaseTaker,
+  expiresAt: number,
+): Promise<boolean> {
+  const taken = await tx
+    .createQueryBuilder()
+    .update(InvocationEntity)
+    .set({ leaseOwner: taker.nodeId, leaseExpiresAt: expiresAt })
+    .where('id = :id AND status = :running', { id, running: 'running' })
+    .andWhere(takeableLease(RAW_LEASE, taker))
+    .execute();
+  return (taken.affected ?? 0) > 0;
+}
+
+/** A node renews its lease on the running invocations it works on. */
+export async function renewInvocationLeases(
+  tx: EntityManager,
+  ids: string[],
+  nodeId: string,
+  expiresAt: number,
+): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.update(
+    InvocationEntity,
+    { id: In(ids), leaseOwner: nodeId, status: 'running' },
+    { leaseExpiresAt: expiresAt },
+  );
+}
+
+/** The nodes holding leases on running invocations (null: a lease without owner). */
+export async function invocationLeaseOwners(tx: EntityManager): Promise<Array<string | null>> {
+  // The literal 'running' lets PostgreSQL use the status index.
+  const rows = await tx
+    .createQueryBuilder(InvocationEntity, 'i')
+    .select('DISTINCT i.leaseOwner', 'owner')
+    .where(`i.status = 'running'`)
+    .getRawMany<{ owner: string | null }>();
+  return rows.map((r) => r.owner);
+}
+
+/**
+ * One page (`limit` ids, in id order after `afterId`) of the running invocations `taker` may
+ * take over: those of dead owners, lapsed, free, or its own.
+ */
+export async function takeableInvocations(
+  tx: EntityManager,
+  taker: LeaseTaker,
+  afterId: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = await tx
+    .createQueryBuilder(InvocationEntity, 'i')
+    .select('i.id', 'id')
+    .where(`i.status = 'running'`)
+    .andWhere('i.id > :afterId', { afterId })
+    .andWhere(takeableLease(ALIASED_LEASE, taker))
+    .orderBy('i.id', 'ASC')
+    .limit(limit)
+    .getRawMany<{ id: string }>();
+  return rows.map((r) => r.id);
+}
+
+/** A node stopping cleanly lets go of its leases: any node may take its invocations at once. */
+export async function releaseInvocationLeases(tx: EntityManager, nodeId: string): Promise<void> {
+  await tx.update(
+    InvocationEntity,
+    { leaseOwner: nodeId, status: 'running' },
+    { leaseExpiresAt: 0 },
+  );
+}
+
+/** Free, the taker's, lapsed, or its owner dead; `columns` as the query builder needs them spelled. */
+function takeableLease(columns: { owner: string; expiry: string }, taker: LeaseTaker): Brackets {
+  return new Brackets((where) => {
+    where
+      .where(`${columns.owner} IS NULL`)
+      .orWhere(`${columns.owner} = :me`, { me: taker.nodeId })
+      .orWhere(`${columns.expiry} IS NULL`)
+      .orWhere(`${columns.expiry} <= :leaseNow`, { leaseNow: taker.now });
+    if (taker.deadOwners.length > 0)
+      where.orWhere(`${columns.owner} IN (:...deadOwners)`, { deadOwners: taker.deadOwners });
+  });
+}
+
+// In an update builder columns are raw SQL; in a select builder TypeORM maps alias.property.
+const RAW_LEASE = { owner: '"leaseOwner"', expiry: '"leaseExpiresAt"' };
+const ALIASED_LEASE = { owner: 'i.leaseOwner', expiry: 'i.leaseExpiresAt' };

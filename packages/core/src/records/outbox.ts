@@ -13,6 +13,14 @@ export function outboxEntry(tx: EntityManager, id: string): Promise<OutboxEntry 
   return findRow(tx, OutboxEntryEntity, { id });
 }
 
+/** Every outbox entry (of one invocation), in creation order: what tests and tools inspect. */
+export function listOutboxEntries(
+  tx: EntityManager,
+  filter: { invocationId?: string } = {},
+): Promise<OutboxEntry[]> {
+  return tx.find(OutboxEntryEntity, { where: filter, order: { createdAt: 'ASC', id: 'ASC' } });
+}
+
 export function addOutboxEntry(tx: EntityManager, entry: OutboxEntry): Promise<void> {
   return insertRow(tx, OutboxEntryEntity, entry);
 }

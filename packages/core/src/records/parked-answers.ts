@@ -25,6 +25,11 @@ export function parkedForInstance(tx: EntityManager, instanceId: string): Promis
   return findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } });
 }
 
+/** Every parked answer, in arrival order: what tests and tools inspect. */
+export function listParkedAnswers(tx: EntityManager): Promise<ParkedAnswer[]> {
+  return tx.find(ParkedMessageEntity, { order: { seq: 'ASC' } });
+}
+
 /**
  * Removes a parked answer to deliver or dead-letter it; false when another node (or the TTL
  * sweep) took it first.
@@ -66,4 +71,14 @@ export async function adoptParkedAnswers(
     .andWhere('"expectationId" IS NULL')
     .execute();
   return result.affected ?? 0;
+}
+
+/** The instances answers are parked for (what recovery releases or settles at start). */
+export async function instancesWithParkedAnswers(tx: EntityManager): Promise<string[]> {
+  const rows = await tx
+    .createQueryBuilder(ParkedMessageEntity, 'p')
+    .select('DISTINCT p.instanceId', 'instanceId')
+    .where('p.instanceId IS NOT NULL')
+    .getRawMany<{ instanceId: string }>();
+  return rows.map((r) => r.instanceId);
 }

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { LessThanOrEqual } from 'typeorm';
+import { LessThanOrEqual, type EntityManager } from 'typeorm';
 import { GuardNotOwnerError } from '../errors';
 import { ProcessGuardEntity } from '../store/entities/process-guard.entity';
 import type { PsiStore } from '../store/psi-store';
 import { deleteRows, findRow, updateRows } from '../store/row-statements';
+
+/** A guard as stored: its holder (`owner`), the holder's token, and until when it holds. */
+export type GuardRecord = ProcessGuardEntity;
+
+/** Every guard row, held or expired, by id: what tests and tools inspect. */
+export function listGuards(tx: EntityManager): Promise<GuardRecord[]> {
+  return tx.find(ProcessGuardEntity, { order: { id: 'ASC' } });
+}
 
 /** The answer of {@link ProcessGuard.start}. */
 export type GuardStartResult =
