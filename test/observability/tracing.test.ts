@@ -142,6 +142,8 @@ describeEachStore('tracing', () => {
     const first = await openWith(file, async () => undefined);
     const instanceId = await first.h.engine.start('order', { orderNumber: 'PO-2' });
     await first.h.atStep(instanceId, 'await-confirmation');
+    // The invoke span ends once the step's work committed, just after the engine moved on.
+    await first.h.coordinator.idle();
     const invoke = first.kit.one('invoke order');
     const [{ correlationKey }] = await first.h.query<{ correlationKey: string }>(
       'SELECT "correlationKey" FROM psi_invocation',

@@ -37,7 +37,12 @@ import {
   settleTimeout,
   type Expectation,
 } from '../records/expectations';
-import { parkAnswer, parkedForInstance, takeParkedAnswer } from '../records/parked-answers';
+import {
+  parkAnswer,
+  parkedForInstance,
+  takeParkedAnswer,
+  type ParkedAnswer,
+} from '../records/parked-answers';
 
 export interface CorrelatorDeps {
   options: CompiledCoordinatorOptions;
@@ -74,6 +79,18 @@ type Decision =
  * matters (claim, park, dead letter) is a conditional write in the store, so two answers, or an
  * answer and a timeout, can race without either being lost or delivered twice.
  */
+/** A claim won (with the delivery's id), or lost with the answer's outcome. */
+type ClaimResult = { won: true; deliveryId: string } | { won: false; outcome: ReceiveOutcome };
+
+/** The first parked answer of a release, claimed in the release's read. */
+interface ClaimedFirst {
+  seq: number;
+  expectation: Expectation;
+  message: ReceivedMessage;
+  parkedFor: number;
+  result: ClaimResult;
+}
+
 export class Correlator {
   private readonly dedupe: InboundDedupe;
   private readonly ended: EndedInstances;
@@ -330,33 +347,58 @@ export class Correlator {
     // One read for all that waits: timeouts that won while the instance was elsewhere, parked
     // answers in arrival order, and their expectations. Each delivery re-checks its expectation
     // with the conditional claim; what a delivery or a timeout may have changed is read again.
-    const waiting = await this.deps.audit.transaction(async (tx) => {
-      const pendingTimeouts = await pendingTimeoutsOf(tx, instanceId);
-      // Engines that keep signal ids are asked instead (timeoutAlreadyTaken).
-      const laterVisits =
-        pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
-          ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
-          : null;
-      const parked = await parkedForInstance(tx, instanceId);
-      const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
-      const expectations = await expectationsByIds(tx, ids);
-      return {
-        pendingTimeouts,
-        laterVisits,
-        parked,
-        expectations: new Map(expectations.map((e) => [e.id, e])),
-      };
-    });
+    // With no timeout pending, the first parked answer the instance can take now is claimed in
+    // the same unit (one commit fewer for an early answer).
+    const states = await this.waitStatesOf(instanceId);
+    const held: string[] = [];
+    const waiting = await this.deps.audit
+      .transaction(async (tx, write) => {
+        const pendingTimeouts = await pendingTimeoutsOf(tx, instanceId);
+        // Engines that keep signal ids are asked instead (timeoutAlreadyTaken).
+        const laterVisits =
+          pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
+            ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
+            : null;
+        const parked = await parkedForInstance(tx, instanceId);
+        const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
+        const expectations = new Map(
+          (await expectationsByIds(tx, ids)).map((e) => [e.id, e] as const),
+        );
+        const first =
+          pendingTimeouts.length === 0
+            ? await this.claimFirstParked(tx, write, parked, expectations, states, held)
+            : null;
+        return { pendingTimeouts, laterVisits, parked, expectations, first };
+      })
+      .catch((error: unknown) => {
+        for (const id of held) this.deps.leases.releaseDelivery(id);
+        throw error;
+      });
+    let claimedSeq: number | null = null;
+    if (waiting.first) {
+      const { expectation, message, parkedFor, result } = waiting.first;
+      claimedSeq = waiting.first.seq;
+      if (result.won) {
+        await this.deps.instrumentation.release(message, expectation, parkedFor, () =>
+          this.delivery.complete({
+            expectation,
+            message,
+            deliveryId: result.deliveryId,
+            redelivered: false,
+          }),
+        );
+      } else this.deps.leases.releaseDelivery(expectation.id);
+    }
     for (const expectation of waiting.pendingTimeouts) {
       if (await this.timeoutAlreadyTaken(expectation, waiting.laterVisits)) {
         await this.settleStaleTimeout(expectation);
       } else await this.signalTimeout(expectation);
     }
 
-    let readAgain = waiting.pendingTimeouts.length > 0;
+    let readAgain = waiting.pendingTimeouts.length > 0 || claimedSeq !== null;
     for (const row of waiting.parked) {
       const expectationId = row.expectationId;
-      if (!expectationId) continue;
+      if (!expectationId || row.seq === claimedSeq) continue;
       const expectation = readAgain
         ? await this.deps.audit.transaction((tx) => expectationById(tx, expectationId))
         : waiting.expectations.get(expectationId);
@@ -394,6 +436,36 @@ export class Correlator {
       );
       readAgain = true; // the delivery may have closed other expectations (its group, say)
     }
+  }
+
+  /**
+   * In a release's read: claims the first parked answer if the instance can take it now (its
+   * expectation open, its wait state current, its payload valid); null otherwise, and the
+   * release's loop decides about every row as before.
+   */
+  private async claimFirstParked(
+    tx: EntityManager,
+    write: Audit,
+    parked: readonly ParkedAnswer[],
+    expectations: ReadonlyMap<string, Expectation>,
+    states: readonly string[],
+    held: string[],
+  ): Promise<ClaimedFirst | null> {
+    const row = parked.find((candidate) => candidate.expectationId);
+    const expectation = row?.expectationId ? expectations.get(row.expectationId) : undefined;
+    if (!row || !expectation || expectation.status !== 'open') return null;
+    if (!states.includes(expectation.waitState)) return null;
+    const message = messageFromParked(row);
+    if ((await this.validate(expectation, message)).length > 0) return null;
+    const parkedFor = this.deps.options.clock() - row.receivedAt;
+    // Held before the claim commits: a take-over sweep never sees this claim as nobody's.
+    this.deps.leases.holdDelivery(expectation.id);
+    held.push(expectation.id);
+    const result = await this.claimIn(tx, write, expectation, message, {
+      seq: row.seq,
+      parkedFor,
+    });
+    return { seq: row.seq, expectation, message, parkedFor, result };
   }
 
   private async deliverOrPark(
@@ -473,63 +545,74 @@ export class Correlator {
     expectation: Expectation,
     message: ReceivedMessage,
     parked: ReleasedAnswer | null,
-  ): Promise<{ won: true; deliveryId: string } | { won: false; outcome: ReceiveOutcome }> {
-    return this.deps.audit.transaction(async (tx, write) => {
-      if (parked !== null) {
-        await write({
-          kind: 'released',
-          instanceId: expectation.instanceId,
-          invocationId: expectation.invocationId,
-          correlationKey: message.correlationKey ?? undefined,
-          messageId: message.messageId,
-          detail: {
-            event: message.event,
-            waitState: expectation.waitState,
-            parkedFor: parked.parkedFor,
-          },
-        });
-        // Several nodes may release the same parked answer: whoever removes it delivers it.
-        if (!(await takeParkedAnswer(tx, parked.seq))) {
-          return { won: false as const, outcome: { status: 'duplicate' as const } };
-        }
-        write.afterCommit(() => this.deps.instrumentation.released(message, parked.parkedFor));
+  ): Promise<ClaimResult> {
+    return this.deps.audit.transaction((tx, write) =>
+      this.claimIn(tx, write, expectation, message, parked),
+    );
+  }
+
+  /** The claim's unit of work (for {@link claim}, or inside a release's read). */
+  private async claimIn(
+    tx: EntityManager,
+    write: Audit,
+    expectation: Expectation,
+    message: ReceivedMessage,
+    parked: ReleasedAnswer | null,
+  ): Promise<ClaimResult> {
+    if (parked !== null) {
+      await write({
+        kind: 'released',
+        instanceId: expectation.instanceId,
+        invocationId: expectation.invocationId,
+        correlationKey: message.correlationKey ?? undefined,
+        messageId: message.messageId,
+        detail: {
+          event: message.event,
+          waitState: expectation.waitState,
+          parkedFor: parked.parkedFor,
+        },
+      });
+      // Several nodes may release the same parked answer: whoever removes it delivers it.
+      if (!(await takeParkedAnswer(tx, parked.seq))) {
+        return { won: false as const, outcome: { status: 'duplicate' as const } };
       }
-      const taken = await this.rememberId(tx, write, message);
-      if (taken) return { won: false as const, outcome: taken };
-      // The claim carries the answer and the delivery's id, so a node that dies before
-      // finishing the delivery leaves all recovery needs to finish it.
-      const deliveryId = timeOrderedId();
-      const won = await claimAndCloseGroup(
+      write.afterCommit(() => this.deps.instrumentation.released(message, parked.parkedFor));
+    }
+    const taken = await this.rememberId(tx, write, message);
+    if (taken) return { won: false as const, outcome: taken };
+    // The claim carries the answer and the delivery's id, so a node that dies before
+    // finishing the delivery leaves all recovery needs to finish it.
+    const deliveryId = timeOrderedId();
+    const won = await claimAndCloseGroup(
+      tx,
+      expectation,
+      { deliveryId, ...this.deps.leases.claimColumns(message) },
+      this.deps.options.clock(),
+    );
+    if (!won) {
+      const current = await expectationById(tx, expectation.id);
+      if (!current) throw new Error(`Expectation ${expectation.id} vanished while claimed`);
+      if (current.repeats && current.status === 'claimed') {
+        // Another node delivers this entry's previous answer: this one waits its turn.
+        const ttl = current.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
+        return {
+          won: false as const,
+          outcome: await this.park(tx, write, message, current, ttl),
+        };
+      }
+      const outcome = await this.deadLetter(
         tx,
-        expectation,
-        { deliveryId, ...this.deps.leases.claimColumns(message) },
-        this.deps.options.clock(),
+        write,
+        message,
+        closedReason(current),
+        {
+          expectationStatus: current.status,
+        },
+        current,
       );
-      if (!won) {
-        const current = await expectationById(tx, expectation.id);
-        if (!current) throw new Error(`Expectation ${expectation.id} vanished while claimed`);
-        if (current.repeats && current.status === 'claimed') {
-          // Another node delivers this entry's previous answer: this one waits its turn.
-          const ttl = current.parkingTtlMs ?? this.deps.options.defaultParkingTtlMs;
-          return {
-            won: false as const,
-            outcome: await this.park(tx, write, message, current, ttl),
-          };
-        }
-        const outcome = await this.deadLetter(
-          tx,
-          write,
-          message,
-          closedReason(current),
-          {
-            expectationStatus: current.status,
-          },
-          current,
-        );
-        return { won: false as const, outcome };
-      }
-      return { won: true as const, deliveryId };
-    });
+      return { won: false as const, outcome };
+    }
+    return { won: true as const, deliveryId };
   }
 
   /**

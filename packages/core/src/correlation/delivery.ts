@@ -26,6 +26,7 @@ import type { Instrumentation } from '../observability/instrumentation';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import type { NodeLeases } from '../cluster/node-leases';
 import type { ReceivedMessage } from './received-message';
+import type { EngineStateCarry } from '../store/psi-store';
 import { describe, isSignalRejected } from '../runtime/describe-error';
 import { PsiSignalIds } from '../runtime/signal-ids';
 
@@ -83,7 +84,16 @@ export class DeliveryRunner {
     }
   }
 
-  private async run(claim: HeldClaim): Promise<ReceiveOutcome> {
+  private run(claim: HeldClaim): Promise<ReceiveOutcome> {
+    // The engine's state after the signal commits with the record of the delivery (or of its
+    // failure): one commit, and no crash between the two.
+    return this.deps.audit.carryingEngineStates((carry) => this.signalAndRecord(claim, carry));
+  }
+
+  private async signalAndRecord(
+    claim: HeldClaim,
+    carry: EngineStateCarry,
+  ): Promise<ReceiveOutcome> {
     const { engine, options } = this.deps;
     const { expectation } = claim;
     let handled: Handled;
@@ -91,7 +101,7 @@ export class DeliveryRunner {
       handled = await this.handle(claim);
     } catch (error) {
       const reason = error instanceof ResponseValidationError ? 'invalid' : 'handler-failed';
-      return this.giveBack(claim, reason, error);
+      return this.giveBack(claim, reason, error, carry);
     }
     try {
       await engine.signal(expectation.instanceId, expectation.waitState, {
@@ -106,7 +116,7 @@ export class DeliveryRunner {
           { err: describe(error) },
           `Could not signal instance ${expectation.instanceId} with "${expectation.event}"; the answer is dead-lettered handler-failed`,
         );
-        return this.giveBack(claim, 'handler-failed', error);
+        return this.giveBack(claim, 'handler-failed', error, carry);
       }
       // The instance left the wait state between the check and the signal (an engine timer or
       // a signal from outside moved it): an expected race, and the answer lost it.
@@ -114,13 +124,17 @@ export class DeliveryRunner {
         { err: describe(error) },
         `Instance ${expectation.instanceId} left "${expectation.waitState}" before it took "${expectation.event}"; the answer is dead-lettered late`,
       );
-      return this.lost(claim, {
-        handlerRan: true,
-        currentStates: (error as { currentStates?: unknown }).currentStates,
-        note: 'the handler ran, and the instance left the wait state before it took the answer',
-      });
+      return this.lost(
+        claim,
+        {
+          handlerRan: true,
+          currentStates: (error as { currentStates?: unknown }).currentStates,
+          note: 'the handler ran, and the instance left the wait state before it took the answer',
+        },
+        carry,
+      );
     }
-    return this.recordDelivered(claim, handled);
+    return this.recordDelivered(claim, handled, carry);
   }
 
   /**
@@ -184,21 +198,33 @@ export class DeliveryRunner {
     }
   }
 
-  private async recordDelivered(claim: HeldClaim, handled: Handled): Promise<ReceiveOutcome> {
+  private async recordDelivered(
+    claim: HeldClaim,
+    handled: Handled,
+    carry: EngineStateCarry,
+  ): Promise<ReceiveOutcome> {
     const { expectation } = claim;
-    const recorded = await this.record(claim, {
-      event: expectation.event,
-      waitState: expectation.waitState,
-      ...handled.detail,
-      messageId: claim.message.messageId,
-      deliveryId: claim.deliveryId,
-      ...(claim.redelivered ? { redelivered: true, interruptedNode: claim.interruptedNode } : {}),
-    });
+    const recorded = await this.record(
+      claim,
+      {
+        event: expectation.event,
+        waitState: expectation.waitState,
+        ...handled.detail,
+        messageId: claim.message.messageId,
+        deliveryId: claim.deliveryId,
+        ...(claim.redelivered ? { redelivered: true, interruptedNode: claim.interruptedNode } : {}),
+      },
+      carry,
+    );
     return recorded ? delivered(expectation) : this.takenOver(expectation);
   }
 
   /** Records the held claim as delivered, with its one `delivered` audit entry. */
-  private async record(claim: HeldClaim, detail: Record<string, unknown>): Promise<boolean> {
+  private async record(
+    claim: HeldClaim,
+    detail: Record<string, unknown>,
+    carry?: EngineStateCarry,
+  ): Promise<boolean> {
     const { audit, options, instrumentation, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const recorded = await audit.transaction(async (tx, write) => {
@@ -214,7 +240,7 @@ export class DeliveryRunner {
         detail,
       });
       return true;
-    });
+    }, carry);
     return recorded;
   }
 
@@ -226,6 +252,7 @@ export class DeliveryRunner {
     claim: HeldClaim,
     reason: Extract<DeadLetterReason, 'invalid' | 'handler-failed'>,
     error: unknown,
+    carry?: EngineStateCarry,
   ): Promise<ReceiveOutcome> {
     const { expectation } = claim;
     const outcome = await this.deps.audit.transaction(async (tx, write) => {
@@ -234,7 +261,7 @@ export class DeliveryRunner {
         error: describe(error),
         deliveryId: claim.deliveryId,
       });
-    });
+    }, carry);
     return outcome ?? this.takenOver(expectation);
   }
 
@@ -242,7 +269,11 @@ export class DeliveryRunner {
    * The instance left the wait state without the answer: the expectation is cancelled (its
    * group stays closed: this answer won it) and the answer is `late`, with `detail`.
    */
-  async lost(claim: HeldClaim, detail: Record<string, unknown>): Promise<ReceiveOutcome> {
+  async lost(
+    claim: HeldClaim,
+    detail: Record<string, unknown>,
+    carry?: EngineStateCarry,
+  ): Promise<ReceiveOutcome> {
     const { audit, options, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
     const outcome = await audit.transaction(async (tx, write) => {
@@ -253,7 +284,7 @@ export class DeliveryRunner {
         deliveryId: claim.deliveryId,
         ...(claim.redelivered ? { interruptedNode: claim.interruptedNode } : {}),
       });
-    });
+    }, carry);
     return outcome ?? this.takenOver(expectation);
   }
 

@@ -1,7 +1,7 @@
 import { In, type EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
 import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
-import type { PsiStore } from '../store/psi-store';
+import type { EngineStateCarry, PsiStore } from '../store/psi-store';
 
 /** An audit entry as handed to `onTrace` and returned by queries. */
 export interface TraceEvent {
@@ -82,7 +82,10 @@ export class AuditLog {
     private readonly onTrace: ((event: TraceEvent) => void) | undefined,
   ) {}
 
-  async transaction<T>(work: (tx: EntityManager, audit: Audit) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    work: (tx: EntityManager, audit: Audit) => Promise<T>,
+    carry?: EngineStateCarry,
+  ): Promise<T> {
     const written: TraceEvent[] = [];
     const effects: Array<() => void> = [];
     const result = await this.store.transaction(async (tx) => {
@@ -105,10 +108,18 @@ export class AuditLog {
         tx,
         Object.assign(audit, { afterCommit: (effect: () => void) => effects.push(effect) }),
       );
-    });
+    }, carry);
     for (const event of written) this.onTrace?.(event);
     for (const effect of effects) effect();
     return result;
+  }
+
+  /**
+   * Runs `work` with the engine states it saves committed by its next unit of work rather than
+   * on their own (PsiStore.carryingEngineStates): for a signal and the record that follows it.
+   */
+  carryingEngineStates<T>(work: (carry: EngineStateCarry) => Promise<T>): Promise<T> {
+    return this.store.carryingEngineStates(work);
   }
 
   /** Every entry of an instance, oldest first. */

@@ -6,7 +6,8 @@ const ROWS_PER_STATEMENT = 100;
 
 interface DeferredRow {
   target: EntityTarget<ObjectLiteral>;
-  row: RowValues<ObjectLiteral>;
+  /** The row, or how to get it when it is written (undefined: nothing to write any more). */
+  row: RowValues<ObjectLiteral> | (() => RowValues<ObjectLiteral> | undefined);
   /** For an upsert: the columns whose values name the row (the last write of a row wins). */
   conflict?: readonly string[];
 }
@@ -64,14 +65,19 @@ export class DeferredInserts {
       this.current = this.current.filter((row) => !mine(row));
     }
     const byTarget = new Map<EntityTarget<ObjectLiteral>, DeferredRow[]>();
-    for (const row of rows) {
-      const list = byTarget.get(row.target);
-      if (list) list.push(row);
-      else byTarget.set(row.target, [row]);
+    for (const deferred of rows) {
+      const row = typeof deferred.row === 'function' ? deferred.row() : deferred.row;
+      if (row === undefined) continue;
+      const resolved = { ...deferred, row };
+      const list = byTarget.get(deferred.target);
+      if (list) list.push(resolved);
+      else byTarget.set(deferred.target, [resolved]);
     }
     for (const [target, list] of byTarget) {
       const conflict = list[0].conflict;
-      const values = conflict ? lastOfEachRow(list, conflict) : list.map((r) => r.row);
+      const values = conflict
+        ? lastOfEachRow(list, conflict)
+        : list.map((r) => r.row as RowValues<ObjectLiteral>);
       for (let start = 0; start < values.length; start += ROWS_PER_STATEMENT) {
         const chunk = values.slice(start, start + ROWS_PER_STATEMENT);
         if (conflict) await upsertRows(tx, target, chunk, conflict);
@@ -87,7 +93,8 @@ function lastOfEachRow(
   conflict: readonly string[],
 ): Array<RowValues<ObjectLiteral>> {
   const last = new Map<string, RowValues<ObjectLiteral>>();
-  for (const { row } of rows) {
+  for (const deferred of rows) {
+    const row = deferred.row as RowValues<ObjectLiteral>;
     const key = JSON.stringify(conflict.map((column) => row[column]));
     last.delete(key); // re-added at the end: a later write of a row comes after earlier others
     last.set(key, row);
@@ -123,12 +130,16 @@ export function deferInsert<Entity extends ObjectLiteral>(
 export function deferUpsert<Entity extends ObjectLiteral>(
   tx: EntityManager,
   target: EntityTarget<Entity>,
-  row: RowValues<Entity>,
+  row: RowValues<Entity> | (() => RowValues<Entity> | undefined),
   conflict: ReadonlyArray<keyof Entity & string>,
 ): void {
   const deferred = deferredByManager.get(tx);
   if (!deferred) throw new Error('deferUpsert needs an EntityManager from PsiStore.transaction');
-  deferred.add({ target, row, conflict });
+  deferred.add({
+    target,
+    row: row as DeferredRow['row'],
+    conflict,
+  });
 }
 
 /**

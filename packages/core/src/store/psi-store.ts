@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataSource, MigrationExecutor } from 'typeorm';
+import { DataSource, MigrationExecutor, type EntityManager } from 'typeorm';
 import type {
   EngineStateIndex,
   EngineStateListFilter,
@@ -12,6 +12,15 @@ import { ConnectionRetryRunner } from './connection-retry';
 import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
 import { PostgresGroupCommitRunner } from './postgres-group-commit';
 import { deferUpsert, flushDeferredInserts } from './deferred-inserts';
+import {
+  currentCarry,
+  EngineStateCarry,
+  runCarrying,
+  stateKey,
+  type CarriedState,
+} from './engine-state-carry';
+
+export type { EngineStateCarry } from './engine-state-carry';
 import { deleteRows, findRow } from './row-statements';
 import { psiEntities, psiMigrations } from './entities';
 import {
@@ -50,6 +59,8 @@ function postgresRunner(dataSource: DataSource, options: CompiledStoreOptions): 
  */
 export class PsiStore {
   private readonly runner: TransactionRunner;
+  /** Engine states saved and not yet known committed, by instance: what units write of them. */
+  private readonly unwrittenStates = new Map<string, CarriedState>();
   private notifier: ReadinessNotifier | undefined;
   private operationNotifier: ReadinessNotifier | undefined;
   private nodes: NodeLiveness | undefined;
@@ -109,9 +120,123 @@ export class PsiStore {
     return this.options.type;
   }
 
-  /** Runs `work` atomically; on SQLite, concurrent units share one commit. */
-  transaction<T>(work: UnitOfWork<T>): Promise<T> {
-    return this.runner.run(work);
+  /**
+   * Runs `work` atomically; on SQLite, concurrent units share one commit. Given the `carry` of a
+   * {@link carryingEngineStates} scope, the unit also writes the engine states saved in it so far.
+   */
+  transaction<T>(work: UnitOfWork<T>, carry?: EngineStateCarry): Promise<T> {
+    if (!carry?.carries(this)) return this.runner.run(work);
+    const keys = carry.take();
+    if (keys.length === 0) return this.runner.run(work);
+    const written = new Map<string, CarriedState>();
+    return this.runner
+      .run(async (tx) => {
+        this.writeStates(tx, keys, written);
+        return work(tx);
+      })
+      .then((value) => {
+        this.committed(written);
+        return value;
+      })
+      .catch(async (error: unknown) => {
+        // The states did not commit with the failed unit: the scope's next unit takes them,
+        // or (the scope ended) a unit of their own writes them.
+        if (!carry.giveBack(keys)) await this.writeCarried(keys).catch(() => this.forgetAll(keys));
+        throw error;
+      });
+  }
+
+  /**
+   * Runs `work` with the engine states it saves (through {@link engineStates}) carried into the
+   * next unit of work it runs with the carry it is handed (`transaction(unit, carry)`) instead of
+   * committed on their own (see EngineStateCarry); what no unit took is written when `work` ends.
+   */
+  async carryingEngineStates<T>(work: (carry: EngineStateCarry) => Promise<T>): Promise<T> {
+    const carry = new EngineStateCarry(this);
+    let result: T;
+    try {
+      result = await runCarrying(carry, () => work(carry));
+    } catch (error) {
+      const rest = carry.close();
+      if (rest.length > 0) await this.writeCarried(rest).catch(() => this.forgetAll(rest));
+      throw error;
+    }
+    const rest = carry.close();
+    if (rest.length > 0) await this.writeCarried(rest);
+    return result;
+  }
+
+  /** An engine state saved: carried in the caller's scope, else committed on its own. */
+  saveState(row: CarriedState): Promise<void> {
+    const key = stateKey(row);
+    this.unwrittenStates.set(key, row);
+    const carry = currentCarry();
+    if (carry?.carries(this)) {
+      carry.add(key);
+      return Promise.resolve();
+    }
+    return this.writeCarried([key]);
+  }
+
+  /** The state saved last for the instance (`stateKey`) if no commit wrote it yet. */
+  unwrittenState(key: string): CarriedState | undefined {
+    return this.unwrittenStates.get(key);
+  }
+
+  /** Commits every state saved and not yet committed (before a listing reads the table). */
+  async writeUnwrittenStates(): Promise<void> {
+    if (this.unwrittenStates.size > 0) await this.writeCarried([...this.unwrittenStates.keys()]);
+  }
+
+  /**
+   * States that could not be written (the store failed): not kept as newer than the table, where
+   * another node may write the instance meanwhile. The save is lost, as a failed save was before.
+   */
+  private forgetAll(keys: readonly string[]): void {
+    for (const key of keys) this.unwrittenStates.delete(key);
+  }
+
+  /** An engine state deleted: a carried save of it must not write it again. */
+  forgetState(key: string): void {
+    this.unwrittenStates.delete(key);
+  }
+
+  private async writeCarried(keys: readonly string[]): Promise<void> {
+    const written = new Map<string, CarriedState>();
+    await this.runner.run(async (tx) => this.writeStates(tx, keys, written));
+    this.committed(written);
+  }
+
+  /** States a commit wrote are forgotten, unless a newer save of the instance came since. */
+  private committed(written: ReadonlyMap<string, CarriedState>): void {
+    for (const [key, row] of written)
+      if (this.unwrittenStates.get(key) === row) this.unwrittenStates.delete(key);
+  }
+
+  /**
+   * Upserts the instances' latest saved states with the batch's other engine states, one
+   * multi-row statement before COMMIT, as they are when the rows are written (not when saved):
+   * carried saves resolve before they commit, so two units may hold one instance, and the one
+   * writing later must write the newer state, never an older one.
+   */
+  private writeStates(
+    tx: EntityManager,
+    keys: readonly string[],
+    written: Map<string, CarriedState>,
+  ): void {
+    for (const key of keys) {
+      deferUpsert(
+        tx,
+        EngineInstanceEntity,
+        () => {
+          const row = this.unwrittenStates.get(key);
+          if (!row) return undefined; // written by a commit since, or deleted
+          written.set(key, row);
+          return { ...row };
+        },
+        ['engine', 'instanceId'],
+      );
+    }
   }
 
   /**
@@ -254,19 +379,22 @@ class StoredEngineStateRepository implements EngineStateRepository {
     state: string,
     index: EngineStateIndex = {},
   ): Promise<void> {
-    // Written with the batch's other engine states, one multi-row upsert before COMMIT; the
-    // save resolves once that committed, as it did when it was a statement of its own.
-    return this.store.transaction(async (tx) => {
-      deferUpsert(
-        tx,
-        EngineInstanceEntity,
-        { engine, instanceId, state, updatedAt: Date.now(), running: index.running ?? true },
-        ['engine', 'instanceId'],
-      );
+    // In a carrying scope the row commits with the scope's next unit (PsiStore.transaction);
+    // else with the batch's other engine states, one multi-row upsert before COMMIT, the save
+    // resolving once that committed.
+    return this.store.saveState({
+      engine,
+      instanceId,
+      state,
+      updatedAt: Date.now(),
+      running: index.running ?? true,
     });
   }
 
   load(engine: string, instanceId: string): Promise<string | undefined> {
+    // A carried save is the newest state even before a unit commits it.
+    const unwritten = this.store.unwrittenState(stateKey({ engine, instanceId }));
+    if (unwritten) return Promise.resolve(unwritten.state);
     return this.store.transaction(async (tx) => {
       await flushDeferredInserts(tx, EngineInstanceEntity); // states saved earlier in this batch
       const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
@@ -275,13 +403,15 @@ class StoredEngineStateRepository implements EngineStateRepository {
   }
 
   delete(engine: string, instanceId: string): Promise<void> {
+    this.store.forgetState(stateKey({ engine, instanceId }));
     return this.store.transaction(async (tx) => {
       await flushDeferredInserts(tx, EngineInstanceEntity); // a save earlier in this batch must not come after
       await deleteRows(tx, EngineInstanceEntity, { engine, instanceId });
     });
   }
 
-  list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
+  async list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
+    await this.store.writeUnwrittenStates(); // carried saves no unit committed yet
     return this.store.transaction(async (tx) => {
       await flushDeferredInserts(tx, EngineInstanceEntity);
       const query = tx

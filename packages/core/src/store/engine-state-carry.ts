@@ -1,0 +1,89 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** An engine's state row, as `EngineStateRepository.save` writes it. */
+export interface CarriedState {
+  engine: string;
+  instanceId: string;
+  state: string;
+  updatedAt: number;
+  running: boolean;
+}
+
+/**
+ * Engine states saved inside a flow step that commits anyway right after: a delivery signals the
+ * engine and then records the delivery; a step's completion signals the engine, whose wait state
+ * then releases what is parked. Inside such a scope a save does not commit on its own: the row
+ * is carried into the next unit of work this store runs in the scope (the delivery's record, the
+ * release's read), so the engine's state and PSI's record of what caused it commit together —
+ * one commit fewer per signal, and a crash can no longer fall between them. What no unit took
+ * by the end of the scope is written then, in a unit of its own.
+ *
+ * A carried save resolves before it commits, so a later save of the same instance may be
+ * committed by another unit first. Units therefore write an instance's latest saved state when
+ * they write (PsiStore keeps it until committed), never the one of their scope: whichever
+ * commits last, the row ends at the newest state (PostgreSQL's row lock orders two writers).
+ *
+ * Saves are recognised by the scope (AsyncLocalStorage follows the engine's async calls); rows
+ * are taken only by the units the flow runs with its carry, never by a unit that an engine
+ * event started meanwhile. That keeps the order other nodes rely on: a release reads what is
+ * parked only after the state that put the instance at its wait state is visible to them
+ * (a unit that wrote the state and read in one transaction would read before the state
+ * commits, and an answer parked meanwhile by a node that still saw the old state would stay
+ * parked). Rows are carried per store: another store's saves in the scope go their normal way.
+ */
+export class EngineStateCarry {
+  /** The instances whose state was saved in the scope and no unit took yet. */
+  private readonly keys = new Set<string>();
+  private open = true;
+
+  constructor(readonly owner: object) {}
+
+  /** Whether saves to `owner`'s repository are carried now. */
+  carries(owner: object): boolean {
+    return this.open && this.owner === owner;
+  }
+
+  add(key: string): void {
+    this.keys.add(key);
+  }
+
+  /** Every instance carried so far, handed to the unit that writes their states. */
+  take(): string[] {
+    const keys = [...this.keys];
+    this.keys.clear();
+    return keys;
+  }
+
+  /**
+   * Instances a unit took and did not commit (it failed): carried again. False when the scope
+   * is closed (the caller writes them).
+   */
+  giveBack(keys: readonly string[]): boolean {
+    if (!this.open) return false;
+    for (const key of keys) this.keys.add(key);
+    return true;
+  }
+
+  /** Ends the scope; returns what no unit took. */
+  close(): string[] {
+    this.open = false;
+    return this.take();
+  }
+}
+
+const current = new AsyncLocalStorage<EngineStateCarry>();
+
+/** The carry scope the caller runs in, if any. */
+export function currentCarry(): EngineStateCarry | undefined {
+  return current.getStore();
+}
+
+/** Runs `work` in `carry`'s scope. */
+export function runCarrying<T>(carry: EngineStateCarry, work: () => Promise<T>): Promise<T> {
+  return current.run(carry, work);
+}
+
+/** Names an instance's state row. */
+export function stateKey(row: Pick<CarriedState, 'engine' | 'instanceId'>): string {
+  return `${row.engine}\u0000${row.instanceId}`;
+}
