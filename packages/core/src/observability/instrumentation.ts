@@ -1,6 +1,10 @@
+// Over 400 lines: one method per flow step (invoke, send, receive, park, release, deliver, timeout,
+// retry, freeze, dead letter), each with its no-tracer fast path; ARCHITECTURE.md promises one
+// place per flow, so they stay together (attributes and links live in span-attributes.ts).
 import {
   context as otelContext,
   metrics,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -23,12 +27,14 @@ import {
   type StoredTrace,
   type TraceHeaders,
 } from './trace-context';
+import { AttributeSets } from './attribute-sets';
 import {
   CONVERSATION,
   DESTINATION,
   errorText,
   expectationAttributes,
   failed,
+  NO_LINKS,
   linkTo,
   MESSAGE_CONTEXT,
   MESSAGE_ID,
@@ -51,10 +57,29 @@ import {
  * spans to the request that caused it through the trace context stored on the expectation, and
  * counts. Only `@opentelemetry/api` is used: without an SDK every call is a no-op (spans are
  * non-recording, nothing is stored on the records).
+ *
+ * Cost (bench `observability`): metric attribute sets are made once per event, service, step or
+ * reason; the trace context PSI stores is remembered parsed (trace-context.ts); span attributes
+ * are one literal per span. Without a tracer
+ * provider (the API's global one with nothing registered) no span, context or attribute object
+ * is made at all: the flows run their work directly and only count.
  */
 export class Instrumentation {
   private readonly tracer: Tracer;
+  /** The API's global provider when no provider was given: tracing is off while it has none. */
+  private readonly global: ProxyTracerProvider | undefined;
   readonly metrics: PsiMetrics;
+  private readonly byEvent = new AttributeSets((event) => ({ 'psi.event': event }));
+  private readonly byService = new AttributeSets((service) => ({ 'psi.service': service }));
+  private readonly byStep = new AttributeSets((step) => ({ 'psi.step': step }));
+  private readonly byReason = new AttributeSets((reason) => ({
+    'psi.dead_letter.reason': reason,
+  }));
+  /** By transport, then service. */
+  private readonly byTransport = new AttributeSets(
+    (transport) =>
+      new AttributeSets((service) => ({ [SYSTEM]: transport, 'psi.service': service })),
+  );
 
   constructor(
     options: ObservabilityOptions,
@@ -64,6 +89,7 @@ export class Instrumentation {
     const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
     const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
     this.tracer = tracerProvider.getTracer('@psi/core');
+    this.global = tracerProvider instanceof ProxyTracerProvider ? tracerProvider : undefined;
     this.metrics = new PsiMetrics(meterProvider.getMeter('@psi/core'));
   }
 
@@ -74,6 +100,8 @@ export class Instrumentation {
     invocation: TracedInvocation,
     work: (trace: InvokeTrace) => Promise<T>,
   ): Promise<T> {
+    const active = otelContext.active();
+    if (!this.tracing) return work({ context: active, stored: NO_TRACE });
     const span = this.tracer.startSpan(
       `invoke ${invocation.step}`,
       {
@@ -86,9 +114,9 @@ export class Instrumentation {
           'psi.service': invocation.service,
         },
       },
-      otelContext.active(),
+      active,
     );
-    const context = trace.setSpan(otelContext.active(), span);
+    const context = trace.setSpan(active, span);
     const stored = span.isRecording() ? storedTraceOf(span.spanContext()) : NO_TRACE;
     try {
       const result = await otelContext.with(context, () => work({ context, stored }));
@@ -114,8 +142,19 @@ export class Instrumentation {
     transport: string,
     dispatch: (traceHeaders: TraceHeaders) => Promise<DispatchResult>,
   ): Promise<DispatchResult> {
+    if (!this.tracing) {
+      const started = performance.now();
+      try {
+        return await dispatch(NO_HEADERS);
+      } finally {
+        this.metrics.dispatchDuration.record(
+          (performance.now() - started) / 1000,
+          this.byTransport.of(transport).of(request.service),
+        );
+      }
+    }
     // Committed by this run: its own invoke span is the parent, no link needed.
-    const links = entry.traceParent === parent.stored.traceParent ? [] : linkTo(entry);
+    const links = entry.traceParent === parent.stored.traceParent ? NO_LINKS : linkTo(entry);
     const span = this.tracer.startSpan(
       `send ${request.service}`,
       {
@@ -144,17 +183,17 @@ export class Instrumentation {
       failed(span, error);
       throw error;
     } finally {
-      this.metrics.dispatchDuration.record((performance.now() - started) / 1000, {
-        [SYSTEM]: transport,
-        'psi.service': request.service,
-      });
+      this.metrics.dispatchDuration.record(
+        (performance.now() - started) / 1000,
+        this.byTransport.of(transport).of(request.service),
+      );
       span.end();
     }
   }
 
   /** After the commit that recorded a request as sent. */
   sent(service: string, transport: string): void {
-    this.metrics.sent.add(1, { [SYSTEM]: transport, 'psi.service': service });
+    this.metrics.sent.add(1, this.byTransport.of(transport).of(service));
   }
 
   /** After the commit that scheduled a retry. */
@@ -166,7 +205,7 @@ export class Instrumentation {
     error: unknown,
   ): void {
     this.stats.retried++;
-    this.metrics.retried.add(1, { 'psi.service': request.service });
+    this.metrics.retried.add(1, this.byService.of(request.service));
     const span = this.tracer.startSpan(
       `retry ${request.service}`,
       {
@@ -185,7 +224,7 @@ export class Instrumentation {
   /** After the commit that froze an invocation. */
   frozen(parent: InvokeTrace | undefined, invocation: TracedInvocation, error: unknown): void {
     this.stats.frozen++;
-    this.metrics.frozen.add(1, { 'psi.step': invocation.step });
+    this.metrics.frozen.add(1, this.byStep.of(invocation.step));
     const span = this.tracer.startSpan(
       `freeze ${invocation.step}`,
       {
@@ -215,8 +254,13 @@ export class Instrumentation {
     work: () => Promise<ReceiveOutcome>,
   ): Promise<ReceiveOutcome> {
     this.stats.received++;
-    this.metrics.received.add(1, { 'psi.event': message.event });
+    this.metrics.received.add(1, this.byEvent.of(message.event));
     const sender = storedTraceFromHeaders(headers);
+    if (!this.tracing) {
+      // Stored with the answer, the sender's context still links once tracing is on.
+      if (sender !== NO_TRACE) Object.assign(message, sender);
+      return work();
+    }
     const parent = sender.traceParent ? contextOf(sender) : otelContext.active();
     const span = this.tracer.startSpan(
       `receive ${message.event}`,
@@ -228,7 +272,7 @@ export class Instrumentation {
           [OPERATION_NAME]: 'receive',
           [DESTINATION]: message.event,
           [MESSAGE_ID]: message.messageId,
-          ...(message.correlationKey ? { [CONVERSATION]: message.correlationKey } : {}),
+          [CONVERSATION]: message.correlationKey ?? undefined,
           'psi.event': message.event,
         },
       },
@@ -252,6 +296,7 @@ export class Instrumentation {
 
   /** The answer matched `expectation`: its receive span links to the request. */
   matched(message: TracedMessage, expectation: TracedExpectation): void {
+    if (!this.tracing) return;
     const span = trace.getSpan(message[MESSAGE_CONTEXT] ?? ROOT_CONTEXT);
     if (!span?.isRecording()) return;
     span.setAttributes(expectationAttributes(expectation));
@@ -262,16 +307,22 @@ export class Instrumentation {
   /** After the commit that dropped an answer as a duplicate. */
   duplicate(message: TracedMessage): void {
     this.stats.duplicates++;
-    this.metrics.duplicates.add(1, { 'psi.event': message.event });
+    this.metrics.duplicates.add(1, this.byEvent.of(message.event));
   }
 
   /** After the commit that parked an answer. */
   parked(message: TracedMessage, expectation: TracedExpectation | null, parkedId: string): void {
     this.stats.parked++;
-    this.metrics.parked.add(1, { 'psi.event': message.event });
+    this.metrics.parked.add(1, this.byEvent.of(message.event));
+    if (!this.tracing) return;
     this.instant(`park ${message.event}`, parentOf(message), {
       'psi.parked.id': parkedId,
-      ...(expectation ? expectationAttributes(expectation) : {}),
+      'psi.instance.id': expectation?.instanceId,
+      'psi.invocation.id': expectation?.invocationId,
+      'psi.expectation.id': expectation?.id,
+      'psi.wait_state': expectation?.waitState,
+      'psi.event': expectation?.event,
+      [CONVERSATION]: expectation?.correlationKey ?? undefined,
     });
   }
 
@@ -286,19 +337,26 @@ export class Instrumentation {
     parkedFor: number,
     work: () => Promise<T>,
   ): Promise<T> {
+    if (!this.tracing) return work();
+    const parent = contextOf(message);
     const span = this.tracer.startSpan(
       `release ${message.event}`,
       {
         links: linkTo(expectation),
         attributes: {
           [MESSAGE_ID]: message.messageId,
-          ...expectationAttributes(expectation),
+          'psi.instance.id': expectation.instanceId,
+          'psi.invocation.id': expectation.invocationId,
+          'psi.expectation.id': expectation.id,
+          'psi.wait_state': expectation.waitState,
+          'psi.event': expectation.event,
+          [CONVERSATION]: expectation.correlationKey ?? undefined,
           'psi.parked_ms': parkedFor,
         },
       },
-      contextOf(message),
+      parent,
     );
-    const context = trace.setSpan(contextOf(message), span);
+    const context = trace.setSpan(parent, span);
     message[MESSAGE_CONTEXT] = context;
     try {
       return await otelContext.with(context, work);
@@ -309,8 +367,8 @@ export class Instrumentation {
 
   /** After the commit of a released answer's claim. */
   released(message: TracedMessage, parkedFor: number): void {
-    this.metrics.released.add(1, { 'psi.event': message.event });
-    this.metrics.parkedTime.record(parkedFor / 1000, { 'psi.event': message.event });
+    this.metrics.released.add(1, this.byEvent.of(message.event));
+    this.metrics.parkedTime.record(parkedFor / 1000, this.byEvent.of(message.event));
   }
 
   /**
@@ -324,6 +382,7 @@ export class Instrumentation {
     delivery: { deliveryId: string; redelivered: boolean },
     work: () => Promise<ReceiveOutcome>,
   ): Promise<ReceiveOutcome> {
+    if (!this.tracing) return work();
     const parent = parentOf(message);
     const span = this.tracer.startSpan(
       `deliver ${expectation.event}`,
@@ -333,7 +392,12 @@ export class Instrumentation {
           [OPERATION_TYPE]: 'process',
           [OPERATION_NAME]: 'deliver',
           [MESSAGE_ID]: message.messageId,
-          ...expectationAttributes(expectation),
+          'psi.instance.id': expectation.instanceId,
+          'psi.invocation.id': expectation.invocationId,
+          'psi.expectation.id': expectation.id,
+          'psi.wait_state': expectation.waitState,
+          'psi.event': expectation.event,
+          [CONVERSATION]: expectation.correlationKey ?? undefined,
           'psi.delivery.id': delivery.deliveryId,
           'psi.redelivered': delivery.redelivered,
         },
@@ -360,9 +424,9 @@ export class Instrumentation {
   /** After the commit that recorded a delivery. */
   delivered(expectation: TracedExpectation): void {
     this.stats.delivered++;
-    this.metrics.delivered.add(1, { 'psi.event': expectation.event });
+    this.metrics.delivered.add(1, this.byEvent.of(expectation.event));
     const since = this.clock() - expectation.createdAt;
-    this.metrics.criticalTime.record(Math.max(0, since) / 1000, { 'psi.event': expectation.event });
+    this.metrics.criticalTime.record(Math.max(0, since) / 1000, this.byEvent.of(expectation.event));
   }
 
   /** After the commit that wrote a dead letter for `message`. */
@@ -372,20 +436,22 @@ export class Instrumentation {
     expectation?: { id: string | null; instanceId: string | null },
   ): void {
     this.stats.deadLettered++;
-    this.metrics.deadLettered.add(1, { 'psi.dead_letter.reason': reason });
+    this.metrics.deadLettered.add(1, this.byReason.of(reason));
+    if (!this.tracing) return;
     this.instant(`dead-letter ${reason}`, parentOf(message), {
       [MESSAGE_ID]: message.messageId,
       'psi.event': message.event,
       'psi.dead_letter.reason': reason,
-      ...(expectation?.instanceId ? { 'psi.instance.id': expectation.instanceId } : {}),
-      ...(expectation?.id ? { 'psi.expectation.id': expectation.id } : {}),
+      'psi.instance.id': expectation?.instanceId ?? undefined,
+      'psi.expectation.id': expectation?.id ?? undefined,
     });
   }
 
   /** After the commit of a timeout's claim: a `timeout <event>` span linked to the request. */
   timedOut(expectation: TracedExpectation): void {
     this.stats.timedOut++;
-    this.metrics.timedOut.add(1, { 'psi.event': expectation.event });
+    this.metrics.timedOut.add(1, this.byEvent.of(expectation.event));
+    if (!this.tracing) return;
     const span = this.tracer.startSpan(
       `timeout ${expectation.event}`,
       { links: linkTo(expectation), attributes: expectationAttributes(expectation) },
@@ -394,7 +460,21 @@ export class Instrumentation {
     span.end();
   }
 
+  /**
+   * False while spans would all be no-ops: no provider given and none registered globally (read
+   * at each step, so a provider registered after the coordinator was made is used).
+   */
+  private get tracing(): boolean {
+    return this.global === undefined || this.global.getDelegate() !== NOOP_TRACER_PROVIDER;
+  }
+
   private instant(name: string, parent: Context, attributes: Attributes): void {
     this.tracer.startSpan(name, { attributes }, parent).end();
   }
 }
+
+/** The API's no-op provider: what its global proxy delegates to while nothing is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Trace headers when tracing is off: none (transports only read them). */
+const NO_HEADERS: TraceHeaders = Object.freeze({});

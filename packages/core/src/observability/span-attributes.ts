@@ -61,16 +61,19 @@ export function parentOf(message: TracedMessage): Context {
   return message[MESSAGE_CONTEXT] ?? contextOf(message);
 }
 
-/** A link to each stored trace given (duplicates and empty ones left out). */
-export function linkTo(...stored: StoredTrace[]): Link[] {
-  const links: Link[] = [];
-  for (const one of stored) {
-    const context = spanContextOf(one);
-    if (context && !links.some((l) => l.context.spanId === context.spanId))
-      links.push({ context, attributes: { 'psi.link': 'request' } });
-  }
-  return links;
+/** No links: one shared empty array (the SDK only reads it). */
+export const NO_LINKS: Link[] = [];
+
+const REQUEST_LINK: Attributes = Object.freeze({ 'psi.link': 'request' });
+
+/** A link to the stored trace (none when nothing is stored). */
+export function linkTo(stored: StoredTrace): Link[] {
+  const context = spanContextOf(stored);
+  return context ? [{ context, attributes: REQUEST_LINK }] : NO_LINKS;
 }
+
+// Attribute objects are literals with every key; an absent value is `undefined`, which spans
+// leave out.
 
 export function expectationAttributes(expectation: TracedExpectation): Attributes {
   return {
@@ -79,14 +82,14 @@ export function expectationAttributes(expectation: TracedExpectation): Attribute
     'psi.expectation.id': expectation.id,
     'psi.wait_state': expectation.waitState,
     'psi.event': expectation.event,
-    ...(expectation.correlationKey ? { [CONVERSATION]: expectation.correlationKey } : {}),
+    [CONVERSATION]: expectation.correlationKey ?? undefined,
   };
 }
 
 export function outcomeAttributes(outcome: ReceiveOutcome): Attributes {
   return {
     'psi.outcome': outcome.status,
-    ...(outcome.status === 'dead-lettered' ? { 'psi.dead_letter.reason': outcome.reason } : {}),
+    'psi.dead_letter.reason': outcome.status === 'dead-lettered' ? outcome.reason : undefined,
   };
 }
 

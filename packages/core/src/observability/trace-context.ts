@@ -36,31 +36,45 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  */
 export function storedTraceOf(spanContext: SpanContext | undefined): StoredTrace {
   if (!spanContext || !isSpanContextValid(spanContext)) return NO_TRACE;
-  const flags = (spanContext.traceFlags & 0xff).toString(16).padStart(2, '0');
+  const flags = spanContext.traceFlags & 0xff;
   const state = spanContext.traceState?.serialize();
-  return {
-    traceParent: `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`,
-    traceState: state ? state : null,
-  };
+  const traceParent = `00-${spanContext.traceId}-${spanContext.spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
+  const stored = { traceParent, traceState: state ? state : null };
+  // What this process stores it reads back soon (the answer's receive, release and deliver
+  // spans link to it): remember the parsed form now instead of parsing the strings again.
+  remember(stored.traceState ? `${traceParent} ${stored.traceState}` : traceParent, {
+    traceId: spanContext.traceId,
+    spanId: spanContext.spanId,
+    traceFlags: flags & TraceFlags.SAMPLED,
+    isRemote: true,
+    ...(stored.traceState ? { traceState: spanContext.traceState } : {}),
+  });
+  return stored;
 }
 
 /**
- * Span contexts parsed lately, by traceparent + tracestate: one answer's spans link to its
- * request three or four times (receive, release, deliver), each from the same stored strings.
- * Span contexts are read-only, so sharing one is safe; the cache is emptied when it is full.
+ * Span contexts parsed or written lately, by traceparent + tracestate: one answer's spans link
+ * to its request three or four times (receive, release, deliver), each from the same stored
+ * strings. Span contexts are read-only, so sharing one is safe; the cache is emptied when it is
+ * full. `null`: the strings are not a valid trace context.
  */
-const parsed = new Map<string, SpanContext | undefined>();
+const parsed = new Map<string, SpanContext | null>();
 const PARSED_MAX = 4_096;
+
+function remember(key: string, spanContext: SpanContext | null): void {
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(key, spanContext);
+}
 
 /** The remote span context a stored trace names, or undefined when there is none. */
 export function spanContextOf(stored: Partial<StoredTrace> | undefined): SpanContext | undefined {
   const traceParent = stored?.traceParent;
   if (!traceParent) return undefined;
   const key = stored.traceState ? `${traceParent} ${stored.traceState}` : traceParent;
-  if (parsed.has(key)) return parsed.get(key);
+  const known = parsed.get(key);
+  if (known !== undefined) return known ?? undefined;
   const spanContext = parse(traceParent, stored.traceState ?? null);
-  if (parsed.size >= PARSED_MAX) parsed.clear();
-  parsed.set(key, spanContext);
+  remember(key, spanContext ?? null);
   return spanContext;
 }
 
@@ -107,6 +121,7 @@ export function readTraceHeaders(get: (name: string) => string | undefined): Tra
 
 /** The stored form of received trace headers (NO_TRACE when they hold no valid traceparent). */
 export function storedTraceFromHeaders(headers: TraceHeaders | undefined): StoredTrace {
+  if (!headers?.traceparent) return NO_TRACE;
   const stored = {
     traceParent: headers?.traceparent ?? null,
     traceState: headers?.tracestate ?? null,
