@@ -1,4 +1,4 @@
-import { Brackets, In, type EntityManager } from 'typeorm';
+import { Brackets, In, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { ExpectationEntity, type ExpectationStatus } from '../store/entities/expectation.entity';
 import { countRows, findRow, findRows, insertRow, updateRows } from '../store/row-statements';
 
@@ -104,6 +104,35 @@ export async function invocationHasExpectations(
 /** How many of the invocation's expectations are open (still wait for an answer). */
 export function openExpectationCount(tx: EntityManager, invocationId: string): Promise<number> {
   return countRows(tx, ExpectationEntity, { invocationId, status: 'open' });
+}
+
+/**
+ * The open expectations whose deadline passed by `now` and that no parked answer waits for (an
+ * answer parked before the deadline wins over it): what the deadline scheduler times out.
+ */
+export function dueDeadlines(tx: EntityManager, now: number): Promise<Expectation[]> {
+  return dueExpectations(tx, now).getMany();
+}
+
+/** The earliest deadline {@link dueDeadlines} will return; null when there is none. */
+export async function nextDeadline(tx: EntityManager): Promise<number | null> {
+  // The first entry of the deadline index that has no parked answer: not MIN(), which
+  // neither database answers from the index when the NOT EXISTS is there.
+  const row = await dueExpectations(tx, Number.MAX_SAFE_INTEGER)
+    .select('e.deadline', 'at')
+    .orderBy('e.deadline', 'ASC')
+    .limit(1)
+    .getRawOne<{ at: string | number | null }>();
+  return row?.at === null || row?.at === undefined ? null : Number(row.at);
+}
+
+function dueExpectations(tx: EntityManager, now: number): SelectQueryBuilder<Expectation> {
+  // Literal predicates: they match the partial deadline index's, which a bound parameter does
+  // not (SQLite and PostgreSQL's generic plans then read every row with a deadline).
+  return tx
+    .createQueryBuilder(ExpectationEntity, 'e')
+    .where(`e.status = 'open' AND e.deadline IS NOT NULL AND e.deadline <= :now`, { now })
+    .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
 }
 
 // Steps of the flows.

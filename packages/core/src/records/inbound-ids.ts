@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { LessThan, type EntityManager } from 'typeorm';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
 
@@ -86,6 +86,16 @@ export class InboundDedupe {
     if (verdict.kind === 'duplicate' || verdict.kind === 'conflict') return verdict;
     return { kind: 'remembered' };
   }
+}
+
+/** Forgets the ids received before `before` (outside the dedupe window): the scheduler's clean-up. */
+export async function forgetInboundIdsBefore(tx: EntityManager, before: number): Promise<void> {
+  await tx
+    .createQueryBuilder()
+    .delete()
+    .from(InboundMessageEntity)
+    .where({ receivedAt: LessThan(before) })
+    .execute();
 }
 
 /** The content dedupe compares: event, correlation key, business keys and payload. */

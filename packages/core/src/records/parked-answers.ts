@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { deleteRows, findRows, insertRowReturningId } from '../store/row-statements';
+import { countRows, deleteRows, findRows, insertRowReturningId } from '../store/row-statements';
 import type { Expectation } from './expectations';
 
 /**
@@ -23,6 +23,36 @@ export function parkAnswer(tx: EntityManager, answer: NewParkedAnswer): Promise<
 /** The answers parked for an instance, in arrival order. */
 export function parkedForInstance(tx: EntityManager, instanceId: string): Promise<ParkedAnswer[]> {
   return findRows(tx, ParkedMessageEntity, { instanceId }, { order: { seq: 'ASC' } });
+}
+
+/** Whether an answer is parked for the expectation (it then wins over the deadline). */
+export async function hasParkedAnswerFor(
+  tx: EntityManager,
+  expectationId: string,
+): Promise<boolean> {
+  return (await countRows(tx, ParkedMessageEntity, { expectationId })) > 0;
+}
+
+/** The parked answers whose TTL passed by `now`, in expiry order: what the expiry sweep takes. */
+export function expiredParkedAnswers(tx: EntityManager, now: number): Promise<ParkedAnswer[]> {
+  return (
+    tx
+      .createQueryBuilder(ParkedMessageEntity, 'p')
+      .where('p.expiresAt <= :now', { now })
+      // Expiry order walks the expiry index over the expired rows only (seq order read all).
+      .orderBy('p.expiresAt', 'ASC')
+      .addOrderBy('p.seq', 'ASC')
+      .getMany()
+  );
+}
+
+/** The earliest parking expiry; null when nothing is parked. */
+export async function nextParkingExpiry(tx: EntityManager): Promise<number | null> {
+  const row = await tx
+    .createQueryBuilder(ParkedMessageEntity, 'p')
+    .select('MIN(p.expiresAt)', 'at')
+    .getRawOne<{ at: string | number | null }>();
+  return row?.at === null || row?.at === undefined ? null : Number(row.at);
 }
 
 /** Every parked answer, in arrival order: what tests and tools inspect. */
@@ -73,7 +103,10 @@ export async function adoptParkedAnswers(
   return result.affected ?? 0;
 }
 
-/** The instances answers are parked for (what recovery releases or settles at start). */
+/**
+ * The instances answers are parked for: what recovery releases or settles at start, and what a
+ * node releases when readiness notices may have been lost.
+ */
 export async function instancesWithParkedAnswers(tx: EntityManager): Promise<string[]> {
   const rows = await tx
     .createQueryBuilder(ParkedMessageEntity, 'p')

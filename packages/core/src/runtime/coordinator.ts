@@ -12,7 +12,7 @@ import type {
   Transport,
 } from '../spi/transport';
 import { listInvocations, type Invocation } from '../records/invocations';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
+import { instancesWithParkedAnswers } from '../records/parked-answers';
 import type { PsiStore } from '../store/psi-store';
 import { AdapterCatalog } from './adapter-catalog';
 import { AuditLog, type TraceEvent } from '../records/audit-log';
@@ -472,15 +472,8 @@ export class Coordinator implements InboundSink {
    * parked answers that this node's engine has waiting, as the lost notices would have.
    */
   private async releaseParkedHere(): Promise<void> {
-    const rows = await this.options.store.transaction((tx) =>
-      tx
-        .createQueryBuilder(ParkedMessageEntity, 'p')
-        .select('p.instanceId', 'instanceId')
-        .distinct(true)
-        .where('p.instanceId IS NOT NULL')
-        .getRawMany<{ instanceId: string }>(),
-    );
-    for (const { instanceId } of rows) await this.releaseIfWaitingHere(instanceId);
+    const instanceIds = await this.options.store.transaction(instancesWithParkedAnswers);
+    for (const instanceId of instanceIds) await this.releaseIfWaitingHere(instanceId);
   }
 
   /**

@@ -1,17 +1,24 @@
-import { LessThan, type SelectQueryBuilder } from 'typeorm';
-import { ExpectationEntity } from '../store/entities/expectation.entity';
-import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
-import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import type { AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
 import type { Instrumentation } from '../observability/instrumentation';
 import type { Correlator } from '../correlation/correlator';
-import { timeOutAndCloseGroup } from '../records/expectations';
+import {
+  dueDeadlines,
+  nextDeadline,
+  timeOutAndCloseGroup,
+  type Expectation,
+} from '../records/expectations';
 import type { DeadLetterQueue } from '../records/dead-letters';
+import { forgetInboundIdsBefore } from '../records/inbound-ids';
+import {
+  expiredParkedAnswers,
+  hasParkedAnswerFor,
+  nextParkingExpiry,
+  takeParkedAnswer,
+} from '../records/parked-answers';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
 import { messageFromParked } from '../correlation/received-message';
 import type { TaskTracker } from '../runtime/task-tracker';
-import { countRows, deleteRows } from '../store/row-statements';
 
 // An idle wake-up only asks for the next due time; every this many, it runs a full round (the
 // dedupe window's clean-up) even when nothing fell due.
@@ -133,9 +140,7 @@ export class DeadlineScheduler {
 
   private async fireDue(): Promise<void> {
     const now = this.deps.options.clock();
-    const due = await this.deps.audit.transaction((tx) =>
-      dueExpectations(tx.createQueryBuilder(ExpectationEntity, 'e'), now).getMany(),
-    );
+    const due = await this.deps.audit.transaction((tx) => dueDeadlines(tx, now));
     await Promise.all(
       due.map((expectation) =>
         this.deps.instanceMutex.run(expectation.instanceId, () => this.timeOut(expectation, now)),
@@ -143,20 +148,14 @@ export class DeadlineScheduler {
     );
     await this.expireParked(now);
     await this.deps.audit.transaction((tx) =>
-      tx
-        .createQueryBuilder()
-        .delete()
-        .from(InboundMessageEntity)
-        .where({ receivedAt: LessThan(now - this.deps.options.dedupeWindowMs) })
-        .execute(),
+      forgetInboundIdsBefore(tx, now - this.deps.options.dedupeWindowMs),
     );
   }
 
-  private async timeOut(expectation: ExpectationEntity, now: number): Promise<void> {
+  private async timeOut(expectation: Expectation, now: number): Promise<void> {
     const won = await this.deps.audit.transaction(async (tx) => {
       // An answer parked before the deadline wins over it: it only waits for the instance.
-      const parked = await countRows(tx, ParkedMessageEntity, { expectationId: expectation.id });
-      if (parked > 0) return false;
+      if (await hasParkedAnswerFor(tx, expectation.id)) return false;
       if (!(await timeOutAndCloseGroup(tx, expectation, now))) return false;
       // The invocation is done once the claim commits, whether or not the signal follows (a node
       // that dies between signal and bookkeeping must not leave it `waiting`). The audit entry
@@ -178,19 +177,10 @@ export class DeadlineScheduler {
   }
 
   private async expireParked(now: number): Promise<void> {
-    const expired = await this.deps.audit.transaction((tx) =>
-      tx
-        .createQueryBuilder(ParkedMessageEntity, 'p')
-        .where('p.expiresAt <= :now', { now })
-        // Expiry order walks the expiry index over the expired rows only (seq order read all).
-        .orderBy('p.expiresAt', 'ASC')
-        .addOrderBy('p.seq', 'ASC')
-        .getMany(),
-    );
+    const expired = await this.deps.audit.transaction((tx) => expiredParkedAnswers(tx, now));
     for (const row of expired) {
       await this.deps.audit.transaction(async (tx, audit) => {
-        const removed = await deleteRows(tx, ParkedMessageEntity, { seq: row.seq });
-        if (removed === 0) return; // delivered meanwhile
+        if (!(await takeParkedAnswer(tx, row.seq))) return; // delivered meanwhile
         const message = messageFromParked(row);
         audit.afterCommit(() =>
           this.deps.instrumentation.deadLettered(message, 'expired', {
@@ -209,35 +199,10 @@ export class DeadlineScheduler {
 
   private async nextDueAt(): Promise<number> {
     return this.deps.options.store.read(async (tx) => {
-      // The first entry of the deadline index that has no parked answer: not MIN(), which
-      // neither database answers from the index when the NOT EXISTS is there.
-      const deadline = await dueExpectations(
-        tx.createQueryBuilder(ExpectationEntity, 'e'),
-        Number.MAX_SAFE_INTEGER,
-      )
-        .select('e.deadline', 'at')
-        .orderBy('e.deadline', 'ASC')
-        .limit(1)
-        .getRawOne<{ at: string | number | null }>();
-      const expiry = await tx
-        .createQueryBuilder(ParkedMessageEntity, 'p')
-        .select('MIN(p.expiresAt)', 'at')
-        .getRawOne<{ at: string | number | null }>();
-      const candidates = [deadline?.at, expiry?.at]
-        .filter((v) => v !== null && v !== undefined)
-        .map(Number);
+      const candidates = [await nextDeadline(tx), await nextParkingExpiry(tx)].filter(
+        (at): at is number => at !== null,
+      );
       return candidates.length > 0 ? Math.min(...candidates) : Number.POSITIVE_INFINITY;
     });
   }
-}
-
-function dueExpectations(
-  query: SelectQueryBuilder<ExpectationEntity>,
-  now: number,
-): SelectQueryBuilder<ExpectationEntity> {
-  // Literal predicates: they match the partial deadline index's, which a bound parameter does
-  // not (SQLite and PostgreSQL's generic plans then read every row with a deadline).
-  return query
-    .where(`e.status = 'open' AND e.deadline IS NOT NULL AND e.deadline <= :now`, { now })
-    .andWhere('NOT EXISTS (SELECT 1 FROM psi_parked_message p WHERE p."expectationId" = e.id)');
 }
