@@ -1,5 +1,6 @@
 import { In, type EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
+import type { DeletedBatch } from '../store/batch-delete';
 import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
 import type { EngineStateCarry, PsiStore } from '../store/psi-store';
 
@@ -68,6 +69,34 @@ export async function auditEntries(
     detail: row.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined,
     at: row.at,
   }));
+}
+
+/**
+ * Retention: deletes the oldest `batchSize` entries (read in `seq` order, their primary key,
+ * which follows time) that are before `cutoff`; `full` when the whole batch was old, so the
+ * sweep stops at the first entry inside the retention and never scans the table.
+ */
+export async function deleteAuditBatchBefore(
+  tx: EntityManager,
+  cutoff: number,
+  batchSize: number,
+): Promise<DeletedBatch> {
+  const oldest = await tx.find(AuditEntryEntity, {
+    select: { seq: true, at: true },
+    order: { seq: 'ASC' },
+    take: batchSize,
+  });
+  const expired = oldest.filter((entry) => entry.at < cutoff);
+  if (expired.length > 0) {
+    await tx.delete(
+      AuditEntryEntity,
+      expired.map((entry) => entry.seq),
+    );
+  }
+  return {
+    affected: expired.length,
+    full: expired.length === oldest.length && oldest.length === batchSize,
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import { invocationIdOfExpectation } from './expectations';
 import { DeadLetterEntity, type DeadLetterStatus } from '../store/entities/dead-letter.entity';
 import type { PsiStore } from '../store/psi-store';
 import type { Audit } from './audit-log';
+import { deleteBatchBefore, type DeletedBatch } from '../store/batch-delete';
 import { findRow } from '../store/row-statements';
 import { timeOrderedId } from '../store/time-ordered-id';
 
@@ -173,6 +174,24 @@ export async function rejectedLetterId(
     .andWhere(`d.reason = 'rejected'`)
     .getOne();
   return kept?.id;
+}
+
+/** Retention: deletes a batch of the letters resolved before `cutoff`. */
+export function deleteResolvedLettersBefore(
+  tx: EntityManager,
+  cutoff: number,
+  batchSize: number,
+): Promise<DeletedBatch> {
+  return deleteBatchBefore(tx, DeadLetterEntity, 'resolvedAt', cutoff, batchSize);
+}
+
+/** Retention (when configured): deletes a batch of the open letters created before `cutoff`. */
+export function deleteOpenLettersBefore(
+  tx: EntityManager,
+  cutoff: number,
+  batchSize: number,
+): Promise<DeletedBatch> {
+  return deleteBatchBefore(tx, DeadLetterEntity, 'createdAt', cutoff, batchSize, 'open');
 }
 
 /** Every dead letter, of any status, in creation order: what tests and tools inspect. */

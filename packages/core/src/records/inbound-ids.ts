@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LessThan, type EntityManager } from 'typeorm';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
+import { deleteBatchBefore, type DeletedBatch } from '../store/batch-delete';
 import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
 
 /** What dedupe reads of a message just received (a received message has these fields). */
@@ -96,6 +97,15 @@ export async function forgetInboundIdsBefore(tx: EntityManager, before: number):
     .from(InboundMessageEntity)
     .where({ receivedAt: LessThan(before) })
     .execute();
+}
+
+/** Retention: deletes a batch of the ids received before `cutoff`. */
+export function deleteInboundIdsBefore(
+  tx: EntityManager,
+  cutoff: number,
+  batchSize: number,
+): Promise<DeletedBatch> {
+  return deleteBatchBefore(tx, InboundMessageEntity, 'receivedAt', cutoff, batchSize);
 }
 
 /** The content dedupe compares: event, correlation key, business keys and payload. */
