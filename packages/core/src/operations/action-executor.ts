@@ -1,5 +1,7 @@
 import type { Audit, AuditLog } from '../records/audit-log';
 import type { DeadLetterQueue } from '../records/dead-letters';
+import { takeOutParkedAnswer } from '../records/parked-answers';
+import { forceReleaseGuard } from '../records/process-guard';
 import { messageFromParked } from '../correlation/received-message';
 import type { AuditKind } from '../store/entities/audit-entry.entity';
 import type {
@@ -8,7 +10,6 @@ import type {
   OperatorAction,
   OperatorContext,
 } from './operation-types';
-import { takeGuard, takeParked } from './tables/action-rows';
 
 /** The run an item belongs to: who acts and why, and an injected answer. */
 export interface OperationContext {
@@ -107,7 +108,7 @@ export class StoreActions implements ActionExecutor {
 
   private expireParked(target: string, context: OperationContext): Promise<ItemOutcome> {
     return this.audit.transaction(async (tx, write) => {
-      const row = /^\d+$/.test(target) ? await takeParked(tx, Number(target)) : null;
+      const row = /^\d+$/.test(target) ? await takeOutParkedAnswer(tx, Number(target)) : null;
       if (!row) return skipped('no longer parked (delivered or expired)');
       const receive = await this.deadLetters.add(tx, write, messageFromParked(row), 'expired', {
         detail: {
@@ -138,7 +139,7 @@ export class StoreActions implements ActionExecutor {
 
   private releaseGuard(id: string, context: OperationContext): Promise<ItemOutcome> {
     return this.audit.transaction(async (tx, write) => {
-      const held = await takeGuard(tx, id, this.clock());
+      const held = await forceReleaseGuard(tx, id, this.clock());
       if (!held) return skipped('not held');
       await write(
         operatorEntry(

@@ -14,8 +14,8 @@ import {
   startItem,
   unsettledItems,
   type OperationRow,
-} from './tables/operation-rows';
-import { targetKeys } from './tables/record-queries';
+} from '../records/operation-runs';
+import { targetKeys } from './read-model/record-queries';
 
 /** Targets read from the store per page while a bulk run walks its filter. */
 const PAGE = 100;

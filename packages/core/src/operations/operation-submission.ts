@@ -18,8 +18,8 @@ import type {
   RecordList,
 } from './operation-types';
 import { ACTION_LISTS, assertAction, compileFilter, type CompiledFilter } from './record-filter';
-import type { OperationItemRow, OperationRow } from './tables/operation-rows';
-import { countRecords, findRecord, highestKey } from './tables/record-queries';
+import type { OperationItemRow, OperationRow } from '../records/operation-runs';
+import { countRecords, findRecord, highestKey } from './read-model/record-queries';
 
 // Submitting an action run: the checks (reason, targets, confirmation) and the row it becomes,
 // and the views of runs and items.

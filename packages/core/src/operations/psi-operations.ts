@@ -45,15 +45,15 @@ import {
   findOperations,
   finishOperation,
   insertOperation,
-} from './tables/operation-rows';
-import { activitySeries, overviewCounts, recentActivity } from './tables/overview-queries';
+} from '../records/operation-runs';
+import { activitySeries, overviewCounts, recentActivity } from './read-model/overview-queries';
 import {
   countRecords,
   deadLetterGroups,
   findRecord,
   listRecords,
   sampleRecords,
-} from './tables/record-queries';
+} from './read-model/record-queries';
 
 const OPERATOR_KINDS = [
   'replayed',

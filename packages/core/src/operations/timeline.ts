@@ -9,8 +9,8 @@ import type {
   TimelineEntry,
 } from './operation-types';
 import { compileFilter } from './record-filter';
-import { instanceAudit } from './tables/overview-queries';
-import { listRecords } from './tables/record-queries';
+import { instanceAudit } from './read-model/overview-queries';
+import { listRecords } from './read-model/record-queries';
 
 /** Records of one kind an instance has (an instance's rows are few; 1,000 is a safe cap). */
 const PER_LIST = 1000;

@@ -1,6 +1,12 @@
 import type { EntityManager } from 'typeorm';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
-import { countRows, deleteRows, findRows, insertRowReturningId } from '../store/row-statements';
+import {
+  countRows,
+  deleteRows,
+  findRow,
+  findRows,
+  insertRowReturningId,
+} from '../store/row-statements';
 import type { Expectation } from './expectations';
 
 /**
@@ -53,6 +59,25 @@ export async function nextParkingExpiry(tx: EntityManager): Promise<number | nul
     .select('MIN(p.expiresAt)', 'at')
     .getRawOne<{ at: string | number | null }>();
   return row?.at === null || row?.at === undefined ? null : Number(row.at);
+}
+
+/** A parked answer by its `seq`, or null: what an operator's release reads first. */
+export function parkedAnswerBySeq(tx: EntityManager, seq: number): Promise<ParkedAnswer | null> {
+  return findRow(tx, ParkedMessageEntity, { seq });
+}
+
+/**
+ * An operator takes a parked answer out (to release or expire it): the row as it was, or null
+ * when it is no longer there (another node delivered or expired it meanwhile).
+ */
+export async function takeOutParkedAnswer(
+  tx: EntityManager,
+  seq: number,
+): Promise<ParkedAnswer | null> {
+  const row = await findRow(tx, ParkedMessageEntity, { seq });
+  if (!row) return null;
+  const removed = await deleteRows(tx, ParkedMessageEntity, { seq });
+  return removed > 0 ? row : null; // another node delivered or expired it meanwhile
 }
 
 /** Every parked answer, in arrival order: what tests and tools inspect. */

@@ -13,6 +13,21 @@ export function listGuards(tx: EntityManager): Promise<GuardRecord[]> {
   return tx.find(ProcessGuardEntity, { order: { id: 'ASC' } });
 }
 
+/**
+ * An operator frees a guard whoever holds it: the row as it was, or null when nobody held it. By
+ * owner token, so a holder that renewed or restarted it meanwhile is not released by mistake.
+ */
+export async function forceReleaseGuard(
+  tx: EntityManager,
+  id: string,
+  now: number,
+): Promise<GuardRecord | null> {
+  const row = await findRow(tx, ProcessGuardEntity, { id });
+  if (!row || row.expiresAt <= now) return null;
+  const removed = await deleteRows(tx, ProcessGuardEntity, { id, ownerToken: row.ownerToken });
+  return removed > 0 ? row : null;
+}
+
 /** The answer of {@link ProcessGuard.start}. */
 export type GuardStartResult =
   | { started: true; ownerToken: string; startedAt: number; expiresAt: number }

@@ -10,7 +10,7 @@ import { PsiOperations } from '../operations/psi-operations';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
 import { describe } from './describe-error';
 import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations/operation-types';
-import { findParked, takeParked } from '../operations/tables/action-rows';
+import { parkedAnswerBySeq, takeOutParkedAnswer } from '../records/parked-answers';
 import { InvocationNotFrozenError, PsiError, PsiErrorCode } from '../errors';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
 import type { AuditLog } from '../records/audit-log';
@@ -161,7 +161,7 @@ export class OperatorActions implements ActionExecutor {
     const seq = /^\d+$/.test(target) ? Number(target) : NaN;
     const row = Number.isNaN(seq)
       ? null
-      : await this.deps.audit.transaction((tx) => findParked(tx, seq));
+      : await this.deps.audit.transaction((tx) => parkedAnswerBySeq(tx, seq));
     if (!row) {
       return resumed
         ? { status: 'succeeded', message: 'released (before a restart)' }
@@ -184,7 +184,7 @@ export class OperatorActions implements ActionExecutor {
         ),
       );
     if (row.instanceId === null) {
-      const taken = await this.deps.audit.transaction((tx) => takeParked(tx, seq));
+      const taken = await this.deps.audit.transaction((tx) => takeOutParkedAnswer(tx, seq));
       if (!taken) return skipped('no longer parked (delivered or expired)');
       const message = messageFromParked(taken);
       const outcome = await this.deps.receive({
@@ -213,7 +213,7 @@ export class OperatorActions implements ActionExecutor {
       };
     }
     await this.deps.correlator.release(instanceId);
-    const still = await this.deps.audit.transaction((tx) => findParked(tx, seq));
+    const still = await this.deps.audit.transaction((tx) => parkedAnswerBySeq(tx, seq));
     await audit({ released: still === null });
     if (still) {
       return skipped(

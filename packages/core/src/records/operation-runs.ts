@@ -2,16 +2,23 @@ import type { EntityManager } from 'typeorm';
 import {
   OperationItemEntity,
   type OperationItemStatus,
-} from '../../store/entities/operation-item.entity';
-import { OperationEntity, type OperationStatus } from '../../store/entities/operation.entity';
-import { findRow, findRows, insertRow, updateRows } from '../../store/row-statements';
-import type { ItemOutcome } from '../operation-types';
+} from '../store/entities/operation-item.entity';
+import { OperationEntity, type OperationStatus } from '../store/entities/operation.entity';
+import { findRow, findRows, insertRow, updateRows } from '../store/row-statements';
 
-// psi_operation and psi_operation_item: every read and write of operation runs and their items
-// (issue 17 moves them into a records layer with the other table access of the operations API).
-
+/**
+ * The operation run record (psi_operation, with its items in psi_operation_item): a bulk
+ * operator action submitted once and walked by whichever node's runner holds its lease. Every
+ * read and write of runs and items is here; the operations API and its runner call these steps.
+ */
 export type OperationRow = OperationEntity;
 export type OperationItemRow = OperationItemEntity;
+
+/** What settles an item (the operations API's `ItemOutcome`), stored as it is. */
+export interface SettledOutcome {
+  status: Exclude<OperationItemStatus, 'started'>;
+  instanceId?: string;
+}
 
 export async function insertOperation(tx: EntityManager, row: OperationRow): Promise<void> {
   await insertRow(tx, OperationEntity, row);
@@ -133,7 +140,7 @@ export async function settleItem(
   tx: EntityManager,
   id: string,
   target: string,
-  outcome: ItemOutcome,
+  outcome: SettledOutcome,
   now: number,
 ): Promise<boolean> {
   const settled = await updateRows(
