@@ -1,3 +1,6 @@
+// Over 400 lines: the one owner of the expectation's status changes (issue 17), so every flow's
+// step on it and every read the flows need of it (answers, deadlines, claims) is here; split by
+// flow, a status change would again be written in several files.
 import { Brackets, In, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { ExpectationEntity, type ExpectationStatus } from '../store/entities/expectation.entity';
 import { countRows, findRow, findRows, insertRow, updateRows } from '../store/row-statements';
