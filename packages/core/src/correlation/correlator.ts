@@ -12,6 +12,7 @@ import { completeWaitingIfSettled } from '../records/invocations';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { FlowSignals } from '../runtime/flow-signals';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import { InboundDedupe } from '../records/inbound-ids';
 import { DeliveryRunner } from './delivery';
@@ -56,10 +57,8 @@ export interface CorrelatorDeps {
   /** Claims on answers being delivered, so a dead node's deliveries are settled by another. */
   leases: NodeLeases;
   instrumentation: Instrumentation;
-  /** Tells the deadline scheduler that something is due at `at`. */
-  notifyDue(at: number): void;
-  /** Tells the other nodes that `instanceId` may have work their engine can deliver. */
-  announce(instanceId: string): void;
+  /** Parking expiries to the deadline flow; instances other nodes may deliver to, to them. */
+  signals: FlowSignals;
 }
 
 /** A parked answer on its way to delivery: its row, and how long it waited. */
@@ -508,7 +507,7 @@ export class Correlator {
     });
     if (outcome.status !== 'parked') return outcome;
     // Another node's engine may have the instance at the wait state: tell the other nodes.
-    this.deps.announce(expectation.instanceId);
+    this.deps.signals.announce(expectation.instanceId);
     // The instance may have arrived while we parked (another node's engine, say): look again.
     if ((await this.waitStatesOf(expectation.instanceId)).includes(expectation.waitState)) {
       await this.releaseNow(expectation.instanceId);
@@ -697,7 +696,7 @@ export class Correlator {
     });
     audit.afterCommit(() => {
       this.deps.instrumentation.parked(message, expectation, String(parkedId));
-      this.deps.notifyDue(expiresAt);
+      this.deps.signals.dueAt(expiresAt);
     });
     return { status: 'parked', parkedId: String(parkedId), instanceId: expectation?.instanceId };
   }

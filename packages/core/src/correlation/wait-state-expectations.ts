@@ -18,6 +18,7 @@ import {
   pickFields,
 } from '../runtime/business-key';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { FlowSignals } from '../runtime/flow-signals';
 import { recordExpectations } from '../invocation/expectation-recording';
 import { timeOrderedId } from '../store/time-ordered-id';
 
@@ -26,8 +27,8 @@ export interface WaitStateExpectationsDeps {
   audit: AuditLog;
   engine: ProcessEngine;
   catalog: AdapterCatalog;
-  /** Tells the deadline scheduler that something is due at `at`. */
-  notifyDue(at: number): void;
+  /** Deadlines of the expectations recorded, to the deadline flow. */
+  signals: FlowSignals;
 }
 
 /** One answer an entry waits for: what the model declares, completed by a wait binding. */
@@ -149,7 +150,7 @@ export class WaitStateExpectations {
       const deadlines = rows.map((row) => row.deadline).filter((d): d is number => d !== null);
       return { adopted, deadline: deadlines.length > 0 ? Math.min(...deadlines) : null };
     });
-    if (result.deadline !== null) this.deps.notifyDue(result.deadline);
+    if (result.deadline !== null) this.deps.signals.dueAt(result.deadline);
     return result.adopted;
   }
 

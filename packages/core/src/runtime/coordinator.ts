@@ -2,7 +2,7 @@
 // dead letters, audit, lifecycle); the flows themselves live beside it.
 import { AdapterRunner } from '../adapter/adapter-runner';
 import { randomUUID } from 'node:crypto';
-import { CoordinatorClosedError, PsiError, PsiErrorCode } from '../errors';
+import { CoordinatorClosedError, PsiError } from '../errors';
 import type { EngineEvent, ProcessEngine } from '../spi/process-engine';
 import type {
   InboundMessage,
@@ -39,6 +39,7 @@ import { RetentionSweeper, type RetentionReport } from './retention';
 import { Recovery } from '../cluster/recovery';
 import { TaskTracker } from './task-tracker';
 import { FlowLog } from './flow-log';
+import { NodeSignals } from './flow-signals';
 import { WaitStateExpectations } from '../correlation/wait-state-expectations';
 import type { OperatorContext } from '../operations/operation-types';
 import type { PsiOperations } from '../operations/psi-operations';
@@ -93,6 +94,7 @@ export class Coordinator implements InboundSink {
   private readonly tasks: TaskTracker;
   private readonly desk: OperatorDesk;
   private readonly instanceMutex: KeyedMutex;
+  private readonly signals: NodeSignals;
   private readonly counters: CoordinatorStats = emptyStats();
   private readonly instrumentation: Instrumentation;
   private readonly gauges: StoreGauges;
@@ -140,6 +142,13 @@ export class Coordinator implements InboundSink {
     // Queued callers count for idle({ exceptBackoff }): work behind a backoff waits on the clock.
     this.instanceMutex = new KeyedMutex(this.tasks.queuedOnMutex);
     const instanceMutex = this.instanceMutex;
+    const signals = new NodeSignals({
+      engine,
+      readiness: this.options.readiness,
+      origin: this.origin,
+      tasks: this.tasks,
+    });
+    this.signals = signals;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
     this.correlator = new Correlator({
       options: this.options,
@@ -152,15 +161,14 @@ export class Coordinator implements InboundSink {
       instanceMutex,
       leases: this.leases,
       instrumentation: this.instrumentation,
-      notifyDue: (at) => this.scheduler.notify(at),
-      announce: (instanceId) => this.announce(instanceId),
+      signals,
     });
     this.waitStates = new WaitStateExpectations({
       options: this.options,
       audit: this.audit,
       engine,
       catalog,
-      notifyDue: (at) => this.scheduler.notify(at),
+      signals,
     });
     this.scheduler = new DeadlineScheduler({
       options: this.options,
@@ -170,8 +178,9 @@ export class Coordinator implements InboundSink {
       instanceMutex,
       tasks: this.tasks,
       instrumentation: this.instrumentation,
-      announce: (instanceId) => this.announce(instanceId),
+      signals,
     });
+    signals.wake(this.scheduler);
     this.invoker = new Invoker({
       options: this.options,
       audit: this.audit,
@@ -184,7 +193,7 @@ export class Coordinator implements InboundSink {
       leases: this.leases,
       instrumentation: this.instrumentation,
       expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {
-        if (earliestDeadline !== null) this.scheduler.notify(earliestDeadline);
+        if (earliestDeadline !== null) signals.dueAt(earliestDeadline);
         // Answers that arrived before their expectation are now its: deliver them if the
         // instance is ready. Answers parked later for it are released by their own receive.
         if (adoptedParked) {
@@ -231,8 +240,7 @@ export class Coordinator implements InboundSink {
       invoker: this.invoker,
       tasks: this.tasks,
       receive: (message) => this.receive(message),
-      waitStatesHere: (instanceId) => this.waitStatesHere(instanceId),
-      announce: (instanceId) => this.announce(instanceId),
+      signals,
     });
   }
 
@@ -257,6 +265,7 @@ export class Coordinator implements InboundSink {
     if (this.state === 'closed') throw new CoordinatorClosedError();
     if (this.state === 'started') return;
     this.state = 'started';
+    this.signals.setRunning(true);
     // Live before any claim or lease of this process exists: another node that saw this node's
     // work without its liveness lock would take it for a dead node's.
     const ownIdIsFree = await this.options.liveness.join(this.options.nodeId);
@@ -400,6 +409,7 @@ export class Coordinator implements InboundSink {
     // The action in progress finishes with the runtime still up; a bulk run goes to another node.
     await this.desk.runner.stop();
     this.state = 'closed';
+    this.signals.setRunning(false);
     this.unsubscribe?.();
     this.earlyEvents = undefined;
     this.unlisten?.();
@@ -463,7 +473,7 @@ export class Coordinator implements InboundSink {
   /** Another node published `instanceId`: release it if this node's engine has it waiting. */
   private async releaseIfWaitingHere(instanceId: string): Promise<void> {
     if (this.state !== 'started') return;
-    const states = await this.waitStatesHere(instanceId);
+    const states = await this.signals.waitStatesHere(instanceId);
     if (states && states.length > 0) await this.correlator.release(instanceId);
   }
 
@@ -474,28 +484,6 @@ export class Coordinator implements InboundSink {
   private async releaseParkedHere(): Promise<void> {
     const instanceIds = await this.options.store.transaction(instancesWithParkedAnswers);
     for (const instanceId of instanceIds) await this.releaseIfWaitingHere(instanceId);
-  }
-
-  /**
-   * Tells the other nodes about `instanceId`, unless this node's engine knows the instance: then
-   * this node releases it itself when the engine reports it ready.
-   */
-  private announce(instanceId: string): void {
-    if (this.state !== 'started') return;
-    this.tasks.track(`readiness notice for ${instanceId}`, async () => {
-      if ((await this.waitStatesHere(instanceId)) !== undefined) return;
-      await this.options.readiness.publish(this.origin, instanceId);
-    });
-  }
-
-  /** The instance's wait states in this node's engine; undefined when the engine does not know it. */
-  private async waitStatesHere(instanceId: string): Promise<readonly string[] | undefined> {
-    try {
-      return await this.options.engine.getWaitStates(instanceId);
-    } catch (error) {
-      if (PsiError.is(error) && error.code === PsiErrorCode.InstanceNotFound) return undefined;
-      throw error;
-    }
   }
 
   private delay(ms: number): Promise<void> {

@@ -8,6 +8,7 @@ import {
 import { OperationRunner } from '../operations/operation-runner';
 import { PsiOperations } from '../operations/psi-operations';
 import type { CompiledCoordinatorOptions } from './coordinator-options';
+import type { FlowSignals } from './flow-signals';
 import { describe } from './describe-error';
 import type { ItemOutcome, OperatorAction, OperatorContext } from '../operations/operation-types';
 import { parkedAnswerBySeq, takeOutParkedAnswer } from '../records/parked-answers';
@@ -34,10 +35,8 @@ export interface OperatorActionsDeps {
   tasks: TaskTracker;
   /** The coordinator's `receive` (refuses once it closed). */
   receive(message: InboundMessage): Promise<ReceiveOutcome>;
-  /** The instance's wait states in this node's engine; undefined when it does not know it. */
-  waitStatesHere(instanceId: string): Promise<readonly string[] | undefined>;
-  /** Tells the other nodes that `instanceId` may have work (their engine may have it). */
-  announce(instanceId: string): void;
+  /** Whether this node's engine has the instance; else the other nodes are told. */
+  signals: FlowSignals;
 }
 
 /** What a replay did: the letter was not open, or it was correlated again. */
@@ -202,9 +201,9 @@ export class OperatorActions implements ActionExecutor {
       };
     }
     const instanceId = row.instanceId;
-    const states = await this.deps.waitStatesHere(instanceId);
+    const states = await this.deps.signals.waitStatesHere(instanceId);
     if (states === undefined) {
-      this.deps.announce(instanceId);
+      this.deps.signals.announce(instanceId);
       await audit({ announced: true });
       return {
         status: 'succeeded',

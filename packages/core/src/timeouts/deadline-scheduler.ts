@@ -1,5 +1,6 @@
 import type { AuditLog } from '../records/audit-log';
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
+import type { FlowSignals } from '../runtime/flow-signals';
 import type { Instrumentation } from '../observability/instrumentation';
 import type { Correlator } from '../correlation/correlator';
 import {
@@ -46,8 +47,8 @@ export class DeadlineScheduler {
       instanceMutex: KeyedMutex;
       tasks: TaskTracker;
       instrumentation: Instrumentation;
-      /** Tells the other nodes that `instanceId` has a timeout this node could not signal. */
-      announce(instanceId: string): void;
+      /** Tells the other nodes about a timeout this node could not signal. */
+      signals: FlowSignals;
     },
   ) {}
 
@@ -173,7 +174,7 @@ export class DeadlineScheduler {
     if (signalled) return;
     // Ended meanwhile (its end event lost in a crash): nothing will ever take the timeout.
     if (await this.deps.correlator.settleIfEndedNow(expectation.instanceId)) return;
-    this.deps.announce(expectation.instanceId);
+    this.deps.signals.announce(expectation.instanceId);
   }
 
   private async expireParked(now: number): Promise<void> {
