@@ -53,7 +53,6 @@ import { recordExpectations } from './expectation-recording';
 import {
   cancelOpenOfInvocation,
   invocationHasExpectations,
-  openExpectationCount,
   type Expectation,
 } from '../records/expectations';
 import type { KeyedMutex } from '../runtime/keyed-mutex';
@@ -298,9 +297,7 @@ export class Invoker {
       this.afterExpectations(invocation, model, adopted);
     }
     const status = await audit.transaction(async (tx, write) => {
-      const open = await openExpectationCount(tx, invocation.id);
-      const next = open > 0 ? 'waiting' : 'completed';
-      await markCalled(tx, invocation.id, next, this.deps.options.clock());
+      const { status: next, open } = await markCalled(tx, invocation.id, this.deps.options.clock());
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,

@@ -104,11 +104,6 @@ export async function invocationHasExpectations(
   return (await countRows(tx, ExpectationEntity, { invocationId })) > 0;
 }
 
-/** How many of the invocation's expectations are open (still wait for an answer). */
-export function openExpectationCount(tx: EntityManager, invocationId: string): Promise<number> {
-  return countRows(tx, ExpectationEntity, { invocationId, status: 'open' });
-}
-
 /**
  * The open expectations whose deadline passed by `now` and that no parked answer waits for (an
  * answer parked before the deadline wins over it): what the deadline scheduler times out.

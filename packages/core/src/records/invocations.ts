@@ -1,6 +1,13 @@
 import { Brackets, In, type EntityManager } from 'typeorm';
 import { InvocationEntity, type InvocationStatus } from '../store/entities/invocation.entity';
-import { findRow, insertRowIfAbsent, updateRows, updateRowsWhen } from '../store/row-statements';
+import {
+  findRow,
+  insertRowIfAbsent,
+  updateRows,
+  updateRowsReturning,
+  updateRowsWhen,
+  type SqlWriter,
+} from '../store/row-statements';
 
 /**
  * The invocation record: one run of an adapter for one entry of an instance into a service
@@ -43,14 +50,33 @@ export function createInvocation(tx: EntityManager, invocation: Invocation): Pro
   return insertRowIfAbsent(tx, InvocationEntity, invocation, ['instanceId', 'activationId']);
 }
 
-/** `callService` returned: the invocation waits for its answers, or is completed. */
+/**
+ * `callService` returned: the invocation waits for its answers when any of its expectations is
+ * open, else it is completed. One statement decides and writes (both reads of the expectations,
+ * by `psi_expectation_invocation`, see one snapshot); resolves with the status written and how
+ * many expectations are open (≥ 1 exactly when `waiting`).
+ */
 export async function markCalled(
   tx: EntityManager,
   id: string,
-  next: 'waiting' | 'completed',
   now: number,
-): Promise<void> {
-  await updateRows(tx, InvocationEntity, { id }, { status: next, updatedAt: now });
+): Promise<{ status: 'waiting' | 'completed'; open: number }> {
+  const openOf = (sql: SqlWriter): string =>
+    `(SELECT COUNT(1) FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
+    `${sql.param('id', 1)} AND "e"."status" = 'open')`;
+  const [row] = await updateRowsReturning(
+    tx,
+    InvocationEntity,
+    'called',
+    { id },
+    { updatedAt: now },
+    {
+      set: (sql) => `"status" = CASE WHEN ${openOf(sql)} > 0 THEN 'waiting' ELSE 'completed' END`,
+      returning: (sql) => `"status", ${openOf(sql)} AS "open"`,
+    },
+  );
+  const open = Number((row as { open?: unknown } | undefined)?.open ?? 0); // pg counts as text
+  return { status: open > 0 ? 'waiting' : 'completed', open };
 }
 
 /**

@@ -2,10 +2,12 @@ import type { EntityManager } from 'typeorm';
 import { ParkedMessageEntity } from '../store/entities/parked-message.entity';
 import {
   countRows,
+  countRowsUpTo,
   deleteRows,
   findRow,
   findRows,
   insertRowReturningId,
+  updateRowsWhen,
 } from '../store/row-statements';
 import type { Expectation } from './expectations';
 
@@ -104,28 +106,43 @@ export async function adoptParkedAnswers(
   expectation: Pick<Expectation, 'id' | 'event' | 'correlationKey' | 'businessKey'>,
   which: 'all' | 'earliest',
 ): Promise<number> {
-  const keys: string[] = [];
-  if (expectation.correlationKey !== null) keys.push('p."correlationKey" = :correlationKey');
-  if (expectation.businessKey !== null) keys.push('p."businessKey" = :businessKey');
-  if (keys.length === 0) return 0;
-  const matching = `p."expectationId" IS NULL AND p.event = :event AND (${keys.join(' OR ')})`;
-  const result = await tx
-    .createQueryBuilder()
-    .update(ParkedMessageEntity)
-    .set({ expectationId: expectation.id, instanceId })
-    .where(
-      which === 'earliest'
-        ? `seq = (SELECT MIN(p.seq) FROM psi_parked_message p WHERE ${matching})`
-        : `seq IN (SELECT p.seq FROM psi_parked_message p WHERE ${matching})`,
-      {
-        event: expectation.event,
-        correlationKey: expectation.correlationKey,
-        businessKey: expectation.businessKey,
-      },
-    )
-    .andWhere('"expectationId" IS NULL')
-    .execute();
-  return result.affected ?? 0;
+  const { event, correlationKey, businessKey } = expectation;
+  if (correlationKey === null && businessKey === null) return 0;
+  return updateRowsWhen(
+    tx,
+    ParkedMessageEntity,
+    `adopt-${which}|${correlationKey !== null}|${businessKey !== null}`,
+    { expectationId: null },
+    { expectationId: expectation.id, instanceId },
+    (sql) => {
+      const keys: string[] = [];
+      if (correlationKey !== null) keys.push(`p."correlationKey" = ${sql.param('correlationKey', 2)}`);
+      if (businessKey !== null) keys.push(`p."businessKey" = ${sql.param('businessKey', 2)}`);
+      const matching =
+        `p."expectationId" IS NULL AND p."event" = ${sql.param('event', 2)} ` +
+        `AND (${keys.join(' OR ')})`;
+      return which === 'earliest'
+        ? `"seq" = (SELECT MIN(p."seq") FROM ${sql.table} p WHERE ${matching})`
+        : `"seq" IN (SELECT p."seq" FROM ${sql.table} p WHERE ${matching})`;
+    },
+    { event, correlationKey, businessKey },
+  );
+}
+
+/**
+ * Whether at least `cap` answers are parked under one answer key: its event with its correlation
+ * key, else with its business key, else with neither. Reads at most `cap` index entries.
+ */
+export async function parkedUnderKeyReach(
+  tx: EntityManager,
+  key: Pick<ParkedAnswer, 'event' | 'correlationKey' | 'businessKey'>,
+  cap: number,
+): Promise<boolean> {
+  const where =
+    key.correlationKey !== null
+      ? { event: key.event, correlationKey: key.correlationKey }
+      : { event: key.event, correlationKey: null, businessKey: key.businessKey };
+  return (await countRowsUpTo(tx, ParkedMessageEntity, where, cap)) >= cap;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { runPreparedOnPostgres } from './row-statements';
 
 /**
  * Advisory-lock namespace of answer keys (the two-int form: its key space is apart from the
@@ -41,9 +42,10 @@ export async function lockAnswerKeys(tx: EntityManager, keys: readonly string[])
   if (tx.connection.options.type !== 'postgres') return;
   for (const key of [...new Set(keys)].sort()) {
     // Advisory locks are database-wide: the schema keeps PSI deployments on one database apart.
-    await tx.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))', [
-      ANSWER_LOCK_NAMESPACE,
-      key,
-    ]);
+    await runPreparedOnPostgres(
+      tx,
+      'SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))',
+      [ANSWER_LOCK_NAMESPACE, key],
+    );
   }
 }

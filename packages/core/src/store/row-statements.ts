@@ -94,6 +94,25 @@ export async function countRows<Entity extends ObjectLiteral>(
   return Number((rows[0] as { n: unknown } | undefined)?.n ?? 0); // pg counts as text
 }
 
+/** How many rows match `where`, counting no further than `cap` (reads at most `cap` index entries). */
+export async function countRowsUpTo<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+  cap: number,
+): Promise<number> {
+  const statements = statementsOf(tx, target);
+  const limit = Math.trunc(cap);
+  const compiled = statements.compile(
+    `count-up-to|${whereShape(where)}|${limit}`,
+    (sql) =>
+      `SELECT COUNT(1) AS "n" FROM (SELECT 1 FROM ${sql.table} WHERE ${sql.where(where, 0)} ` +
+      `LIMIT ${limit}) "capped"`,
+  );
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(where));
+  return Number((rows[0] as { n: unknown } | undefined)?.n ?? 0);
+}
+
 /** Sets `values` on the rows matching `where`; resolves with how many rows changed. */
 export async function updateRows<Entity extends ObjectLiteral>(
   tx: EntityManager,
@@ -112,8 +131,9 @@ export async function updateRows<Entity extends ObjectLiteral>(
 }
 
 /**
- * {@link updateRows} under a further condition written in SQL by `condition` (literals, and
- * `sql.param(key, 1)` for a value of `where`), compiled once per `shape`: a decision that would
+ * {@link updateRows} under a further condition written in SQL by `condition` (literals,
+ * `sql.param(key, 1)` for a value of `where`, and `sql.param(key, 2)` for a value of `params`,
+ * values only the condition compares), compiled once per `shape`: a decision that would
  * otherwise be a read and then an update, in one statement.
  */
 export async function updateRowsWhen<Entity extends ObjectLiteral>(
@@ -123,6 +143,7 @@ export async function updateRowsWhen<Entity extends ObjectLiteral>(
   where: RowWhere<Entity>,
   values: RowValues<Entity>,
   condition: (sql: SqlWriter) => string,
+  params: RowValues<Entity> = {},
 ): Promise<number> {
   const statements = statementsOf(tx, target);
   const setKeys = definedKeys(values);
@@ -132,8 +153,37 @@ export async function updateRowsWhen<Entity extends ObjectLiteral>(
     const conditions = `${sql.where(where, 1)} AND ${condition(sql)}`;
     return `UPDATE ${sql.table} SET ${set.join(', ')} WHERE ${conditions}`;
   });
-  const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where));
+  const { affected } = await compiled.run(tx, 'count', compiled.bind(values, where, params));
   return affected;
+}
+
+/**
+ * Updates the rows matching `where`, setting `values` and the columns `set` writes in SQL
+ * (`"status" = CASE … END`), and resolves with what `returning` selects of each changed row
+ * (PostgreSQL and SQLite ≥ 3.35 both have RETURNING): a read, a decision and a write in one
+ * statement. Placeholders as in {@link updateRowsWhen}: `sql.param(key, 1)` reads `where`.
+ */
+export async function updateRowsReturning<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  shape: string,
+  where: RowWhere<Entity>,
+  values: RowValues<Entity>,
+  written: { set: (sql: SqlWriter) => string; returning: (sql: SqlWriter) => string },
+): Promise<ObjectLiteral[]> {
+  const statements = statementsOf(tx, target);
+  const setKeys = definedKeys(values);
+  const name = `update-returning|${shape}|${setKeys.join(',')}|${whereShape(where)}`;
+  const compiled = statements.compile(name, (sql) => {
+    const set = setKeys.map((key) => `${sql.name(statements.column(key))} = ${sql.param(key, 0)}`);
+    // The written columns come after the bound ones, so their placeholders number after them.
+    set.push(written.set(sql));
+    const assignments = set.join(', ');
+    const conditions = sql.where(where, 1);
+    return `UPDATE ${sql.table} SET ${assignments} WHERE ${conditions} RETURNING ${written.returning(sql)}`;
+  });
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(values, where));
+  return rows;
 }
 
 /** Deletes the rows matching `where`; resolves with how many there were. */
@@ -261,6 +311,29 @@ export async function upsertRows<Entity extends ObjectLiteral>(
     );
   });
   await compiled.run(tx, 'count', compiled.bind(...rows));
+}
+
+/**
+ * Runs `sql` (fixed text, `$n` placeholders: PostgreSQL only) as a named prepared statement on
+ * the transaction's own connection, values as given: statements no entity describes (an
+ * advisory lock), off TypeORM's per-query path too.
+ */
+export async function runPreparedOnPostgres(
+  tx: EntityManager,
+  sql: string,
+  values: unknown[],
+): Promise<ObjectLiteral[]> {
+  const runner = tx.queryRunner;
+  if (!runner) throw new Error('row statements need an EntityManager from PsiStore.transaction');
+  if (tx.connection.options.logging) tx.connection.logger.logQuery(sql, values, runner);
+  const connection: unknown = await runner.connect();
+  try {
+    const executor = rowExecutorFor('postgres');
+    const result = await executor(connection, { sql, name: statementName(sql) }, 'rows', values);
+    return result.rows;
+  } catch (error) {
+    throw new QueryFailedError(sql, values, error as Error);
+  }
 }
 
 // --- compilation --------------------------------------------------------------------------
