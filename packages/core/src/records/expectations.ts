@@ -3,7 +3,14 @@
 // flow, a status change would again be written in several files.
 import { Brackets, In, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { ExpectationEntity, type ExpectationStatus } from '../store/entities/expectation.entity';
-import { countRows, findRow, findRows, insertRow, updateRows } from '../store/row-statements';
+import {
+  countRows,
+  findRow,
+  findRows,
+  insertRow,
+  selectRows,
+  updateRows,
+} from '../store/row-statements';
 
 /**
  * The expectation record: instance I, at wait state W, expects event E, matched by correlation
@@ -341,12 +348,13 @@ export async function renewClaims(
 /** The nodes holding claims (null: a claim without owner). */
 export async function claimOwners(tx: EntityManager): Promise<Array<string | null>> {
   // The literal 'claimed' lets PostgreSQL use the partial index.
-  const rows = await tx
-    .createQueryBuilder(ExpectationEntity, 'e')
-    .select('DISTINCT e.claimedBy', 'owner')
-    .where(`e.status = 'claimed'`)
-    .getRawMany<{ owner: string | null }>();
-  return rows.map((r) => r.owner);
+  const rows = await selectRows(
+    tx,
+    ExpectationEntity,
+    'claim-owners',
+    (sql) => `SELECT DISTINCT "claimedBy" AS "owner" FROM ${sql.table} WHERE "status" = 'claimed'`,
+  );
+  return rows.map((r) => r.owner as string | null);
 }
 
 /**

@@ -3,6 +3,7 @@ import { InvocationEntity, type InvocationStatus } from '../store/entities/invoc
 import {
   findRow,
   insertRowIfAbsent,
+  selectRows,
   updateRows,
   updateRowsReturning,
   updateRowsWhen,
@@ -229,12 +230,13 @@ export async function renewInvocationLeases(
 /** The nodes holding leases on running invocations (null: a lease without owner). */
 export async function invocationLeaseOwners(tx: EntityManager): Promise<Array<string | null>> {
   // The literal 'running' lets PostgreSQL use the status index.
-  const rows = await tx
-    .createQueryBuilder(InvocationEntity, 'i')
-    .select('DISTINCT i.leaseOwner', 'owner')
-    .where(`i.status = 'running'`)
-    .getRawMany<{ owner: string | null }>();
-  return rows.map((r) => r.owner);
+  const rows = await selectRows(
+    tx,
+    InvocationEntity,
+    'lease-owners',
+    (sql) => `SELECT DISTINCT "leaseOwner" AS "owner" FROM ${sql.table} WHERE "status" = 'running'`,
+  );
+  return rows.map((r) => r.owner as string | null);
 }
 
 /**

@@ -113,6 +113,25 @@ export async function countRowsUpTo<Entity extends ObjectLiteral>(
   return Number((rows[0] as { n: unknown } | undefined)?.n ?? 0);
 }
 
+/**
+ * The raw rows of a read written in SQL by `write` (`sql.table`, quoted names, and
+ * `sql.param(key, 0)` for a value of `params`), compiled once per `shape`: reads richer than
+ * column equality (DISTINCT, OR) off TypeORM's query builder. Values come back as the driver
+ * returns them, not converted.
+ */
+export async function selectRows<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  shape: string,
+  write: (sql: SqlWriter) => string,
+  params: RowValues<Entity> = {},
+): Promise<ObjectLiteral[]> {
+  const statements = statementsOf(tx, target);
+  const compiled = statements.compile(`select|${shape}`, write);
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(params));
+  return rows;
+}
+
 /** Sets `values` on the rows matching `where`; resolves with how many rows changed. */
 export async function updateRows<Entity extends ObjectLiteral>(
   tx: EntityManager,
@@ -323,16 +342,36 @@ export async function runPreparedOnPostgres(
   sql: string,
   values: unknown[],
 ): Promise<ObjectLiteral[]> {
-  const runner = tx.queryRunner;
-  if (!runner) throw new Error('row statements need an EntityManager from PsiStore.transaction');
+  const executor = rowExecutorFor('postgres');
+  const result = await onConnection(tx, sql, values, (connection) =>
+    executor(connection, { sql, name: statementName(sql) }, 'rows', values),
+  );
+  return result.rows;
+}
+
+/**
+ * Runs `execute` on the driver connection of `tx`: its transaction's, or for a read outside one
+ * (`PsiStore.read` on PostgreSQL hands the data source's manager) a pooled connection taken for
+ * this statement alone, as TypeORM itself would.
+ */
+async function onConnection(
+  tx: EntityManager,
+  sql: string,
+  values: unknown[],
+  execute: (connection: unknown) => Promise<RawResult> | RawResult,
+): Promise<RawResult> {
+  const runner = tx.queryRunner ?? tx.connection.createQueryRunner();
   if (tx.connection.options.logging) tx.connection.logger.logQuery(sql, values, runner);
-  const connection: unknown = await runner.connect();
+  const owned = runner !== tx.queryRunner;
   try {
-    const executor = rowExecutorFor('postgres');
-    const result = await executor(connection, { sql, name: statementName(sql) }, 'rows', values);
-    return result.rows;
-  } catch (error) {
-    throw new QueryFailedError(sql, values, error as Error);
+    const connection: unknown = await runner.connect();
+    try {
+      return await execute(connection);
+    } catch (error) {
+      throw new QueryFailedError(sql, values, error as Error);
+    }
+  } finally {
+    if (owned) await runner.release();
   }
 }
 
@@ -377,21 +416,15 @@ class CompiledStatement {
   }
 
   async run(tx: EntityManager, want: 'rows' | 'count', values: unknown[]): Promise<RawResult> {
-    const runner = tx.queryRunner;
-    if (!runner) throw new Error('row statements need an EntityManager from PsiStore.transaction');
     const driver = tx.connection.driver;
     const converted = values.map((value, i) =>
       value === null || value === undefined
         ? null
         : (driver.preparePersistentValue(value, this.slots[i].column) as unknown),
     );
-    if (tx.connection.options.logging) tx.connection.logger.logQuery(this.sql, converted, runner);
-    const connection: unknown = await runner.connect();
-    try {
-      return await this.executor(connection, { sql: this.sql, name: this.name }, want, converted);
-    } catch (error) {
-      throw new QueryFailedError(this.sql, converted, error as Error);
-    }
+    return onConnection(tx, this.sql, converted, (connection) =>
+      this.executor(connection, { sql: this.sql, name: this.name }, want, converted),
+    );
   }
 }
 
