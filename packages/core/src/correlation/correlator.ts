@@ -33,8 +33,7 @@ import {
   expectationById,
   expectationsByBusinessKeys,
   expectationsByCorrelationKey,
-  expectationsByIds,
-  pendingTimeouts as pendingTimeoutsOf,
+  pendingTimeoutsAndExpectations,
   settleTimeout,
   type Expectation,
 } from '../records/expectations';
@@ -352,17 +351,18 @@ export class Correlator {
     const held: string[] = [];
     const waiting = await this.deps.audit
       .transaction(async (tx, write) => {
-        const pendingTimeouts = await pendingTimeoutsOf(tx, instanceId);
+        const parked = await parkedForInstance(tx, instanceId);
+        const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
+        const { pendingTimeouts, expectations } = await pendingTimeoutsAndExpectations(
+          tx,
+          instanceId,
+          ids,
+        );
         // Engines that keep signal ids are asked instead (timeoutAlreadyTaken).
         const laterVisits =
           pendingTimeouts.length > 0 && !this.deps.engine.hasAppliedSignal
             ? await timeoutsOfEarlierVisits(tx, pendingTimeouts)
             : null;
-        const parked = await parkedForInstance(tx, instanceId);
-        const ids = [...new Set(parked.map((row) => row.expectationId).filter(isString))];
-        const expectations = new Map(
-          (await expectationsByIds(tx, ids)).map((e) => [e.id, e] as const),
-        );
         const first =
           pendingTimeouts.length === 0
             ? await this.claimFirstParked(tx, write, parked, expectations, states, held)

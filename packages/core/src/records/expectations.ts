@@ -7,6 +7,7 @@ import {
   countRows,
   findRow,
   findRows,
+  findRowsEither,
   insertRow,
   selectRows,
   updateRows,
@@ -101,6 +102,29 @@ export async function invocationIdOfExpectation(
 /** Timeouts of the instance that won their claim and wait to be signalled (or settled). */
 export function pendingTimeouts(tx: EntityManager, instanceId: string): Promise<Expectation[]> {
   return findRows(tx, ExpectationEntity, { instanceId, status: 'timed-out', timeoutPending: true });
+}
+
+/**
+ * A release's read, in one statement: the instance's {@link pendingTimeouts} and the
+ * expectations `ids` (those its parked answers belong to), by id.
+ */
+export async function pendingTimeoutsAndExpectations(
+  tx: EntityManager,
+  instanceId: string,
+  ids: string[],
+): Promise<{ pendingTimeouts: Expectation[]; expectations: Map<string, Expectation> }> {
+  const pending = { instanceId, status: 'timed-out', timeoutPending: true } as const;
+  const rows =
+    ids.length > 0
+      ? await findRowsEither(tx, ExpectationEntity, pending, { id: ids })
+      : await findRows(tx, ExpectationEntity, pending);
+  const wanted = new Set(ids);
+  return {
+    pendingTimeouts: rows.filter(
+      (e) => e.instanceId === instanceId && e.status === 'timed-out' && e.timeoutPending,
+    ),
+    expectations: new Map(rows.filter((e) => wanted.has(e.id)).map((e) => [e.id, e] as const)),
+  };
 }
 
 /** Whether the invocation recorded its expectations already (a re-run must not record twice). */

@@ -115,12 +115,13 @@ export async function adoptParkedAnswers(
     { expectationId: null },
     { expectationId: expectation.id, instanceId },
     (sql) => {
+      // Placeholders in text order: SQLite's `?` bind by position.
+      const onEvent = `p."expectationId" IS NULL AND p."event" = ${sql.param('event', 2)}`;
       const keys: string[] = [];
-      if (correlationKey !== null) keys.push(`p."correlationKey" = ${sql.param('correlationKey', 2)}`);
+      if (correlationKey !== null)
+        keys.push(`p."correlationKey" = ${sql.param('correlationKey', 2)}`);
       if (businessKey !== null) keys.push(`p."businessKey" = ${sql.param('businessKey', 2)}`);
-      const matching =
-        `p."expectationId" IS NULL AND p."event" = ${sql.param('event', 2)} ` +
-        `AND (${keys.join(' OR ')})`;
+      const matching = `${onEvent} AND (${keys.join(' OR ')})`;
       return which === 'earliest'
         ? `"seq" = (SELECT MIN(p."seq") FROM ${sql.table} p WHERE ${matching})`
         : `"seq" IN (SELECT p."seq" FROM ${sql.table} p WHERE ${matching})`;
