@@ -9,14 +9,19 @@ import { ParkedMessageEntity } from './entities/parked-message.entity';
 import { PsiStore } from './psi-store';
 import {
   countRows,
+  countRowsUpTo,
   deleteRows,
   findRow,
   findRows,
+  findRowsEither,
   insertRow,
   insertRowIfAbsent,
   insertRowReturningId,
   insertRows,
+  selectRows,
   updateRows,
+  updateRowsReturning,
+  updateRowsWhen,
   upsertRow,
 } from './row-statements';
 
@@ -203,6 +208,67 @@ describe.each(['sqlite', 'postgres'] as const)('row statements on %s', (kind) =>
     expect(await insert('second')).toBe(false);
     const rows = await store.transaction((tx) => findRows(tx, EngineInstanceEntity, {}));
     expect(rows.map((r) => r.state)).toEqual(['first']);
+  });
+
+  it('runs shapes written in SQL: capped counts, either-of reads, conditions, RETURNING', async () => {
+    await store.transaction((tx) =>
+      insertRows(tx, ExpectationEntity, [
+        expectation('e1', { timeoutPending: true, status: 'timed-out' }),
+        expectation('e2'),
+        expectation('e3', { instanceId: 'i2' }),
+      ]),
+    );
+    const out = await store.transaction(async (tx) => ({
+      capped: await countRowsUpTo(tx, ExpectationEntity, { instanceId: 'i1' }, 1),
+      all: await countRowsUpTo(tx, ExpectationEntity, { instanceId: 'i1' }, 10),
+      either: await findRowsEither(
+        tx,
+        ExpectationEntity,
+        { instanceId: 'i1', timeoutPending: true },
+        { id: ['e3'] },
+      ),
+      // Placeholders of the set, the where and the condition's params bind in text order.
+      moved: await updateRowsWhen(
+        tx,
+        ExpectationEntity,
+        'test-when',
+        { status: 'open' },
+        { waitState: 'moved' },
+        (sql) =>
+          `"event" = ${sql.param('event', 2)} AND "instanceId" = ${sql.param('instanceId', 2)}`,
+        { event: 'confirmed', instanceId: 'i2' },
+      ),
+      returned: await updateRowsReturning(
+        tx,
+        ExpectationEntity,
+        'test-returning',
+        { id: 'e2' },
+        { closedAt: 5 },
+        {
+          set: () => `"waitState" = CASE WHEN "status" = 'open' THEN 'open-w' ELSE 'x' END`,
+          returning: (sql) =>
+            `"waitState", (SELECT COUNT(1) FROM ${sql.table} "o" WHERE "o"."instanceId" = ` +
+            `${sql.param('id', 1)}) AS "n"`,
+        },
+      ),
+    }));
+    expect(out.capped).toBe(1);
+    expect(out.all).toBe(2);
+    expect(out.either.map((e) => e.id).sort()).toEqual(['e1', 'e3']);
+    expect(out.either.find((e) => e.id === 'e1')?.timeoutPending).toBe(true);
+    expect(out.moved).toBe(1);
+    expect(out.returned).toEqual([{ waitState: 'open-w', n: expect.anything() as unknown }]);
+    expect(Number(out.returned[0].n)).toBe(0); // no instance has the id 'e2'
+    // Outside a transaction (PsiStore.read hands PostgreSQL's data source manager).
+    const owners = await store.read((tx) =>
+      selectRows(
+        tx,
+        ExpectationEntity,
+        'test-distinct',
+        (sql) => `SELECT DISTINCT "instanceId" AS "i" FROM ${sql.table} ORDER BY "instanceId"`,
+      ),
+    );
+    expect(owners).toEqual([{ i: 'i1' }, { i: 'i2' }]);
   });
 
   it('fails with TypeORM’s QueryFailedError, and the unit rolls back', async () => {
