@@ -11,6 +11,7 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Span,
   type Tracer,
 } from '@opentelemetry/api';
 import type { DeadLetterReason, DispatchResult, ReceiveOutcome } from '../spi/transport';
@@ -282,16 +283,7 @@ export class Instrumentation {
     // A message without a recording span keeps the sender's context: stored, it still links.
     Object.assign(message, span.isRecording() ? storedTraceOf(span.spanContext()) : sender);
     message[MESSAGE_CONTEXT] = context;
-    try {
-      const outcome = await otelContext.with(context, work);
-      span.setAttributes(outcomeAttributes(outcome));
-      return outcome;
-    } catch (error) {
-      failed(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
+    return runInSpan(span, context, work);
   }
 
   /** The answer matched `expectation`: its receive span links to the request. */
@@ -404,16 +396,7 @@ export class Instrumentation {
       },
       parent,
     );
-    try {
-      const outcome = await otelContext.with(trace.setSpan(parent, span), work);
-      span.setAttributes(outcomeAttributes(outcome));
-      return outcome;
-    } catch (error) {
-      failed(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
+    return runInSpan(span, trace.setSpan(parent, span), work);
   }
 
   /** A response handler ran for `durationMs`. */
@@ -478,3 +461,24 @@ const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** Trace headers when tracing is off: none (transports only read them). */
 const NO_HEADERS: TraceHeaders = Object.freeze({});
+
+/**
+ * Runs `work` in `context` (which holds `span`): the outcome's attributes on the span when it
+ * succeeds, the error when it fails, and the span ended either way.
+ */
+async function runInSpan<T extends ReceiveOutcome>(
+  span: Span,
+  context: Context,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    const outcome = await otelContext.with(context, work);
+    span.setAttributes(outcomeAttributes(outcome));
+    return outcome;
+  } catch (error) {
+    failed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
