@@ -183,12 +183,12 @@ export class OperationRunner {
       const limiter = this.rateLimiter(row.ratePerSecond);
       const item = async (target: string, advanceCursor: boolean): Promise<boolean> => {
         if (this.stopped || lost) return false;
-        await limiter();
+        const startsAt = await limiter();
         if (this.stopped) return false;
         const state = await store.transaction((tx) =>
           startItem(tx, id, target, {
             nodeId: this.options.nodeId,
-            now: this.clock(),
+            now: startsAt,
             advanceCursor,
           }),
         );
@@ -294,16 +294,25 @@ export class OperationRunner {
     );
   }
 
-  /** Spaces item starts to `ratePerSecond`; resolves at once without a rate. */
-  private rateLimiter(ratePerSecond: number | null): () => Promise<void> {
-    if (!ratePerSecond) return async () => undefined;
+  /**
+   * Spaces item starts to `ratePerSecond` and resolves with the time the item
+   * starts at, which is what its record says. A timer may fire a millisecond
+   * before the clock reaches its slot, so it sleeps again until the clock has:
+   * recorded starts are never closer than the interval.
+   */
+  private rateLimiter(ratePerSecond: number | null): () => Promise<number> {
+    if (!ratePerSecond) return async () => this.clock();
     const interval = 1000 / ratePerSecond;
     let next = 0;
     return async () => {
-      const now = this.clock();
-      const wait = next - now;
+      let now = this.clock();
+      const slot = Math.ceil(Math.max(now, next));
       next = Math.max(now, next) + interval;
-      if (wait > 0) await this.sleep(wait);
+      while (now < slot && !this.stopped) {
+        await this.sleep(Math.max(1, slot - now));
+        now = this.clock();
+      }
+      return Math.max(now, slot);
     };
   }
 
