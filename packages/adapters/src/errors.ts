@@ -22,6 +22,7 @@ export const AdaptersErrorCode = {
   CallbackEventNotAllowed: 'PSI_CALLBACK_EVENT_NOT_ALLOWED',
   CallbackLate: 'PSI_CALLBACK_LATE',
   CallbackPayloadInvalid: 'PSI_CALLBACK_PAYLOAD_INVALID',
+  TransportConfigInvalid: 'PSI_TRANSPORT_CONFIG_INVALID',
 } as const;
 export type AdaptersErrorCode = (typeof AdaptersErrorCode)[keyof typeof AdaptersErrorCode];
 
@@ -326,5 +327,12 @@ export class KafkaMockClusterError extends PsiError {
   }
   protected override details(): unknown {
     return { problem: this.problem, output: this.output };
+  }
+}
+
+/** Thrown by a transport's constructor for an option it cannot use (a negative timeout, say). */
+export class TransportConfigError extends PsiError {
+  constructor(transport: string, problem: string) {
+    super(AdaptersErrorCode.TransportConfigInvalid, `${transport} options are invalid: ${problem}`);
   }
 }

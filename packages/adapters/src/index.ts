@@ -29,6 +29,7 @@ export type {
   InProcessCallContext,
   InProcessOperation,
   InProcessService,
+  InProcessTransportOptions,
 } from './in-process/in-process.transport';
 
 export { HttpTransport } from './http/http.transport';
@@ -67,6 +68,7 @@ export {
   HttpRequestTimeoutError,
   HttpRateLimitedError,
   HttpInboundConfigError,
+  TransportConfigError,
   CallbackEventNotAllowedError,
   CallbackLateError,
   CallbackPayloadInvalidError,
