@@ -1,4 +1,4 @@
-import type { PsiStore } from '@psi/core';
+import { PsiOperations, type PsiStore } from '@psi/core';
 import { testStoreKinds } from '../foundation/test-stores';
 import {
   buildOnce,
@@ -55,6 +55,14 @@ async function sideEffects(store: PsiStore): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.o, Number(r.n)]));
 }
 
+/**
+ * Whether run `id` is done, read in this process: polling through the binary would start a
+ * process per look; the run's document is then read once with `psi operations show`.
+ */
+async function finished(store: PsiStore, id: string): Promise<true | undefined> {
+  return (await new PsiOperations(store).operation(id)).status === 'done' ? true : undefined;
+}
+
 describe.each(kinds)('psi CLI on a %s store with a node in another process', (kind) => {
   let store: SharedStore;
   let node: NodeProcess | undefined;
@@ -90,9 +98,12 @@ describe.each(kinds)('psi CLI on a %s store with a node in another process', (ki
     const status = await psiJson(['status'], store.env);
     expect(schemaErrors('statusDocument', status)).toEqual([]);
     // Usage errors: exit code 2, before any store is opened.
-    expect((await psi(['bogus', ...store.args])).code).toBe(2);
-    expect((await psi(['dead-letters', '--frobnicate', ...store.args])).code).toBe(2);
-    expect((await psi(['dead-letters', '--cause', 'tired', ...store.args])).code).toBe(2);
+    const usage = await Promise.all([
+      psi(['bogus', ...store.args]),
+      psi(['dead-letters', '--frobnicate', ...store.args]),
+      psi(['dead-letters', '--cause', 'tired', ...store.args]),
+    ]);
+    expect(usage.map((run) => run.code)).toEqual([2, 2, 2]);
   });
 
   it('replays one dead letter, then the rest in bulk by filter: each delivered exactly once; a dry run changes nothing', async () => {
@@ -127,11 +138,13 @@ describe.each(kinds)('psi CLI on a %s store with a node in another process', (ki
     expect((await sideEffects(inspect)).get('PO-1')).toBe(1);
 
     // A dry run of the bulk replay: the count and a sample, and nothing changes.
-    const snapshot = async () =>
-      JSON.stringify([
-        (await psiJson(['dead-letters', '--all-pages', ...store.args])).items,
-        (await psiJson(['operations', ...store.args])).operations,
+    const snapshot = async () => {
+      const [letters, runs] = await Promise.all([
+        psiJson(['dead-letters', '--all-pages', ...store.args]),
+        psiJson(['operations', ...store.args]),
       ]);
+      return JSON.stringify([letters.items, runs.operations]);
+    };
     const before = await snapshot();
     const preview = await psiJson<{ count: number; sample: Letter[] }>([
       'dead-letters',
@@ -214,44 +227,43 @@ describe.each(kinds)('psi CLI on a %s store with a node in another process', (ki
     expect(again.operation).toMatchObject({ status: 'done', total: 0, succeeded: 0 });
     expect((await sideEffects(inspect)).size).toBe(4);
 
-    // What operators read afterwards, each document as published.
-    const timeline = await psiJson<{
-      audit: Array<{ kind: string; detail?: Record<string, unknown> }>;
-    }>(['instance', 'order-1', ...store.args]);
+    // What operators read afterwards, each document as published (reads only: side by side,
+    // as each run is a process start).
+    const lists = ['expectations', 'parked', 'invocations', 'guards'];
+    const [timeline, groups, shown, operations, jsonl, text, missing, listDocuments] =
+      await Promise.all([
+        psiJson<{ audit: Array<{ kind: string; detail?: Record<string, unknown> }> }>([
+          'instance',
+          'order-1',
+          ...store.args,
+        ]),
+        psiJson(['dead-letters', 'groups', '--status', 'replayed', ...store.args]),
+        psiJson(['dead-letters', 'show', first.id, ...store.args]),
+        psiJson(['operations', ...store.args]),
+        psi(['invocations', '-o', 'jsonl', ...store.args]),
+        psi(['dead-letters', '--status', 'replayed', ...store.args]),
+        psi(['dead-letters', 'show', 'nope', '-o', 'json', ...store.args]),
+        Promise.all(lists.map((list) => psiJson([list, ...store.args]))),
+      ]);
     expect(schemaErrors('instanceDocument', timeline)).toEqual([]);
     expect(timeline.audit.find((a) => a.kind === 'replayed')?.detail).toMatchObject({
       actor: 'alice',
       channel: 'cli',
       reason: 'confirmation store back',
     });
-    expect(
-      schemaErrors(
-        'groupsDocument',
-        await psiJson(['dead-letters', 'groups', '--status', 'replayed', ...store.args]),
-      ),
-    ).toEqual([]);
-    expect(
-      schemaErrors(
-        'showDocument',
-        await psiJson(['dead-letters', 'show', first.id, ...store.args]),
-      ),
-    ).toEqual([]);
-    expect(
-      schemaErrors('operationsDocument', await psiJson(['operations', ...store.args])),
-    ).toEqual([]);
-    for (const list of ['expectations', 'parked', 'invocations', 'guards'])
-      expect(schemaErrors('listDocument', await psiJson([list, ...store.args]))).toEqual([]);
-    const jsonl = await psi(['invocations', '-o', 'jsonl', ...store.args]);
+    expect(schemaErrors('groupsDocument', groups)).toEqual([]);
+    expect(schemaErrors('showDocument', shown)).toEqual([]);
+    expect(schemaErrors('operationsDocument', operations)).toEqual([]);
+    for (const document of listDocuments)
+      expect(schemaErrors('listDocument', document)).toEqual([]);
     const lines = jsonl.stdout
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { step: string });
     expect(lines.map((l) => l.step)).toEqual(['send', 'send', 'send', 'send']);
-    const text = await psi(['dead-letters', '--status', 'replayed', ...store.args]);
     expect(text.stdout.split('\n')[0]).toMatch(
       /^ID\s+REASON\s+EVENT\s+SERVICE\s+INSTANCE\s+STATUS/,
     );
-    const missing = await psi(['dead-letters', 'show', 'nope', '-o', 'json', ...store.args]);
     expect(missing.code).toBe(1);
     const error = JSON.parse(missing.stderr) as unknown;
     expect(schemaErrors('errorDocument', error)).toEqual([]);
@@ -294,16 +306,12 @@ describe.each(kinds)('psi CLI on a %s store with a node in another process', (ki
     ]);
     expect(pending.operations).toHaveLength(1);
     // ... and runs once a node starts.
+    inspect = await store.open();
+    const id = pending.operations[0].id;
     node = await startNode(store, { ORDERS: '0', NODE_ID: 'node-2' });
-    const done = await until(async () => {
-      const shown = await psiJson<Run>([
-        'operations',
-        'show',
-        pending.operations[0].id,
-        ...store.args,
-      ]);
-      return shown.operation.status === 'done' ? shown : undefined;
-    }, 'the queued replay ran');
+    await until(() => finished(inspect!, id), 'the queued replay ran');
+    const done = await psiJson<Run>(['operations', 'show', id, ...store.args]);
+    expect(done.operation.status).toBe('done');
     expect(done.items[0].outcome?.receive?.status).toBe('delivered');
   });
 
@@ -323,21 +331,16 @@ describe.each(kinds)('psi CLI on a %s store with a node in another process', (ki
       ...store.args,
     ]);
     const id = submitted.operation.id;
-    await until(async () => {
-      const shown = await psiJson<Run>(['operations', 'show', id, ...store.args]);
-      return shown.operation.succeeded >= 2 ? true : undefined;
-    }, 'node A replayed two');
+    const ops = new PsiOperations(inspect);
+    await until(
+      async () => ((await ops.operation(id)).succeeded >= 2 ? true : undefined),
+      'node A replayed two',
+    );
     await node.kill();
     node = await startNode(store, { ORDERS: '0', NODE_ID: 'node-b', LEASE_MS: '1000' });
-    const done = await until(
-      async () => {
-        const shown = await psiJson<Run>(['operations', 'show', id, ...store.args]);
-        return shown.operation.status === 'done' ? shown : undefined;
-      },
-      'node B finished the run',
-      60_000,
-    );
-    expect(done.operation).toMatchObject({ total: 6, failed: 0 });
+    await until(() => finished(inspect!, id), 'node B finished the run', 60_000);
+    const done = await psiJson<Run>(['operations', 'show', id, ...store.args]);
+    expect(done.operation).toMatchObject({ status: 'done', total: 6, failed: 0 });
     expect(done.operation.succeeded + done.operation.skipped).toBe(6);
     // Exactly once: no order's handler ran twice; an answer the dead node was delivering when it
     // died (if any) is an open `interrupted` dead letter, never run again by itself.

@@ -63,10 +63,14 @@ const bookProcess = defineProcess({
   },
 });
 
-/** The booking service: fails technically while `failures` > 0, or with what `next` throws. */
-function bookingService(state: { failures: number; business?: boolean }): RecordingService {
+/**
+ * The booking service: fails technically while `failures` > 0, or with what `next` throws;
+ * notes the time of each call in `calledAt` when given.
+ */
+function bookingService(state: BookingState): RecordingService {
   return new RecordingService({
     book: (payload) => {
+      state.calledAt?.push(Date.now());
       if (state.business)
         throw new TransportBusinessError('unknown customer', 404, {
           customer: (payload as { customer: string }).customer,
@@ -80,11 +84,17 @@ function bookingService(state: { failures: number; business?: boolean }): Record
   });
 }
 
+interface BookingState {
+  failures: number;
+  business?: boolean;
+  calledAt?: number[];
+}
+
 describeEachStore('retry, freeze, thaw', () => {
   const temp = useTempDir();
   const harnesses: Harness[] = [];
   let service: RecordingService;
-  let state: { failures: number; business?: boolean };
+  let state: BookingState;
 
   async function open(
     file: string,
@@ -241,7 +251,7 @@ describeEachStore('retry, freeze, thaw', () => {
   });
 
   it('keeps a retry that is waiting for its backoff across a restart: the new coordinator continues it at the stored time', async () => {
-    state = { failures: 1 };
+    state = { failures: 1, calledAt: [] };
     const file = temp.file();
     // A backoff long enough to close the first coordinator while the retry waits.
     const backoffMs = 1_500;
@@ -266,10 +276,11 @@ describeEachStore('retry, freeze, thaw', () => {
     // no earlier than the backoff the first one stored (a restart is no way around a backoff).
     const second = await open(file, fast, true);
     const final = await second.engine.whenEnded(id);
-    const sentAt = Date.now();
     expect(final).toMatchObject({ status: 'completed', variables: { bookingRef: 'BK-Umbrella' } });
     expect(service.calls).toHaveLength(1); // the new service instance: one more attempt, which succeeds
-    expect(sentAt).toBeGreaterThanOrEqual(Number(scheduled.nextAttemptAt));
+    // The second attempt's call, on the clock the coordinator waits on (Date.now here).
+    expect(state.calledAt).toHaveLength(2);
+    expect(state.calledAt![1]).toBeGreaterThanOrEqual(Number(scheduled.nextAttemptAt));
     await second.coordinator.idle();
     const [invocation] = await second.coordinator.invocations({ instanceId: id });
     expect(invocation.status).toBe('completed');

@@ -451,8 +451,13 @@ export class Invoker {
     const policy = { ...options.defaultRetry, ...coordinates.retry };
     let attempts = entry.attempts;
     // A retry scheduled before a restart keeps its backoff: wait for the stored time, not less.
-    const backoffLeftMs = attempts > 0 ? entry.nextAttemptAt - options.clock() : 0;
-    if (backoffLeftMs > 0) await this.deps.delay(backoffLeftMs);
+    // A timer may fire a millisecond before the clock reaches it, so sleep again until it has.
+    if (attempts > 0) {
+      for (let left = entry.nextAttemptAt - options.clock(); left > 0;) {
+        await this.deps.delay(Math.max(1, Math.ceil(left)));
+        left = entry.nextAttemptAt - options.clock();
+      }
+    }
     for (;;) {
       attempts++;
       try {
