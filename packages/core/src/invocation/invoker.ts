@@ -451,9 +451,11 @@ export class Invoker {
     const policy = { ...options.defaultRetry, ...coordinates.retry };
     let attempts = entry.attempts;
     // A retry scheduled before a restart keeps its backoff: wait for the stored time, not less.
-    // A timer may fire a millisecond before the clock reaches it, so sleep again until it has.
+    // A timer may fire a millisecond before the clock reaches it, so sleep again until it has
+    // (a few times at most: a clock that does not follow the timers must not hold it forever).
     if (attempts > 0) {
-      for (let left = entry.nextAttemptAt - options.clock(); left > 0;) {
+      let left = entry.nextAttemptAt - options.clock();
+      for (let sleeps = 0; left > 0 && sleeps < 4; sleeps++) {
         await this.deps.delay(Math.max(1, Math.ceil(left)));
         left = entry.nextAttemptAt - options.clock();
       }

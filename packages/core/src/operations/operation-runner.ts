@@ -295,9 +295,9 @@ export class OperationRunner {
   }
 
   /**
-   * Spaces item starts to `ratePerSecond` and resolves with the time the item
-   * starts at, which is what its record says. A timer may fire a millisecond
-   * before the clock reaches its slot, so it sleeps again until the clock has:
+   * Spaces item starts to `ratePerSecond` and resolves with the time the item starts at, which
+   * is what its record says. A timer may fire a millisecond before the clock reaches its slot,
+   * so it sleeps again until the clock has; the recorded start is the slot at the earliest, so
    * recorded starts are never closer than the interval.
    */
   private rateLimiter(ratePerSecond: number | null): () => Promise<number> {
@@ -308,7 +308,8 @@ export class OperationRunner {
       let now = this.clock();
       const slot = Math.ceil(Math.max(now, next));
       next = Math.max(now, next) + interval;
-      while (now < slot && !this.stopped) {
+      // A few times at most: a clock that does not follow the timers must not hold a run.
+      for (let sleeps = 0; now < slot && sleeps < 4 && !this.stopped; sleeps++) {
         await this.sleep(Math.max(1, slot - now));
         now = this.clock();
       }
