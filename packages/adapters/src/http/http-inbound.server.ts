@@ -13,11 +13,11 @@ import {
   type ReceiveOutcome,
   type SignalOptions,
 } from '@psi/core';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
 } from 'fastify';
 import {
   AdaptersErrorCode,
@@ -34,6 +34,7 @@ import {
   HttpUnauthorizedError,
 } from '../errors';
 import { fromFastifyError, publicError } from './http-error-body';
+import { loadFastify } from './lazy-modules';
 import {
   compileHttpInboundOptions,
   type CompiledHttpInboundOptions,
@@ -100,7 +101,7 @@ export class HttpInboundServer {
     const o = this.options;
     this.bearerDigests = o.bearerTokens.map(digest);
     this.limiter = o.rateLimit ? new SourceRateLimiter(o.rateLimit) : undefined;
-    this.app = Fastify({
+    this.app = loadFastify()({
       ...(o.accessLog
         ? {
             // fastify reads `serializers` off its logger instance: its `req` has no token.

@@ -13,9 +13,10 @@ import {
   type ServiceCoordinates,
   type Transport,
 } from '@psi/core';
-import { Agent, request as httpRequest } from 'undici';
+import type { Agent } from 'undici';
 import { InboundUnavailableError } from '../errors';
 import { logSend } from '../transport-log';
+import { loadUndici } from './lazy-modules';
 import { PsiHttpHeader } from './psi-http-header';
 
 export interface HttpTransportOptions {
@@ -157,7 +158,7 @@ export class HttpTransport implements Transport {
     const target = `${request.service} (${url})`;
     const timer = setTimeout(() => abort.abort(timedOutReason), timeoutMs);
     try {
-      const response = await httpRequest(url, {
+      const response = await loadUndici().request(url, {
         method: 'POST',
         dispatcher: this.dispatcher(),
         headers,
@@ -198,7 +199,7 @@ export class HttpTransport implements Transport {
   }
 
   private dispatcher(): Agent {
-    this.agent ??= new Agent({
+    this.agent ??= new (loadUndici().Agent)({
       connections: this.options.connectionsPerOrigin,
       keepAliveTimeout: this.options.keepAliveTimeoutMs,
     });
