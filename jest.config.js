@@ -35,6 +35,8 @@ module.exports = {
   // on PostgreSQL, SQLite syncs and child processes, so two overlap well, and the run is the same
   // on a laptop and in CI.
   maxWorkers: 2,
+  // Longest suites first even in a fresh clone, where jest has no timings of its own.
+  testSequencer: '<rootDir>/test/support/duration-sequencer.js',
   // Fails the run, listing what is open, when a test leaves a handle that keeps jest alive.
   reporters: ['default', '<rootDir>/test/support/exit-guard.reporter.js'],
 };
