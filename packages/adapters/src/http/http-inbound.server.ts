@@ -13,12 +13,7 @@ import {
   type ReceiveOutcome,
   type SignalOptions,
 } from '@psi/core';
-import type {
-  FastifyBaseLogger,
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-} from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AdaptersErrorCode,
   CallbackEventNotAllowedError,
