@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { attachDeferredInserts, type DeferredInserts } from './deferred-inserts';
+import { attachDeferredWrites, type DeferredWrites } from './deferred-writes';
 
 /** A unit of work: database calls only, no waiting on engines or networks inside it. */
 export type UnitOfWork<T> = (tx: EntityManager) => Promise<T>;
@@ -15,7 +15,7 @@ export class PooledTransactionRunner implements TransactionRunner {
 
   run<T>(work: UnitOfWork<T>): Promise<T> {
     return this.dataSource.transaction(async (tx) => {
-      const deferred = attachDeferredInserts(tx);
+      const deferred = attachDeferredWrites(tx);
       const value = await work(tx);
       await deferred.flush(tx);
       return value;
@@ -73,7 +73,7 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
     // SQLite shares one query runner, and every createQueryRunner() (a dataSource.query() from
     // anywhere, say) gives it a new manager: the batch keeps the one it started with.
     const manager = runner.manager;
-    const deferred = attachDeferredInserts(manager);
+    const deferred = attachDeferredWrites(manager);
     try {
       await begin(runner);
       let outcomes = await runBackToBack(manager, deferred, batch);
@@ -140,7 +140,7 @@ function settle(pending: Pending, outcome: Outcome): void {
 /** Units back to back without savepoints, stopping at the first that fails. */
 async function runBackToBack(
   manager: EntityManager,
-  deferred: DeferredInserts,
+  deferred: DeferredWrites,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
@@ -159,7 +159,7 @@ async function runBackToBack(
 async function runInSavepoints(
   runner: QueryRunner,
   manager: EntityManager,
-  deferred: DeferredInserts,
+  deferred: DeferredWrites,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
