@@ -72,11 +72,9 @@ describe.each(['sqlite3', 'better-sqlite3', 'postgres'] as const)(
 
     /** The outbox as committed, by id: status, attempts, sentAt and reply. */
     const committed = async (): Promise<Array<Partial<OutboxEntryEntity>>> =>
-      (
-        await store.transaction((tx) =>
-          tx.find(OutboxEntryEntity, { order: { id: 'ASC' } }),
-        )
-      ).map(({ id, status, attempts, sentAt, reply }) => ({ id, status, attempts, sentAt, reply }));
+      (await store.transaction((tx) => tx.find(OutboxEntryEntity, { order: { id: 'ASC' } }))).map(
+        ({ id, status, attempts, sentAt, reply }) => ({ id, status, attempts, sentAt, reply }),
+      );
 
     it('writes the updates of a batch per row, the last of each row winning, and drops a failed unit’s', async () => {
       await store.transaction(async (tx) => {

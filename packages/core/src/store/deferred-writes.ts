@@ -130,9 +130,7 @@ interface Group {
   keys: Set<string>;
 }
 
-function groupWrites(
-  writes: readonly DeferredWrite[],
-): Map<EntityTarget<ObjectLiteral>, Group[]> {
+function groupWrites(writes: readonly DeferredWrite[]): Map<EntityTarget<ObjectLiteral>, Group[]> {
   const byTarget = new Map<EntityTarget<ObjectLiteral>, Group[]>();
   for (const write of writes) {
     const row = typeof write.row === 'function' ? write.row() : write.row;
