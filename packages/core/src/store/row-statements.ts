@@ -440,6 +440,93 @@ export async function updateRowsByKey<Entity extends ObjectLiteral>(
 }
 
 /**
+ * PostgreSQL transaction-level advisory locks (two-int form: `namespace` and the hash of the
+ * schema and key, so deployments on one database stay apart) that a statement takes before it
+ * reads or writes, in the order of `keys` (sort them: transactions locking several cannot then
+ * deadlock on them). Held until COMMIT or ROLLBACK. SQLite has none (one writer at a time).
+ */
+export interface AdvisoryLocks {
+  namespace: number;
+  keys: readonly string[];
+}
+
+/** A one-row relation whose computation takes the locks (its rawParam 0 and 1). */
+function lockingRelation(sql: SqlWriter): string {
+  return (
+    `(SELECT COUNT(pg_advisory_xact_lock(CAST(${sql.rawParam(0)} AS integer), ` +
+    `hashtext(current_schema() || "k"))) AS "locked" ` +
+    `FROM unnest(CAST(${sql.rawParam(1)} AS text[])) AS "k")`
+  );
+}
+
+function locksWanted(tx: EntityManager, locks: AdvisoryLocks | undefined): locks is AdvisoryLocks {
+  return locks !== undefined && locks.keys.length > 0 && tx.connection.options.type === 'postgres';
+}
+
+/**
+ * {@link findRow} that first takes `locks` on PostgreSQL, in one statement: the row is read in a
+ * snapshot taken when the statement started, before the locks were granted, so what it decides
+ * must not depend on what a previous holder of the locks committed meanwhile (a later statement
+ * sees that). Elsewhere, or without keys, a plain {@link findRow}.
+ */
+export async function findRowLocking<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  where: RowWhere<Entity>,
+  locks: AdvisoryLocks | undefined,
+): Promise<Entity | null> {
+  if (!locksWanted(tx, locks)) return findRow(tx, target, where);
+  await writeDeferred(tx, target, where);
+  const statements = statementsOf(tx, target);
+  const compiled = statements.compile(`find-locking|${whereShape(where)}`, (sql) => {
+    const columns = statements.metadata.columns.map((c) => `${sql.table}.${sql.name(c)}`);
+    const matching = sql.where(where, 0);
+    // The locks' one row, joined with the row if there is one: the locks are taken either way.
+    return (
+      `SELECT ${columns.join(', ')} FROM ${lockingRelation(sql)} AS "psi_locks" ` +
+      `LEFT JOIN ${sql.table} ON ${matching} LIMIT 1`
+    );
+  });
+  const { rows } = await compiled.run(tx, 'rows', compiled.bind(where), [
+    locks.namespace,
+    locks.keys,
+  ]);
+  const primary = statements.metadata.primaryColumns[0];
+  const raw = rows[0];
+  if (!raw || raw[primary.databaseName] === null || raw[primary.databaseName] === undefined) {
+    return null;
+  }
+  return statements.hydrate(raw) as Entity;
+}
+
+/**
+ * {@link insertRows} that also takes `locks` on PostgreSQL, in the same statement (the rows are
+ * not visible to other transactions before COMMIT, so whether they are written before or after
+ * the locks are granted does not matter). Elsewhere, or without keys, a plain insert.
+ */
+export async function insertRowsLocking<Entity extends ObjectLiteral>(
+  tx: EntityManager,
+  target: EntityTarget<Entity>,
+  rows: ReadonlyArray<RowValues<Entity>>,
+  locks: AdvisoryLocks | undefined,
+): Promise<void> {
+  if (!locksWanted(tx, locks) || rows.length === 0) return insertRows(tx, target, rows);
+  await writeDeferred(tx, target);
+  const statements = statementsOf(tx, target);
+  const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
+  const compiled = statements.compile(`insert-locking|${keys.join(',')}|${rows.length}`, (sql) => {
+    const columns = keys.map((key) => sql.name(statements.column(key))).join(', ');
+    const tuples = rows.map((_, i) => `(${keys.map((key) => sql.param(key, i)).join(', ')})`);
+    // A data-modifying WITH runs whether or not the query reads it.
+    return (
+      `WITH "psi_inserted" AS (INSERT INTO ${sql.table} (${columns}) VALUES ${tuples.join(', ')}) ` +
+      `SELECT "locked" FROM ${lockingRelation(sql)} AS "psi_locks"`
+    );
+  });
+  await compiled.run(tx, 'rows', compiled.bind(...rows), [locks.namespace, locks.keys]);
+}
+
+/**
  * Runs `sql` (fixed text, `$n` placeholders: PostgreSQL only) as a named prepared statement on
  * the transaction's own connection, values as given: statements no entity describes (an
  * advisory lock), off TypeORM's per-query path too.
@@ -503,6 +590,11 @@ export interface SqlWriter {
   param(key: string, object: number): string;
   /** The database type of column `key` (for a cast). */
   type(key: string): string;
+  /**
+   * PostgreSQL: a placeholder for the `index`-th value passed to `run` after the bound ones, as
+   * given (no column conversion). Write it after every other placeholder of the statement.
+   */
+  rawParam(index: number): string;
   /** `"a" = ? AND "b" IS NULL` for the keys of `where`, read from bound object `object`. */
   where(where: ObjectLiteral, object: number): string;
 }
@@ -524,13 +616,20 @@ class CompiledStatement {
     });
   }
 
-  async run(tx: EntityManager, want: 'rows' | 'count', values: unknown[]): Promise<RawResult> {
+  async run(
+    tx: EntityManager,
+    want: 'rows' | 'count',
+    values: unknown[],
+    /** Values of `rawParam` placeholders, passed as they are. */
+    raw: readonly unknown[] = [],
+  ): Promise<RawResult> {
     const driver = tx.connection.driver;
     const converted = values.map((value, i) =>
       value === null || value === undefined
         ? null
         : (driver.preparePersistentValue(value, this.slots[i].column) as unknown),
     );
+    converted.push(...raw);
     return onConnection(tx, this.sql, converted, (connection) =>
       this.executor(connection, { sql: this.sql, name: this.name }, want, converted),
     );
@@ -569,6 +668,10 @@ class EntityStatements {
       name: (column) => this.escape(column.databaseName),
       param: placeholder,
       type: (key) => this.typeOf(this.column(key)),
+      rawParam: (index) => {
+        if (this.dialect !== 'postgres') throw new Error('raw parameters are PostgreSQL only');
+        return `$${slots.length + index + 1}`;
+      },
       where: (where, object) => {
         const keys = definedKeys(where);
         if (keys.length === 0) return '1 = 1';
