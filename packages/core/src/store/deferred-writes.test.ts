@@ -156,6 +156,20 @@ describe.each(['sqlite3', 'better-sqlite3', 'postgres'] as const)(
       expect(ids).toEqual(['a:sent']);
     });
 
+    it('fails the unit whose deferred write fails at COMMIT, and commits the others of its batch', async () => {
+      await store.transaction(async (tx) =>
+        deferInsert(tx, OutboxEntryEntity, entry('taken'), ['id']),
+      );
+      const results = await Promise.allSettled([
+        store.transaction(async (tx) => deferInsert(tx, OutboxEntryEntity, entry('a'), ['id'])),
+        // A primary key that exists: the multi-row INSERT before COMMIT fails.
+        store.transaction(async (tx) => deferInsert(tx, OutboxEntryEntity, entry('taken'), ['id'])),
+        store.transaction(async (tx) => deferInsert(tx, OutboxEntryEntity, entry('b'), ['id'])),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((await committed()).map((row) => row.id)).toEqual(['a', 'b', 'taken']);
+    });
+
     it('writes more rows than fit in one statement', async () => {
       const ids = Array.from({ length: 230 }, (_, i) => `e${String(i).padStart(3, '0')}`);
       await store.transaction(async (tx) => {
