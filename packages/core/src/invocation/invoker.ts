@@ -371,7 +371,7 @@ export class Invoker {
         sentAt: null,
         ...request.trace.stored,
       };
-      await addOutboxEntry(tx, created);
+      addOutboxEntry(tx, created);
       return created;
     });
     if (request.recordExpectations) this.afterExpectations(invocation, model, adopted);
@@ -482,7 +482,7 @@ export class Invoker {
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
           const replyText = reply === undefined ? null : JSON.stringify(reply);
-          await markSent(tx, entry.id, attempts, options.clock(), replyText);
+          markSent(tx, entry.id, attempts, options.clock(), replyText);
           write.afterCommit(() => instrumentation.sent(entry.service, transport.name));
           await write({
             kind: 'sent',

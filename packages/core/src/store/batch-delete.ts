@@ -1,4 +1,5 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
+import { flushDeferredWrites } from './deferred-writes';
 
 /** What one batch deleted, and whether it was full (more may be past the cutoff). */
 export interface DeletedBatch {
@@ -19,6 +20,7 @@ export async function deleteBatchBefore<Entity extends ObjectLiteral>(
   batchSize: number,
   status?: string,
 ): Promise<DeletedBatch> {
+  await flushDeferredWrites(tx, entity); // rows deferred in this batch are deleted as others are
   const bound = await batchBound(tx, entity, column, cutoff, batchSize, status);
   const query = tx
     .createQueryBuilder()

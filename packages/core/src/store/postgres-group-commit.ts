@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { isConnectionError } from './connection-retry';
-import { attachDeferredInserts } from './deferred-inserts';
+import { attachDeferredWrites } from './deferred-writes';
 import { gatherOneTurn, type TransactionRunner, type UnitOfWork } from './transaction-runner';
 
 interface Pending {
@@ -172,7 +172,7 @@ export class PostgresGroupCommitRunner implements TransactionRunner {
     try {
       runner = this.dataSource.createQueryRunner();
       await runner.startTransaction();
-      const deferred = attachDeferredInserts(runner.manager);
+      const deferred = attachDeferredWrites(runner.manager);
       const values: unknown[] = [];
       for (const pending of batch) {
         try {

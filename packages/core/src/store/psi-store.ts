@@ -14,7 +14,7 @@ import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
 import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
 import { PostgresGroupCommitRunner } from './postgres-group-commit';
-import { deferUpsert, flushDeferredInserts } from './deferred-inserts';
+import { deferUpsert, flushDeferredWrites } from './deferred-writes';
 import {
   currentCarry,
   EngineStateCarry,
@@ -228,6 +228,8 @@ export class PsiStore {
     written: Map<string, CarriedState>,
   ): void {
     for (const key of keys) {
+      const saved = this.unwrittenStates.get(key);
+      if (!saved) continue; // written by a commit since, or deleted
       deferUpsert(
         tx,
         EngineInstanceEntity,
@@ -238,6 +240,7 @@ export class PsiStore {
           return { ...row };
         },
         ['engine', 'instanceId'],
+        { engine: saved.engine, instanceId: saved.instanceId },
       );
     }
   }
@@ -399,7 +402,8 @@ class StoredEngineStateRepository implements EngineStateRepository {
     const unwritten = this.store.unwrittenState(stateKey({ engine, instanceId }));
     if (unwritten) return Promise.resolve(unwritten.state);
     return this.store.transaction(async (tx) => {
-      await flushDeferredInserts(tx, EngineInstanceEntity); // states saved earlier in this batch
+      // A state of this instance saved earlier in the batch is written first (row statements
+      // write the deferred writes of the row they read); other instances' stay deferred.
       const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
       return row?.state;
     });
@@ -408,7 +412,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
   delete(engine: string, instanceId: string): Promise<void> {
     this.store.forgetState(stateKey({ engine, instanceId }));
     return this.store.transaction(async (tx) => {
-      await flushDeferredInserts(tx, EngineInstanceEntity); // a save earlier in this batch must not come after
+      // A save of this instance earlier in the batch is written before the delete, not after.
       await deleteRows(tx, EngineInstanceEntity, { engine, instanceId });
     });
   }
@@ -416,7 +420,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
   async list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
     await this.store.writeUnwrittenStates(); // carried saves no unit committed yet
     return this.store.transaction(async (tx) => {
-      await flushDeferredInserts(tx, EngineInstanceEntity);
+      await flushDeferredWrites(tx, EngineInstanceEntity);
       const query = tx
         .createQueryBuilder(EngineInstanceEntity, 'e')
         .select('e.instanceId', 'instanceId')
