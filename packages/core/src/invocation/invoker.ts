@@ -59,6 +59,7 @@ import type { KeyedMutex } from '../runtime/keyed-mutex';
 import type { NodeLeases } from '../cluster/node-leases';
 import type { Instrumentation } from '../observability/instrumentation';
 import type { InvokeTrace } from '../observability/span-attributes';
+import type { FlowSignals } from '../runtime/flow-signals';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { timeOrderedId } from '../store/time-ordered-id';
@@ -87,14 +88,8 @@ export interface InvokerDeps {
   /** Leases that make one node at a time run an invocation. */
   leases: NodeLeases;
   instrumentation: Instrumentation;
-  /** Called after expectations commit: deliver early answers, arm deadlines. */
-  expectationsRecorded(
-    instanceId: string,
-    earliestDeadline: number | null,
-    adoptedParked: boolean,
-  ): void;
-  /** Resolves after `ms`, or rejects when the coordinator closes. */
-  delay(ms: number): Promise<void>;
+  /** Told after expectations commit: deadlines to arm, early answers to release. */
+  signals: FlowSignals;
 }
 
 // Thrown through the adapter's callService to stop it once the invocation froze.
@@ -429,7 +424,8 @@ export class Invoker {
       .filter((ms): ms is number => ms !== undefined);
     const earliest =
       deadlines.length > 0 ? this.deps.options.clock() + Math.min(...deadlines) : null;
-    this.deps.expectationsRecorded(invocation.instanceId, earliest, adoptedParked > 0);
+    if (earliest !== null) this.deps.signals.dueAt(earliest);
+    if (adoptedParked > 0) this.deps.signals.adopted(invocation.instanceId);
   }
 
   private async dispatch(
@@ -456,7 +452,7 @@ export class Invoker {
     if (attempts > 0) {
       let left = entry.nextAttemptAt - options.clock();
       for (let sleeps = 0; left > 0 && sleeps < 4; sleeps++) {
-        await this.deps.delay(Math.max(1, Math.ceil(left)));
+        await this.deps.signals.backoff(Math.max(1, Math.ceil(left)));
         left = entry.nextAttemptAt - options.clock();
       }
     }
@@ -528,7 +524,7 @@ export class Invoker {
             detail: { requestId: entry.id, attempt: attempts, delayMs, error: describe(error) },
           });
         });
-        await this.deps.delay(delayMs);
+        await this.deps.signals.backoff(delayMs);
       }
     }
   }

@@ -99,7 +99,6 @@ export class Coordinator implements InboundSink {
   private readonly instrumentation: Instrumentation;
   private readonly gauges: StoreGauges;
   private readonly transports: ReadonlyMap<string, Transport>;
-  private readonly delays = new Set<{ timer: unknown; reject: (e: unknown) => void }>();
   private unsubscribe: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
   // Tells this coordinator's readiness notices from the others' (nodeIds may repeat in a process).
@@ -147,6 +146,7 @@ export class Coordinator implements InboundSink {
       readiness: this.options.readiness,
       origin: this.origin,
       tasks: this.tasks,
+      timers: this.options.timers,
     });
     this.signals = signals;
     this.leases = new NodeLeases(store, this.options.nodeId, this.options.leaseMs, clock);
@@ -180,7 +180,7 @@ export class Coordinator implements InboundSink {
       instrumentation: this.instrumentation,
       signals,
     });
-    signals.wake(this.scheduler);
+    signals.wake(this.scheduler, this.correlator);
     this.invoker = new Invoker({
       options: this.options,
       audit: this.audit,
@@ -192,15 +192,7 @@ export class Coordinator implements InboundSink {
       invocationMutex: new KeyedMutex(this.tasks.queuedOnMutex),
       leases: this.leases,
       instrumentation: this.instrumentation,
-      expectationsRecorded: (instanceId, earliestDeadline, adoptedParked) => {
-        if (earliestDeadline !== null) signals.dueAt(earliestDeadline);
-        // Answers that arrived before their expectation are now its: deliver them if the
-        // instance is ready. Answers parked later for it are released by their own receive.
-        if (adoptedParked) {
-          this.tasks.track('release after expectations', () => this.correlator.release(instanceId));
-        }
-      },
-      delay: (ms) => this.delay(ms),
+      signals,
     });
     const recovery = new Recovery({
       store,
@@ -417,10 +409,8 @@ export class Coordinator implements InboundSink {
     this.gauges.stop();
     this.leaseKeeper.stop();
     this.retention.stop();
-    for (const pending of this.delays) {
-      this.options.timers.clearTimeout(pending.timer);
-      pending.reject(new CoordinatorClosedError());
-    }
+    // Retries waiting for their backoff end now (and any reaching one later, at once).
+    this.signals.close();
     for (const transport of this.transports.values()) await transport.stop();
     await this.tasks.idle();
     await this.options.liveness.leave(this.options.nodeId).catch(() => undefined);
@@ -484,24 +474,6 @@ export class Coordinator implements InboundSink {
   private async releaseParkedHere(): Promise<void> {
     const instanceIds = await this.options.store.transaction(instancesWithParkedAnswers);
     for (const instanceId of instanceIds) await this.releaseIfWaitingHere(instanceId);
-  }
-
-  private delay(ms: number): Promise<void> {
-    // Work that reaches its wait after close() began (a take-over still starting) stops at once.
-    if (this.state === 'closed') return Promise.reject(new CoordinatorClosedError());
-    // A backoff waits on the clock, not on work: idle({ exceptBackoff: true }) does not wait for it.
-    return this.tasks.sleep(
-      new Promise((resolve, reject) => {
-        const pending = {
-          timer: this.options.timers.setTimeout(() => {
-            this.delays.delete(pending);
-            resolve();
-          }, ms),
-          reject,
-        };
-        this.delays.add(pending);
-      }),
-    );
   }
 
   private assertOpen(): void {
