@@ -18,7 +18,9 @@ export interface CarriedState {
  * one commit fewer per signal, and a crash can no longer fall between them. What no unit took
  * by the end of the scope is written then, in a unit of its own.
  *
- * A carried save resolves before it commits, so a later save of the same instance may be
+ * A carried save resolves before it commits, so loads in this process read it from the store's
+ * memory until a unit commits it; a save outside a scope is read only once it committed (what
+ * the node decides on it must not commit before it). A later save of the same instance may be
  * committed by another unit first. Units therefore write an instance's latest saved state when
  * they write (PsiStore keeps it until committed), never the one of their scope: whichever
  * commits last, the row ends at the newest state (PostgreSQL's row lock orders two writers).

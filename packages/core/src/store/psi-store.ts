@@ -64,6 +64,16 @@ export class PsiStore {
   private readonly runner: TransactionRunner;
   /** Engine states saved and not yet known committed, by instance: what units write of them. */
   private readonly unwrittenStates = new Map<string, CarriedState>();
+  /**
+   * The newest carried state of each instance that no commit wrote yet: what a load in this
+   * process reads before the table. A state saved on its own is not in it: it is read once it
+   * committed, so nothing this process decides on it (a claim at the wait state it puts the
+   * instance at) can commit before it does and outlive it in a crash.
+   */
+  private readonly carriedStates = new Map<string, CarriedState>();
+  /** Which of two saves of an instance came later. */
+  private readonly saveOrder = new WeakMap<CarriedState, number>();
+  private saves = 0;
   private notifier: ReadinessNotifier | undefined;
   private operationNotifier: ReadinessNotifier | undefined;
   private nodes: NodeLiveness | undefined;
@@ -169,21 +179,30 @@ export class PsiStore {
     return result;
   }
 
-  /** An engine state saved: carried in the caller's scope, else committed on its own. */
+  /**
+   * An engine state saved: carried in the caller's scope (resolved at once, and read by loads
+   * in this process until a unit commits it), else committed on its own (resolved, and read,
+   * once committed).
+   */
   saveState(row: CarriedState): Promise<void> {
     const key = stateKey(row);
+    this.saveOrder.set(row, ++this.saves);
     this.unwrittenStates.set(key, row);
     const carry = currentCarry();
     if (carry?.carries(this)) {
+      this.carriedStates.set(key, row);
       carry.add(key);
       return Promise.resolve();
     }
     return this.writeCarried([key]);
   }
 
-  /** The state saved last for the instance (`stateKey`) if no commit wrote it yet. */
-  unwrittenState(key: string): CarriedState | undefined {
-    return this.unwrittenStates.get(key);
+  /**
+   * The instance's (`stateKey`) carried state if no commit wrote it yet: newer than the table.
+   * Not a state saved on its own and still committing: until it commits, the table's is current.
+   */
+  carriedState(key: string): CarriedState | undefined {
+    return this.carriedStates.get(key);
   }
 
   /** Commits every state saved and not yet committed (before a listing reads the table). */
@@ -196,12 +215,13 @@ export class PsiStore {
    * another node may write the instance meanwhile. The save is lost, as a failed save was before.
    */
   private forgetAll(keys: readonly string[]): void {
-    for (const key of keys) this.unwrittenStates.delete(key);
+    for (const key of keys) this.forgetState(key);
   }
 
   /** An engine state deleted: a carried save of it must not write it again. */
   forgetState(key: string): void {
     this.unwrittenStates.delete(key);
+    this.carriedStates.delete(key);
   }
 
   private async writeCarried(keys: readonly string[]): Promise<void> {
@@ -212,8 +232,16 @@ export class PsiStore {
 
   /** States a commit wrote are forgotten, unless a newer save of the instance came since. */
   private committed(written: ReadonlyMap<string, CarriedState>): void {
-    for (const [key, row] of written)
+    for (const [key, row] of written) {
       if (this.unwrittenStates.get(key) === row) this.unwrittenStates.delete(key);
+      const carried = this.carriedStates.get(key);
+      if (carried && this.savedBefore(carried, row)) this.carriedStates.delete(key);
+    }
+  }
+
+  /** Whether `a` was saved no later than `b` (the same save included). */
+  private savedBefore(a: CarriedState, b: CarriedState): boolean {
+    return (this.saveOrder.get(a) ?? 0) <= (this.saveOrder.get(b) ?? 0);
   }
 
   /**
@@ -398,9 +426,10 @@ class StoredEngineStateRepository implements EngineStateRepository {
   }
 
   load(engine: string, instanceId: string): Promise<string | undefined> {
-    // A carried save is the newest state even before a unit commits it.
-    const unwritten = this.store.unwrittenState(stateKey({ engine, instanceId }));
-    if (unwritten) return Promise.resolve(unwritten.state);
+    // A carried save is the newest state even before a unit commits it; a save committing on
+    // its own is read once it committed (PsiStore.carriedState).
+    const carried = this.store.carriedState(stateKey({ engine, instanceId }));
+    if (carried) return Promise.resolve(carried.state);
     return this.store.transaction(async (tx) => {
       // A state of this instance saved earlier in the batch is written first (row statements
       // write the deferred writes of the row they read); other instances' stay deferred.
