@@ -291,7 +291,12 @@ describe('PostgresGroupCommitRunner (via PsiStore on PostgreSQL)', () => {
     });
     await unit;
     await Promise.all(others);
-    expect(runs).toBe(3);
+    // At least three: the batch's run and the re-run alone both lost. PostgreSQL checks for a
+    // deadlock once, after deadlock_timeout, from whichever waiter's timer fires first; on a
+    // loaded machine the third run may meet the second transaction before it committed and lose
+    // once more (a CI run saw 4), which the runner answers the same way: it runs it again.
+    expect(runs).toBeGreaterThanOrEqual(3);
+    expect(runs).toBeLessThanOrEqual(6); // the batch's run and DEADLOCK_ATTEMPTS (5) alone
     expect(await rows()).toEqual([
       { id: 'x', txid: '201' },
       { id: 'y', txid: '201' },
