@@ -182,16 +182,9 @@ async function partialIndexes(store: PsiStore): Promise<Set<string>> {
 
 /**
  * `SCAN t` and `SCAN t USING INDEX i` (i not partial) read every row of t; so does a search
- * whose only bound is a range on the primary key (`id>?`: paging through the whole table). A
- * scan of what the plan itself materialised (`UPDATE … FROM (VALUES …) AS v`: the statement's
- * own rows) reads no table.
+ * whose only bound is a range on the primary key (`id>?`: paging through the whole table).
  */
 function sqliteScans(plan: Array<{ detail: string }>, partial: Set<string>): string[] {
-  const derived = new Set(
-    plan
-      .map((row) => /^(?:MATERIALIZE|CO-ROUTINE) (\S+)$/.exec(row.detail)?.[1])
-      .filter((name): name is string => name !== undefined),
-  );
   return plan
     .map((row) => row.detail)
     .filter((detail) => {
@@ -201,7 +194,6 @@ function sqliteScans(plan: Array<{ detail: string }>, partial: Set<string>): str
         detail,
       );
       if (!scan || /^\d+(-ROW VALUES CLAUSE)?$|^CONSTANT$/.test(scan[1])) return false;
-      if (derived.has(scan[1])) return false;
       return scan[2] === undefined || !partial.has(scan[2]);
     });
 }

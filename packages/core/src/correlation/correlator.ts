@@ -7,7 +7,7 @@ import { PsiError, PsiErrorCode, type FieldViolation } from '../errors';
 import type { ProcessEngine } from '../spi/process-engine';
 import type { ServiceRegistry } from '../spi/service-registry';
 import type { InboundMessage, ReceiveOutcome } from '../spi/transport';
-import { answerKeys, answerLocks } from '../store/answer-locks';
+import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
 import { completeWaitingIfSettled } from '../records/invocations';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
 import type { Audit, AuditLog } from '../records/audit-log';
@@ -124,13 +124,8 @@ export class Correlator {
     const unknown = await this.unknown(message.event);
     const knownEvents = unknown ? await this.knownEvents() : [];
     const starts = await this.starts.of(message);
-    // Taken by the unit's first statement, the dedupe read: an invoke recording the expectation
-    // right now must not miss this answer, nor this answer miss it (store/answer-locks.ts).
-    const locks = unknown
-      ? undefined
-      : answerLocks(answerKeys(message.event, message.correlationKey, message.businessKeys));
     const decision = await this.deps.audit.transaction<Decision>(async (tx, audit) => {
-      const verdict = await this.dedupe.check(tx, message, locks);
+      const verdict = await this.dedupe.check(tx, message);
       if (verdict.kind === 'duplicate') {
         return { kind: 'done', outcome: await this.duplicate(audit, message) };
       }
@@ -152,8 +147,11 @@ export class Correlator {
           outcome: await this.deadLetter(tx, audit, message, 'unknown-event', { knownEvents }),
         };
       }
-      // The answer keys are locked (by the dedupe read): this statement sees what an invoke
-      // that held them committed.
+      // Before looking: an invoke recording the expectation right now must not miss this answer.
+      await lockAnswerKeys(
+        tx,
+        answerKeys(message.event, message.correlationKey, message.businessKeys),
+      );
       const matches = await this.findExpectations(tx, message);
       // A waiting instance takes it first; else a process that starts on it (message-starts.ts).
       if (matches.length === 0 && starts.length > 0) {

@@ -1,14 +1,13 @@
 import type { EntityManager } from 'typeorm';
-import { answerKeys, answerLocks } from '../store/answer-locks';
-import { addExpectations, type Expectation } from '../records/expectations';
+import { answerKeys, lockAnswerKeys } from '../store/answer-locks';
+import { addExpectation, type Expectation } from '../records/expectations';
 import { adoptParkedAnswers } from '../records/parked-answers';
 
 /**
  * Records expectations of one instance and adopts the answers parked for them before they
  * existed (by correlation key or business key, event alike): the adapter's at its first
- * request, a wait state's when the engine reports it entered. The answer keys are locked with
- * the insert, before any adoption, so an answer being parked right now for one of these keys is
- * not missed (store/answer-locks).
+ * request, a wait state's when the engine reports it entered. The answer keys are locked first,
+ * so an answer being parked right now for one of these keys is not missed (store/answer-locks).
  * Resolves with the number of parked answers adopted.
  */
 export async function recordExpectations(
@@ -16,17 +15,13 @@ export async function recordExpectations(
   instanceId: string,
   expectations: readonly Expectation[],
 ): Promise<number> {
-  // One statement locks the answer keys and inserts the expectations; the adoptions after it
-  // then see what a receive that held the keys committed.
-  await addExpectations(
+  await lockAnswerKeys(
     tx,
-    expectations,
-    answerLocks(
-      expectations.flatMap((e) => answerKeys(e.event, e.correlationKey, [e.businessKey])),
-    ),
+    expectations.flatMap((e) => answerKeys(e.event, e.correlationKey, [e.businessKey])),
   );
   let adopted = 0;
   for (const expectation of expectations) {
+    await addExpectation(tx, expectation);
     // Answers that arrived before this expectation existed now belong to it: one that repeats
     // takes every one; any other the earliest only, so later ones stay parked, in arrival order,
     // for the next expectation (a second catch of the same event, say).

@@ -366,7 +366,7 @@ export class Invoker {
         sentAt: null,
         ...request.trace.stored,
       };
-      addOutboxEntry(tx, created);
+      await addOutboxEntry(tx, created);
       return created;
     });
     if (request.recordExpectations) this.afterExpectations(invocation, model, adopted);
@@ -478,7 +478,7 @@ export class Invoker {
         const reply = result.kind === 'reply' ? result.payload : undefined;
         await audit.transaction(async (tx, write) => {
           const replyText = reply === undefined ? null : JSON.stringify(reply);
-          markSent(tx, entry.id, attempts, options.clock(), replyText);
+          await markSent(tx, entry.id, attempts, options.clock(), replyText);
           write.afterCommit(() => instrumentation.sent(entry.service, transport.name));
           await write({
             kind: 'sent',

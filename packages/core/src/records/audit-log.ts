@@ -1,7 +1,7 @@
 import { In, type EntityManager } from 'typeorm';
 import { AuditEntryEntity, type AuditKind } from '../store/entities/audit-entry.entity';
 import type { DeletedBatch } from '../store/batch-delete';
-import { deferInsert, flushDeferredWrites } from '../store/deferred-writes';
+import { deferInsert, flushDeferredInserts } from '../store/deferred-inserts';
 import type { EngineStateCarry, PsiStore } from '../store/psi-store';
 
 /** An audit entry as handed to `onTrace` and returned by queries. */
@@ -60,7 +60,7 @@ export async function auditEntries(
   tx: EntityManager,
   filter: { instanceId?: string; kind?: AuditKind } = {},
 ): Promise<TraceEvent[]> {
-  await flushDeferredWrites(tx);
+  await flushDeferredInserts(tx);
   const rows = await tx.find(AuditEntryEntity, { where: filter, order: { seq: 'ASC' } });
   return rows.map((row) => ({
     kind: row.kind,

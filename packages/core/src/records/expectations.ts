@@ -8,10 +8,9 @@ import {
   findRow,
   findRows,
   findRowsEither,
-  insertRowsLocking,
+  insertRow,
   selectRows,
   updateRows,
-  type AdvisoryLocks,
 } from '../store/row-statements';
 
 /**
@@ -167,16 +166,9 @@ function dueExpectations(tx: EntityManager, now: number): SelectQueryBuilder<Exp
 
 // Steps of the flows.
 
-/**
- * Records new expectations (open) in one statement, which takes `locks` first on PostgreSQL (the
- * answer keys they can be matched by; see store/answer-locks.ts).
- */
-export function addExpectations(
-  tx: EntityManager,
-  expectations: readonly Expectation[],
-  locks: AdvisoryLocks,
-): Promise<void> {
-  return insertRowsLocking(tx, ExpectationEntity, expectations, locks);
+/** Records a new expectation (open). */
+export function addExpectation(tx: EntityManager, expectation: Expectation): Promise<void> {
+  return insertRow(tx, ExpectationEntity, expectation);
 }
 
 /**

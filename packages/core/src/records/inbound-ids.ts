@@ -2,13 +2,7 @@ import { createHash } from 'node:crypto';
 import { LessThan, type EntityManager } from 'typeorm';
 import { InboundMessageEntity } from '../store/entities/inbound-message.entity';
 import { deleteBatchBefore, type DeletedBatch } from '../store/batch-delete';
-import {
-  findRow,
-  findRowLocking,
-  insertRowIfAbsent,
-  updateRows,
-  type AdvisoryLocks,
-} from '../store/row-statements';
+import { findRow, insertRowIfAbsent, updateRows } from '../store/row-statements';
 
 /** What dedupe reads of a message just received (a received message has these fields). */
 export interface DedupedMessage {
@@ -41,20 +35,10 @@ export type DedupeVerdict =
 export class InboundDedupe {
   constructor(private readonly windowMs: number) {}
 
-  /**
-   * Read side: a duplicate is counted here. Given `locks`, the same statement takes them first
-   * (the receive's answer-key locks); the id is then read in a snapshot from before they were
-   * granted, which is safe because {@link remember} refuses an id stored since.
-   */
-  async check(
-    tx: EntityManager,
-    message: DedupedMessage,
-    locks?: AdvisoryLocks,
-  ): Promise<DedupeVerdict> {
+  /** Read side: a duplicate is counted here. */
+  async check(tx: EntityManager, message: DedupedMessage): Promise<DedupeVerdict> {
     const key = { sender: message.sender, messageId: message.messageId };
-    const seen = locks
-      ? await findRowLocking(tx, InboundMessageEntity, key, locks)
-      : await findRow(tx, InboundMessageEntity, key);
+    const seen = await findRow(tx, InboundMessageEntity, key);
     if (!seen) return { kind: 'new' };
     if (message.receivedAt - seen.receivedAt >= this.windowMs) return { kind: 'seen' };
     // Rows written before contents were kept have no hash: they count as equal.

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { runPreparedOnPostgres, type AdvisoryLocks } from './row-statements';
+import { runPreparedOnPostgres } from './row-statements';
 
 /**
  * Advisory-lock namespace of answer keys (the two-int form: its key space is apart from the
@@ -40,7 +40,7 @@ export function answerKeys(
  */
 export async function lockAnswerKeys(tx: EntityManager, keys: readonly string[]): Promise<void> {
   if (tx.connection.options.type !== 'postgres') return;
-  for (const key of answerLocks(keys).keys) {
+  for (const key of [...new Set(keys)].sort()) {
     // Advisory locks are database-wide: the schema keeps PSI deployments on one database apart.
     await runPreparedOnPostgres(
       tx,
@@ -48,13 +48,4 @@ export async function lockAnswerKeys(tx: EntityManager, keys: readonly string[])
       [ANSWER_LOCK_NAMESPACE, key],
     );
   }
-}
-
-/**
- * The locks of {@link lockAnswerKeys} for a statement that takes them itself before it reads or
- * writes (`findRowLocking`, `insertRowsLocking`), saving the lock's own round trip: the first
- * statement of a receive (the dedupe read) and of a recording (the expectations' insert).
- */
-export function answerLocks(keys: readonly string[]): AdvisoryLocks {
-  return { namespace: ANSWER_LOCK_NAMESPACE, keys: [...new Set(keys)].sort() };
 }

@@ -1,5 +1,4 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
-import { flushDeferredWrites } from './deferred-writes';
 
 /** What one batch deleted, and whether it was full (more may be past the cutoff). */
 export interface DeletedBatch {
@@ -20,7 +19,6 @@ export async function deleteBatchBefore<Entity extends ObjectLiteral>(
   batchSize: number,
   status?: string,
 ): Promise<DeletedBatch> {
-  await flushDeferredWrites(tx, entity); // rows deferred in this batch are deleted as others are
   const bound = await batchBound(tx, entity, column, cutoff, batchSize, status);
   const query = tx
     .createQueryBuilder()

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { isConnectionError } from './connection-retry';
-import { attachDeferredWrites } from './deferred-writes';
+import { attachDeferredInserts } from './deferred-inserts';
 import { gatherOneTurn, type TransactionRunner, type UnitOfWork } from './transaction-runner';
 
 interface Pending {
@@ -172,7 +172,7 @@ export class PostgresGroupCommitRunner implements TransactionRunner {
     try {
       runner = this.dataSource.createQueryRunner();
       await runner.startTransaction();
-      const deferred = attachDeferredWrites(runner.manager);
+      const deferred = attachDeferredInserts(runner.manager);
       const values: unknown[] = [];
       for (const pending of batch) {
         try {

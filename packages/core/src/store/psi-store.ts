@@ -14,7 +14,7 @@ import { EngineInstanceEntity } from './entities/engine-instance.entity';
 import { ConnectionRetryRunner } from './connection-retry';
 import { LocalNodeLiveness, PostgresNodeLiveness, type NodeLiveness } from './node-liveness';
 import { PostgresGroupCommitRunner } from './postgres-group-commit';
-import { deferUpsert, flushDeferredWrites } from './deferred-writes';
+import { deferUpsert, flushDeferredInserts } from './deferred-inserts';
 import {
   currentCarry,
   EngineStateCarry,
@@ -256,8 +256,6 @@ export class PsiStore {
     written: Map<string, CarriedState>,
   ): void {
     for (const key of keys) {
-      const saved = this.unwrittenStates.get(key);
-      if (!saved) continue; // written by a commit since, or deleted
       deferUpsert(
         tx,
         EngineInstanceEntity,
@@ -268,7 +266,6 @@ export class PsiStore {
           return { ...row };
         },
         ['engine', 'instanceId'],
-        { engine: saved.engine, instanceId: saved.instanceId },
       );
     }
   }
@@ -431,8 +428,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
     const carried = this.store.carriedState(stateKey({ engine, instanceId }));
     if (carried) return Promise.resolve(carried.state);
     return this.store.transaction(async (tx) => {
-      // A state of this instance saved earlier in the batch is written first (row statements
-      // write the deferred writes of the row they read); other instances' stay deferred.
+      await flushDeferredInserts(tx, EngineInstanceEntity); // states saved earlier in this batch
       const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
       return row?.state;
     });
@@ -441,7 +437,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
   delete(engine: string, instanceId: string): Promise<void> {
     this.store.forgetState(stateKey({ engine, instanceId }));
     return this.store.transaction(async (tx) => {
-      // A save of this instance earlier in the batch is written before the delete, not after.
+      await flushDeferredInserts(tx, EngineInstanceEntity); // a save earlier in this batch must not come after
       await deleteRows(tx, EngineInstanceEntity, { engine, instanceId });
     });
   }
@@ -449,7 +445,7 @@ class StoredEngineStateRepository implements EngineStateRepository {
   async list(engine: string, filter: EngineStateListFilter = {}): Promise<string[]> {
     await this.store.writeUnwrittenStates(); // carried saves no unit committed yet
     return this.store.transaction(async (tx) => {
-      await flushDeferredWrites(tx, EngineInstanceEntity);
+      await flushDeferredInserts(tx, EngineInstanceEntity);
       const query = tx
         .createQueryBuilder(EngineInstanceEntity, 'e')
         .select('e.instanceId', 'instanceId')

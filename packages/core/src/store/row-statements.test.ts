@@ -13,10 +13,8 @@ import {
   deleteRows,
   findRow,
   findRows,
-  findRowLocking,
   findRowsEither,
   insertRow,
-  insertRowsLocking,
   insertRowIfAbsent,
   insertRowReturningId,
   insertRows,
@@ -282,44 +280,6 @@ describe.each(['sqlite', 'postgres'] as const)('row statements on %s', (kind) =>
       }),
     ).rejects.toBeInstanceOf(QueryFailedError);
     expect(await store.transaction((tx) => countRows(tx, ExpectationEntity, {}))).toBe(1);
-  });
-
-  it('takes advisory locks in the statement that reads or inserts (PostgreSQL), and reads as findRow', async () => {
-    const locks = { namespace: 4242, keys: ['a', 'b'] };
-    /** Whether another connection can take the lock of `key` now. */
-    const free = async (key: string): Promise<boolean> => {
-      if (kind !== 'postgres') return true;
-      const runner = store.dataSource.createQueryRunner();
-      try {
-        await runner.startTransaction();
-        const [row] = (await runner.query(
-          'SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema() || $2)) AS "got"',
-          [locks.namespace, key],
-        )) as Array<{ got: boolean }>;
-        await runner.rollbackTransaction();
-        return row.got;
-      } finally {
-        await runner.release();
-      }
-    };
-    const held = kind === 'postgres';
-    await store.transaction(async (tx) => {
-      await insertRowsLocking(tx, ExpectationEntity, [expectation('e1'), expectation('e2')], {
-        ...locks,
-        keys: ['a'],
-      });
-      expect(await free('a')).toBe(!held);
-      expect(await free('b')).toBe(true);
-      const found = await findRowLocking(tx, ExpectationEntity, { id: 'e2' }, locks);
-      expect(found).toEqual(await findRow(tx, ExpectationEntity, { id: 'e2' }));
-      expect(found).toBeInstanceOf(ExpectationEntity);
-      expect(await findRowLocking(tx, ExpectationEntity, { id: 'none' }, locks)).toBeNull();
-      expect(await free('b')).toBe(!held);
-    });
-    // Released at COMMIT.
-    expect(await free('a')).toBe(true);
-    expect(await free('b')).toBe(true);
-    expect(await store.transaction((tx) => countRows(tx, ExpectationEntity, {}))).toBe(2);
   });
 
   it('names the entity and column when asked for a column it does not have', async () => {

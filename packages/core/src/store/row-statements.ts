@@ -1,4 +1,4 @@
-// About 650 lines: the compiled row statements (insert, update, delete, find, the written-SQL
+// About 550 lines: the compiled row statements (insert, update, delete, find, the written-SQL
 // reads and updates) and the conflict handling of both SQL dialects are one small query layer;
 // splitting by verb would only spread the dialect rules and the compiler over several files.
 import {
@@ -42,31 +42,6 @@ export interface FindRowsOptions<Entity> {
   limit?: number;
 }
 
-/**
- * What a transaction runs before a row statement on `target`: writing the deferred writes of the
- * table that the statement may touch (`where`, when it compares columns only by equality). A
- * pending promise, or undefined when there is nothing to write.
- */
-export type StatementGuard = (
-  target: EntityTarget<ObjectLiteral>,
-  where: ObjectLiteral | undefined,
-) => Promise<void> | undefined;
-
-const guards = new WeakMap<EntityManager, StatementGuard>();
-
-/** Runs `guard` before every row statement on `tx` (see deferred-writes.ts). */
-export function guardStatements(tx: EntityManager, guard: StatementGuard): void {
-  guards.set(tx, guard);
-}
-
-function writeDeferred<Entity extends ObjectLiteral>(
-  tx: EntityManager,
-  target: EntityTarget<Entity>,
-  where?: RowWhere<Entity>,
-): Promise<void> | undefined {
-  return guards.get(tx)?.(target as EntityTarget<ObjectLiteral>, where);
-}
-
 /** The rows of `target` matching `where`. */
 export async function findRows<Entity extends ObjectLiteral>(
   tx: EntityManager,
@@ -74,7 +49,6 @@ export async function findRows<Entity extends ObjectLiteral>(
   where: RowWhere<Entity>,
   options: FindRowsOptions<Entity> = {},
 ): Promise<Entity[]> {
-  await writeDeferred(tx, target, where);
   const statements = statementsOf(tx, target);
   const orderKeys = Object.keys(options.order ?? {});
   const order = orderKeys.map((key) => `${key} ${options.order?.[key]}`).join(',');
@@ -111,7 +85,6 @@ export async function countRows<Entity extends ObjectLiteral>(
   target: EntityTarget<Entity>,
   where: RowWhere<Entity>,
 ): Promise<number> {
-  await writeDeferred(tx, target, where);
   const statements = statementsOf(tx, target);
   const compiled = statements.compile(
     `count|${whereShape(where)}`,
@@ -128,7 +101,6 @@ export async function countRowsUpTo<Entity extends ObjectLiteral>(
   where: RowWhere<Entity>,
   cap: number,
 ): Promise<number> {
-  await writeDeferred(tx, target, where);
   const statements = statementsOf(tx, target);
   const limit = Math.trunc(cap);
   // The matching rows counted here, not by COUNT over a derived table: SQLite would plan that
@@ -155,7 +127,6 @@ export async function selectRows<Entity extends ObjectLiteral>(
   write: (sql: SqlWriter) => string,
   params: RowValues<Entity> = {},
 ): Promise<ObjectLiteral[]> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const compiled = statements.compile(`select|${shape}`, write);
   const { rows } = await compiled.run(tx, 'rows', compiled.bind(params));
@@ -172,7 +143,6 @@ export async function findRowsEither<Entity extends ObjectLiteral>(
   first: RowWhere<Entity>,
   second: RowWhere<Entity>,
 ): Promise<Entity[]> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const shape = `find-either|${whereShape(first)}|${whereShape(second)}`;
   const compiled = statements.compile(
@@ -192,7 +162,6 @@ export async function updateRows<Entity extends ObjectLiteral>(
   where: RowWhere<Entity>,
   values: RowValues<Entity>,
 ): Promise<number> {
-  await writeDeferred(tx, target, where);
   const statements = statementsOf(tx, target);
   const setKeys = definedKeys(values);
   const compiled = statements.compile(`update|${setKeys.join(',')}|${whereShape(where)}`, (sql) => {
@@ -218,7 +187,6 @@ export async function updateRowsWhen<Entity extends ObjectLiteral>(
   condition: (sql: SqlWriter) => string,
   params: RowValues<Entity> = {},
 ): Promise<number> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const setKeys = definedKeys(values);
   const name = `update-when|${shape}|${setKeys.join(',')}|${whereShape(where)}`;
@@ -245,7 +213,6 @@ export async function updateRowsReturning<Entity extends ObjectLiteral>(
   values: RowValues<Entity>,
   written: { set: (sql: SqlWriter) => string; returning: (sql: SqlWriter) => string },
 ): Promise<ObjectLiteral[]> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const setKeys = definedKeys(values);
   const name = `update-returning|${shape}|${setKeys.join(',')}|${whereShape(where)}`;
@@ -267,7 +234,6 @@ export async function deleteRows<Entity extends ObjectLiteral>(
   target: EntityTarget<Entity>,
   where: RowWhere<Entity>,
 ): Promise<number> {
-  await writeDeferred(tx, target, where);
   const statements = statementsOf(tx, target);
   const compiled = statements.compile(
     `delete|${whereShape(where)}`,
@@ -299,7 +265,6 @@ export async function insertRowIfAbsent<Entity extends ObjectLiteral>(
   row: RowValues<Entity>,
   conflict: ReadonlyArray<keyof Entity & string>,
 ): Promise<boolean> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const keys = definedKeys(row);
   const compiled = statements.compile(
@@ -323,7 +288,6 @@ export async function insertRowReturningId<Entity extends ObjectLiteral>(
   target: EntityTarget<Entity>,
   row: RowValues<Entity>,
 ): Promise<number> {
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const generated = statements.metadata.primaryColumns.find((c) => c.isGenerated);
   if (!generated) throw new Error(`${statements.metadata.name} has no generated primary column`);
@@ -346,7 +310,6 @@ export async function insertRows<Entity extends ObjectLiteral>(
   rows: ReadonlyArray<RowValues<Entity>>,
 ): Promise<void> {
   if (rows.length === 0) return;
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   // Every row binds every column any of them names: one a row leaves out is NULL there.
   const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
@@ -376,7 +339,6 @@ export async function upsertRows<Entity extends ObjectLiteral>(
   conflict: ReadonlyArray<keyof Entity & string>,
 ): Promise<void> {
   if (rows.length === 0) return;
-  await writeDeferred(tx, target);
   const statements = statementsOf(tx, target);
   const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
   const shape = `upsert|${keys.join(',')}|${conflict.join(',')}|${rows.length}`;
@@ -391,139 +353,6 @@ export async function upsertRows<Entity extends ObjectLiteral>(
     );
   });
   await compiled.run(tx, 'count', compiled.bind(...rows));
-}
-
-/**
- * Updates several rows in one statement, each named by its `keyColumns` and given its own values
- * of the other columns (every row sets the same columns): `UPDATE … FROM (VALUES …)`, which
- * PostgreSQL and SQLite ≥ 3.33 both have. No two rows may name the same row.
- */
-export async function updateRowsByKey<Entity extends ObjectLiteral>(
-  tx: EntityManager,
-  target: EntityTarget<Entity>,
-  keyColumns: ReadonlyArray<keyof Entity & string>,
-  rows: ReadonlyArray<RowValues<Entity>>,
-): Promise<void> {
-  if (rows.length === 0) return;
-  await writeDeferred(tx, target);
-  const statements = statementsOf(tx, target);
-  const setKeys = definedKeys(rows[0]).filter((key) => !keyColumns.includes(key));
-  const keys = [...keyColumns, ...setKeys];
-  const shape = `update-by-key|${keyColumns.join(',')}|${setKeys.join(',')}|${rows.length}`;
-  const compiled = statements.compile(shape, (sql) => {
-    const name = (key: string): string => sql.name(statements.column(key));
-    // SQLite names a VALUES list's columns column1, column2, …; PostgreSQL takes names, and
-    // types for its parameters (the first row's casts type the others).
-    const postgres = sql.dialect === 'postgres';
-    const value = (key: string, i: number): string =>
-      postgres ? sql.name(statements.column(key)) : `"column${i + 1}"`;
-    const tuples = rows.map(
-      (_, row) =>
-        `(${keys
-          .map((key) => {
-            const param = sql.param(key, row);
-            return postgres && row === 0 ? `CAST(${param} AS ${sql.type(key)})` : param;
-          })
-          .join(', ')})`,
-    );
-    const alias = postgres ? `"v"(${keys.map(name).join(', ')})` : '"v"';
-    const set = setKeys.map((key) => `${name(key)} = "v".${value(key, keys.indexOf(key))}`);
-    const match = keyColumns.map(
-      (key) => `${sql.table}.${name(key)} = "v".${value(key, keys.indexOf(key))}`,
-    );
-    return (
-      `UPDATE ${sql.table} SET ${set.join(', ')} FROM (VALUES ${tuples.join(', ')}) AS ${alias} ` +
-      `WHERE ${match.join(' AND ')}`
-    );
-  });
-  await compiled.run(tx, 'count', compiled.bind(...rows));
-}
-
-/**
- * PostgreSQL transaction-level advisory locks (two-int form: `namespace` and the hash of the
- * schema and key, so deployments on one database stay apart) that a statement takes before it
- * reads or writes, in the order of `keys` (sort them: transactions locking several cannot then
- * deadlock on them). Held until COMMIT or ROLLBACK. SQLite has none (one writer at a time).
- */
-export interface AdvisoryLocks {
-  namespace: number;
-  keys: readonly string[];
-}
-
-/** A one-row relation whose computation takes the locks (its rawParam 0 and 1). */
-function lockingRelation(sql: SqlWriter): string {
-  return (
-    `(SELECT COUNT(pg_advisory_xact_lock(CAST(${sql.rawParam(0)} AS integer), ` +
-    `hashtext(current_schema() || "k"))) AS "locked" ` +
-    `FROM unnest(CAST(${sql.rawParam(1)} AS text[])) AS "k")`
-  );
-}
-
-function locksWanted(tx: EntityManager, locks: AdvisoryLocks | undefined): locks is AdvisoryLocks {
-  return locks !== undefined && locks.keys.length > 0 && tx.connection.options.type === 'postgres';
-}
-
-/**
- * {@link findRow} that first takes `locks` on PostgreSQL, in one statement: the row is read in a
- * snapshot taken when the statement started, before the locks were granted, so what it decides
- * must not depend on what a previous holder of the locks committed meanwhile (a later statement
- * sees that). Elsewhere, or without keys, a plain {@link findRow}.
- */
-export async function findRowLocking<Entity extends ObjectLiteral>(
-  tx: EntityManager,
-  target: EntityTarget<Entity>,
-  where: RowWhere<Entity>,
-  locks: AdvisoryLocks | undefined,
-): Promise<Entity | null> {
-  if (!locksWanted(tx, locks)) return findRow(tx, target, where);
-  await writeDeferred(tx, target, where);
-  const statements = statementsOf(tx, target);
-  const compiled = statements.compile(`find-locking|${whereShape(where)}`, (sql) => {
-    const columns = statements.metadata.columns.map((c) => `${sql.table}.${sql.name(c)}`);
-    const matching = sql.where(where, 0);
-    // The locks' one row, joined with the row if there is one: the locks are taken either way.
-    return (
-      `SELECT ${columns.join(', ')} FROM ${lockingRelation(sql)} AS "psi_locks" ` +
-      `LEFT JOIN ${sql.table} ON ${matching} LIMIT 1`
-    );
-  });
-  const { rows } = await compiled.run(tx, 'rows', compiled.bind(where), [
-    locks.namespace,
-    locks.keys,
-  ]);
-  const primary = statements.metadata.primaryColumns[0];
-  const raw = rows[0];
-  if (!raw || raw[primary.databaseName] === null || raw[primary.databaseName] === undefined) {
-    return null;
-  }
-  return statements.hydrate(raw) as Entity;
-}
-
-/**
- * {@link insertRows} that also takes `locks` on PostgreSQL, in the same statement (the rows are
- * not visible to other transactions before COMMIT, so whether they are written before or after
- * the locks are granted does not matter). Elsewhere, or without keys, a plain insert.
- */
-export async function insertRowsLocking<Entity extends ObjectLiteral>(
-  tx: EntityManager,
-  target: EntityTarget<Entity>,
-  rows: ReadonlyArray<RowValues<Entity>>,
-  locks: AdvisoryLocks | undefined,
-): Promise<void> {
-  if (!locksWanted(tx, locks) || rows.length === 0) return insertRows(tx, target, rows);
-  await writeDeferred(tx, target);
-  const statements = statementsOf(tx, target);
-  const keys = [...new Set(rows.flatMap((row) => definedKeys(row)))];
-  const compiled = statements.compile(`insert-locking|${keys.join(',')}|${rows.length}`, (sql) => {
-    const columns = keys.map((key) => sql.name(statements.column(key))).join(', ');
-    const tuples = rows.map((_, i) => `(${keys.map((key) => sql.param(key, i)).join(', ')})`);
-    // A data-modifying WITH runs whether or not the query reads it.
-    return (
-      `WITH "psi_inserted" AS (INSERT INTO ${sql.table} (${columns}) VALUES ${tuples.join(', ')}) ` +
-      `SELECT "locked" FROM ${lockingRelation(sql)} AS "psi_locks"`
-    );
-  });
-  await compiled.run(tx, 'rows', compiled.bind(...rows), [locks.namespace, locks.keys]);
 }
 
 /**
@@ -588,13 +417,6 @@ export interface SqlWriter {
   name(column: ColumnMetadata): string;
   /** A placeholder for column `key` of bound object `object`. */
   param(key: string, object: number): string;
-  /** The database type of column `key` (for a cast). */
-  type(key: string): string;
-  /**
-   * PostgreSQL: a placeholder for the `index`-th value passed to `run` after the bound ones, as
-   * given (no column conversion). Write it after every other placeholder of the statement.
-   */
-  rawParam(index: number): string;
   /** `"a" = ? AND "b" IS NULL` for the keys of `where`, read from bound object `object`. */
   where(where: ObjectLiteral, object: number): string;
 }
@@ -616,20 +438,13 @@ class CompiledStatement {
     });
   }
 
-  async run(
-    tx: EntityManager,
-    want: 'rows' | 'count',
-    values: unknown[],
-    /** Values of `rawParam` placeholders, passed as they are. */
-    raw: readonly unknown[] = [],
-  ): Promise<RawResult> {
+  async run(tx: EntityManager, want: 'rows' | 'count', values: unknown[]): Promise<RawResult> {
     const driver = tx.connection.driver;
     const converted = values.map((value, i) =>
       value === null || value === undefined
         ? null
         : (driver.preparePersistentValue(value, this.slots[i].column) as unknown),
     );
-    converted.push(...raw);
     return onConnection(tx, this.sql, converted, (connection) =>
       this.executor(connection, { sql: this.sql, name: this.name }, want, converted),
     );
@@ -645,7 +460,6 @@ class EntityStatements {
     private readonly dialect: Dialect,
     private readonly executor: RowExecutor,
     private readonly escape: (name: string) => string,
-    private readonly typeOf: (column: ColumnMetadata) => string,
   ) {}
 
   column(key: string): ColumnMetadata {
@@ -667,11 +481,6 @@ class EntityStatements {
       table: this.escape(this.metadata.tableName),
       name: (column) => this.escape(column.databaseName),
       param: placeholder,
-      type: (key) => this.typeOf(this.column(key)),
-      rawParam: (index) => {
-        if (this.dialect !== 'postgres') throw new Error('raw parameters are PostgreSQL only');
-        return `$${slots.length + index + 1}`;
-      },
       where: (where, object) => {
         const keys = definedKeys(where);
         if (keys.length === 0) return '1 = 1';
@@ -728,7 +537,6 @@ function statementsOf(tx: EntityManager, target: EntityTarget<ObjectLiteral>): E
       type === 'postgres' ? 'postgres' : 'sqlite',
       rowExecutorFor(type),
       (name) => driver.escape(name),
-      (column) => driver.normalizeType(column),
     );
     byTarget.set(target, statements);
   }

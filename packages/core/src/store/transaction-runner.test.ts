@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { deferInsert, flushDeferredWrites } from './deferred-writes';
+import { deferInsert, flushDeferredInserts } from './deferred-inserts';
 import { AuditEntryEntity, type AuditKind } from './entities/audit-entry.entity';
 import { ProcessGuardEntity } from './entities/process-guard.entity';
 import { PsiStore } from './psi-store';
@@ -154,7 +154,7 @@ describe('deferred inserts (audit rows) in group commits', () => {
       store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('invoked'))),
       store.transaction(async (tx) => {
         deferInsert(tx, AuditEntryEntity, entry('sent'));
-        await flushDeferredWrites(tx);
+        await flushDeferredInserts(tx);
         return (await tx.find(AuditEntryEntity)).map((row) => row.kind);
       }),
     ]);
@@ -168,7 +168,7 @@ describe('deferred inserts (audit rows) in group commits', () => {
       store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('invoked'))),
       store.transaction(async (tx) => {
         deferInsert(tx, AuditEntryEntity, entry('parked'));
-        await flushDeferredWrites(tx);
+        await flushDeferredInserts(tx);
         throw new Error('boom');
       }),
       store.transaction(async (tx) => deferInsert(tx, AuditEntryEntity, entry('delivered'))),

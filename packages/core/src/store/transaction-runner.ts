@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { attachDeferredWrites, type DeferredWrites } from './deferred-writes';
+import { attachDeferredInserts, type DeferredInserts } from './deferred-inserts';
 
 /** A unit of work: database calls only, no waiting on engines or networks inside it. */
 export type UnitOfWork<T> = (tx: EntityManager) => Promise<T>;
@@ -15,7 +15,7 @@ export class PooledTransactionRunner implements TransactionRunner {
 
   run<T>(work: UnitOfWork<T>): Promise<T> {
     return this.dataSource.transaction(async (tx) => {
-      const deferred = attachDeferredWrites(tx);
+      const deferred = attachDeferredInserts(tx);
       const value = await work(tx);
       await deferred.flush(tx);
       return value;
@@ -35,10 +35,9 @@ interface Pending {
  * commit), which lifts throughput past one commit per step when many correlations run at once.
  *
  * A batch first runs optimistically: units back to back, no savepoints (two statements per unit
- * saved, a third of the hot path's statements). Units rarely fail; when one does (or the
- * batch's deferred writes fail before COMMIT), the batch is rolled back and re-run with each unit
- * and its deferred writes in a savepoint of its own, so the failing unit rolls back alone and the
- * others commit. Units must therefore be safe to run twice (they only touch the database
+ * saved, a third of the hot path's statements). Units rarely fail; when one does, the batch is
+ * rolled back and re-run with each unit in its own savepoint, so the failing unit rolls back alone
+ * and the others commit. Units must therefore be safe to run twice (they only touch the database
  * and their own locals).
  */
 export class GroupCommitTransactionRunner implements TransactionRunner {
@@ -74,22 +73,14 @@ export class GroupCommitTransactionRunner implements TransactionRunner {
     // SQLite shares one query runner, and every createQueryRunner() (a dataSource.query() from
     // anywhere, say) gives it a new manager: the batch keeps the one it started with.
     const manager = runner.manager;
-    const deferred = attachDeferredWrites(manager);
+    const deferred = attachDeferredInserts(manager);
     try {
       await begin(runner);
       let outcomes = await runBackToBack(manager, deferred, batch);
-      let failed = outcomes.some((outcome) => !outcome.ok);
-      if (!failed) {
-        // The batch's deferred writes: one that fails fails the unit that made it, found below.
-        const error = await flushOrError(deferred, manager);
-        if (error !== undefined) {
-          failed = true;
-          if (batch.length === 1) outcomes = [{ ok: false, error }];
-        }
-      }
+      const failed = outcomes.find((outcome) => !outcome.ok);
       if (failed && batch.length > 1) {
         // The failed unit's half-done writes are in the transaction: roll the batch back and
-        // run it again, isolating each unit (and its deferred writes) in a savepoint.
+        // run it again, isolating each unit in a savepoint.
         await rollback(runner);
         deferred.reset();
         await begin(runner);
@@ -149,7 +140,7 @@ function settle(pending: Pending, outcome: Outcome): void {
 /** Units back to back without savepoints, stopping at the first that fails. */
 async function runBackToBack(
   manager: EntityManager,
-  deferred: DeferredWrites,
+  deferred: DeferredInserts,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
@@ -165,30 +156,18 @@ async function runBackToBack(
   return outcomes;
 }
 
-/** Writes what is deferred; resolves with the error if that failed. */
-async function flushOrError(deferred: DeferredWrites, manager: EntityManager): Promise<unknown> {
-  try {
-    await deferred.flush(manager);
-    return undefined;
-  } catch (error) {
-    return error ?? new Error('deferred writes failed');
-  }
-}
-
-/**
- * Each unit in a savepoint, its deferred writes written inside it: a unit whose work or whose
- * writes fail rolls back alone. Nothing is deferred from one unit to the next here (the batch
- * runs this way only after a failure, so the few statements more do not matter).
- */
 async function runInSavepoints(
   runner: QueryRunner,
   manager: EntityManager,
-  deferred: DeferredWrites,
+  deferred: DeferredInserts,
   batch: Pending[],
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const pending of batch) {
-    const outcome = await runInSavepoint(runner, manager, deferred, pending.work);
+    // The rows deferred by the units before are written outside this unit's savepoint: a unit
+    // that flushes them (to read its table) and then fails must not roll them back with its own.
+    await deferred.flush(manager);
+    const outcome = await runInSavepoint(runner, manager, pending.work);
     if (outcome.ok) deferred.unitSucceeded();
     else deferred.unitFailed();
     outcomes.push(outcome);
@@ -199,13 +178,11 @@ async function runInSavepoints(
 async function runInSavepoint(
   runner: QueryRunner,
   manager: EntityManager,
-  deferred: DeferredWrites,
   work: UnitOfWork<unknown>,
 ): Promise<Outcome> {
   await runner.query('SAVEPOINT psi_unit');
   try {
     const value = await work(manager);
-    await deferred.flush(manager);
     await runner.query('RELEASE SAVEPOINT psi_unit');
     return { ok: true, value };
   } catch (error) {

@@ -6,7 +6,7 @@ import { InvocationEntity } from '../../store/entities/invocation.entity';
 import { OperationEntity } from '../../store/entities/operation.entity';
 import { ParkedMessageEntity } from '../../store/entities/parked-message.entity';
 import { ProcessGuardEntity } from '../../store/entities/process-guard.entity';
-import { flushDeferredWrites } from '../../store/deferred-writes';
+import { flushDeferredInserts } from '../../store/deferred-inserts';
 import { ACTIVITY_KINDS_SQL } from '../../store/migrations/activity-audit-kinds';
 import type { ActivitySeries, AuditEntryView, Overview } from '../operation-types';
 
@@ -103,7 +103,7 @@ export async function activitySeries(
   bucketMs: number,
   buckets: number,
 ): Promise<ActivitySeries> {
-  await flushDeferredWrites(tx);
+  await flushDeferredInserts(tx);
   const rows = await tx
     .createQueryBuilder(AuditEntryEntity, 'a')
     .select('a.kind', 'kind')
@@ -148,7 +148,7 @@ export async function instanceAudit(
   tx: EntityManager,
   instanceId: string,
 ): Promise<AuditEntryView[]> {
-  await flushDeferredWrites(tx);
+  await flushDeferredInserts(tx);
   const rows = await tx.find(AuditEntryEntity, { where: { instanceId }, order: { seq: 'ASC' } });
   return rows.map(auditView);
 }
@@ -159,7 +159,7 @@ export async function recentActivity(
   kinds: readonly string[],
   page: { limit: number; before?: number },
 ): Promise<AuditEntryView[]> {
-  await flushDeferredWrites(tx);
+  await flushDeferredInserts(tx);
   const query = tx
     .createQueryBuilder(AuditEntryEntity, 'a')
     .where(ACTIVITY_TERM)

@@ -1,8 +1,6 @@
 import type { EntityManager, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { ExpectationEntity } from '../../store/entities/expectation.entity';
 import { InvocationEntity } from '../../store/entities/invocation.entity';
-import { OutboxEntryEntity } from '../../store/entities/outbox-entry.entity';
-import { flushDeferredWrites } from '../../store/deferred-writes';
 import type { DeadLetterGroup, RecordFilter, RecordList, RecordView } from '../operation-types';
 import type { CompiledFilter } from '../record-filter';
 import { SPECS, str, type ListSpec } from './record-specs';
@@ -63,8 +61,6 @@ export async function listRecords(
   filter: CompiledFilter,
   page: { limit: number; order: 'newest' | 'oldest'; after?: string },
 ): Promise<{ items: View[]; lastKey?: string; more: boolean }> {
-  // Views of invocations read their outbox entries' attempts: entries deferred in this batch first.
-  await flushDeferredWrites(tx, OutboxEntryEntity);
   const { query, spec } = filtered(tx, filter, true);
   const key = `${spec.alias}.${spec.key}`;
   const descending = page.order === 'newest';
@@ -97,7 +93,6 @@ export async function findRecord(
 ): Promise<View | null> {
   const spec = SPECS[list];
   if (spec.numericKey && !/^\d+$/.test(key)) return null;
-  await flushDeferredWrites(tx, OutboxEntryEntity); // as in listRecords
   const { query } = filtered(tx, { list, now }, true);
   query.andWhere(`${spec.alias}.${spec.key} = :f_key`, { f_key: keyValue(spec, key) });
   const { entities, raw } = await query.getRawAndEntities();
