@@ -30,6 +30,13 @@ export interface SoakAnalysis {
   leftovers: number;
   /** Must be 0: instances that never ended. */
   stuck: number;
+  /**
+   * Must be 0: service calls for a visit the instance never made (its history has fewer entries
+   * of its service step): an invocation of an activation the engine never durably reached.
+   */
+  orphanSends: number;
+  /** Must be 0: invocations still running or waiting on an instance that ended. */
+  openInvocations: number;
   /** Dead letters of reasons a soak must not produce (not late / superseded). */
   unexpectedLetters: number;
   /** A few examples of each violation, for a report that fails. */
@@ -168,8 +175,31 @@ export async function analyseSoak(
     example('leftovers', `${row.what} of ${row.instanceId ?? 'no instance'}`);
   }
 
+  // A call for a visit past the last one the engine recorded: an orphan invocation ran (the
+  // answer it drew is dead-lettered late at best, or taken at a later visit of the wait state).
+  let orphanSends = 0;
+  for (const [messageId, answer] of sent) {
+    const state = instances.get(answer.instanceId);
+    if (!state || state.status === 'running' || answer.visit <= visitsOf(state)) continue;
+    orphanSends++;
+    example(
+      'orphan sends',
+      `${answer.instanceId} visit ${answer.visit} of ${visitsOf(state)} (${messageId})`,
+    );
+  }
+  let openInvocations = 0;
+  for (const row of await store.query<{ id: string; instanceId: string; status: string }>(
+    `SELECT id, "instanceId", status FROM psi_invocation WHERE status IN ('running', 'waiting')`,
+  )) {
+    if (!endedSet.has(row.instanceId)) continue;
+    openInvocations++;
+    example('open invocations', `${row.id} of ${row.instanceId}: ${row.status}`);
+  }
+
   return {
     ended,
+    orphanSends,
+    openInvocations,
     endings,
     delivered: deliveredRows.length,
     deadLetters,

@@ -9,6 +9,8 @@ export function violations(report: SoakReport): string[] {
     ['spurious timeouts', report.spuriousTimeouts],
     ['leftovers on ended instances', report.leftovers],
     ['stuck instances', report.stuck],
+    ['orphan sends', report.orphanSends],
+    ['open invocations on ended instances', report.openInvocations],
     ['unexpected dead letters', report.unexpectedLetters],
     ['node errors', report.problems.filter((p) => p.level !== 'warn').length],
   ];
@@ -34,6 +36,7 @@ export function formatSoakTable(reports: readonly SoakReport[]): string {
     'spurious timeouts',
     'leftovers',
     'stuck',
+    'orphan sends',
   ];
   const rows = reports.map((r) => [
     r.store,
@@ -52,6 +55,7 @@ export function formatSoakTable(reports: readonly SoakReport[]): string {
     String(r.spuriousTimeouts),
     String(r.leftovers),
     String(r.stuck),
+    String(r.orphanSends),
   ]);
   return table([header, ...rows]);
 }

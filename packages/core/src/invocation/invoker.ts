@@ -107,6 +107,9 @@ export class Invoker {
 
   async invoke(event: Omit<ServiceStepEnteredEvent, 'type'>): Promise<InvocationResult> {
     const { audit, catalog, options } = this.deps;
+    // Entered by a delivery's signal, the step's state commits with the delivery's record: the
+    // invocation commits after it, never as a record of a state a crash could still undo.
+    await audit.carriedStatesCommitted();
     if (!catalog.hasStep(event.step)) {
       const notFound = new AdapterNotFoundError(event.step);
       await this.fault(event, notFound);

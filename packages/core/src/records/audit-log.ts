@@ -151,6 +151,11 @@ export class AuditLog {
     return this.store.carryingEngineStates(work);
   }
 
+  /** See PsiStore.carriedStatesCommitted. */
+  carriedStatesCommitted(): Promise<void> {
+    return this.store.carriedStatesCommitted();
+  }
+
   /** Every entry of an instance, oldest first. */
   forInstance(instanceId: string): Promise<TraceEvent[]> {
     return this.store.transaction((tx) => auditEntries(tx, { instanceId }));

@@ -146,4 +146,42 @@ describe('PsiStore.carryingEngineStates', () => {
     await later;
     expect(await stateIn(store, 'i3')).toBe('timer');
   });
+
+  it('lets work started in the scope wait until the states carried in it committed', async () => {
+    const committedWhenWoken: Array<string | undefined> = [];
+    let started: Promise<void> | undefined;
+    await store.carryingEngineStates(async (carry) => {
+      await store.engineStates().save('e', 'i4', 'entered-step');
+      // An engine event's work (an invocation): it must not act before the state is durable.
+      started = store.carriedStatesCommitted().then(async () => {
+        committedWhenWoken.push(
+          await runOutside(async () => {
+            const rows = (await store.dataSource.query(
+              `SELECT state FROM psi_engine_instance WHERE "instanceId" = 'i4'`,
+            )) as Array<{ state: string }>;
+            return rows[0]?.state;
+          }),
+        );
+      });
+      await unit(carry); // the flow's record, carrying the state
+    });
+    await started;
+    expect(committedWhenWoken).toEqual(['entered-step']);
+    // Outside a scope, and in another store's scope, there is nothing to wait for.
+    await store.carriedStatesCommitted();
+    await other.carryingEngineStates(() => store.carriedStatesCommitted());
+  });
+
+  it('wakes the waiting work even when the scope failed (its states written at the end)', async () => {
+    let waited: Promise<void> | undefined;
+    await expect(
+      store.carryingEngineStates(async () => {
+        await store.engineStates().save('e', 'i5', 'entered-step');
+        waited = store.carriedStatesCommitted();
+        throw new Error('handler failed');
+      }),
+    ).rejects.toThrow('handler failed');
+    await waited;
+    expect(await stateIn(store, 'i5')).toBe('entered-step');
+  });
 });

@@ -37,6 +37,12 @@ export class EngineStateCarry {
   /** The instances whose state was saved in the scope and no unit took yet. */
   private readonly keys = new Set<string>();
   private open = true;
+  private settle!: () => void;
+  /**
+   * Resolves once the scope ended and every state saved in it committed (or failed to): work an
+   * engine event started inside the scope waits on it before it commits a record of that state.
+   */
+  readonly settled = new Promise<void>((resolve) => (this.settle = resolve));
 
   constructor(readonly owner: object) {}
 
@@ -70,6 +76,11 @@ export class EngineStateCarry {
   close(): string[] {
     this.open = false;
     return this.take();
+  }
+
+  /** The scope's states are written (or could not be): {@link settled} resolves. */
+  markSettled(): void {
+    this.settle();
   }
 }
 

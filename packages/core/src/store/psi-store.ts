@@ -166,17 +166,34 @@ export class PsiStore {
    */
   async carryingEngineStates<T>(work: (carry: EngineStateCarry) => Promise<T>): Promise<T> {
     const carry = new EngineStateCarry(this);
-    let result: T;
     try {
-      result = await runCarrying(carry, () => work(carry));
-    } catch (error) {
+      let result: T;
+      try {
+        result = await runCarrying(carry, () => work(carry));
+      } catch (error) {
+        const rest = carry.close();
+        if (rest.length > 0) await this.writeCarried(rest).catch(() => this.forgetAll(rest));
+        throw error;
+      }
       const rest = carry.close();
-      if (rest.length > 0) await this.writeCarried(rest).catch(() => this.forgetAll(rest));
-      throw error;
+      if (rest.length > 0) await this.writeCarried(rest);
+      return result;
+    } finally {
+      carry.markSettled();
     }
-    const rest = carry.close();
-    if (rest.length > 0) await this.writeCarried(rest);
-    return result;
+  }
+
+  /**
+   * Resolves once the engine states saved so far in the caller's carrying scope have committed
+   * (at once outside a scope). A carried save resolves before it commits, so work that an
+   * engine event started inside the scope — the invocation of the service step a delivery's
+   * signal entered — waits here before it commits its own record of the new state: that record
+   * must never be durable while the state that caused it is not (a crash between the two would
+   * leave an invocation for an activation the engine never durably reached).
+   */
+  carriedStatesCommitted(): Promise<void> {
+    const carry = currentCarry();
+    return carry?.owner === this ? carry.settled : Promise.resolve();
   }
 
   /**
