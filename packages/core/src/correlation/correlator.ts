@@ -106,6 +106,7 @@ export class Correlator {
     });
     this.delivery = new DeliveryRunner({
       ...deps,
+      ended: this.ended,
       completeInvocationIfDone: (tx, invocationId) =>
         this.completeInvocationIfDone(tx, invocationId),
     });

@@ -26,6 +26,7 @@ import type { Instrumentation } from '../observability/instrumentation';
 import type { DeadLetterQueue } from '../records/dead-letters';
 import type { NodeLeases } from '../cluster/node-leases';
 import type { ReceivedMessage } from './received-message';
+import type { EndedInstances } from './ended-instances';
 import type { EngineStateCarry } from '../store/psi-store';
 import { describe, isSignalRejected } from '../runtime/describe-error';
 import { PsiSignalIds } from '../runtime/signal-ids';
@@ -41,6 +42,8 @@ export interface DeliveryDeps {
   instrumentation: Instrumentation;
   /** Marks the invocation completed once none of its expectations is open or claimed. */
   completeInvocationIfDone(tx: EntityManager, invocationId: string): Promise<void>;
+  /** Settles what an instance the delivery ended leaves behind, with the delivery's record. */
+  ended: EndedInstances;
 }
 
 /** A claim this node holds: the expectation, the answer it carries and the delivery's id. */
@@ -134,7 +137,10 @@ export class DeliveryRunner {
         carry,
       );
     }
-    return this.recordDelivered(claim, handled, carry);
+    // The signal may have ended the instance: its leftovers settle in the same commit as its
+    // final state and the record (else the instance-ended event settles them, as before).
+    const ended = await this.deps.ended.hasEnded(expectation.instanceId).catch(() => false);
+    return this.recordDelivered(claim, handled, carry, ended);
   }
 
   /**
@@ -202,6 +208,7 @@ export class DeliveryRunner {
     claim: HeldClaim,
     handled: Handled,
     carry: EngineStateCarry,
+    ended: boolean,
   ): Promise<ReceiveOutcome> {
     const { expectation } = claim;
     const recorded = await this.record(
@@ -215,6 +222,7 @@ export class DeliveryRunner {
         ...(claim.redelivered ? { redelivered: true, interruptedNode: claim.interruptedNode } : {}),
       },
       carry,
+      ended,
     );
     return recorded ? delivered(expectation) : this.takenOver(expectation);
   }
@@ -224,6 +232,7 @@ export class DeliveryRunner {
     claim: HeldClaim,
     detail: Record<string, unknown>,
     carry?: EngineStateCarry,
+    ended = false,
   ): Promise<boolean> {
     const { audit, options, instrumentation, completeInvocationIfDone } = this.deps;
     const { expectation } = claim;
@@ -231,6 +240,7 @@ export class DeliveryRunner {
       const held = this.held(claim);
       if (!(await markDelivered(tx, held, expectation.repeats, options.clock()))) return false;
       await completeInvocationIfDone(tx, expectation.invocationId);
+      if (ended) await this.deps.ended.settleWithDelivery(tx, write, expectation.instanceId);
       write.afterCommit(() => instrumentation.delivered(expectation));
       await write({
         kind: 'delivered',

@@ -15,6 +15,9 @@ import type { DeadLetterQueue } from '../records/dead-letters';
 import { messageFromParked } from './received-message';
 import { PsiSignalIds } from '../runtime/signal-ids';
 
+/** How many instances settled by their last delivery are remembered for their ended event. */
+const SETTLED_HINTS = 10_000;
+
 /** What settling an ended instance's leftovers did. */
 export interface EndedSettlement {
   /** Parked answers dead-lettered `late`. */
@@ -31,6 +34,13 @@ export interface EndedSettlement {
  * when an answer or a timeout finds the instance ended).
  */
 export class EndedInstances {
+  /**
+   * Instances whose leftovers a delivery's record settled, in the commit that ended them: the
+   * `instance-ended` event that follows has nothing left to do. A hint, bounded: an instance
+   * not found here is settled again, which changes nothing twice.
+   */
+  private readonly settledByDelivery = new Map<string, EndedSettlement>();
+
   constructor(
     private readonly deps: {
       options: CompiledCoordinatorOptions;
@@ -52,8 +62,32 @@ export class EndedInstances {
     }
   }
 
+  /**
+   * Settles an ended instance's leftovers inside the unit of work that records the delivery
+   * that ended it (and commits its final state): one transaction fewer per instance. Not when a
+   * timeout is pending: that needs the engine's word between units, and the `instance-ended`
+   * event settles it then. True when settled.
+   */
+  async settleWithDelivery(tx: EntityManager, write: Audit, instanceId: string): Promise<boolean> {
+    if ((await pendingTimeoutsOf(tx, instanceId)).length > 0) return false;
+    const settled = await this.settleIn(tx, write, instanceId, [], new Map());
+    write.afterCommit(() => {
+      if (this.settledByDelivery.size >= SETTLED_HINTS) {
+        const oldest = this.settledByDelivery.keys().next().value;
+        if (oldest !== undefined) this.settledByDelivery.delete(oldest);
+      }
+      this.settledByDelivery.set(instanceId, settled);
+    });
+    return true;
+  }
+
   /** Settles the instance's leftovers; the caller holds the instance's lock. */
   async settle(instanceId: string): Promise<EndedSettlement> {
+    const byDelivery = this.settledByDelivery.get(instanceId);
+    if (byDelivery) {
+      this.settledByDelivery.delete(instanceId);
+      return byDelivery;
+    }
     const { audit } = this.deps;
     // Usually no timeout is pending: then the read and the settling are one unit of work. A
     // pending timeout needs the engine's word (a unit does not wait on engines) in between.

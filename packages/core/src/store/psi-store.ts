@@ -444,7 +444,9 @@ class StoredEngineStateRepository implements EngineStateRepository {
     // its own is read once it committed (PsiStore.carriedState).
     const carried = this.store.carriedState(stateKey({ engine, instanceId }));
     if (carried) return Promise.resolve(carried.state);
-    return this.store.transaction(async (tx) => {
+    // One statement, and only committed states count: on PostgreSQL it runs on its own,
+    // without BEGIN and COMMIT (an engine's start looks up a new id this way every time).
+    return this.store.read(async (tx) => {
       await flushDeferredInserts(tx, EngineInstanceEntity); // states saved earlier in this batch
       const row = await findRow(tx, EngineInstanceEntity, { engine, instanceId });
       return row?.state;
