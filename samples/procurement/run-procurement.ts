@@ -52,6 +52,7 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
   const wiring = await createDemoWiring(options.transport ?? 'in-process', options.kafka);
   const trace: TraceEvent[] = [];
   const parked = deferred<void>();
+  const atManualStep = deferred<void>();
   let store: PsiStore | undefined;
   let engine: ReferenceEngine | undefined;
   let coordinator: Coordinator | undefined;
@@ -60,6 +61,11 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
     engine = new ReferenceEngine({
       definitions: [procurementProcess],
       stateRepository: store.engineStates(),
+    });
+    engine.subscribe((event) => {
+      if (event.type === 'wait-state-entered' && event.waitState === MANUAL_STEP) {
+        atManualStep.resolve();
+      }
     });
     // A sample program: it shows users how to wire PSI, so it does not use @psi/testing.
     coordinator = await Coordinator.create({
@@ -83,8 +89,9 @@ export async function runProcurement(options: ProcurementRunOptions): Promise<Pr
     const instanceId = await engine.start('procurement', PROCUREMENT_ORDER);
     print(`${at()}  started       instance ${instanceId}`);
 
-    // The slow manual step: printing and archiving finishes only after the confirmation is in.
-    await parked.promise;
+    // The slow manual step: printing and archiving finishes only after the confirmation is in
+    // (a fast supplier's may be parked before the order even reached the step).
+    await Promise.all([parked.promise, atManualStep.promise]);
     print(`${at()}  manual step   order printed and archived`);
     await engine.signal(instanceId, MANUAL_STEP, PRINTED_SIGNAL);
 

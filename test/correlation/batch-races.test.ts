@@ -5,7 +5,6 @@ import {
   openHarness,
   RecordingService,
   useTempDir,
-  waitUntil,
   type Harness,
 } from './fixtures';
 
@@ -18,19 +17,27 @@ abstract class Supplier {
   abstract order(request: Record<string, never>): Promise<void>;
 }
 
-// A test holds the service call here, to queue its unit (expectations + outbox) at a chosen moment.
+// A test holds the service call here, to queue its unit (expectations + outbox) at a chosen
+// moment; `atGate` tells it the call is waiting there.
 let callGate: Promise<void> = Promise.resolve();
+let atGate: () => void = () => undefined;
 
 @ServiceAdapter({ step: 'order', service: 'supplier' })
 class OrderAdapter {
   @UseService(Supplier) supplier!: Supplier;
 
   async callService(): Promise<void> {
+    atGate();
     await callGate;
     await this.supplier.order({});
   }
 
-  @OnResponse('confirmed', { waitState: 'await-confirmation', group: 'answer' })
+  // Also by business key: an answer can then come before the request is recorded.
+  @OnResponse('confirmed', {
+    waitState: 'await-confirmation',
+    group: 'answer',
+    businessKey: { orderNo: 'orderNo' },
+  })
   confirmed(): string {
     handled.push('confirmed');
     return 'confirmed';
@@ -69,6 +76,7 @@ describeEachStore('units of one batch racing', () => {
   beforeEach(async () => {
     handled.length = 0;
     callGate = Promise.resolve();
+    atGate = () => undefined;
     supplier = new RecordingService({ order: undefined });
     h = await openHarness({
       file: temp.file(),
@@ -148,22 +156,16 @@ describeEachStore('units of one batch racing', () => {
   it('an answer and the recording of its expectation in one batch: delivered once', async () => {
     let openCall!: () => void;
     callGate = new Promise((resolve) => (openCall = resolve));
-    const id = await h.engine.start('order', {});
-    // The invocation is recorded; callService waits before its first service call.
-    await waitUntil(
-      async () => (await h.query('SELECT id FROM psi_invocation')).length === 1,
-      'the invocation is recorded',
-    );
-    const [{ correlationKey: key }] = await h.query<{ correlationKey: string }>(
-      'SELECT "correlationKey" FROM psi_invocation',
-    );
+    const waiting = new Promise<void>((resolve) => (atGate = resolve));
+    const id = await h.engine.start('order', { orderNo: 'PO-1' });
+    // callService waits before its first service call: nothing of the invocation is recorded.
+    await waiting;
     const queue = await holdTheQueue();
     const units = countUnits();
-    openCall(); // queues expectations + outbox
+    openCall(); // queues the invocation with its expectations and request
     const answer = h.coordinator.receive({
       event: 'confirmed',
-      correlationKey: key,
-      payload: {},
+      payload: { orderNo: 'PO-1' },
       messageId: 'early',
     });
     await nextTurn();

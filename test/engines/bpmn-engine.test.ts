@@ -125,7 +125,7 @@ describe('BpmnEnginePlugin', () => {
     const replayed: EngineEvent[] = [];
     second.subscribe((e) => replayed.push(e));
     await second.restore();
-    expect(replayed).toEqual([entered]);
+    expect(replayed).toEqual([{ ...entered, resumed: true }]);
     await second.signal(id, 'call-service');
     await second.signal(id, 'await-answer', { transition: 'approved' });
     expect((await second.whenEnded(id)).status).toBe('completed');

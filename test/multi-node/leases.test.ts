@@ -28,8 +28,10 @@ import {
 
 // A test holds handlers here to make a delivery take as long as it likes.
 let handlerGate: Promise<void> = Promise.resolve();
-// A test holds an adapter here, before its request, to make a run take as long as it likes.
+// A test holds an adapter here, before its request, to make a run take as long as it likes;
+// `atGate` tells it the adapter waits there.
 let callGate: Promise<void> = Promise.resolve();
+let atGate: () => void = () => undefined;
 // The delivery id of every handler run, in order.
 const handlerRuns: string[] = [];
 
@@ -44,6 +46,7 @@ class PickAdapter {
   @UseService(Warehouse) warehouse!: Warehouse;
 
   async callService(): Promise<void> {
+    atGate();
     await callGate;
     await this.warehouse.pick({ sku: this.sku });
   }
@@ -159,41 +162,48 @@ describeEachStore('leases and claims across nodes', () => {
     expect(working.calls).toHaveLength(1);
   });
 
-  it('a node whose lease lapsed while it ran stands down when another node took the invocation over: nothing frozen, nothing sent twice', async () => {
+  it('a node starved before its first request stands down when another node ran the step meanwhile: nothing frozen, nothing sent twice', async () => {
     const file = temp.file();
     const service = new RecordingService({ pick: () => undefined });
     const a = await node(file, 'node-a', service, 3_600_000);
     let letGo = (): void => undefined;
     callGate = new Promise((resolve) => (letGo = resolve));
+    const waiting = new Promise<void>((resolve) => (atGate = resolve));
     try {
       const id = await a.engine.start('pick', { sku: 'SKU-9' });
-      await waitUntil(() => a.traces.some((e) => e.kind === 'invoked'), 'node A runs the adapter');
-      // Meanwhile A was starved past its lease: node B took the invocation over and committed
-      // its request (as B's run does), and holds the lease now.
-      const [run] = await a.query<{ id: string; correlationKey: string }>(
-        'SELECT id, "correlationKey" FROM psi_invocation',
+      await waiting; // A runs the adapter; nothing of its run is recorded before its request
+      expect(await a.query('SELECT id FROM psi_invocation')).toEqual([]);
+      // Meanwhile A was starved: node B, restoring the instance at the step, recorded the
+      // invocation of the same entry with its request, and holds the lease.
+      const [{ state }] = await a.query<{ state: string }>(
+        'SELECT state FROM psi_engine_instance WHERE "instanceId" = ?',
+        [id],
       );
+      const activationId = (JSON.parse(state) as { at: { activationId: string } }).at.activationId;
       const now = Date.now();
+      const runOfB = 'invocation-of-b';
       await a.query(
-        'UPDATE psi_invocation SET "leaseOwner" = ?, "leaseExpiresAt" = ? WHERE id = ?',
-        ['node-b', now + 3_600_000, run.id],
+        `INSERT INTO psi_invocation (id, "instanceId", "activationId", step, adapter, service, "correlationKey", status, "createdAt", "updatedAt", "leaseOwner", "leaseExpiresAt") VALUES (?, ?, ?, 'pick', 'PickAdapter', 'warehouse', 'key-of-b', 'running', ?, ?, 'node-b', ?)`,
+        [runOfB, id, activationId, now, now, now + 3_600_000],
       );
       await a.query(
-        `INSERT INTO psi_outbox (id, "invocationId", service, operation, payload, "correlationKey", status, attempts, "nextAttemptAt", "createdAt") VALUES (?, ?, 'warehouse', 'pick', ?, ?, 'pending', 0, ?, ?)`,
-        [`${run.id}:1`, run.id, JSON.stringify({ sku: 'SKU-9' }), run.correlationKey, now, now],
+        `INSERT INTO psi_outbox (id, "invocationId", service, operation, payload, "correlationKey", status, attempts, "nextAttemptAt", "createdAt") VALUES (?, ?, 'warehouse', 'pick', ?, 'key-of-b', 'pending', 0, ?, ?)`,
+        [`${runOfB}:1`, runOfB, JSON.stringify({ sku: 'SKU-9' }), now, now],
       );
       letGo();
       await a.coordinator.idle();
-      // A's request met B's in the outbox; A stood down instead of freezing B's run.
-      const [after] = await a.query<{ status: string; leaseOwner: string }>(
-        'SELECT status, "leaseOwner" FROM psi_invocation',
-      );
-      expect(after).toEqual({ status: 'running', leaseOwner: 'node-b' });
-      expect(kinds(await a.coordinator.auditTrail(id))).not.toContain('frozen');
+      // A's first unit found the entry recorded, wrote nothing, and left B's run alone.
+      expect(await a.query('SELECT id, status, "leaseOwner" FROM psi_invocation')).toEqual([
+        { id: runOfB, status: 'running', leaseOwner: 'node-b' },
+      ]);
+      expect(await a.query('SELECT id FROM psi_outbox')).toEqual([{ id: `${runOfB}:1` }]);
+      expect(await a.query('SELECT id FROM psi_expectation')).toEqual([]);
+      expect(kinds(await a.coordinator.auditTrail(id))).toEqual([]);
       expect(service.calls).toHaveLength(0);
     } finally {
       letGo();
       callGate = Promise.resolve();
+      atGate = () => undefined;
     }
   });
 

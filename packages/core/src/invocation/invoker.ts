@@ -24,11 +24,9 @@ import type { ServiceCoordinates, ServiceRegistry } from '../spi/service-registr
 import type { Transport } from '../spi/transport';
 import {
   completeWithBusinessError,
-  createInvocation,
   failInvocation,
   freezeInvocation,
   invocationById,
-  invocationOfEntry,
   markCalled,
   thawInvocation,
   type Invocation,
@@ -62,6 +60,7 @@ import type { InvokeTrace } from '../observability/span-attributes';
 import type { FlowSignals } from '../runtime/flow-signals';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
+import { InvocationCreation, InvocationExists } from './invocation-creation';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
@@ -103,10 +102,18 @@ class InvocationTakenOver extends Error {}
  * by id instead of sending them as new ones.
  */
 export class Invoker {
-  constructor(private readonly deps: InvokerDeps) {}
+  private readonly creation: InvocationCreation;
+
+  constructor(private readonly deps: InvokerDeps) {
+    this.creation = new InvocationCreation({
+      audit: deps.audit,
+      leases: deps.leases,
+      clock: deps.options.clock,
+    });
+  }
 
   async invoke(event: Omit<ServiceStepEnteredEvent, 'type'>): Promise<InvocationResult> {
-    const { audit, catalog, options } = this.deps;
+    const { audit, catalog } = this.deps;
     // Entered by a delivery's signal, the step's state commits with the delivery's record: the
     // invocation commits after it, never as a record of a state a crash could still undo.
     await audit.carriedStatesCommitted();
@@ -116,54 +123,22 @@ export class Invoker {
       throw notFound;
     }
     const model = catalog.byStep(event.step);
-    const activation = { instanceId: event.instanceId, activationId: event.activationId };
-    let createdHere: Invocation | undefined;
-    // Held before it commits: a take-over sweep never sees it as nobody's.
-    const newId = timeOrderedId();
-    this.deps.leases.adoptInvocation(newId);
-    const creating = audit.transaction(async (tx, write) => {
-      createdHere = undefined;
-      const now = options.clock();
-      const created: Invocation = {
-        id: newId,
-        instanceId: event.instanceId,
-        activationId: event.activationId,
-        step: event.step,
-        adapter: model.name,
-        service: model.service,
-        correlationKey: timeOrderedId(),
-        status: 'running',
-        lastError: null,
-        createdAt: now,
-        updatedAt: now,
-        ...this.deps.leases.newInvocationLease(),
-      };
-      // One statement in the common case (a new step); a step already invoked (a restart, or
-      // another node first) keeps its invocation, and the unique activation decides which.
-      if (!(await createInvocation(tx, created))) {
-        const existing = await invocationOfEntry(tx, activation);
-        if (existing) return existing;
-        throw new Error(`invocation of ${event.instanceId}/${event.activationId} vanished`);
+    if (!event.resumed) {
+      // Entered live: run at once; the row commits with the run's first unit (see
+      // InvocationCreation), under this node's lease held in memory until then.
+      const deferred = this.creation.deferred(event, model);
+      this.deps.leases.adoptInvocation(deferred.id);
+      try {
+        return await this.run(deferred.id, deferred);
+      } catch (error) {
+        if (!(error instanceof InvocationExists)) throw error;
+        // Another run recorded this entry first (a restore that did not say so, or another
+        // node): nothing of this run was written; that row decides, as below.
+      } finally {
+        this.creation.settled(deferred.id);
       }
-      await write({
-        kind: 'invoked',
-        instanceId: event.instanceId,
-        invocationId: created.id,
-        detail: { step: event.step, adapter: model.name, service: model.service },
-      });
-      createdHere = created;
-      return created;
-    });
-    const invocation = await creating
-      .catch(async (error: unknown) => {
-        // Another node created it meanwhile (unique activation): its lease decides who runs it.
-        const existing = await audit.transaction((tx) => invocationOfEntry(tx, activation));
-        if (!existing) throw error;
-        return existing;
-      })
-      .finally(() => {
-        if (createdHere === undefined) this.deps.leases.releaseInvocation(newId);
-      });
+    }
+    const { invocation, created } = await this.creation.createOrRead(event, model);
     if (invocation.status === 'running' && invocation.leaseOwner === this.deps.leases.nodeId) {
       this.deps.leases.adoptInvocation(invocation.id);
     }
@@ -174,7 +149,7 @@ export class Invoker {
       return { invocationId: invocation.id, status: invocation.status };
     }
     // Just created by this call: run it as it is, without reading back what it wrote.
-    return this.run(invocation.id, createdHere === invocation ? invocation : undefined);
+    return this.run(invocation.id, created ? invocation : undefined);
   }
 
   /** Re-runs a frozen invocation; committed requests are replayed, failed ones re-sent. */
@@ -277,7 +252,7 @@ export class Invoker {
     } catch (error) {
       if (error instanceof InvocationFrozen)
         return { invocationId: invocation.id, status: 'frozen' };
-      if (error instanceof InvocationTakenOver) throw error;
+      if (error instanceof InvocationTakenOver || error instanceof InvocationExists) throw error;
       // The coordinator closed while a retry waited: not the service's failure. The invocation
       // stays `running`, so the next coordinator on this store recovers it and retries.
       if (PsiError.is(error) && error.code === PsiErrorCode.CoordinatorClosed) {
@@ -289,12 +264,12 @@ export class Invoker {
     }
 
     if (!expectationsRecorded && model.handlers.size > 0) {
-      const adopted = await audit.transaction((tx) =>
+      const adopted = await this.creation.unitOf(invocation, (tx) =>
         this.recordExpectationsOf(tx, invocation, model, coordinates, variables, trace),
       );
       this.afterExpectations(invocation, model, adopted);
     }
-    const status = await audit.transaction(async (tx, write) => {
+    const status = await this.creation.unitOf(invocation, async (tx, write) => {
       const { status: next, open } = await markCalled(tx, invocation.id, this.deps.options.clock());
       await write({
         kind: 'completed',
@@ -338,7 +313,7 @@ export class Invoker {
     },
   ): Promise<OutboxEntry> {
     let adopted = 0;
-    const entry = await this.deps.audit.transaction(async (tx) => {
+    const entry = await this.creation.unitOf(invocation, async (tx) => {
       adopted = 0; // a unit may run twice (group commit re-runs a batch after a failure)
       const existing = request.mayExist ? await outboxEntry(tx, request.requestId) : null;
       if (existing) return existing;
@@ -549,7 +524,7 @@ export class Invoker {
     trace?: InvokeTrace,
   ): Promise<InvocationResult> {
     const lastError = JSON.stringify(describe(error));
-    const frozen = await this.deps.audit.transaction(async (tx, write) => {
+    const frozen = await this.creation.unitOf(invocation, async (tx, write) => {
       const now = this.deps.options.clock();
       if (!(await freezeInvocation(tx, invocation.id, lastError, now, this.deps.leases.nodeId)))
         return false;
@@ -569,7 +544,7 @@ export class Invoker {
   }
 
   private async fail(invocation: Invocation, error: PsiError): Promise<never> {
-    await this.deps.audit.transaction(async (tx, write) => {
+    await this.creation.unitOf(invocation, async (tx, write) => {
       const lastError = JSON.stringify(describe(error));
       await failInvocation(tx, invocation.id, lastError, this.deps.options.clock());
       await write({
@@ -588,7 +563,7 @@ export class Invoker {
     error: PsiError,
   ): Promise<InvocationResult> {
     const transition = (error as { transition?: string }).transition;
-    await this.deps.audit.transaction(async (tx, write) => {
+    await this.creation.unitOf(invocation, async (tx, write) => {
       const lastError = JSON.stringify(describe(error));
       await completeWithBusinessError(tx, invocation.id, lastError, this.deps.options.clock());
       await cancelOpenOfInvocation(tx, invocation.id, this.deps.options.clock());

@@ -296,6 +296,8 @@ export class Coordinator implements InboundSink {
     instanceId: string;
     step: string;
     activationId: string;
+    /** The entry was raised again after a restore (see `ServiceStepEnteredEvent.resumed`). */
+    resumed?: boolean;
   }): Promise<InvocationResult> {
     this.assertOpen();
     return this.invoker.invoke(event);

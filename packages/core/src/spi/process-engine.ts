@@ -39,6 +39,14 @@ export interface ServiceStepEnteredEvent {
   step: string;
   /** Unique per entry into the step; lets a re-emitted event after a restart be recognised. */
   activationId: string;
+  /**
+   * True when the engine raises the event again for an instance it restored resting at the
+   * step (`restore()`): PSI then looks for the invocation it recorded before anything else.
+   * Optional: a live entry is run at once and its invocation recorded with its first request;
+   * an engine that leaves it unset on a restore stays correct, its adapters merely run up to
+   * their first call before PSI finds the invocation recorded.
+   */
+  resumed?: boolean;
 }
 
 /**

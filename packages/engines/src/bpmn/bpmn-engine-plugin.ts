@@ -13,6 +13,7 @@ import {
 import { EngineStateError, InstanceExistsError, MessageStartUnknownError } from '../errors';
 import { backgroundFailures } from '../shared/background-failures';
 import { EngineEventHub } from '../shared/engine-event-hub';
+import { asResumed } from '../shared/resumed-events';
 import type { InstanceSnapshot } from '../shared/instance-snapshot';
 import { toJsonVariables } from '../shared/json-variables';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
@@ -345,7 +346,7 @@ export class BpmnEnginePlugin implements ProcessEngine {
       // The record says where the instance waits: no Engine is rebuilt until it is signalled
       // or its timer falls due.
       await this.keeper.engines.drop(id);
-      this.lifecycle.publish(record, changeEvents(record, deployment, []));
+      this.lifecycle.publish(record, asResumed(changeEvents(record, deployment, [])));
       if (record.timerDueAt === undefined || record.timerDueAt > this.clock()) {
         this.keeper.syncWake(record);
         return;

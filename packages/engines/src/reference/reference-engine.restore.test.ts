@@ -58,7 +58,7 @@ describe('ReferenceEngine.restore', () => {
 
     const second = boot(repository, T0 + 10);
     await second.engine.restore();
-    expect(second.events).toEqual([entered]);
+    expect(second.events).toEqual([{ ...entered, resumed: true }]);
     expect(entered).toMatchObject({ type: 'service-step-entered', step: 'send' });
 
     await second.engine.signal(id, 'send');

@@ -299,7 +299,13 @@ export class ReferenceEngine implements ProcessEngine {
     this.syncTimers(state);
     if (at.kind === 'service') {
       this.events.emit([
-        { type: 'service-step-entered', instanceId, step: at.step, activationId: at.activationId },
+        {
+          type: 'service-step-entered',
+          instanceId,
+          step: at.step,
+          activationId: at.activationId,
+          resumed: true,
+        },
       ]);
     } else if (at.kind === 'wait') {
       this.events.emit([

@@ -25,6 +25,7 @@ import { InstanceTimers, type WantedTimer } from '../shared/instance-timers';
 import { toJsonVariables } from '../shared/json-variables';
 import { backgroundFailures } from '../shared/background-failures';
 import { EngineEventHub } from '../shared/engine-event-hub';
+import { asResumed } from '../shared/resumed-events';
 import { PluginLifecycle } from '../shared/plugin-lifecycle';
 import { recordApplied, wasApplied } from '../shared/signal-ids';
 import { storedRecordSnapshot } from '../shared/stored-instance-record';
@@ -315,9 +316,11 @@ export class XStatePlugin implements ProcessEngine {
     if (record.status !== 'running') return;
     this.syncTimers(record);
     this.events.emit(
-      record.waits
-        .filter((state) => !raised.has(state))
-        .map((state) => enteredEvent(process, record, state)),
+      asResumed(
+        record.waits
+          .filter((state) => !raised.has(state))
+          .map((state) => enteredEvent(process, record, state)),
+      ),
     );
   }
 
