@@ -77,6 +77,10 @@ export class WaitStateExpectations {
       );
       return 0;
     }
+    // Entered by a delivery's signal, the entry's state commits with the delivery's record:
+    // what it waits for is recorded after that, never for an entry a crash could still undo
+    // (the redelivery enters anew, and both entries' expectations would match its answers).
+    await this.deps.audit.carriedStatesCommitted();
     const variables = planned.some((p) => p.keyMapping)
       ? await this.deps.engine.getVariables(instanceId)
       : {};
@@ -157,6 +161,9 @@ export class WaitStateExpectations {
   /** Cancels what the entry still waits for: its later answers are late, not delivered. */
   async left(event: WaitStateLeftEvent): Promise<void> {
     const { instanceId, activationId } = event;
+    // Likewise: cancelled only once the state that left the entry is durable (a crash before
+    // would restore the instance at an entry whose expectations are gone).
+    await this.deps.audit.carriedStatesCommitted();
     await this.deps.audit.transaction(async (tx, audit) => {
       const cancelled = await cancelOpenOfVisit(
         tx,

@@ -1,5 +1,14 @@
 import { InProcessTransport } from '@psi/adapters';
-import { Coordinator, Input, OnResponse, PsiStore, ServiceAdapter, UseService } from '@psi/core';
+import {
+  Coordinator,
+  Input,
+  OnResponse,
+  Output,
+  PsiStore,
+  ServiceAdapter,
+  UseService,
+  WaitBinding,
+} from '@psi/core';
 import { defineProcess, ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import {
@@ -191,6 +200,139 @@ onPostgres('a service step entered by a delivery (PostgreSQL)', () => {
     await coordinator.idle();
     expect(committedAtShip).toEqual(['ship']);
     expect(await committedStep(id)).toBe('await-shipment');
+    expect(problems).toEqual([]);
+  });
+});
+
+// The same for a wait state a delivery enters again (a loop through it): what the new entry
+// waits for (a wait binding's expectation) was recorded in the background and could commit
+// before the state; a node killed between the two left an open expectation of an entry the
+// engine never durably reached, beside the one the redelivery records for its own entry, and
+// the next payment matched both (dead-lettered "ambiguous").
+
+@WaitBinding()
+class PaymentWait {
+  @Input() @Output() paid?: number;
+
+  @OnResponse('payment-received', {
+    waitState: 'await-payment',
+    businessKey: { orderNumber: 'orderNumber' },
+  })
+  received(payment: { amount: number }): string {
+    this.paid = (this.paid ?? 0) + payment.amount;
+    return this.paid >= 100 ? 'paid' : 'partly';
+  }
+}
+
+const paymentProcess = defineProcess({
+  id: 'payments',
+  start: 'await-payment',
+  steps: {
+    'await-payment': { kind: 'wait', transitions: { paid: 'done', partly: 'await-payment' } },
+    done: { kind: 'end' },
+  },
+});
+
+onPostgres('a wait state entered again by a delivery (PostgreSQL)', () => {
+  const schema = freshSchemaName('reentered');
+  let store: PsiStore;
+  let observer: PsiStore;
+  let engine: EngineWithWorkAfterEvents;
+  let coordinator: Coordinator;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    store = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 10 });
+    observer = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 2, migrate: false });
+    engine = new EngineWithWorkAfterEvents({
+      definitions: [paymentProcess],
+      stateRepository: store.engineStates(),
+      onError: (error) => problems.push(String(error)),
+    });
+    coordinator = await Coordinator.create({
+      store,
+      engine,
+      registry: new StaticRegistry({}),
+      transports: [],
+      adapters: [],
+      waitBindings: [PaymentWait],
+      logger: {
+        warn: (message) => problems.push(message),
+        error: (message) => problems.push(message),
+      },
+    });
+    await coordinator.start();
+  });
+  afterAll(async () => {
+    await coordinator.close();
+    await engine.stop();
+    await observer.close();
+    await store.close();
+    await dropSchemas([schema]);
+  });
+
+  it("records the new entry's expectation only after the state that entered it", async () => {
+    const id = await engine.start('payments', { orderNumber: 'PO-7' });
+    await coordinator.idle();
+    const expectations = async (
+      query: (sql: string, parameters: unknown[]) => Promise<unknown>,
+    ): Promise<Array<{ status: string }>> =>
+      (await query(
+        'SELECT status FROM psi_expectation WHERE "instanceId" = $1 ORDER BY "createdAt", id',
+        [id],
+      )) as Array<{ status: string }>;
+    expect(await expectations((sql, p) => observer.dataSource.query(sql, p))).toEqual([
+      { status: 'open' },
+    ]);
+    const runner = observer.dataSource.createQueryRunner();
+    await runner.startTransaction();
+    await runner.query(`SELECT 1 FROM psi_engine_instance WHERE "instanceId" = $1 FOR UPDATE`, [
+      id,
+    ]);
+    const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as Array<{
+      pid: number;
+    }>;
+    let paying: Promise<unknown> | undefined;
+    try {
+      paying = coordinator.receive({
+        event: 'payment-received',
+        messageId: 'payment-1',
+        payload: { orderNumber: 'PO-7', amount: 40 },
+      });
+      await waitUntil(
+        async () =>
+          (
+            await observer.dataSource.query(
+              'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+              [pid],
+            )
+          ).length > 0,
+        "the delivery's record waits on the held row",
+      );
+      // A node killed now leaves only the first entry's expectation, claimed by this payment.
+      for (let read = 0; read < 50; read += 1) {
+        expect(await expectations((sql, p) => runner.query(sql, p))).toEqual([
+          { status: 'claimed' },
+        ]);
+      }
+    } finally {
+      await runner.commitTransaction();
+      await runner.release();
+    }
+    await paying;
+    await coordinator.idle();
+    expect(await expectations((sql, p) => observer.dataSource.query(sql, p))).toEqual([
+      { status: 'delivered' },
+      { status: 'open' },
+    ]);
+    expect(
+      await coordinator.receive({
+        event: 'payment-received',
+        messageId: 'payment-2',
+        payload: { orderNumber: 'PO-7', amount: 60 },
+      }),
+    ).toMatchObject({ status: 'delivered' });
+    expect((await engine.whenEnded(id)).variables).toMatchObject({ paid: 100 });
     expect(problems).toEqual([]);
   });
 });
