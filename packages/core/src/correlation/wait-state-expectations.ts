@@ -11,7 +11,8 @@ import {
   type Expectation,
 } from '../records/expectations';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
-import type { AuditLog } from '../records/audit-log';
+import type { Audit, AuditLog } from '../records/audit-log';
+import type { EntityManager } from 'typeorm';
 import {
   businessKeyFromVariables,
   canonicalBusinessKey,
@@ -161,10 +162,7 @@ export class WaitStateExpectations {
   /** Cancels what the entry still waits for: its later answers are late, not delivered. */
   async left(event: WaitStateLeftEvent): Promise<void> {
     const { instanceId, activationId } = event;
-    // Likewise: cancelled only once the state that left the entry is durable (a crash before
-    // would restore the instance at an entry whose expectations are gone).
-    await this.deps.audit.carriedStatesCommitted();
-    await this.deps.audit.transaction(async (tx, audit) => {
+    const cancel = async (tx: EntityManager, audit: Audit): Promise<void> => {
       const cancelled = await cancelOpenOfVisit(
         tx,
         instanceId,
@@ -178,7 +176,15 @@ export class WaitStateExpectations {
           detail: { waitState: event.waitState, activationId, left: true, cancelled },
         });
       }
-    });
+    };
+    // Left by a delivery's signal: cancelled in the commit of the state that left the entry,
+    // never before it (a crash would restore the instance at an entry whose expectations are
+    // gone) and in no commit of its own. Else (a scope still settling, or none) on its own,
+    // once the state is durable.
+    const riding = this.deps.audit.rideWithCarriedStates(cancel);
+    if (riding) return riding;
+    await this.deps.audit.carriedStatesCommitted();
+    await this.deps.audit.transaction(cancel);
   }
 
   /** The model's awaits, completed by the bindings at their wait states, plus bindings alone. */

@@ -117,30 +117,57 @@ export class AuditLog {
   ): Promise<T> {
     const written: TraceEvent[] = [];
     const effects: Array<() => void> = [];
-    const result = await this.store.transaction(async (tx) => {
-      // A run again (the batch's re-run) starts over: only the committed run's record counts.
-      written.length = 0;
-      effects.length = 0;
-      const audit = async (event: Omit<TraceEvent, 'at'>): Promise<void> => {
-        const at = this.clock();
-        // Written with the other audit rows of the commit, a few multi-row INSERTs in all.
-        deferInsert(tx, AuditEntryEntity, {
-          instanceId: event.instanceId ?? null,
-          invocationId: event.invocationId ?? null,
-          kind: event.kind,
-          detail: event.detail ? JSON.stringify(event.detail) : null,
-          at,
-        });
-        written.push({ ...event, at });
-      };
-      return work(
-        tx,
-        Object.assign(audit, { afterCommit: (effect: () => void) => effects.push(effect) }),
-      );
-    }, carry);
+    const result = await this.store.transaction(
+      (tx) => work(tx, this.auditIn(tx, written, effects)),
+      carry,
+    );
+    this.reportCommitted(written, effects);
+    return result;
+  }
+
+  /**
+   * Runs `work` in the transaction that commits the engine states carried in the caller's
+   * scope (PsiStore.rideWithCarriedStates); undefined outside an open scope.
+   */
+  rideWithCarriedStates<T>(
+    work: (tx: EntityManager, audit: Audit) => Promise<T>,
+  ): Promise<T> | undefined {
+    const written: TraceEvent[] = [];
+    const effects: Array<() => void> = [];
+    const riding = this.store.rideWithCarriedStates((tx) =>
+      work(tx, this.auditIn(tx, written, effects)),
+    );
+    return riding?.then((result) => {
+      this.reportCommitted(written, effects);
+      return result;
+    });
+  }
+
+  /** The unit's audit writer; a run again (a batch's re-run) starts `written` over. */
+  private auditIn(tx: EntityManager, written: TraceEvent[], effects: Array<() => void>): Audit {
+    written.length = 0;
+    effects.length = 0;
+    const audit = async (event: Omit<TraceEvent, 'at'>): Promise<void> => {
+      const at = this.clock();
+      // Written with the other audit rows of the commit, a few multi-row INSERTs in all.
+      deferInsert(tx, AuditEntryEntity, {
+        instanceId: event.instanceId ?? null,
+        invocationId: event.invocationId ?? null,
+        kind: event.kind,
+        detail: event.detail ? JSON.stringify(event.detail) : null,
+        at,
+      });
+      written.push({ ...event, at });
+    };
+    return Object.assign(audit, { afterCommit: (effect: () => void) => effects.push(effect) });
+  }
+
+  private reportCommitted(
+    written: readonly TraceEvent[],
+    effects: ReadonlyArray<() => void>,
+  ): void {
     for (const event of written) this.onTrace?.(event);
     for (const effect of effects) effect();
-    return result;
   }
 
   /**

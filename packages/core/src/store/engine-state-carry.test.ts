@@ -184,4 +184,42 @@ describe('PsiStore.carryingEngineStates', () => {
     await waited;
     expect(await stateIn(store, 'i5')).toBe('entered-step');
   });
+
+  it('runs work riding with the carried states in the unit that takes them, one transaction', async () => {
+    let rode: Promise<string> | undefined;
+    await store.carryingEngineStates(async (carry) => {
+      await store.engineStates().save('e', 'i6', 'left-entry');
+      // An engine event's work: it rides, and the flow's unit commits it with the state.
+      rode = store.rideWithCarriedStates(async (tx) => {
+        await tx.query(`INSERT INTO psi_migrations ("timestamp", name) VALUES (1, 'rider')`);
+        return 'rode';
+      });
+      expect(begins).toBe(0);
+      await unit(carry);
+      expect(begins).toBe(1);
+    });
+    expect(await rode).toBe('rode');
+    expect(begins).toBe(1);
+    expect(await stateIn(store, 'i6')).toBe('left-entry');
+    // Outside a scope nothing rides.
+    expect(store.rideWithCarriedStates(async () => 'no')).toBeUndefined();
+  });
+
+  it('commits a rider no unit took when the scope ends, and rejects it when that fails', async () => {
+    let rode: Promise<void> | undefined;
+    await store.carryingEngineStates(async () => {
+      rode = store.rideWithCarriedStates(async () => undefined);
+    });
+    await expect(rode).resolves.toBeUndefined();
+    expect(begins).toBe(1);
+    let failing: Promise<void> | undefined;
+    await store
+      .carryingEngineStates(async () => {
+        failing = store.rideWithCarriedStates(async (tx) => {
+          await tx.query('SELECT * FROM no_such_table');
+        });
+      })
+      .catch(() => undefined);
+    await expect(failing).rejects.toThrow(/no_such_table/);
+  });
 });

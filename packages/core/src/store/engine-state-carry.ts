@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { EntityManager } from 'typeorm';
 
 /** An engine's state row, as `EngineStateRepository.save` writes it. */
 export interface CarriedState {
@@ -33,9 +34,27 @@ export interface CarriedState {
  * commits, and an answer parked meanwhile by a node that still saw the old state would stay
  * parked). Rows are carried per store: another store's saves in the scope go their normal way.
  */
+/**
+ * Work that commits in the same transaction as the states of a scope (PsiStore
+ * rideWithCarriedStates): what an engine event raised in the scope must record about the change
+ * those states make, written neither before them nor in a commit of its own.
+ */
+export interface Rider {
+  run(tx: EntityManager): Promise<void>;
+  committed(): void;
+  failed(error: unknown): void;
+}
+
+/** What a unit takes from the scope: the states saved so far and the work riding with them. */
+export interface CarriedWork {
+  keys: string[];
+  riders: Rider[];
+}
+
 export class EngineStateCarry {
   /** The instances whose state was saved in the scope and no unit took yet. */
   private readonly keys = new Set<string>();
+  private riders: Rider[] = [];
   private open = true;
   private settle!: () => void;
   /**
@@ -55,25 +74,32 @@ export class EngineStateCarry {
     this.keys.add(key);
   }
 
-  /** Every instance carried so far, handed to the unit that writes their states. */
-  take(): string[] {
-    const keys = [...this.keys];
+  /** Work to commit with the scope's next carried unit (or its last, when the scope ends). */
+  addRider(rider: Rider): void {
+    this.riders.push(rider);
+  }
+
+  /** Every instance carried so far and the work riding with them, for the unit that writes them. */
+  take(): CarriedWork {
+    const taken = { keys: [...this.keys], riders: this.riders };
     this.keys.clear();
-    return keys;
+    this.riders = [];
+    return taken;
   }
 
   /**
-   * Instances a unit took and did not commit (it failed): carried again. False when the scope
-   * is closed (the caller writes them).
+   * What a unit took and did not commit (it failed): carried again. False when the scope is
+   * closed (the caller writes it).
    */
-  giveBack(keys: readonly string[]): boolean {
+  giveBack(taken: CarriedWork): boolean {
     if (!this.open) return false;
-    for (const key of keys) this.keys.add(key);
+    for (const key of taken.keys) this.keys.add(key);
+    this.riders.unshift(...taken.riders);
     return true;
   }
 
   /** Ends the scope; returns what no unit took. */
-  close(): string[] {
+  close(): CarriedWork {
     this.open = false;
     return this.take();
   }

@@ -19,6 +19,7 @@ import {
   currentCarry,
   EngineStateCarry,
   runCarrying,
+  type CarriedWork,
   stateKey,
   type CarriedState,
 } from './engine-state-carry';
@@ -139,24 +140,50 @@ export class PsiStore {
    */
   transaction<T>(work: UnitOfWork<T>, carry?: EngineStateCarry): Promise<T> {
     if (!carry?.carries(this)) return this.runner.run(work);
-    const keys = carry.take();
-    if (keys.length === 0) return this.runner.run(work);
+    const taken = carry.take();
+    if (taken.keys.length === 0 && taken.riders.length === 0) return this.runner.run(work);
     const written = new Map<string, CarriedState>();
     return this.runner
       .run(async (tx) => {
-        this.writeStates(tx, keys, written);
+        this.writeStates(tx, taken.keys, written);
+        for (const rider of taken.riders) await rider.run(tx);
         return work(tx);
       })
       .then((value) => {
         this.committed(written);
+        for (const rider of taken.riders) rider.committed();
         return value;
       })
       .catch(async (error: unknown) => {
-        // The states did not commit with the failed unit: the scope's next unit takes them,
-        // or (the scope ended) a unit of their own writes them.
-        if (!carry.giveBack(keys)) await this.writeCarried(keys).catch(() => this.forgetAll(keys));
+        // What the failed unit carried did not commit: the scope's next unit takes it, or (the
+        // scope ended) a unit of its own writes it.
+        if (!carry.giveBack(taken)) {
+          await this.writeCarried(taken).catch(() => this.forgetAll(taken.keys));
+        }
         throw error;
       });
+  }
+
+  /**
+   * Runs `work` in the transaction that commits the engine states carried in the caller's
+   * scope (the flow's next carried unit, or the scope's last): what an engine event must record
+   * about the change those states make commits with them, neither before nor in a commit of its
+   * own. Resolves once committed. Undefined outside an open scope of this store: the caller
+   * waits for {@link carriedStatesCommitted} and runs its own unit.
+   */
+  rideWithCarriedStates<T>(work: UnitOfWork<T>): Promise<T> | undefined {
+    const carry = currentCarry();
+    if (!carry?.carries(this)) return undefined;
+    return new Promise<T>((resolve, reject) => {
+      let result: T;
+      carry.addRider({
+        run: async (tx) => {
+          result = await work(tx);
+        },
+        committed: () => resolve(result),
+        failed: reject,
+      });
+    });
   }
 
   /**
@@ -172,11 +199,10 @@ export class PsiStore {
         result = await runCarrying(carry, () => work(carry));
       } catch (error) {
         const rest = carry.close();
-        if (rest.length > 0) await this.writeCarried(rest).catch(() => this.forgetAll(rest));
+        await this.writeCarried(rest).catch(() => this.forgetAll(rest.keys));
         throw error;
       }
-      const rest = carry.close();
-      if (rest.length > 0) await this.writeCarried(rest);
+      await this.writeCarried(carry.close());
       return result;
     } finally {
       carry.markSettled();
@@ -211,7 +237,7 @@ export class PsiStore {
       carry.add(key);
       return Promise.resolve();
     }
-    return this.writeCarried([key]);
+    return this.writeCarried({ keys: [key], riders: [] });
   }
 
   /**
@@ -224,7 +250,9 @@ export class PsiStore {
 
   /** Commits every state saved and not yet committed (before a listing reads the table). */
   async writeUnwrittenStates(): Promise<void> {
-    if (this.unwrittenStates.size > 0) await this.writeCarried([...this.unwrittenStates.keys()]);
+    if (this.unwrittenStates.size > 0) {
+      await this.writeCarried({ keys: [...this.unwrittenStates.keys()], riders: [] });
+    }
   }
 
   /**
@@ -241,10 +269,24 @@ export class PsiStore {
     this.carriedStates.delete(key);
   }
 
-  private async writeCarried(keys: readonly string[]): Promise<void> {
+  /**
+   * Writes carried states (and the work riding with them) in a unit of their own. When that
+   * fails, the riders are told and the error rethrown.
+   */
+  private async writeCarried({ keys, riders }: CarriedWork): Promise<void> {
+    if (keys.length === 0 && riders.length === 0) return;
     const written = new Map<string, CarriedState>();
-    await this.runner.run(async (tx) => this.writeStates(tx, keys, written));
+    try {
+      await this.runner.run(async (tx) => {
+        this.writeStates(tx, keys, written);
+        for (const rider of riders) await rider.run(tx);
+      });
+    } catch (error) {
+      for (const rider of riders) rider.failed(error);
+      throw error;
+    }
     this.committed(written);
+    for (const rider of riders) rider.committed();
   }
 
   /** States a commit wrote are forgotten, unless a newer save of the instance came since. */
