@@ -54,8 +54,15 @@ export function createInvocation(tx: EntityManager, invocation: Invocation): Pro
 /**
  * `callService` returned: the invocation waits for its answers when any of its expectations is
  * open, else it is completed. One statement decides and writes (both reads of the expectations,
- * by `psi_expectation_invocation`, see one snapshot); resolves with the status written and how
- * many expectations are open (≥ 1 exactly when `waiting`).
+ * by `psi_expectation_invocation`); resolves with the status written and how many expectations
+ * are open (≥ 1 exactly when `waiting`).
+ *
+ * On PostgreSQL the open expectations are read with FOR SHARE: an answer or a timeout settling
+ * one of them right now (its row updated, not committed) is waited for and its outcome read, and
+ * one that comes later waits for this commit. A plain read would see the expectation still open
+ * in this statement's snapshot while the settling unit's {@link completeWaitingIfSettled} sees
+ * the invocation still `running`: both commit and the invocation stays `waiting` for good (write
+ * skew; the soak's "open invocations on ended instances" on PostgreSQL). SQLite has one writer.
  */
 export async function markCalled(
   tx: EntityManager,
@@ -63,8 +70,11 @@ export async function markCalled(
   now: number,
 ): Promise<{ status: 'waiting' | 'completed'; open: number }> {
   const openOf = (sql: SqlWriter): string =>
-    `(SELECT COUNT(1) FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
-    `${sql.param('id', 1)} AND "e"."status" = 'open')`;
+    sql.dialect === 'postgres'
+      ? `(SELECT COUNT(1) FROM (SELECT 1 FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
+        `${sql.param('id', 1)} AND "e"."status" = 'open' FOR SHARE OF "e") AS "o")`
+      : `(SELECT COUNT(1) FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
+        `${sql.param('id', 1)} AND "e"."status" = 'open')`;
   const [row] = await updateRowsReturning(
     tx,
     InvocationEntity,
