@@ -17,6 +17,7 @@ import {
   TEST_POSTGRES_URL,
 } from '../foundation/test-stores';
 import { waitUntil } from './fixtures';
+import { holdInstanceRow } from './held-row';
 
 // The soak's "stuck at early-await": an answer comes while the instance sits at an engine timer;
 // the timer fires and the state that puts the instance at its wait state is still committing
@@ -75,7 +76,7 @@ onPostgres('an early answer while its wait state is still committing (PostgreSQL
   beforeAll(async () => {
     // Wired by hand for a pool that has connections left while one waits on the held row.
     store = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 10 });
-    blocker = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 1, migrate: false });
+    blocker = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 2, migrate: false });
     const repository = store.engineStates();
     // The real repository, told of each save as it starts.
     const observed: EngineStateRepository = {
@@ -126,14 +127,7 @@ onPostgres('an early answer while its wait state is still committing (PostgreSQL
     await coordinator.idle();
     expect(await engine.getInstance(id)).toMatchObject({ currentStep: 'pause' });
     // Another connection holds the instance's row: the timer's state waits to commit.
-    const runner = blocker.dataSource.createQueryRunner();
-    await runner.startTransaction();
-    await runner.query(`SELECT 1 FROM psi_engine_instance WHERE "instanceId" = $1 FOR UPDATE`, [
-      id,
-    ]);
-    const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as Array<{
-      pid: number;
-    }>;
+    const held = await holdInstanceRow(blocker, id);
     const atWaitState = new Promise<void>((resolve) => {
       saved = (state) => {
         if (state.includes('"step":"await-confirmation"')) resolve();
@@ -141,23 +135,14 @@ onPostgres('an early answer while its wait state is still committing (PostgreSQL
     });
     timers.advance(PAUSE_MS);
     const expectationStatus = async (): Promise<Array<{ status: string }>> =>
-      (await runner.query(`SELECT status FROM psi_expectation WHERE "instanceId" = $1`, [
+      held.query<{ status: string }>(`SELECT status FROM psi_expectation WHERE "instanceId" = $1`, [
         id,
-      ])) as Array<{ status: string }>;
+      ]);
     let receiving: Promise<unknown> | undefined;
     try {
       await atWaitState; // the engine saved it
       // Its commit waits on the row (and nothing else joins that batch now).
-      await waitUntil(
-        async () =>
-          (
-            await runner.query(
-              'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
-              [pid],
-            )
-          ).length > 0,
-        'the state waits on the held row',
-      );
+      await held.waitedOn('the state waits on the held row');
       let answered = false;
       receiving = coordinator
         .receive({
@@ -176,8 +161,7 @@ onPostgres('an early answer while its wait state is still committing (PostgreSQL
       // What a node killed now leaves: the answer parked, the expectation open, nothing claimed.
       expect(await expectationStatus()).toEqual([{ status: 'open' }]);
     } finally {
-      await runner.commitTransaction();
-      await runner.release();
+      await held.release();
     }
     expect(await receiving).toMatchObject({ status: 'parked' });
     expect(await engine.whenEnded(id)).toMatchObject({

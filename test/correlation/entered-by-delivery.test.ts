@@ -18,6 +18,7 @@ import {
   TEST_POSTGRES_URL,
 } from '../foundation/test-stores';
 import { waitUntil } from './fixtures';
+import { holdInstanceRow } from './held-row';
 
 // The soak's "handlers doubled": a delivery's signal enters a service step. The engine's new
 // state is carried into the delivery's record (one commit for both), but the step's invocation
@@ -150,20 +151,12 @@ onPostgres('a service step entered by a delivery (PostgreSQL)', () => {
     expect(await committedStep(id)).toBe('await-confirmation');
     // Another connection holds the instance's row: the delivery's record (which carries the
     // state at "ship") waits to commit.
-    const runner = observer.dataSource.createQueryRunner();
-    await runner.startTransaction();
-    await runner.query(`SELECT 1 FROM psi_engine_instance WHERE "instanceId" = $1 FOR UPDATE`, [
-      id,
-    ]);
-    const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as Array<{
-      pid: number;
-    }>;
+    const held = await holdInstanceRow(observer, id);
     const invocationsOfShip = async (): Promise<number> =>
       (
-        (await runner.query(
-          `SELECT 1 FROM psi_invocation WHERE "instanceId" = $1 AND step = 'ship'`,
-          [id],
-        )) as unknown[]
+        await held.query(`SELECT 1 FROM psi_invocation WHERE "instanceId" = $1 AND step = 'ship'`, [
+          id,
+        ])
       ).length;
     let delivering: Promise<unknown> | undefined;
     try {
@@ -174,17 +167,7 @@ onPostgres('a service step entered by a delivery (PostgreSQL)', () => {
         sender: 'shop',
         payload: {},
       });
-      await waitUntil(
-        async () =>
-          // Not on the runner: a transaction reads pg_stat_activity once, then its snapshot.
-          (
-            await observer.dataSource.query(
-              'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
-              [pid],
-            )
-          ).length > 0,
-        "the delivery's record waits on the held row",
-      );
+      await held.waitedOn("the delivery's record waits on the held row");
       // The invocation of "ship" must not commit now: a node killed here would leave it beside
       // a state still at "await-confirmation". Read a few times while its step could run (how
       // often decides only how surely the old order shows, never whether the check holds).
@@ -192,8 +175,7 @@ onPostgres('a service step entered by a delivery (PostgreSQL)', () => {
         expect(await invocationsOfShip()).toBe(0);
       }
     } finally {
-      await runner.commitTransaction();
-      await runner.release();
+      await held.release();
     }
     await delivering;
     await waitUntil(() => committedAtShip.length > 0, 'the shipping service is called');
@@ -284,14 +266,7 @@ onPostgres('a wait state entered again by a delivery (PostgreSQL)', () => {
     expect(await expectations((sql, p) => observer.dataSource.query(sql, p))).toEqual([
       { status: 'open' },
     ]);
-    const runner = observer.dataSource.createQueryRunner();
-    await runner.startTransaction();
-    await runner.query(`SELECT 1 FROM psi_engine_instance WHERE "instanceId" = $1 FOR UPDATE`, [
-      id,
-    ]);
-    const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as Array<{
-      pid: number;
-    }>;
+    const held = await holdInstanceRow(observer, id);
     let paying: Promise<unknown> | undefined;
     try {
       paying = coordinator.receive({
@@ -299,25 +274,13 @@ onPostgres('a wait state entered again by a delivery (PostgreSQL)', () => {
         messageId: 'payment-1',
         payload: { orderNumber: 'PO-7', amount: 40 },
       });
-      await waitUntil(
-        async () =>
-          (
-            await observer.dataSource.query(
-              'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
-              [pid],
-            )
-          ).length > 0,
-        "the delivery's record waits on the held row",
-      );
+      await held.waitedOn("the delivery's record waits on the held row");
       // A node killed now leaves only the first entry's expectation, claimed by this payment.
       for (let read = 0; read < 50; read += 1) {
-        expect(await expectations((sql, p) => runner.query(sql, p))).toEqual([
-          { status: 'claimed' },
-        ]);
+        expect(await expectations((sql, p) => held.query(sql, p))).toEqual([{ status: 'claimed' }]);
       }
     } finally {
-      await runner.commitTransaction();
-      await runner.release();
+      await held.release();
     }
     await paying;
     await coordinator.idle();

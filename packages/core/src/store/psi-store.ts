@@ -1,6 +1,6 @@
 // About 520 lines: the store's one entry point (open, transactions, reads, notifiers) and the
-// engine-state repository with its carried saves share the unwritten-state registry (and the riders of a carry); the carry
-// scope, runners, notifiers and statements are files of their own.
+// engine-state repository with its carried saves share the unwritten-state registry (and the
+// riders of a carry); the carry scope, runners, notifiers and statements are files of their own.
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
