@@ -118,6 +118,8 @@ describeEachStore('dedupe', () => {
     const id = await h.engine.start('notify', { ref: 'R-3' });
     await h.atStep(id, 'await-ack');
     const message = { messageId: 'msg-3', event: 'acked', payload: { ref: 'R-3' } };
+    // The release the wait state's entry started reads the engine too: let it finish first.
+    await h.coordinator.idle();
     // The node fails (here: its engine) after matching the answer, before claiming or parking it;
     // the transport redelivers.
     jest.spyOn(h.engine, 'getWaitStates').mockRejectedValueOnce(new Error('engine unreachable'));

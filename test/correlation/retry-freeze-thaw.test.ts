@@ -210,6 +210,8 @@ describeEachStore('retry, freeze, thaw', () => {
     });
     expect(service.calls).toHaveLength(1); // not retried
 
+    // The outcome's record commits with the engine's final state, after whenEnded resolves.
+    await h.coordinator.idle();
     const invocations = await h.coordinator.invocations();
     expect(
       invocations.map((i) => [i.instanceId, i.status, (i.lastError as { code: string }).code]),

@@ -141,6 +141,7 @@ describe('procurement on the reference engine and a real SQLite file', () => {
       code: PsiErrorCode.AdapterInputInvalid,
       message: expect.stringContaining('item'),
     });
+    await world.coordinator.idle(); // the failure's record commits with the final state
     const [invocation] = await world.coordinator.invocations({ instanceId });
     expect(invocation).toMatchObject({
       status: 'failed',

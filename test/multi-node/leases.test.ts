@@ -145,6 +145,7 @@ describeEachStore('leases and claims across nodes', () => {
     await a.query('UPDATE psi_outbox SET "nextAttemptAt" = ?', [Date.now()]);
     await a.query('UPDATE psi_invocation SET "leaseExpiresAt" = ?', [Date.now() - 1]);
     await b.atStep(id, 'await-picked');
+    await b.coordinator.idle(); // the outcome's record commits with that state
     expect(working.calls.map((c) => c.context.requestId)).toEqual([
       failing.calls[0].context.requestId,
     ]);
@@ -205,6 +206,47 @@ describeEachStore('leases and claims across nodes', () => {
       callGate = Promise.resolve();
       atGate = () => undefined;
     }
+  });
+
+  it('a node starved after its request, whose invocation another node took over and finished meanwhile, neither records the outcome nor moves the instance', async () => {
+    const file = temp.file();
+    let answerA = (): void => undefined;
+    const slow = new RecordingService({
+      pick: () => new Promise<void>((resolve) => (answerA = resolve)),
+    });
+    const a = await node(file, 'node-a', slow, 3_600_000);
+    const id = await a.engine.start('pick', { sku: 'SKU-7' });
+    await waitUntil(() => slow.calls.length === 1, 'node A sent its request');
+    // A stalls past its lease: B takes the invocation over and runs it to the wait state.
+    await a.query('UPDATE psi_invocation SET "leaseExpiresAt" = ?', [Date.now() - 1]);
+    const quick = new RecordingService({ pick: () => undefined });
+    const b = await node(file, 'node-b', quick, 300);
+    await b.atStep(id, 'await-picked');
+    await b.coordinator.idle();
+    const stateOf = (): Promise<unknown[]> =>
+      a.query('SELECT state, "updatedAt" FROM psi_engine_instance WHERE "instanceId" = ?', [id]);
+    const movedByB = await stateOf();
+
+    // A's call returns at last. Its outcome's unit finds the invocation B's: it rolls back, and
+    // the engine's move A made with it is discarded (written, it would overwrite B's, and the
+    // delivery after it, were there one).
+    answerA();
+    await a.coordinator.idle();
+    expect(await stateOf()).toEqual(movedByB);
+    expect(await a.query('SELECT status, "leaseOwner" FROM psi_invocation')).toEqual([
+      { status: 'waiting', leaseOwner: 'node-b' },
+    ]);
+    // One outcome, B's; A's request did go out (its `sent` comes last), as B's did again under
+    // the same request id (the receiver dedupes).
+    expect(kinds(await b.coordinator.auditTrail(id))).toEqual([
+      'invoked',
+      'sent',
+      'completed',
+      'sent',
+    ]);
+    expect(quick.calls.map((c) => c.context.requestId)).toEqual(
+      slow.calls.map((c) => c.context.requestId),
+    );
   });
 
   /** An instance waiting at "await-picked" whose answer a dead node claimed. */

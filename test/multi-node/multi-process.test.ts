@@ -270,33 +270,36 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
       }
     };
 
-    cluster = await NodeCluster.create((node, m) => {
-      switch (m.type) {
-        case 'started':
-          pendingStarts.delete(m.id);
-          return;
-        case 'sent':
-          // The service answers every request it gets (a request re-sent after a take-over
-          // carries the same id, so its answer is a duplicate PSI recognises).
-          answer({
-            cmd: 'answer',
-            messageId: `answer-${m.requestId}`,
-            correlationKey: m.correlationKey,
-            instanceId: m.instanceId,
-          });
-          return;
-        case 'received':
-          if (pendingAnswers.get(m.messageId)?.node !== node) return;
-          answeredInstances.add(pendingAnswers.get(m.messageId)!.command.instanceId);
-          pendingAnswers.delete(m.messageId);
-          outcomes.push(m.outcome);
-          if (!killed && answeredInstances.size >= KILL_AFTER) kill();
-          pump();
-          return;
-        default:
-          return;
-      }
-    });
+    cluster = await NodeCluster.create(
+      (node, m) => {
+        switch (m.type) {
+          case 'started':
+            pendingStarts.delete(m.id);
+            return;
+          case 'sent':
+            // The service answers every request it gets (a request re-sent after a take-over
+            // carries the same id, so its answer is a duplicate PSI recognises).
+            answer({
+              cmd: 'answer',
+              messageId: `answer-${m.requestId}`,
+              correlationKey: m.correlationKey,
+              instanceId: m.instanceId,
+            });
+            return;
+          case 'received':
+            if (pendingAnswers.get(m.messageId)?.node !== node) return;
+            answeredInstances.add(pendingAnswers.get(m.messageId)!.command.instanceId);
+            pendingAnswers.delete(m.messageId);
+            outcomes.push(m.outcome);
+            if (!killed && answeredInstances.size >= KILL_AFTER) kill();
+            pump();
+            return;
+          default:
+            return;
+        }
+      },
+      { traceWrites: true },
+    );
     const c = cluster;
     const options = { leaseMs: 3_000, timeoutMs: 10_000 };
     live.push(
@@ -421,5 +424,17 @@ describe('several coordinator processes on one PostgreSQL schema', () => {
       ),
     ).toEqual([]);
     expect(problemsOf(survivors)).toEqual([]);
+    // Each instance left its service step once. Two nodes moving it out of the step from the
+    // same state (a restore that signalled a finished step again while the node that finished
+    // it was still signalling) let the later write win, once over the delivery that had ended
+    // the instance: the hang this test used to hit now and then. This shows the race itself,
+    // in most runs where it could happen, not only the rare run where it hangs.
+    expect(
+      await c.query(
+        `SELECT "instanceId", string_agg(node || ' ' || detail, ' | ' ORDER BY seq) AS writes
+           FROM test_write_log WHERE tbl = 'engine' AND detail LIKE '["call","await-answer"] %'
+          GROUP BY "instanceId" HAVING count(DISTINCT node) > 1 LIMIT 5`,
+      ),
+    ).toEqual([]);
   }, 600_000);
 });

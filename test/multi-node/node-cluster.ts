@@ -102,11 +102,14 @@ export class NodeCluster {
     readonly schema: string,
     readonly admin: PsiStore,
     private readonly onMessage: (node: NodeProcess, message: NodeMessage) => void,
+    /** Writes are logged in test_write_log, each connection named after its node. */
+    private readonly traced = false,
   ) {}
 
   /** Creates and migrates the schema, with the side-effect table the test handler writes. */
   static async create(
     onMessage: (node: NodeProcess, message: NodeMessage) => void = () => undefined,
+    options: { traceWrites?: boolean } = {},
   ): Promise<NodeCluster> {
     const schema = freshSchemaName('mn');
     const admin = await PsiStore.open({ url: TEST_POSTGRES_URL, schema, poolSize: 4 });
@@ -114,7 +117,9 @@ export class NodeCluster {
     await admin.dataSource.query(
       'CREATE TABLE test_side_effect ("instanceId" varchar PRIMARY KEY, node varchar NOT NULL, "messageId" varchar NOT NULL, "deliveryId" varchar NOT NULL, runs integer NOT NULL)',
     );
-    return new NodeCluster(schema, admin, onMessage);
+    const traced = options.traceWrites === true || process.env.PSI_TEST_TRACE_WRITES === '1';
+    if (traced) await traceWrites(admin, schema);
+    return new NodeCluster(schema, admin, onMessage, traced);
   }
 
   /** Starts a node and waits until it is ready. */
@@ -126,7 +131,9 @@ export class NodeCluster {
       cwd: root,
       env: {
         ...process.env,
-        PSI_URL: TEST_POSTGRES_URL,
+        PSI_URL: this.traced
+          ? `${TEST_POSTGRES_URL}?application_name=${nodeId}`
+          : TEST_POSTGRES_URL,
         PSI_SCHEMA: this.schema,
         NODE_ID: nodeId,
         LEASE_MS: String(env.leaseMs ?? 30_000),
@@ -154,6 +161,42 @@ export class NodeCluster {
   async destroy(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.stop()));
     await this.admin.close();
+    if (process.env.PSI_TEST_KEEP_SCHEMA === '1') {
+      console.info(`schema kept: ${this.schema}`);
+      return;
+    }
     await dropSchemas([this.schema]);
   }
+}
+
+/**
+ * `traceWrites` (or PSI_TEST_TRACE_WRITES=1 for any cluster, to diagnose): every write of an engine state, an expectation and
+ * an audit row is logged with its transaction id and the node (application_name) that made it,
+ * so a stuck instance shows which commit last wrote its state. Keep the schema to read it
+ * (PSI_TEST_KEEP_SCHEMA=1).
+ */
+async function traceWrites(admin: PsiStore, schema: string): Promise<void> {
+  await admin.dataSource.query(`
+    CREATE TABLE "${schema}".test_write_log (seq bigserial PRIMARY KEY, tbl text, op text, "instanceId" text,
+      detail text, txid bigint DEFAULT txid_current(), node text DEFAULT current_setting('application_name'),
+      at timestamptz DEFAULT clock_timestamp());
+    CREATE FUNCTION "${schema}".test_log_engine() RETURNS trigger AS $$ BEGIN
+      INSERT INTO "${schema}".test_write_log (tbl, op, "instanceId", detail)
+        VALUES ('engine', TG_OP, NEW."instanceId", (NEW.state::json->>'history') || ' ' || (NEW.state::json->>'status') || ' upd=' || NEW."updatedAt");
+      RETURN NEW; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER test_log_engine AFTER INSERT OR UPDATE ON "${schema}".psi_engine_instance
+      FOR EACH ROW EXECUTE FUNCTION "${schema}".test_log_engine();
+    CREATE FUNCTION "${schema}".test_log_expectation() RETURNS trigger AS $$ BEGIN
+      INSERT INTO "${schema}".test_write_log (tbl, op, "instanceId", detail)
+        VALUES ('expectation', TG_OP, NEW."instanceId", NEW.status);
+      RETURN NEW; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER test_log_expectation AFTER INSERT OR UPDATE ON "${schema}".psi_expectation
+      FOR EACH ROW EXECUTE FUNCTION "${schema}".test_log_expectation();
+    CREATE FUNCTION "${schema}".test_log_audit() RETURNS trigger AS $$ BEGIN
+      INSERT INTO "${schema}".test_write_log (tbl, op, "instanceId", detail)
+        VALUES ('audit', TG_OP, NEW."instanceId", NEW.kind);
+      RETURN NEW; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER test_log_audit AFTER INSERT ON "${schema}".psi_audit
+      FOR EACH ROW EXECUTE FUNCTION "${schema}".test_log_audit();
+  `);
 }

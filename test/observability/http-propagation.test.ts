@@ -122,6 +122,7 @@ describeEachStore('trace context over HTTP', () => {
   async function orderSent(): Promise<{ instanceId: string; headers: IncomingHttpHeaders }> {
     const instanceId = await h.engine.start('order', { item: 'bolts' });
     await h.atStep(instanceId, 'await-confirmation');
+    await h.coordinator.idle(); // the invoke span ends once the outcome committed
     expect(sent).toHaveLength(1);
     return { instanceId, headers: sent[0].headers };
   }

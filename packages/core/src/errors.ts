@@ -27,6 +27,7 @@ export const PsiErrorCode = {
   OperationNotFound: 'PSI_OPERATION_NOT_FOUND',
   ParkedAnswerNotFound: 'PSI_PARKED_ANSWER_NOT_FOUND',
   GuardNotHeld: 'PSI_GUARD_NOT_HELD',
+  StepEntryUndone: 'PSI_STEP_ENTRY_UNDONE',
 } as const;
 export type PsiErrorCode = (typeof PsiErrorCode)[keyof typeof PsiErrorCode];
 
@@ -224,6 +225,23 @@ export class InstanceNotFoundError extends PsiError {
 export class InvocationNotFoundError extends PsiError {
   constructor(readonly invocationId: string) {
     super(PsiErrorCode.InvocationNotFound, `Invocation ${invocationId} does not exist.`);
+  }
+}
+
+/**
+ * `invoke` of a step entry that was undone before it was ever durable: the engine's move into the
+ * step was made by a run whose invocation another node had taken over (this node's lease had
+ * lapsed), so it was discarded with that run's record; that node's run moves the instance.
+ */
+export class StepEntryUndoneError extends PsiError {
+  constructor(
+    readonly instanceId: string,
+    readonly step: string,
+  ) {
+    super(
+      PsiErrorCode.StepEntryUndone,
+      `Instance ${instanceId} never durably entered step "${step}": the move into it was undone (another node runs the step before it). Nothing was invoked.`,
+    );
   }
 }
 

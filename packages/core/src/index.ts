@@ -52,6 +52,7 @@ export {
   InstanceNotFoundError,
   InvocationNotFoundError,
   InvocationNotFrozenError,
+  StepEntryUndoneError,
   DeadLetterNotFoundError,
   GuardNotOwnerError,
   CoordinatorClosedError,

@@ -228,8 +228,14 @@ export class Correlator {
   /**
    * Delivers what was waiting for `instanceId`: timeouts that won while it was elsewhere, then
    * parked answers in arrival order, for every wait state it is in now.
+   *
+   * Started by an engine event inside a carrying scope (a step's outcome or a delivery put the
+   * instance at its wait state), the release reads what is parked only once that state
+   * committed: a node that read the state before parks its answer, and only a read after the
+   * commit is sure to find it (read earlier, the answer stayed parked for good).
    */
-  release(instanceId: string): Promise<void> {
+  async release(instanceId: string): Promise<void> {
+    await this.deps.audit.carriedStatesCommitted();
     return this.deps.instanceMutex.run(instanceId, () => this.releaseNow(instanceId));
   }
 

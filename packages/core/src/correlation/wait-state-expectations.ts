@@ -21,6 +21,7 @@ import {
 import type { CompiledCoordinatorOptions } from '../runtime/coordinator-options';
 import type { FlowSignals } from '../runtime/flow-signals';
 import { recordExpectations } from '../invocation/expectation-recording';
+import { discardsCarriedStates } from '../store/engine-state-carry';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 export interface WaitStateExpectationsDeps {
@@ -81,7 +82,8 @@ export class WaitStateExpectations {
     // Entered by a delivery's signal, the entry's state commits with the delivery's record:
     // what it waits for is recorded after that, never for an entry a crash could still undo
     // (the redelivery enters anew, and both entries' expectations would match its answers).
-    await this.deps.audit.carriedStatesCommitted();
+    // An entry whose state never committed (its move was undone) waits for nothing.
+    if (!(await this.deps.audit.carriedStatesCommitted())) return 0;
     const variables = planned.some((p) => p.keyMapping)
       ? await this.deps.engine.getVariables(instanceId)
       : {};
@@ -182,8 +184,13 @@ export class WaitStateExpectations {
     // gone) and in no commit of its own. Else (a scope still settling, or none) on its own,
     // once the state is durable.
     const riding = this.deps.audit.rideWithCarriedStates(cancel);
-    if (riding) return riding;
-    await this.deps.audit.carriedStatesCommitted();
+    if (riding) {
+      // Undone with the scope's states: the entry was never left.
+      return riding.catch((error: unknown) => {
+        if (!discardsCarriedStates(error)) throw error;
+      });
+    }
+    if (!(await this.deps.audit.carriedStatesCommitted())) return;
     await this.deps.audit.transaction(cancel);
   }
 

@@ -4,6 +4,7 @@ import type { Audit, AuditLog } from '../records/audit-log';
 import { createInvocation, invocationOfEntry, type Invocation } from '../records/invocations';
 import type { NodeLeases } from '../cluster/node-leases';
 import type { ServiceStepEnteredEvent } from '../spi/process-engine';
+import type { EngineStateCarry } from '../store/engine-state-carry';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 /**
@@ -85,18 +86,23 @@ export class InvocationCreation {
   /**
    * Runs a unit of work of the invocation's run. The first unit of a deferred invocation also
    * inserts its row and its `invoked` entry; when the activation turns out to be taken, nothing
-   * of the unit is written and it throws {@link InvocationExists}.
+   * of the unit is written and it throws {@link InvocationExists}. Given the `carry` of the
+   * step's signal (the outcome, see Invoker), the unit commits the engine's new state with the
+   * record; a taken activation still writes that state: the engine took this run's outcome
+   * (possible only for an adapter with no call and no handler), and the other run's signal,
+   * under the same signal id, changes nothing.
    */
   async unitOf<T>(
     invocation: Invocation,
     work: (tx: EntityManager, write: Audit) => Promise<T>,
+    carry?: EngineStateCarry,
   ): Promise<T> {
     const { audit } = this.deps;
-    if (!this.uncreated.has(invocation.id)) return audit.transaction(work);
+    if (!this.uncreated.has(invocation.id)) return audit.transaction(work, carry);
     const result = await audit.transaction(async (tx, write) => {
       if (!(await this.insert(tx, write, invocation))) return TAKEN;
       return { value: await work(tx, write) };
-    });
+    }, carry);
     if (result === TAKEN) throw new InvocationExists(invocation);
     this.uncreated.delete(invocation.id);
     return result.value;

@@ -12,6 +12,7 @@ import {
   InvocationNotFrozenError,
   PsiError,
   PsiErrorCode,
+  StepEntryUndoneError,
   UnknownTransportError,
 } from '../errors';
 import type {
@@ -41,7 +42,7 @@ import {
   type OutboxEntry,
 } from '../records/outbox';
 import type { AdapterCatalog } from '../runtime/adapter-catalog';
-import type { AuditLog } from '../records/audit-log';
+import type { Audit, AuditLog } from '../records/audit-log';
 import type { OperatorContext } from '../operations/operation-types';
 import { backoffDelay } from './backoff';
 import { businessKeyFromVariables } from '../runtime/business-key';
@@ -61,6 +62,7 @@ import type { FlowSignals } from '../runtime/flow-signals';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { InvocationCreation, InvocationExists } from './invocation-creation';
+import { discardingCarriedStates } from '../store/engine-state-carry';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
@@ -84,6 +86,8 @@ export interface InvokerDeps {
   catalog: AdapterCatalog;
   runner: AdapterRunner;
   invocationMutex: KeyedMutex;
+  /** The correlation flow's lock per instance: an outcome's signal and record hold it. */
+  instanceMutex: KeyedMutex;
   /** Leases that make one node at a time run an invocation. */
   leases: NodeLeases;
   instrumentation: Instrumentation;
@@ -95,6 +99,8 @@ export interface InvokerDeps {
 class InvocationFrozen extends Error {}
 /** This node's lease lapsed and another node runs the invocation now: stand down. */
 class InvocationTakenOver extends Error {}
+/** What an outcome's record returns when the invocation no longer runs under this node's lease. */
+const TAKEN_OVER = Symbol('taken over');
 
 /**
  * Runs adapters for service steps. The first request of an invocation commits together with its
@@ -115,8 +121,11 @@ export class Invoker {
   async invoke(event: Omit<ServiceStepEnteredEvent, 'type'>): Promise<InvocationResult> {
     const { audit, catalog } = this.deps;
     // Entered by a delivery's signal, the step's state commits with the delivery's record: the
-    // invocation commits after it, never as a record of a state a crash could still undo.
-    await audit.carriedStatesCommitted();
+    // invocation commits after it, never as a record of a state a crash could still undo. A
+    // state that never committed (its move was undone) is not invoked at all.
+    if (!(await audit.carriedStatesCommitted())) {
+      throw new StepEntryUndoneError(event.instanceId, event.step);
+    }
     if (!catalog.hasStep(event.step)) {
       const notFound = new AdapterNotFoundError(event.step);
       await this.fault(event, notFound);
@@ -269,8 +278,12 @@ export class Invoker {
       );
       this.afterExpectations(invocation, model, adopted);
     }
-    const status = await this.creation.unitOf(invocation, async (tx, write) => {
-      const { status: next, open } = await markCalled(tx, invocation.id, this.deps.options.clock());
+    const signal = { variables: outcome.variables, transition: outcome.transition };
+    const status = await this.signalWithOutcome(invocation, signal, async (tx, write) => {
+      const { leases, options } = this.deps;
+      const called = await markCalled(tx, invocation.id, options.clock(), leases.nodeId);
+      if (!called) return TAKEN_OVER;
+      const { status: next, open } = called;
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,
@@ -283,10 +296,6 @@ export class Invoker {
         },
       });
       return next;
-    });
-    await this.signalStep(invocation, {
-      variables: outcome.variables,
-      transition: outcome.transition,
     });
     return {
       invocationId: invocation.id,
@@ -544,9 +553,11 @@ export class Invoker {
   }
 
   private async fail(invocation: Invocation, error: PsiError): Promise<never> {
-    await this.creation.unitOf(invocation, async (tx, write) => {
+    await this.signalWithOutcome(invocation, faultSignal(error), async (tx, write) => {
       const lastError = JSON.stringify(describe(error));
-      await failInvocation(tx, invocation.id, lastError, this.deps.options.clock());
+      const { leases, options } = this.deps;
+      if (!(await failInvocation(tx, invocation.id, lastError, options.clock(), leases.nodeId)))
+        return TAKEN_OVER;
       await write({
         kind: 'failed',
         instanceId: invocation.instanceId,
@@ -554,7 +565,6 @@ export class Invoker {
         detail: { error: describe(error) },
       });
     });
-    await this.fault(invocation, error);
     throw error;
   }
 
@@ -563,10 +573,14 @@ export class Invoker {
     error: PsiError,
   ): Promise<InvocationResult> {
     const transition = (error as { transition?: string }).transition;
-    await this.creation.unitOf(invocation, async (tx, write) => {
+    const signal = transition ? { transition } : faultSignal(error);
+    await this.signalWithOutcome(invocation, signal, async (tx, write) => {
       const lastError = JSON.stringify(describe(error));
-      await completeWithBusinessError(tx, invocation.id, lastError, this.deps.options.clock());
-      await cancelOpenOfInvocation(tx, invocation.id, this.deps.options.clock());
+      const { leases, options } = this.deps;
+      const now = options.clock();
+      if (!(await completeWithBusinessError(tx, invocation.id, lastError, now, leases.nodeId)))
+        return TAKEN_OVER;
+      await cancelOpenOfInvocation(tx, invocation.id, now);
       await write({
         kind: 'completed',
         instanceId: invocation.instanceId,
@@ -574,15 +588,54 @@ export class Invoker {
         detail: { step: invocation.step, businessError: describe(error), transition },
       });
     });
-    if (transition) await this.signalStep(invocation, { transition });
-    else await this.fault(invocation, error);
     return { invocationId: invocation.id, status: 'completed', transition, error: describe(error) };
   }
 
   private async fault(target: StepActivation, error: unknown): Promise<void> {
-    const code = PsiError.is(error) ? error.code : 'PSI_ADAPTER_FAILED';
-    const message = error instanceof Error ? error.message : String(error);
-    await this.signalStep(target, { fault: { code, message } });
+    await this.signalStep(target, faultSignal(error));
+  }
+
+  /**
+   * Signals the step with its outcome, then runs `record` (the outcome's record) in the unit
+   * that commits the engine's new state: one commit, so no node ever reads the outcome recorded
+   * while the engine still rests at the step. Recorded first and signalled after, a restore on
+   * another node in that window signalled the step again (see resignalFinishedStep) from the
+   * state it had read, and of the two moves out of the step the later write won, even over the
+   * delivery that had ended the instance meanwhile (an instance left waiting for good). A crash
+   * before the commit leaves neither: the invocation is still running, and its re-run replays
+   * its committed requests.
+   *
+   * Held under the instance's lock, as a delivery is: until the commit this node reads the
+   * carried state (the instance at its wait state), and an answer it received meanwhile would
+   * be claimed on it, the claim committing before the state; a crash between left a claim on a
+   * wait state the instance never durably reached, settled `late` on restart, and the instance
+   * waited there for an answer already taken.
+   *
+   * The record is written only while this node still holds the invocation's lease (`record`
+   * returns TAKEN_OVER otherwise). A node whose lease lapsed (a starved process) while another
+   * took the invocation over must neither record nor move the instance: the unit rolls back and
+   * the engine's move is discarded with it (see discardingCarriedStates), or it could overwrite
+   * the other run's move and even the delivery after it.
+   */
+  private signalWithOutcome<T>(
+    invocation: Invocation,
+    signal: SignalOptions,
+    record: (tx: EntityManager, write: Audit) => Promise<T | typeof TAKEN_OVER>,
+  ): Promise<T> {
+    return this.deps.instanceMutex.run(invocation.instanceId, () =>
+      this.deps.audit.carryingEngineStates(async (carry) => {
+        await this.signalStep(invocation, signal);
+        return this.creation.unitOf(
+          invocation,
+          async (tx, write) => {
+            const recorded = await record(tx, write);
+            if (recorded === TAKEN_OVER) throw discardingCarriedStates(new InvocationTakenOver());
+            return recorded;
+          },
+          carry,
+        );
+      }),
+    );
   }
 
   private async signalStep(target: StepActivation, options: SignalOptions): Promise<void> {
@@ -599,6 +652,12 @@ export class Invoker {
       );
     }
   }
+}
+
+function faultSignal(error: unknown): SignalOptions {
+  const code = PsiError.is(error) ? error.code : 'PSI_ADAPTER_FAILED';
+  const message = error instanceof Error ? error.message : String(error);
+  return { fault: { code, message } };
 }
 
 function isBusinessError(error: unknown): error is PsiError {

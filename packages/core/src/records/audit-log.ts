@@ -179,7 +179,7 @@ export class AuditLog {
   }
 
   /** See PsiStore.carriedStatesCommitted. */
-  carriedStatesCommitted(): Promise<void> {
+  carriedStatesCommitted(): Promise<boolean> {
     return this.store.carriedStatesCommitted();
   }
 

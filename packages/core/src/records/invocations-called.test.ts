@@ -27,8 +27,8 @@ describe('an invocation marked called while its expectation is settled (PostgreS
   async function running(): Promise<string> {
     const id = `inv-${++n}`;
     await store.dataSource.query(
-      `INSERT INTO psi_invocation (id, "instanceId", "activationId", step, adapter, service, "correlationKey", status, "createdAt", "updatedAt")
-       VALUES ($1, $1, 'a', 's', 'ad', 'svc', $1, 'running', 1, 1)`,
+      `INSERT INTO psi_invocation (id, "instanceId", "activationId", step, adapter, service, "correlationKey", status, "createdAt", "updatedAt", "leaseOwner")
+       VALUES ($1, $1, 'a', 's', 'ad', 'svc', $1, 'running', 1, 1, 'node')`,
       [id],
     );
     await store.dataSource.query(
@@ -91,7 +91,7 @@ describe('an invocation marked called while its expectation is settled (PostgreS
     await transactions(async (delivery, invoker) => {
       await settle(delivery, id);
       const pid = await backendPid(invoker);
-      const called = markCalled(invoker.manager, id, 2);
+      const called = markCalled(invoker.manager, id, 2, 'node');
       await doneOrWaitingForLock(called, pid);
       // Still running for the delivery: its completion finds nothing to complete.
       await completeWaitingIfSettled(delivery.manager, id, 2);
@@ -106,7 +106,10 @@ describe('an invocation marked called while its expectation is settled (PostgreS
   it('marked called first: the answer waits for that commit and completes it', async () => {
     const id = await running();
     await transactions(async (delivery, invoker) => {
-      expect(await markCalled(invoker.manager, id, 2)).toEqual({ status: 'waiting', open: 1 });
+      expect(await markCalled(invoker.manager, id, 2, 'node')).toEqual({
+        status: 'waiting',
+        open: 1,
+      });
       const settling = settle(delivery, id);
       await invoker.commitTransaction();
       await settling;
@@ -114,5 +117,20 @@ describe('an invocation marked called while its expectation is settled (PostgreS
       await delivery.commitTransaction();
     });
     expect(await statusOf(id)).toBe('completed');
+  });
+
+  // A node whose lease lapsed while it ran (another node took the invocation over) must not
+  // record its outcome: the taking node's run does.
+  it('writes nothing for a node that no longer holds the lease', async () => {
+    const id = await running();
+    await store.dataSource.query(`UPDATE psi_invocation SET "leaseOwner" = 'other' WHERE id = $1`, [
+      id,
+    ]);
+    expect(await markCalled(store.dataSource.manager, id, 2, 'node')).toBeUndefined();
+    expect(await statusOf(id)).toBe('running');
+    expect(await markCalled(store.dataSource.manager, id, 2, 'other')).toEqual({
+      status: 'waiting',
+      open: 1,
+    });
   });
 });

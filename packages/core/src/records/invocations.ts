@@ -55,7 +55,8 @@ export function createInvocation(tx: EntityManager, invocation: Invocation): Pro
  * `callService` returned: the invocation waits for its answers when any of its expectations is
  * open, else it is completed. One statement decides and writes (both reads of the expectations,
  * by `psi_expectation_invocation`); resolves with the status written and how many expectations
- * are open (≥ 1 exactly when `waiting`).
+ * are open (≥ 1 exactly when `waiting`); undefined when the invocation no longer runs under
+ * `owner`'s lease (another node took it over: that node's run records the outcome).
  *
  * On PostgreSQL the open expectations are read with FOR SHARE: an answer or a timeout settling
  * one of them right now (its row updated, not committed) is waited for and its outcome read, and
@@ -68,7 +69,8 @@ export async function markCalled(
   tx: EntityManager,
   id: string,
   now: number,
-): Promise<{ status: 'waiting' | 'completed'; open: number }> {
+  owner: string,
+): Promise<{ status: 'waiting' | 'completed'; open: number } | undefined> {
   const openOf = (sql: SqlWriter): string =>
     sql.dialect === 'postgres'
       ? `(SELECT COUNT(1) FROM (SELECT 1 FROM "psi_expectation" "e" WHERE "e"."invocationId" = ` +
@@ -79,14 +81,15 @@ export async function markCalled(
     tx,
     InvocationEntity,
     'called',
-    { id },
+    { id, status: 'running', leaseOwner: owner },
     { updatedAt: now },
     {
       set: (sql) => `"status" = CASE WHEN ${openOf(sql)} > 0 THEN 'waiting' ELSE 'completed' END`,
       returning: (sql) => `"status", ${openOf(sql)} AS "open"`,
     },
   );
-  const open = Number((row as { open?: unknown } | undefined)?.open ?? 0); // pg counts as text
+  if (!row) return undefined; // not running under `owner`'s lease any more: taken over
+  const open = Number((row as { open?: unknown }).open ?? 0); // pg counts as text
   return { status: open > 0 ? 'waiting' : 'completed', open };
 }
 
@@ -111,29 +114,41 @@ export async function completeWaitingIfSettled(
   );
 }
 
-/** The service's business error ended the invocation (its transition or a fault follows). */
+/**
+ * The service's business error ended the invocation (its transition or a fault follows); false
+ * when it no longer runs under `owner`'s lease.
+ */
 export async function completeWithBusinessError(
   tx: EntityManager,
   id: string,
   lastError: string,
   now: number,
-): Promise<void> {
-  await updateRows(
+  owner: string,
+): Promise<boolean> {
+  const completed = await updateRows(
     tx,
     InvocationEntity,
-    { id },
+    { id, status: 'running', leaseOwner: owner },
     { status: 'completed', lastError, updatedAt: now },
   );
+  return completed > 0;
 }
 
-/** The adapter's inputs were invalid: the invocation failed for good. */
+/** The adapter's inputs were invalid: the invocation failed for good (false: taken over). */
 export async function failInvocation(
   tx: EntityManager,
   id: string,
   lastError: string,
   now: number,
-): Promise<void> {
-  await updateRows(tx, InvocationEntity, { id }, { status: 'failed', lastError, updatedAt: now });
+  owner: string,
+): Promise<boolean> {
+  const failed = await updateRows(
+    tx,
+    InvocationEntity,
+    { id, status: 'running', leaseOwner: owner },
+    { status: 'failed', lastError, updatedAt: now },
+  );
+  return failed > 0;
 }
 
 /** Retries ran out (or the transport is unknown): frozen until an operator thaws it. */

@@ -190,6 +190,7 @@ export class Coordinator implements InboundSink {
       catalog,
       runner,
       invocationMutex: new KeyedMutex(this.tasks.queuedOnMutex),
+      instanceMutex,
       leases: this.leases,
       instrumentation: this.instrumentation,
       signals,

@@ -56,12 +56,15 @@ export class EngineStateCarry {
   private readonly keys = new Set<string>();
   private riders: Rider[] = [];
   private open = true;
-  private settle!: () => void;
+  private undone = false;
+  private done = false;
+  private settle!: (committed: boolean) => void;
   /**
-   * Resolves once the scope ended and every state saved in it committed (or failed to): work an
-   * engine event started inside the scope waits on it before it commits a record of that state.
+   * Resolves once the scope ended and every state saved in it committed (true), or failed to or
+   * was discarded (false): work an engine event started inside the scope waits on it before it
+   * commits a record of that state, and records nothing of a state that never became durable.
    */
-  readonly settled = new Promise<void>((resolve) => (this.settle = resolve));
+  readonly settled = new Promise<boolean>((resolve) => (this.settle = resolve));
 
   constructor(readonly owner: object) {}
 
@@ -104,10 +107,50 @@ export class EngineStateCarry {
     return this.take();
   }
 
-  /** The scope's states are written (or could not be): {@link settled} resolves. */
-  markSettled(): void {
-    this.settle();
+  /**
+   * Ends the scope with its states undone (see {@link discardingCarriedStates}); returns what no
+   * unit took, which nothing writes either.
+   */
+  discard(): CarriedWork {
+    this.undone = true;
+    return this.close();
   }
+
+  /** Whether the scope's states were discarded. */
+  get discarded(): boolean {
+    return this.undone;
+  }
+
+  /** The scope's states are written (or could not be, or were discarded): {@link settled}. */
+  markSettled(committed: boolean): void {
+    this.done = true;
+    this.settle(committed && !this.undone);
+  }
+
+  /** Whether {@link settled} has resolved. */
+  get isSettled(): boolean {
+    return this.done;
+  }
+}
+
+const DISCARDS = Symbol('psi.discardsCarriedStates');
+
+/**
+ * Marks `error`, thrown by a carried unit, as undoing the scope: the unit rolls back, and the
+ * engine states carried in the scope are not written by any later unit (they are forgotten).
+ * For a flow that finds, in the unit meant to commit a signal's state with its record, that the
+ * record must not be written (the invocation was taken over by another node, whose run moves
+ * the instance): the state would otherwise be written on its own and could overwrite that
+ * node's.
+ */
+export function discardingCarriedStates<E extends Error>(error: E): E {
+  Object.defineProperty(error, DISCARDS, { value: true });
+  return error;
+}
+
+/** Whether `error` undoes the carried states of its scope (see {@link discardingCarriedStates}). */
+export function discardsCarriedStates(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && DISCARDS in error;
 }
 
 const current = new AsyncLocalStorage<EngineStateCarry>();

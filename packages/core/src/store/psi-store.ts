@@ -1,4 +1,4 @@
-// About 520 lines: the store's one entry point (open, transactions, reads, notifiers) and the
+// About 550 lines: the store's one entry point (open, transactions, reads, notifiers) and the
 // engine-state repository with its carried saves share the unwritten-state registry (and the
 // riders of a carry); the carry scope, runners, notifiers and statements are files of their own.
 import { randomUUID } from 'node:crypto';
@@ -17,6 +17,7 @@ import { PostgresGroupCommitRunner } from './postgres-group-commit';
 import { deferUpsert, flushDeferredInserts } from './deferred-inserts';
 import {
   currentCarry,
+  discardsCarriedStates,
   EngineStateCarry,
   runCarrying,
   type CarriedWork,
@@ -155,6 +156,12 @@ export class PsiStore {
         return value;
       })
       .catch(async (error: unknown) => {
+        if (discardsCarriedStates(error)) {
+          // The flow undoes the scope: nothing of it is written, now or later.
+          this.drop(taken, error);
+          this.drop(carry.discard(), error);
+          throw error;
+        }
         // What the failed unit carried did not commit: the scope's next unit takes it, or (the
         // scope ended) a unit of its own writes it.
         if (!carry.giveBack(taken)) {
@@ -193,19 +200,28 @@ export class PsiStore {
    */
   async carryingEngineStates<T>(work: (carry: EngineStateCarry) => Promise<T>): Promise<T> {
     const carry = new EngineStateCarry(this);
+    let committed = false;
     try {
       let result: T;
       try {
         result = await runCarrying(carry, () => work(carry));
       } catch (error) {
+        if (carry.discarded) throw error; // undone by a unit: nothing to write
         const rest = carry.close();
-        await this.writeCarried(rest).catch(() => this.forgetAll(rest.keys));
+        committed = await this.writeCarried(rest).then(
+          () => true,
+          () => {
+            this.forgetAll(rest.keys);
+            return false;
+          },
+        );
         throw error;
       }
       await this.writeCarried(carry.close());
+      committed = true;
       return result;
     } finally {
-      carry.markSettled();
+      carry.markSettled(committed);
     }
   }
 
@@ -215,11 +231,17 @@ export class PsiStore {
    * engine event started inside the scope — the invocation of the service step a delivery's
    * signal entered — waits here before it commits its own record of the new state: that record
    * must never be durable while the state that caused it is not (a crash between the two would
-   * leave an invocation for an activation the engine never durably reached).
+   * leave an invocation for an activation the engine never durably reached). Resolves false
+   * when they did not commit (discarded, or the store failed): such work records nothing.
+   *
+   * Ask while the scope is still settling (work an engine event starts asks at once, inside the
+   * emit). A scope already settled answers true: async work keeps the context it was created
+   * in (a timer armed, a connection opened in the scope), and a later flow running there is
+   * not the scope's own work.
    */
-  carriedStatesCommitted(): Promise<void> {
+  carriedStatesCommitted(): Promise<boolean> {
     const carry = currentCarry();
-    return carry?.owner === this ? carry.settled : Promise.resolve();
+    return carry?.owner === this && !carry.isSettled ? carry.settled : Promise.resolve(true);
   }
 
   /**
@@ -253,6 +275,12 @@ export class PsiStore {
     if (this.unwrittenStates.size > 0) {
       await this.writeCarried({ keys: [...this.unwrittenStates.keys()], riders: [] });
     }
+  }
+
+  /** Carried work undone (see discardingCarriedStates): its states forgotten, its riders failed. */
+  private drop({ keys, riders }: CarriedWork, error: unknown): void {
+    this.forgetAll(keys);
+    for (const rider of riders) rider.failed(error);
   }
 
   /**
