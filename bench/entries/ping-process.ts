@@ -39,14 +39,18 @@ export class PingAdapter {
   }
 }
 
-/** The in-process echo service: accepts `ping` and answers `pong` on the next turn of the loop. */
+/**
+ * The in-process echo service: accepts `ping` and answers `pong` before the call returns, so the
+ * answer always comes before the instance waits for it (parked, then released). Answered a turn
+ * later instead, it raced the step's outcome: once the outcome took the instance's lock first
+ * (no commit between the send and the outcome), the answer waited for it and was delivered at
+ * once, and the "early" rows measured the other path.
+ */
 export function echoService(log: (message: string) => void): InProcessService {
   return {
-    ping: (_payload, call) => {
-      setImmediate(() => {
-        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
-          log(`respond failed: ${String(error)}`);
-        });
+    ping: async (_payload, call) => {
+      await call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
+        log(`respond failed: ${String(error)}`);
       });
       return undefined;
     },

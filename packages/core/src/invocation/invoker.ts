@@ -62,7 +62,7 @@ import type { FlowSignals } from '../runtime/flow-signals';
 import { PsiSignalIds } from '../runtime/signal-ids';
 import { resignalFinishedStep } from './step-resignal';
 import { InvocationCreation, InvocationExists } from './invocation-creation';
-import { discardingCarriedStates } from '../store/engine-state-carry';
+import { discardingCarriedStates, type EngineStateCarry } from '../store/engine-state-carry';
 import { timeOrderedId } from '../store/time-ordered-id';
 
 /** The entry into a service step that an outcome is signalled to. */
@@ -99,6 +99,8 @@ export interface InvokerDeps {
 class InvocationFrozen extends Error {}
 /** This node's lease lapsed and another node runs the invocation now: stand down. */
 class InvocationTakenOver extends Error {}
+/** A piece of a unit of work of an invocation's run. */
+type UnitWork = (tx: EntityManager, write: Audit) => Promise<void>;
 /** What an outcome's record returns when the invocation no longer runs under this node's lease. */
 const TAKEN_OVER = Symbol('taken over');
 
@@ -109,6 +111,11 @@ const TAKEN_OVER = Symbol('taken over');
  */
 export class Invoker {
   private readonly creation: InvocationCreation;
+  /**
+   * Requests sent whose `sent` mark is not written yet, by invocation: it rides with the run's
+   * next unit of work (the next request, the outcome) instead of a commit of its own.
+   */
+  private readonly unsentMarks = new Map<string, UnitWork[]>();
 
   constructor(private readonly deps: InvokerDeps) {
     this.creation = new InvocationCreation({
@@ -213,6 +220,7 @@ export class Invoker {
         if (error instanceof InvocationTakenOver) return { invocationId, status: 'running' };
         throw error;
       } finally {
+        await this.writeUnsentMarks(invocation);
         this.deps.leases.releaseInvocation(invocationId);
       }
     });
@@ -273,7 +281,7 @@ export class Invoker {
     }
 
     if (!expectationsRecorded && model.handlers.size > 0) {
-      const adopted = await this.creation.unitOf(invocation, (tx) =>
+      const adopted = await this.unit(invocation, (tx) =>
         this.recordExpectationsOf(tx, invocation, model, coordinates, variables, trace),
       );
       this.afterExpectations(invocation, model, adopted);
@@ -322,7 +330,7 @@ export class Invoker {
     },
   ): Promise<OutboxEntry> {
     let adopted = 0;
-    const entry = await this.creation.unitOf(invocation, async (tx) => {
+    const entry = await this.unit(invocation, async (tx) => {
       adopted = 0; // a unit may run twice (group commit re-runs a batch after a failure)
       const existing = request.mayExist ? await outboxEntry(tx, request.requestId) : null;
       if (existing) return existing;
@@ -421,7 +429,7 @@ export class Invoker {
     entry: OutboxEntry,
     trace: InvokeTrace,
   ): Promise<unknown> {
-    const { audit, options, instrumentation } = this.deps;
+    const { options, instrumentation } = this.deps;
     const transport = this.deps.transports.get(coordinates.transport);
     if (!transport) {
       return this.freezeAndStop(
@@ -463,9 +471,14 @@ export class Invoker {
           (traceHeaders) => transport.send({ ...request, traceHeaders }, coordinates),
         );
         const reply = result.kind === 'reply' ? result.payload : undefined;
-        await audit.transaction(async (tx, write) => {
+        const sentAt = options.clock();
+        const sentAttempts = attempts;
+        // Written with the run's next unit (its next request, or its outcome), not a commit of
+        // its own: a crash before it leaves the entry pending, and the re-run sends it again
+        // under the same request id, as a crash between the send and its mark always could.
+        this.markLater(invocation.id, async (tx, write) => {
           const replyText = reply === undefined ? null : JSON.stringify(reply);
-          await markSent(tx, entry.id, attempts, options.clock(), replyText);
+          await markSent(tx, entry.id, sentAttempts, sentAt, replyText);
           write.afterCommit(() => instrumentation.sent(entry.service, transport.name));
           await write({
             kind: 'sent',
@@ -486,13 +499,13 @@ export class Invoker {
       } catch (error) {
         if (isBusinessError(error)) {
           const lastError = JSON.stringify(describe(error));
-          await audit.transaction((tx) => markSendFailed(tx, entry.id, attempts, lastError));
+          await this.unit(invocation, (tx) => markSendFailed(tx, entry.id, attempts, lastError));
           throw error;
         }
         if (attempts >= policy.maxAttempts)
           return this.freezeAndStop(invocation, { ...entry, attempts }, error, trace);
         const delayMs = backoffDelay(policy, attempts, options.random);
-        await audit.transaction(async (tx, write) => {
+        await this.unit(invocation, async (tx, write) => {
           const lastError = JSON.stringify(describe(error));
           write.afterCommit(() =>
             instrumentation.retried(
@@ -533,7 +546,7 @@ export class Invoker {
     trace?: InvokeTrace,
   ): Promise<InvocationResult> {
     const lastError = JSON.stringify(describe(error));
-    const frozen = await this.creation.unitOf(invocation, async (tx, write) => {
+    const frozen = await this.unit(invocation, async (tx, write) => {
       const now = this.deps.options.clock();
       if (!(await freezeInvocation(tx, invocation.id, lastError, now, this.deps.leases.nodeId)))
         return false;
@@ -591,6 +604,62 @@ export class Invoker {
     return { invocationId: invocation.id, status: 'completed', transition, error: describe(error) };
   }
 
+  /**
+   * A unit of work of the invocation's run (see InvocationCreation.unitOf), which first writes
+   * the `sent` marks of requests sent since the run's last unit. A unit that fails leaves them
+   * for the next.
+   */
+  private async unit<T>(
+    invocation: Invocation,
+    work: (tx: EntityManager, write: Audit) => Promise<T>,
+    carry?: EngineStateCarry,
+  ): Promise<T> {
+    const marks = this.unsentMarks.get(invocation.id);
+    if (!marks) return this.creation.unitOf(invocation, work, carry);
+    this.unsentMarks.delete(invocation.id);
+    try {
+      return await this.creation.unitOf(
+        invocation,
+        async (tx, write) => {
+          for (const mark of marks) await mark(tx, write);
+          return work(tx, write);
+        },
+        carry,
+      );
+    } catch (error) {
+      this.unsentMarks.set(invocation.id, [
+        ...marks,
+        ...(this.unsentMarks.get(invocation.id) ?? []),
+      ]);
+      throw error;
+    }
+  }
+
+  private markLater(invocationId: string, mark: UnitWork): void {
+    const marks = this.unsentMarks.get(invocationId);
+    if (marks) marks.push(mark);
+    else this.unsentMarks.set(invocationId, [mark]);
+  }
+
+  /**
+   * The run ended with marks no unit wrote (it stood down, or stopped for a retry or a close):
+   * written on their own. Failing, they are lost, and the entry stays pending: a re-run sends it
+   * again under its id.
+   */
+  private async writeUnsentMarks(invocation: Invocation): Promise<void> {
+    if (!this.unsentMarks.has(invocation.id)) return;
+    try {
+      await this.unit(invocation, async () => undefined);
+    } catch (error) {
+      this.deps.options.logger.warn(
+        { invocationId: invocation.id, err: describe(error) },
+        `Could not record the requests invocation ${invocation.id} sent; a re-run sends them again under their ids`,
+      );
+    } finally {
+      this.unsentMarks.delete(invocation.id);
+    }
+  }
+
   private async fault(target: StepActivation, error: unknown): Promise<void> {
     await this.signalStep(target, faultSignal(error));
   }
@@ -625,7 +694,7 @@ export class Invoker {
     return this.deps.instanceMutex.run(invocation.instanceId, () =>
       this.deps.audit.carryingEngineStates(async (carry) => {
         await this.signalStep(invocation, signal);
-        return this.creation.unitOf(
+        return this.unit(
           invocation,
           async (tx, write) => {
             const recorded = await record(tx, write);
