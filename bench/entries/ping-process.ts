@@ -40,6 +40,25 @@ export class PingAdapter {
 }
 
 /**
+ * The echo service of the peer comparison: answers `pong` on the next turn of the event loop,
+ * the timing the peers' services get (peers.ts, "early"). The answer comes before the instance
+ * waits; whether PSI parks it or it waits for the step's outcome under the instance's lock
+ * depends on which comes first (the row's note gives the share parked).
+ */
+export function nextTurnEchoService(log: (message: string) => void): InProcessService {
+  return {
+    ping: (_payload, call) => {
+      setImmediate(() => {
+        call.respond('pong', { answer: 'pong' }).catch((error: unknown) => {
+          log(`respond failed: ${String(error)}`);
+        });
+      });
+      return undefined;
+    },
+  };
+}
+
+/**
  * The in-process echo service: accepts `ping` and answers `pong` before the call returns, so the
  * answer always comes before the instance waits for it (parked, then released). Answered a turn
  * later instead, it raced the step's outcome: once the outcome took the instance's lock first

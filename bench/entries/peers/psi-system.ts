@@ -4,7 +4,7 @@ import { Coordinator, PsiStore } from '@psi/core';
 import { ReferenceEngine } from '@psi/engines';
 import { StaticRegistry } from '@psi/registry';
 import {
-  echoService,
+  nextTurnEchoService,
   echoWhenWaitingService,
   PingAdapter,
   pingProcess,
@@ -38,7 +38,7 @@ export async function setUpPsi(config: WorkerConfig): Promise<PeerSystem> {
   });
   const whenWaiting = echoWhenWaitingService(engine, log);
   const transport = new InProcessTransport().register('echo', {
-    ...echoService(log),
+    ...nextTurnEchoService(log),
     ...whenWaiting.service,
   });
   // Wired by hand, not with @psi/testing: the bench compares this configuration with its peers.
