@@ -1,3 +1,5 @@
+// Over 400 lines: every error class of @psi/core with its stable code, in one file as the
+// project keeps errors (one errors.ts per package); each class is a few lines.
 /** Stable error codes of @psi/core. Codes never change meaning; new ones are added. */
 export const PsiErrorCode = {
   AdapterDefinitionInvalid: 'PSI_ADAPTER_DEFINITION_INVALID',
